@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the Kafka-API test broker (tansu 0.6.0, SQLite storage) that the broker tests start.
+#
+# Idempotent: skips the build when "$ACCESSLAKE_CACHE/tools/bin/tansu" already reports 0.6.0.
+# A cold build takes ~15 minutes on 2 cores; CI caches "$ACCESSLAKE_CACHE" between runs.
+# Prints the binary's path on stdout (last line), so callers can `TANSU=$(scripts/install-tansu.sh)`.
+set -euo pipefail
+
+version=0.6.0
+cache="${ACCESSLAKE_CACHE:-$HOME/.cache/accesslake}"
+root="$cache/tools"
+bin="$root/bin/tansu"
+
+if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -q "$version"; then
+    echo "tansu $version already installed at $bin" >&2
+else
+    echo "installing tansu $version into $root (cold: ~15 min)" >&2
+    cargo install tansu --version "$version" --locked --features libsql --root "$root" >&2
+fi
+echo "$bin"

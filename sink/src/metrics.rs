@@ -1,0 +1,246 @@
+//! The sink's operational metrics, named in this one place, and the HTTP endpoint that serves them.
+//!
+//! [`Metrics`] owns a private Prometheus [`Registry`] with every series a Kafka operator expects from
+//! the streaming sink (records consumed / written / rejected, late records, files committed, bytes
+//! written, consumer lag per partition, last commit time). [`MetricsServer`] serves it in the
+//! Prometheus text format on `/metrics`, plus a `/healthz` liveness probe, over `tiny_http` on a
+//! background thread; it stops when dropped.
+
+use prometheus::{
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// Errors of the metrics registry and its HTTP endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("metrics registry: {0}")]
+    Prometheus(#[from] prometheus::Error),
+    #[error("cannot listen for metrics on {addr}: {reason}")]
+    Listen { addr: SocketAddr, reason: String },
+}
+
+/// Every metric of the sink. Cheap to clone (the series are shared handles).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Records read from the broker (valid or not).
+    pub records_consumed: IntCounter,
+    /// Rows written to committed Parquet files.
+    pub records_written: IntCounter,
+    /// Records that went to the dead-letter file, by reason class (`json`, `schema`, ...).
+    pub records_rejected: IntCounterVec,
+    /// Records that arrived after their window closed (beyond the allowed lateness); still written.
+    pub late_records: IntCounter,
+    /// Parquet files committed to the lake.
+    pub files_committed: IntCounter,
+    /// Bytes of committed Parquet files.
+    pub bytes_written: IntCounter,
+    /// High watermark minus the next offset to consume, per topic partition.
+    pub consumer_lag: IntGaugeVec,
+    /// Unix time (seconds) of the last successful commit of the lake state and broker offsets.
+    pub last_commit: Gauge,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Metrics {
+    /// Creates the registry and registers every series.
+    pub fn new() -> Result<Metrics, MetricsError> {
+        let registry = Registry::new_custom(Some("accesslake".into()), None)?;
+        let records_consumed = IntCounter::new(
+            "records_consumed_total",
+            "Records read from the broker, valid or not",
+        )?;
+        let records_written = IntCounter::new(
+            "records_written_total",
+            "Rows written to committed Parquet files",
+        )?;
+        let records_rejected = IntCounterVec::new(
+            Opts::new(
+                "records_rejected_total",
+                "Records written to the dead-letter file instead of the lake, by reason",
+            ),
+            &["reason"],
+        )?;
+        let late_records = IntCounter::new(
+            "late_records_total",
+            "Records later than their window's allowed lateness (written to their own partition)",
+        )?;
+        let files_committed = IntCounter::new(
+            "files_committed_total",
+            "Parquet files committed to the lake",
+        )?;
+        let bytes_written = IntCounter::new(
+            "bytes_written_total",
+            "Bytes of Parquet files committed to the lake",
+        )?;
+        let consumer_lag = IntGaugeVec::new(
+            Opts::new(
+                "consumer_lag",
+                "High watermark minus the next offset to consume, per partition",
+            ),
+            &["topic", "partition"],
+        )?;
+        let last_commit = Gauge::new(
+            "last_commit_timestamp_seconds",
+            "Unix time of the last commit of lake state and broker offsets",
+        )?;
+        registry.register(Box::new(records_consumed.clone()))?;
+        registry.register(Box::new(records_written.clone()))?;
+        registry.register(Box::new(records_rejected.clone()))?;
+        registry.register(Box::new(late_records.clone()))?;
+        registry.register(Box::new(files_committed.clone()))?;
+        registry.register(Box::new(bytes_written.clone()))?;
+        registry.register(Box::new(consumer_lag.clone()))?;
+        registry.register(Box::new(last_commit.clone()))?;
+        Ok(Metrics {
+            registry,
+            records_consumed,
+            records_written,
+            records_rejected,
+            late_records,
+            files_committed,
+            bytes_written,
+            consumer_lag,
+            last_commit,
+            healthy: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    /// Marks the process healthy or not; `/healthz` answers 503 when not.
+    pub fn set_healthy(&self, healthy: bool) {
+        self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// Records "now" as the last commit time.
+    pub fn mark_commit(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.last_commit.set(now);
+    }
+
+    /// The registry's content in the Prometheus text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding our own well-formed families into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Starts serving `/metrics` and `/healthz` on `addr` in a background thread.
+    pub fn serve(&self, addr: SocketAddr) -> Result<MetricsServer, MetricsError> {
+        let server = tiny_http::Server::http(addr).map_err(|e| MetricsError::Listen {
+            addr,
+            reason: e.to_string(),
+        })?;
+        let server = Arc::new(server);
+        let local = server.server_addr().to_ip().unwrap_or(addr);
+        let metrics = self.clone();
+        let srv = Arc::clone(&server);
+        let thread = std::thread::Builder::new()
+            .name("metrics-http".into())
+            .spawn(move || {
+                for request in srv.incoming_requests() {
+                    let path = request.url().split('?').next().unwrap_or("");
+                    let response = match path {
+                        "/metrics" => tiny_http::Response::from_string(metrics.render())
+                            .with_header(header(
+                                "Content-Type",
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )),
+                        "/healthz" if metrics.healthy.load(Ordering::Relaxed) => {
+                            tiny_http::Response::from_string("ok\n")
+                        }
+                        "/healthz" => {
+                            tiny_http::Response::from_string("unhealthy\n").with_status_code(503)
+                        }
+                        _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
+                    };
+                    if let Err(e) = request.respond(response) {
+                        tracing::debug!(error = %e, "metrics response failed");
+                    }
+                }
+            })
+            .map_err(|e| MetricsError::Listen {
+                addr,
+                reason: e.to_string(),
+            })?;
+        tracing::info!(addr = %local, "serving /metrics and /healthz");
+        Ok(MetricsServer {
+            server,
+            thread: Some(thread),
+            addr: local,
+        })
+    }
+}
+
+fn header(name: &str, value: &str) -> tiny_http::Header {
+    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes())
+        .expect("static header is valid")
+}
+
+/// The running HTTP endpoint; dropping it stops the server thread.
+pub struct MetricsServer {
+    server: Arc<tiny_http::Server>,
+    thread: Option<JoinHandle<()>>,
+    addr: SocketAddr,
+}
+
+impl MetricsServer {
+    /// The address actually bound (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for MetricsServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    fn get(addr: SocketAddr, path: &str) -> String {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn serves_metrics_and_health() {
+        let m = Metrics::new().unwrap();
+        m.records_consumed.inc_by(7);
+        m.consumer_lag
+            .with_label_values(&["requests.parsed", "2"])
+            .set(42);
+        let server = m.serve("127.0.0.1:0".parse().unwrap()).unwrap();
+        let body = get(server.addr(), "/metrics");
+        assert!(body.starts_with("HTTP/1.1 200") || body.starts_with("HTTP/1.0 200"));
+        assert!(
+            body.contains("accesslake_records_consumed_total 7"),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"accesslake_consumer_lag{partition="2",topic="requests.parsed"} 42"#),
+            "{body}"
+        );
+        assert!(get(server.addr(), "/healthz").contains("ok"));
+        m.set_healthy(false);
+        assert!(get(server.addr(), "/healthz").contains(" 503 "));
+        assert!(get(server.addr(), "/nope").contains(" 404 "));
+    }
+}

@@ -1,0 +1,239 @@
+//! `accesslake produce`: loads raw log files into a Kafka topic, one line per record.
+//!
+//! Each line of each file becomes one record whose value is the line without its line ending
+//! (`\n` or `\r\n`) and without a key. The producer is idempotent (`enable.idempotence=true`,
+//! so retries never duplicate a record), compresses batches (lz4 by default; snappy is avoided
+//! because some Kafka-API brokers mis-handle it), shows a progress bar on a terminal, waits for
+//! every delivery report, and fails if any record was not delivered. Extra librdkafka settings
+//! (`-X key=value`: SASL, TLS, batching) pass straight through and override the defaults.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::ClientContext;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Errors of `produce`.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("kafka producer: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("{failed} of {sent} records were not delivered; first error: {first}")]
+    Delivery {
+        failed: u64,
+        sent: u64,
+        first: String,
+    },
+    #[error("timed out after {0:?} waiting for {1} outstanding deliveries")]
+    FlushTimeout(Duration, i32),
+}
+
+/// What to produce, and where.
+#[derive(Debug, Clone)]
+pub struct ProduceOptions {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    pub brokers: String,
+    /// Destination topic.
+    pub topic: String,
+    /// Files to read, in order.
+    pub files: Vec<PathBuf>,
+    /// Batch compression codec (`lz4`, `zstd`, `gzip`, `none`).
+    pub compression: String,
+    /// Extra librdkafka settings, applied last.
+    pub settings: Vec<(String, String)>,
+    /// How long to wait for outstanding deliveries at the end.
+    pub flush_timeout: Duration,
+    /// Draw a progress bar (only shown when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceStats {
+    /// Records acknowledged by the broker.
+    pub delivered: u64,
+    /// Bytes of record values delivered.
+    pub bytes: u64,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+}
+
+/// Counts delivery reports; keeps the first failure's reason.
+#[derive(Default)]
+struct Deliveries {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    first_error: Mutex<Option<String>>,
+}
+
+struct Context(Arc<Deliveries>);
+
+impl ClientContext for Context {}
+
+impl ProducerContext for Context {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => {
+                self.0.ok.fetch_add(1, Ordering::Relaxed);
+            }
+            Err((e, _)) => {
+                self.0.failed.fetch_add(1, Ordering::Relaxed);
+                let mut first = self.0.first_error.lock().unwrap_or_else(|p| p.into_inner());
+                if first.is_none() {
+                    *first = Some(e.to_string());
+                }
+            }
+        }
+    }
+}
+
+/// Builds the producer's librdkafka configuration: safe defaults, then the user's `-X` settings.
+pub fn producer_config(opts: &ProduceOptions) -> ClientConfig {
+    let mut cfg = ClientConfig::new();
+    cfg.set("bootstrap.servers", &opts.brokers)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("compression.type", &opts.compression)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "200000")
+        .set("queue.buffering.max.kbytes", "262144");
+    for (k, v) in &opts.settings {
+        cfg.set(k, v);
+    }
+    cfg
+}
+
+/// Produces every line of every file; returns once all are acknowledged (or fails).
+pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
+    let start = Instant::now();
+    let deliveries = Arc::new(Deliveries::default());
+    let producer: ThreadedProducer<Context> =
+        producer_config(opts).create_with_context(Context(Arc::clone(&deliveries)))?;
+
+    let total: u64 = opts
+        .files
+        .iter()
+        .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    let bar = if opts.progress {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {per_sec} {msg} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+
+    let mut sent = 0u64;
+    let mut bytes = 0u64;
+    for path in &opts.files {
+        bar.set_message(path.display().to_string());
+        let (n, b) = produce_file(&producer, &opts.topic, path, &bar)?;
+        sent += n;
+        bytes += b;
+    }
+
+    let deadline = Instant::now() + opts.flush_timeout;
+    while producer.in_flight_count() > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ProduceError::FlushTimeout(
+                opts.flush_timeout,
+                producer.in_flight_count(),
+            ));
+        }
+        match producer.flush(left.min(Duration::from_secs(1))) {
+            Ok(()) | Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    bar.finish_and_clear();
+
+    let failed = deliveries.failed.load(Ordering::Relaxed);
+    let delivered = deliveries.ok.load(Ordering::Relaxed);
+    if failed > 0 || delivered != sent {
+        let first = deliveries
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_else(|| format!("{} delivery reports missing", sent - delivered));
+        return Err(ProduceError::Delivery {
+            failed: sent - delivered,
+            sent,
+            first,
+        });
+    }
+    Ok(ProduceStats {
+        delivered,
+        bytes,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Sends one file's lines; returns (records, value bytes) handed to the producer.
+fn produce_file(
+    producer: &ThreadedProducer<Context>,
+    topic: &str,
+    path: &Path,
+    bar: &ProgressBar,
+) -> Result<(u64, u64), ProduceError> {
+    let read_err = |source| ProduceError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let mut line = Vec::with_capacity(4096);
+    let (mut n, mut bytes) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(read_err)?;
+        if read == 0 {
+            break;
+        }
+        bar.inc(read as u64);
+        let mut value: &[u8] = &line;
+        if let Some(v) = value.strip_suffix(b"\n") {
+            value = v.strip_suffix(b"\r").unwrap_or(v);
+        }
+        send(producer, topic, value)?;
+        n += 1;
+        bytes += value.len() as u64;
+    }
+    Ok((n, bytes))
+}
+
+/// Enqueues one record, waiting while librdkafka's local queue is full.
+fn send(
+    producer: &ThreadedProducer<Context>,
+    topic: &str,
+    value: &[u8],
+) -> Result<(), ProduceError> {
+    let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(value);
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((e, _)) => return Err(e.into()),
+        }
+    }
+}

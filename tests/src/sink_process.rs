@@ -1,0 +1,133 @@
+//! The `accesslake` binary as a child process of a test: found, freshly built, spawned, killed.
+//!
+//! Tests in this crate cannot use `env!("CARGO_BIN_EXE_accesslake")` (the binary belongs to the
+//! `accesslake` crate), so [`accesslake_bin`] runs `cargo build --release -p accesslake --bin
+//! accesslake` once per test process, into the same target dir as the running test executable
+//! (`<target>/release/deps/<test>` → `<target>/release/accesslake`). That keeps the binary in step
+//! with the sources whatever command started the tests. [`SinkProcess`] wraps a spawned child with
+//! `kill -9`, SIGTERM and wait helpers, and kills it on drop.
+
+use anyhow::{bail, Context as _, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The release profile dir of the running test executable (`<target>/release`).
+pub fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let deps = exe.parent().expect("exe dir");
+    if deps.file_name().is_some_and(|n| n == "deps") {
+        deps.parent().expect("profile dir").to_path_buf()
+    } else {
+        deps.to_path_buf()
+    }
+}
+
+/// Path of an up-to-date `accesslake` release binary (built on first call).
+pub fn accesslake_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let profile = profile_dir();
+        let target = profile.parent().expect("target dir");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "accesslake",
+                "--bin",
+                "accesslake",
+            ])
+            .arg("--manifest-path")
+            .arg(&manifest)
+            .arg("--target-dir")
+            .arg(target)
+            .status()
+            .expect("running cargo build for accesslake");
+        assert!(status.success(), "cargo build -p accesslake failed");
+        let bin = profile.join("accesslake");
+        assert!(bin.exists(), "{} missing after build", bin.display());
+        bin
+    })
+}
+
+/// A spawned `accesslake` (or any) child; killed with SIGKILL on drop if still running.
+pub struct SinkProcess {
+    child: Child,
+    name: String,
+}
+
+impl SinkProcess {
+    /// Spawns `accesslake ARGS`, stderr appended to `log` (stdout discarded).
+    pub fn spawn(args: &[String], envs: &[(&str, &str)], log: &Path, name: &str) -> Result<Self> {
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        let child = Command::new(accesslake_bin())
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .context("spawning accesslake")?;
+        Ok(SinkProcess {
+            child,
+            name: name.to_string(),
+        })
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `kill -9`, then reap.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for a clean exit.
+    pub fn terminate(&mut self, limit: Duration) -> Result<ExitStatus> {
+        let st = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !st.success() {
+            bail!("kill -TERM {} failed", self.name);
+        }
+        self.wait(limit)
+    }
+
+    /// Waits up to `limit` for the process to exit.
+    pub fn wait(&mut self, limit: Duration) -> Result<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(s) = self.child.try_wait()? {
+                return Ok(s);
+            }
+            if Instant::now() > deadline {
+                bail!("{} did not exit within {limit:?}", self.name);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether it exited already (and how).
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+}
+
+impl Drop for SinkProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
