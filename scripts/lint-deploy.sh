@@ -112,6 +112,47 @@ check "sink waits for init to complete" grep -qF 'condition: service_completed_s
 check "init deploys to requests.parsed then requests.dlq" \
     grep -qF -- '--output-topic "$output" --output-topic "$dlq"' deploy/init.sh
 
+# The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from
+# /healthz, and fail on 503 and on a closed port.
+probe_ok() {
+    local cmd
+    cmd=$(grep -A1 '^HEALTHCHECK' Dockerfile | sed -n 's/^ *CMD //p')
+    [[ -n $cmd ]] || { echo "no HEALTHCHECK CMD found"; return 1; }
+    HEALTH_CMD="$cmd" python3 - <<'PY'
+import http.server, json, os, subprocess, sys, threading
+
+argv = json.loads(os.environ["HEALTH_CMD"])
+status = {"code": 200}
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = status["code"] if self.path == "/healthz" else 404
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"ok\n" if code == 200 else b"unhealthy\n")
+    def log_message(self, *args):
+        pass
+
+server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+port = server.server_address[1]
+threading.Thread(target=server.serve_forever, daemon=True).start()
+env = dict(os.environ, ACCESSLAKE_METRICS_ADDR=f"0.0.0.0:{port}")
+
+def probe():
+    return subprocess.run(argv, env=env, timeout=10, capture_output=True).returncode
+
+results = {"200": probe()}
+status["code"] = 503
+results["503"] = probe()
+server.shutdown()
+server.server_close()
+results["closed"] = probe()
+print(results)
+sys.exit(0 if results["200"] == 0 and results["503"] != 0 and results["closed"] != 0 else 1)
+PY
+}
+check "HEALTHCHECK probe: 200 passes, 503 and closed port fail" probe_ok
+
 # Self-tests: the linters must catch what they are here to catch.
 printf 'FROM debian:latest\nRUN apt-get install curl\n' >"$tmp/Dockerfile.bad"
 check "self-test: hadolint rejects a bad Dockerfile" rejects hadolint "$tmp/Dockerfile.bad"
