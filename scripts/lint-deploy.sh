@@ -112,6 +112,26 @@ check "sink waits for init to complete" grep -qF 'condition: service_completed_s
 check "init deploys to requests.parsed then requests.dlq" \
     grep -qF -- '--output-topic "$output" --output-topic "$dlq"' deploy/init.sh
 
+# Every variable the image and the sink service set must be one the sink reads (clap `env =` in
+# sink/src/config.rs), so a renamed flag cannot silently turn a setting into a no-op.
+env_names_ok() {
+    local names name bad=0
+    names=$( {
+        sed -n '/^  sink:$/,/^  [a-z]*:$/p' "$resolved" |
+            sed -n '/^    environment:$/,/^    [a-z_]*:$/p' | sed -n 's/^      \([A-Z_]*\):.*/\1/p'
+        sed -n '/^ENV /,/^$/p' Dockerfile | grep -oE '[A-Z][A-Z_]+=' | tr -d '='
+    } | sort -u)
+    [[ -n $names ]] || { echo "no variables found"; return 1; }
+    for name in $names; do
+        if ! grep -qF "env = \"$name\"" sink/src/config.rs; then
+            echo "$name is set for the sink but sink/src/config.rs reads no such variable"
+            bad=1
+        fi
+    done
+    return $bad
+}
+check "sink env names exist in sink/src/config.rs" env_names_ok
+
 # The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from
 # /healthz, and fail on 503 and on a closed port.
 probe_ok() {
