@@ -132,6 +132,28 @@ env_names_ok() {
 }
 check "sink env names exist in sink/src/config.rs" env_names_ok
 
+# The runtime stage installs only ca-certificates and libssl3 on bookworm-slim: every shared
+# library the release binary needs must be in that image. Checked when a release binary exists
+# (this machine is bookworm, like the image); ACCESSLAKE_BIN overrides where to look.
+bin="${ACCESSLAKE_BIN:-${CARGO_TARGET_DIR:-target}/release/accesslake}"
+runtime_libs_ok() {
+    local allowed=" ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libc.so.6 libm.so.6 libdl.so.2
+        libpthread.so.0 librt.so.1 libgcc_s.so.1 libstdc++.so.6 libz.so.1 libssl.so.3
+        libcrypto.so.3 " lib bad=0
+    for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+        if [[ $allowed != *" $lib "* ]]; then
+            echo "$bin needs $lib, which the runtime image does not install"
+            bad=1
+        fi
+    done
+    return $bad
+}
+if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
+    check "runtime image has every library $bin links" runtime_libs_ok
+else
+    log "skip runtime library check: no release binary at $bin"
+fi
+
 # The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from
 # /healthz, and fail on 503 and on a closed port.
 probe_ok() {
