@@ -36,11 +36,17 @@ die() { log "error: $*"; exit 1; }
   RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform"
 
 # The compose health check already waited for the broker; outside compose, wait here too.
+# (Output is captured before matching: `rpk ... | grep -q` can die of SIGPIPE under pipefail.)
+healthy() {
+    local out
+    out=$(rpk cluster health 2>&1) || return 1
+    grep -qE 'Healthy:[[:space:]]+true' <<<"$out"
+}
 for _ in $(seq 1 60); do
-    if rpk cluster health 2>/dev/null | grep -qE 'Healthy:[[:space:]]+true'; then break; fi
+    healthy && break
     sleep 2
 done
-rpk cluster health | grep -qE 'Healthy:[[:space:]]+true' || die "cluster not healthy at $RPK_ADMIN_HOSTS"
+healthy || die "cluster not healthy at $RPK_ADMIN_HOSTS: $(rpk cluster health 2>&1 || true)"
 
 enabled="$(rpk cluster config get data_transforms_enabled 2>/dev/null || true)"
 [[ "$enabled" == "true" ]] || die "data transforms are disabled on this cluster (data_transforms_enabled=$enabled).
