@@ -34,12 +34,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-# The whole workspace is needed to resolve the lockfile; .dockerignore keeps target/ and the
-# rest of the tree out of the context.
-COPY Cargo.toml Cargo.lock ./
-COPY transform ./transform
-COPY sink ./sink
-COPY tests ./tests
+# The whole workspace: cargo needs every member's manifest to resolve the lockfile.
+# .dockerignore keeps .git, target/, lakes and docs out of the context.
+COPY . .
 
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \

@@ -89,6 +89,12 @@ check "docker-compose config (Debian $(docker-compose version --short 2>/dev/nul
     "${compose[@]}" config --quiet
 check "compose-spec schema" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 
+# `cargo build --locked` in the image needs the lockfile in every clone.
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    check "Cargo.lock is committed (the image builds with --locked)" \
+        git ls-files --error-unmatch Cargo.lock
+fi
+
 resolved="$tmp/resolved.yaml"
 "${compose[@]}" config >"$resolved" 2>/dev/null || true
 
