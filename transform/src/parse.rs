@@ -1,0 +1,295 @@
+//! The access-log line parser: one pass over the bytes of a line, borrowed slices, no regex and
+//! no allocation per field (only unescaping or invalid UTF-8 copies). It reads NCSA common and
+//! combined, Apache `vhost_combined`, nginx combined with extra trailing quoted fields, and a
+//! trailing unquoted field (a request duration, say); see the README's "Parser" section.
+//!
+//! Layout: `[vhost] client ident user [time] "request" status bytes ["referrer" "agent" ["x" …]] [tail]`,
+//! fields separated by one or more spaces. The request's closing quote is found by the structure
+//! that follows it (spaces, a status, spaces, a size), so a raw `"` inside a URL is kept.
+
+use crate::request::split_request;
+use crate::schema::Record;
+use crate::text::{unescape_quoted, utf8_or_hex};
+use crate::timestamp::{parse_clf_time, TimestampError};
+use memchr::{memchr, memchr_iter};
+use std::borrow::Cow;
+use std::fmt;
+
+/// Which layouts a line may have. `Auto` accepts all of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Auto,
+    /// NCSA common: `client ident user [time] "request" status bytes`.
+    Common,
+    /// NCSA combined: common plus `"referrer" "agent"` (and optional extra fields).
+    Combined,
+    /// Apache `vhost_combined`: `host[:port]` first, then combined.
+    VhostCombined,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" | "" => Ok(Format::Auto),
+            "common" | "clf" => Ok(Format::Common),
+            "combined" => Ok(Format::Combined),
+            "vhost_combined" | "vhost-combined" => Ok(Format::VhostCombined),
+            other => Err(format!(
+                "unknown log format {other:?} (expected auto, common, combined or vhost_combined)"
+            )),
+        }
+    }
+}
+
+/// Parser options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ParseOptions {
+    /// Restricts the accepted layout; `Auto` accepts every supported layout.
+    pub format: Format,
+}
+
+/// What is wrong with a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("empty line")]
+    Empty,
+    #[error("expected client, ident and user (or vhost first) before the [timestamp], found {found} fields")]
+    FieldCount { found: usize },
+    #[error("no [timestamp] after client, ident and user")]
+    MissingTimestamp,
+    #[error("unterminated [timestamp]")]
+    UnterminatedTimestamp,
+    #[error("{0}")]
+    Timestamp(TimestampError),
+    #[error("expected a quoted \"request\" after the timestamp")]
+    MissingRequest,
+    #[error("unterminated \"request\"")]
+    UnterminatedRequest,
+    #[error("expected status and size after the quoted request")]
+    StatusAndSize,
+    #[error("size does not fit in 64 bits")]
+    Size,
+    #[error("unterminated quoted field")]
+    UnterminatedQuote,
+    #[error("line does not match the configured {0:?} format")]
+    FormatMismatch(Format),
+}
+
+/// A rejected line: what is wrong and at which byte (of the line as UTF-8 text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseError {
+    pub kind: ErrorKind,
+    pub at: usize,
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (at byte {})", self.kind, self.at)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn err<T>(kind: ErrorKind, at: usize) -> Result<T, ParseError> {
+    Err(ParseError { kind, at })
+}
+
+/// Parses one line with the default options (every layout).
+pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
+    parse_line_with(line, &ParseOptions::default())
+}
+
+/// Parses one line; a trailing `\n` / `\r\n` is ignored. Invalid UTF-8 bytes are rendered as
+/// `\xHH` text (the record then owns its strings, and `at` counts in that text).
+pub fn parse_line_with<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match utf8_or_hex(line) {
+        Cow::Borrowed(s) => parse_str(s, opts),
+        Cow::Owned(fixed) => parse_str(&fixed, opts).map(Record::into_owned),
+    }
+}
+
+fn skip_spaces(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i] == b' ' {
+        i += 1;
+    }
+    i
+}
+
+fn token_end(b: &[u8], i: usize) -> usize {
+    memchr(b' ', &b[i..]).map_or(b.len(), |j| i + j)
+}
+
+/// True when the quote at `q` is preceded by an odd number of backslashes (after `start`).
+fn is_escaped(b: &[u8], start: usize, q: usize) -> bool {
+    let n = b[start..q].iter().rev().take_while(|&&c| c == b'\\').count();
+    n % 2 == 1
+}
+
+fn dash_or(s: &str) -> Option<Cow<'_, str>> {
+    (s != "-").then_some(Cow::Borrowed(s))
+}
+
+fn quoted_value(s: &str) -> Option<Cow<'_, str>> {
+    (!s.is_empty() && s != "-").then(|| unescape_quoted(s))
+}
+
+/// `status` and `size` tokens after a candidate closing quote at `q`, and where the line goes on.
+struct Tail {
+    status: (usize, usize),
+    size: (usize, usize),
+    next: usize,
+}
+
+fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
+    let s0 = q + 1;
+    if b.get(s0) != Some(&b' ') {
+        return None;
+    }
+    let s0 = skip_spaces(b, s0);
+    let s1 = token_end(b, s0);
+    let status = &b[s0..s1];
+    let status_ok = status == b"-" || (1..=3).contains(&status.len()) && status.iter().all(u8::is_ascii_digit);
+    if !status_ok || s1 >= b.len() {
+        return None;
+    }
+    let z0 = skip_spaces(b, s1);
+    let z1 = token_end(b, z0);
+    let size = &b[z0..z1];
+    let size_ok = size == b"-" || !size.is_empty() && size.iter().all(u8::is_ascii_digit);
+    size_ok.then_some(Tail { status: (s0, s1), size: (z0, z1), next: z1 })
+}
+
+/// Finds the request's closing quote: the first unescaped `"` followed by a status and a size.
+fn request_end(b: &[u8], start: usize) -> Result<(usize, Tail), ParseError> {
+    let mut first_close = None;
+    for j in memchr_iter(b'"', &b[start..]) {
+        let q = start + j;
+        if is_escaped(b, start, q) {
+            continue;
+        }
+        first_close.get_or_insert(q);
+        if let Some(tail) = status_and_size(b, q) {
+            return Ok((q, tail));
+        }
+    }
+    match first_close {
+        None => err(ErrorKind::UnterminatedRequest, start - 1),
+        Some(q) => err(ErrorKind::StatusAndSize, q + 1),
+    }
+}
+
+/// Finds the end of a quoted field opened at `start - 1`: an unescaped `"` followed by a space
+/// or the end of the line.
+fn quoted_end(b: &[u8], start: usize) -> Result<usize, ParseError> {
+    memchr_iter(b'"', &b[start..])
+        .map(|j| start + j)
+        .find(|&q| !is_escaped(b, start, q) && (q + 1 == b.len() || b[q + 1] == b' '))
+        .map_or_else(|| err(ErrorKind::UnterminatedQuote, start - 1), Ok)
+}
+
+fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
+    let b = s.as_bytes();
+    let mut pos = skip_spaces(b, 0);
+    if pos == b.len() {
+        return err(ErrorKind::Empty, 0);
+    }
+
+    // Up to four space-separated fields before the `[timestamp]`.
+    let mut heads = [(0usize, 0usize); 4];
+    let mut n = 0;
+    while b[pos] != b'[' {
+        if n == heads.len() {
+            return err(ErrorKind::FieldCount { found: n + 1 }, pos);
+        }
+        let end = token_end(b, pos);
+        heads[n] = (pos, end);
+        n += 1;
+        pos = skip_spaces(b, end);
+        if pos == b.len() {
+            return err(ErrorKind::MissingTimestamp, pos);
+        }
+    }
+    if n < 3 {
+        return err(ErrorKind::FieldCount { found: n }, pos);
+    }
+    let field = |(a, z): (usize, usize)| &s[a..z];
+    let (vhost, h) = if n == 4 { (Some(Cow::Borrowed(field(heads[0]))), 1) } else { (None, 0) };
+
+    let close = match memchr(b']', &b[pos..]) {
+        Some(j) => pos + j,
+        None => return err(ErrorKind::UnterminatedTimestamp, pos),
+    };
+    let (time, utc_offset) =
+        parse_clf_time(&b[pos + 1..close]).map_err(|e| ParseError { kind: ErrorKind::Timestamp(e), at: pos + 1 })?;
+
+    pos = skip_spaces(b, close + 1);
+    if b.get(pos) != Some(&b'"') {
+        return err(ErrorKind::MissingRequest, pos);
+    }
+    let (req_close, tail) = request_end(b, pos + 1)?;
+    let request = quoted_value(&s[pos + 1..req_close]);
+    let status = match field(tail.status) {
+        "-" => None,
+        digits => digits.parse().ok(),
+    };
+    let bytes = match field(tail.size) {
+        "-" => None,
+        digits => Some(digits.parse::<i64>().or_else(|_| err(ErrorKind::Size, tail.size.0))?),
+    };
+
+    // Quoted fields (referrer, agent, forwarded_for, further ones ignored) and unquoted tails.
+    let mut quoted: [Option<Cow<'a, str>>; 3] = [None, None, None];
+    let mut n_quoted = 0;
+    pos = tail.next;
+    loop {
+        pos = skip_spaces(b, pos);
+        if pos >= b.len() {
+            break;
+        }
+        if b[pos] == b'"' {
+            let end = quoted_end(b, pos + 1)?;
+            if let Some(slot) = quoted.get_mut(n_quoted) {
+                *slot = quoted_value(&s[pos + 1..end]);
+            }
+            n_quoted += 1;
+            pos = end + 1;
+        } else {
+            pos = token_end(b, pos);
+        }
+    }
+
+    let fits = match opts.format {
+        Format::Auto => true,
+        Format::Common => n == 3 && n_quoted == 0,
+        Format::Combined => n == 3 && n_quoted >= 2,
+        Format::VhostCombined => n == 4 && n_quoted >= 2,
+    };
+    if !fits {
+        return err(ErrorKind::FormatMismatch(opts.format), 0);
+    }
+
+    let parts = request.as_ref().map(split_request).unwrap_or_default();
+    let [referrer, user_agent, forwarded_for] = quoted;
+    Ok(Record {
+        time,
+        utc_offset,
+        client_ip: Cow::Borrowed(field(heads[h])),
+        vhost,
+        ident: dash_or(field(heads[h + 1])),
+        user: dash_or(field(heads[h + 2])),
+        request,
+        method: parts.method,
+        path: parts.path,
+        query: parts.query,
+        protocol: parts.protocol,
+        status,
+        bytes,
+        referrer,
+        user_agent,
+        forwarded_for,
+    })
+}

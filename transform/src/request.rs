@@ -1,0 +1,143 @@
+//! The request line (`GET /a?b=c HTTP/1.1`) split into method, path, query and protocol. A
+//! well-formed line is parsed by `httparse`; a line httparse refuses but that still has the shape
+//! `METHOD target [HTTP/x.y]` (spaces inside the path, no protocol, HTTP/2.0) is split on its first
+//! and last space; anything else (TLS handshakes, `hello`) keeps only the whole `request`.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+
+/// The parts of a request line, each borrowed from the request text where possible.
+#[derive(Debug, Default, PartialEq)]
+pub struct RequestParts<'a> {
+    pub method: Option<Cow<'a, str>>,
+    pub path: Option<Cow<'a, str>>,
+    pub query: Option<Cow<'a, str>>,
+    pub protocol: Option<Cow<'a, str>>,
+}
+
+thread_local! {
+    /// Reused buffer for handing httparse a terminated request head.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A method token: 1–20 ASCII uppercase letters (also `-`/`_`, as in `M-SEARCH`).
+fn is_method(m: &str) -> bool {
+    !m.is_empty()
+        && m.len() <= 20
+        && m.bytes().all(|c| c.is_ascii_uppercase() || c == b'-' || c == b'_')
+}
+
+fn is_protocol(p: &str) -> bool {
+    p.len() >= 6 && p.starts_with("HTTP/")
+}
+
+/// Sub-slices `req` by byte range, keeping the borrow when `req` is borrowed.
+fn sub<'a>(req: &Cow<'a, str>, start: usize, end: usize) -> Cow<'a, str> {
+    match req {
+        Cow::Borrowed(s) => Cow::Borrowed(&s[start..end]),
+        Cow::Owned(s) => Cow::Owned(s[start..end].to_owned()),
+    }
+}
+
+/// `(method, target, protocol)` byte ranges from httparse, when it accepts the line.
+fn httparse_ranges(req: &str) -> Option<((usize, usize), (usize, usize), &'static str)> {
+    SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        buf.extend_from_slice(req.as_bytes());
+        buf.extend_from_slice(b"\r\n\r\n");
+        let mut parsed = httparse::Request::new(&mut []);
+        match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(_)) => {}
+            _ => return None,
+        }
+        let base = buf.as_ptr() as usize;
+        let range = |s: &str| {
+            let start = s.as_ptr() as usize - base;
+            (start, start + s.len())
+        };
+        let method = range(parsed.method?);
+        let target = range(parsed.path?);
+        let protocol = match parsed.version? {
+            0 => "HTTP/1.0",
+            _ => "HTTP/1.1",
+        };
+        Some((method, target, protocol))
+    })
+}
+
+/// Splits a request line. `request` is the unescaped text of the quoted field.
+pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
+    let req: &str = request;
+    let (method, target, protocol) = match httparse_ranges(req) {
+        Some((m, t, p)) => (sub(request, m.0, m.1), (t.0, t.1), Some(Cow::Borrowed(p))),
+        None => {
+            let Some(sp) = req.find(' ') else {
+                return RequestParts::default();
+            };
+            if !is_method(&req[..sp]) {
+                return RequestParts::default();
+            }
+            let rest_start = sp + req[sp..].bytes().take_while(|&c| c == b' ').count();
+            let rest = req[rest_start..].trim_end_matches(' ');
+            let mut end = rest_start + rest.len();
+            let mut protocol = None;
+            let last_sp = rest.rfind(' ');
+            let tail_start = last_sp.map_or(0, |i| i + 1);
+            if is_protocol(&rest[tail_start..]) {
+                protocol = Some(sub(request, rest_start + tail_start, end));
+                end = rest_start + rest[..last_sp.unwrap_or(0)].trim_end_matches(' ').len();
+            }
+            if end <= rest_start {
+                return RequestParts { method: Some(sub(request, 0, sp)), protocol, ..Default::default() };
+            }
+            (sub(request, 0, sp), (rest_start, end), protocol)
+        }
+    };
+    let (path, query) = match req[target.0..target.1].find('?') {
+        Some(q) => (
+            sub(request, target.0, target.0 + q),
+            Some(sub(request, target.0 + q + 1, target.1)),
+        ),
+        None => (sub(request, target.0, target.1), None),
+    };
+    RequestParts { method: Some(method), path: Some(path), query, protocol }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(s: &str) -> [Option<String>; 4] {
+        let r = split_request(&Cow::Borrowed(s));
+        [r.method, r.path, r.query, r.protocol].map(|x| x.map(|c| c.into_owned()))
+    }
+    fn some(v: [&str; 4]) -> [Option<String>; 4] {
+        v.map(|s| (!s.is_empty()).then(|| s.to_owned()))
+    }
+
+    #[test]
+    fn well_formed_lines_go_through_httparse() {
+        assert_eq!(parts("GET /a/b?x=1&y=2 HTTP/1.1"), some(["GET", "/a/b", "x=1&y=2", "HTTP/1.1"]));
+        assert_eq!(parts("POST /login HTTP/1.0"), some(["POST", "/login", "", "HTTP/1.0"]));
+        assert_eq!(parts("GET /? HTTP/1.1"), [Some("GET".into()), Some("/".into()), Some("".into()), Some("HTTP/1.1".into())]);
+        assert_eq!(parts("CONNECT example.com:443 HTTP/1.1"), some(["CONNECT", "example.com:443", "", "HTTP/1.1"]));
+    }
+
+    #[test]
+    fn odd_but_shaped_lines_are_split_structurally() {
+        assert_eq!(parts("GET /"), some(["GET", "/", "", ""]));
+        assert_eq!(parts("GET /a b c.html HTTP/1.1"), some(["GET", "/a b c.html", "", "HTTP/1.1"]));
+        assert_eq!(parts("GET /x?q=a b HTTP/2.0"), some(["GET", "/x", "q=a b", "HTTP/2.0"]));
+        assert_eq!(parts("GET  /double-space  HTTP/1.1"), some(["GET", "/double-space", "", "HTTP/1.1"]));
+        assert_eq!(parts("GET HTTP/1.1"), some(["GET", "", "", "HTTP/1.1"]));
+    }
+
+    #[test]
+    fn garbage_keeps_only_the_request() {
+        assert_eq!(parts("hello"), some(["", "", "", ""]));
+        assert_eq!(parts(r"\x16\x03\x01\x00\xa5\x01"), some(["", "", "", ""]));
+        assert_eq!(parts("hello world"), some(["", "", "", ""]));
+        assert_eq!(parts(""), some(["", "", "", ""]));
+    }
+}

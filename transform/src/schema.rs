@@ -1,0 +1,421 @@
+//! The record schema (v1): the one definition that names every field of a parsed access-log line.
+//!
+//! [`Record`] is declared once, through the `schema!` macro below; the macro derives from that one
+//! declaration the JSON field names (serde uses the field idents), the ordered column list
+//! [`Record::FIELDS`] with each column's [`Kind`], and [`Record::values`], which the JSON encoder
+//! and the sink's Parquet writer both walk. Adding a field here adds it everywhere.
+
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::fmt;
+
+/// The schema version written by this crate.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A column's logical type, shared by JSON and Parquet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An instant, UTC, microsecond precision (RFC 3339 `Z` string in JSON).
+    Timestamp,
+    /// UTF-8 text.
+    Str,
+    /// 32-bit signed integer.
+    Int32,
+    /// 64-bit signed integer.
+    Int64,
+    /// 64-bit float.
+    Float64,
+    /// Boolean.
+    Bool,
+}
+
+/// One column: its name (the JSON key and the Parquet column name), type and nullability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub nullable: bool,
+}
+
+/// A borrowed view of one field's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'r> {
+    Timestamp(i64),
+    Str(Option<&'r str>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+    Bool(Option<bool>),
+}
+
+/// Maps a Rust field type to its column kind and value view.
+pub trait Column {
+    const KIND: Kind;
+    const NULLABLE: bool;
+    fn value(&self) -> Value<'_>;
+}
+
+impl Column for Option<Cow<'_, str>> {
+    const KIND: Kind = Kind::Str;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Str(self.as_deref())
+    }
+}
+impl Column for Cow<'_, str> {
+    const KIND: Kind = Kind::Str;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Str(Some(self))
+    }
+}
+impl Column for Option<String> {
+    const KIND: Kind = Kind::Str;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Str(self.as_deref())
+    }
+}
+impl Column for Option<u16> {
+    const KIND: Kind = Kind::Int32;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Int(self.map(i64::from))
+    }
+}
+impl Column for Option<i32> {
+    const KIND: Kind = Kind::Int32;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Int(self.map(i64::from))
+    }
+}
+impl Column for Option<u32> {
+    const KIND: Kind = Kind::Int64;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Int(self.map(i64::from))
+    }
+}
+impl Column for Option<i64> {
+    const KIND: Kind = Kind::Int64;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Int(*self)
+    }
+}
+impl Column for i32 {
+    const KIND: Kind = Kind::Int32;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Int(Some(i64::from(*self)))
+    }
+}
+impl Column for i64 {
+    const KIND: Kind = Kind::Int64;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Int(Some(*self))
+    }
+}
+impl Column for Option<f64> {
+    const KIND: Kind = Kind::Float64;
+    const NULLABLE: bool = true;
+    fn value(&self) -> Value<'_> {
+        Value::Float(*self)
+    }
+}
+impl Column for bool {
+    const KIND: Kind = Kind::Bool;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Bool(Some(*self))
+    }
+}
+
+/// Declares a struct whose fields are columns, and derives `FIELDS` and `values()` from it.
+/// Used for [`Record`] here and for the sink's enrichment columns, so each column list exists once.
+#[macro_export]
+macro_rules! schema {
+    (
+        $(#[$smeta:meta])*
+        pub struct $name:ident $(<$lt:lifetime>)? {
+            $( $(#[$fmeta:meta])* pub $field:ident : $ty:ty ),* $(,)?
+        }
+    ) => {
+        $(#[$smeta])*
+        pub struct $name $(<$lt>)? { $( $(#[$fmeta])* pub $field: $ty ),* }
+
+        impl $(<$lt>)? $name $(<$lt>)? {
+            /// The columns, in order: names, kinds, nullability.
+            pub const FIELDS: &'static [$crate::schema::Field] = &[
+                $( $crate::schema::Field {
+                    name: stringify!($field),
+                    kind: <$ty as $crate::schema::Column>::KIND,
+                    nullable: <$ty as $crate::schema::Column>::NULLABLE,
+                } ),*
+            ];
+
+            /// Every field's value, in [`Self::FIELDS`] order.
+            pub fn values(&self) -> [$crate::schema::Value<'_>; [$(stringify!($field)),*].len()] {
+                [ $( $crate::schema::Column::value(&self.$field) ),* ]
+            }
+        }
+    };
+}
+
+/// An instant in UTC, as microseconds since the Unix epoch. JSON: RFC 3339 with `Z`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// Seconds since the epoch (floor).
+    pub fn seconds(self) -> i64 {
+        self.0.div_euclid(1_000_000)
+    }
+    /// Formats as RFC 3339 UTC, e.g. `2019-01-22T00:26:14Z` (fraction only when non-zero).
+    pub fn to_rfc3339(self) -> String {
+        let mut s = String::with_capacity(27);
+        self.write_rfc3339(&mut s);
+        s
+    }
+    /// Appends the RFC 3339 form to `out`.
+    pub fn write_rfc3339(self, out: &mut String) {
+        let mut buf = Vec::with_capacity(27);
+        crate::timestamp::write_rfc3339(self, &mut buf);
+        out.push_str(&String::from_utf8_lossy(&buf));
+    }
+    /// Parses RFC 3339 (any offset) into UTC.
+    pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| Timestamp(t.timestamp_micros()))
+    }
+}
+
+impl Column for Timestamp {
+    const KIND: Kind = Kind::Timestamp;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Timestamp(self.0)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: Cow<'de, str> = Deserialize::deserialize(d)?;
+        Timestamp::parse_rfc3339(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time {s:?}")))
+    }
+}
+
+/// A UTC offset as written in the log (`+0330`), kept as `+03:30`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UtcOffset {
+    text: [u8; 6],
+}
+
+impl UtcOffset {
+    /// From a signed number of minutes east of UTC (|minutes| < 100 hours).
+    pub fn from_minutes(minutes: i32) -> UtcOffset {
+        let sign = if minutes < 0 { b'-' } else { b'+' };
+        let m = minutes.unsigned_abs();
+        let (h, mm) = ((m / 60).min(99), m % 60);
+        UtcOffset {
+            text: [
+                sign,
+                b'0' + (h / 10) as u8,
+                b'0' + (h % 10) as u8,
+                b':',
+                b'0' + (mm / 10) as u8,
+                b'0' + (mm % 10) as u8,
+            ],
+        }
+    }
+    /// Minutes east of UTC.
+    pub fn minutes(&self) -> i32 {
+        let d = |i: usize| i32::from(self.text[i] - b'0');
+        let m = (d(1) * 10 + d(2)) * 60 + d(4) * 10 + d(5);
+        if self.text[0] == b'-' {
+            -m
+        } else {
+            m
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        // Built only from ASCII digits and signs.
+        std::str::from_utf8(&self.text).unwrap_or("+00:00")
+    }
+    /// Parses `+03:30` or `+0330`.
+    pub fn parse(s: &str) -> Option<UtcOffset> {
+        let b = s.as_bytes();
+        let (sign, rest) = match b.first()? {
+            b'+' => (1, &b[1..]),
+            b'-' => (-1, &b[1..]),
+            _ => return None,
+        };
+        let digits: Vec<u8> = rest.iter().copied().filter(|c| *c != b':').collect();
+        if digits.len() != 4 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = |i: usize| i32::from(digits[i] - b'0');
+        let (h, m) = (n(0) * 10 + n(1), n(2) * 10 + n(3));
+        (m < 60).then(|| UtcOffset::from_minutes(sign * (h * 60 + m)))
+    }
+}
+
+impl fmt::Debug for UtcOffset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Column for UtcOffset {
+    const KIND: Kind = Kind::Str;
+    const NULLABLE: bool = false;
+    fn value(&self) -> Value<'_> {
+        Value::Str(Some(self.as_str()))
+    }
+}
+
+impl Serialize for UtcOffset {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for UtcOffset {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s: Cow<'de, str> = Deserialize::deserialize(d)?;
+        UtcOffset::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid UTC offset {s:?}")))
+    }
+}
+
+crate::schema! {
+    /// One parsed access-log line (schema v1). Absent values and `-` are `None` (JSON `null`).
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct Record<'a> {
+        /// When the request was logged, UTC.
+        pub time: Timestamp,
+        /// The offset the log line was written with, e.g. `+03:30`.
+        pub utc_offset: UtcOffset,
+        /// The client address as logged (IPv4, IPv6 or a host name).
+        #[serde(borrow)]
+        pub client_ip: Cow<'a, str>,
+        /// The virtual host (`vhost_combined`), with its port if logged.
+        #[serde(borrow, default)]
+        pub vhost: Option<Cow<'a, str>>,
+        /// RFC 1413 identity (almost always `-`).
+        #[serde(borrow, default)]
+        pub ident: Option<Cow<'a, str>>,
+        /// The authenticated user.
+        #[serde(borrow, default)]
+        pub user: Option<Cow<'a, str>>,
+        /// The request line exactly as logged (unescaped); `None` for `"-"`.
+        #[serde(borrow, default)]
+        pub request: Option<Cow<'a, str>>,
+        /// The request method, when the request line is well formed.
+        #[serde(borrow, default)]
+        pub method: Option<Cow<'a, str>>,
+        /// The path, without the query string.
+        #[serde(borrow, default)]
+        pub path: Option<Cow<'a, str>>,
+        /// The query string, without `?`.
+        #[serde(borrow, default)]
+        pub query: Option<Cow<'a, str>>,
+        /// The protocol, e.g. `HTTP/1.1`.
+        #[serde(borrow, default)]
+        pub protocol: Option<Cow<'a, str>>,
+        /// The HTTP status.
+        #[serde(default)]
+        pub status: Option<u16>,
+        /// Response size in bytes.
+        #[serde(default)]
+        pub bytes: Option<i64>,
+        /// The Referer header.
+        #[serde(borrow, default)]
+        pub referrer: Option<Cow<'a, str>>,
+        /// The User-Agent header.
+        #[serde(borrow, default)]
+        pub user_agent: Option<Cow<'a, str>>,
+        /// The first extra quoted field after the user agent (nginx `$http_x_forwarded_for`).
+        #[serde(borrow, default)]
+        pub forwarded_for: Option<Cow<'a, str>>,
+    }
+}
+
+impl<'a> Record<'a> {
+    /// Decodes one JSON record (as written by [`crate::json::write_record`]), borrowing from `json`.
+    pub fn from_json(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
+        serde_json::from_slice(json)
+    }
+
+    /// Copies every borrowed field so the record outlives its input.
+    pub fn into_owned(self) -> Record<'static> {
+        fn own(c: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+            c.map(|c| Cow::Owned(c.into_owned()))
+        }
+        Record {
+            time: self.time,
+            utc_offset: self.utc_offset,
+            client_ip: Cow::Owned(self.client_ip.into_owned()),
+            vhost: own(self.vhost),
+            ident: own(self.ident),
+            user: own(self.user),
+            request: own(self.request),
+            method: own(self.method),
+            path: own(self.path),
+            query: own(self.query),
+            protocol: own(self.protocol),
+            status: self.status,
+            bytes: self.bytes,
+            referrer: own(self.referrer),
+            user_agent: own(self.user_agent),
+            forwarded_for: own(self.forwarded_for),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_follow_the_declaration() {
+        let names: Vec<&str> = Record::FIELDS.iter().map(|f| f.name).collect();
+        assert_eq!(names[0], "time");
+        assert_eq!(names[2], "client_ip");
+        assert_eq!(names.last(), Some(&"forwarded_for"));
+        assert_eq!(names.len(), 16);
+        assert_eq!(Record::FIELDS[11].kind, Kind::Int32);
+        assert_eq!(Record::FIELDS[12].kind, Kind::Int64);
+    }
+
+    #[test]
+    fn offsets_round_trip() {
+        for (m, s) in [(210, "+03:30"), (-480, "-08:00"), (0, "+00:00"), (-30, "-00:30")] {
+            let o = UtcOffset::from_minutes(m);
+            assert_eq!(o.as_str(), s);
+            assert_eq!(o.minutes(), m);
+            assert_eq!(UtcOffset::parse(s), Some(o));
+            assert_eq!(UtcOffset::parse(&s.replace(':', "")), Some(o));
+        }
+        assert_eq!(UtcOffset::parse("0330"), None);
+        assert_eq!(UtcOffset::parse("+03:75"), None);
+    }
+
+    #[test]
+    fn timestamps_format_as_utc() {
+        let t = Timestamp(1_548_118_574_000_000);
+        assert_eq!(t.to_rfc3339(), "2019-01-22T00:56:14Z");
+        assert_eq!(Timestamp::parse_rfc3339("2019-01-22T04:26:14+03:30"), Some(t));
+        assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.5Z");
+    }
+}

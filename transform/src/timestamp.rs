@@ -1,0 +1,193 @@
+//! The access-log clock: `dd/Mon/yyyy:HH:MM:SS ±hhmm` (Apache `%t`, nginx `$time_local`) to a UTC
+//! [`Timestamp`] plus the original [`UtcOffset`], and the RFC 3339 rendering used by the JSON
+//! encoder. Fixed-width, byte-at-a-time, no allocation; calendar validity is checked by `chrono`.
+
+use crate::schema::{Timestamp, UtcOffset};
+use chrono::{Datelike, NaiveDate, Timelike};
+
+/// Why a timestamp was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TimestampError {
+    #[error("timestamp is not in the form dd/Mon/yyyy:HH:MM:SS +hhmm")]
+    Layout,
+    #[error("timestamp has an unknown month name")]
+    Month,
+    #[error("timestamp names a date that does not exist")]
+    Date,
+    #[error("timestamp has a time of day out of range")]
+    Time,
+    #[error("timestamp has a UTC offset out of range")]
+    Offset,
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Parses the text between `[` and `]`, e.g. `22/Jan/2019:03:56:14 +0330`.
+pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
+    use TimestampError::*;
+    // Allow a one-digit day (`2/Jan/2019`) as some servers write it.
+    let (day, rest) = match s.iter().position(|&c| c == b'/') {
+        Some(i @ 1..=2) => (digits(&s[..i]).ok_or(Layout)?, &s[i + 1..]),
+        _ => return Err(Layout),
+    };
+    // rest: Mon/yyyy:HH:MM:SS +hhmm  (23 bytes)
+    if rest.len() != 23
+        || rest[3] != b'/'
+        || rest[8] != b':'
+        || rest[11] != b':'
+        || rest[14] != b':'
+        || rest[17] != b' '
+    {
+        return Err(Layout);
+    }
+    let month = MONTHS
+        .iter()
+        .position(|m| m.eq_ignore_ascii_case(&rest[..3]))
+        .ok_or(Month)? as u32
+        + 1;
+    let year = digits(&rest[4..8]).ok_or(Layout)?;
+    let (h, m, sec) = (
+        digits(&rest[9..11]).ok_or(Layout)?,
+        digits(&rest[12..14]).ok_or(Layout)?,
+        digits(&rest[15..17]).ok_or(Layout)?,
+    );
+    let sign = match rest[18] {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return Err(Layout),
+    };
+    let (oh, om) = (
+        digits(&rest[19..21]).ok_or(Layout)?,
+        digits(&rest[21..23]).ok_or(Layout)?,
+    );
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(Date)?;
+    if h > 23 || m > 59 || sec > 59 {
+        return Err(Time);
+    }
+    if oh > 23 || om > 59 {
+        return Err(Offset);
+    }
+    let offset_min = sign * (oh * 60 + om) as i32;
+    let days = i64::from(date.num_days_from_ce() - 719_163); // days since 1970-01-01
+    let local = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
+    let utc = local - i64::from(offset_min) * 60;
+    Ok((Timestamp(utc * 1_000_000), UtcOffset::from_minutes(offset_min)))
+}
+
+fn push2(out: &mut Vec<u8>, v: u32) {
+    out.push(b'0' + (v / 10 % 10) as u8);
+    out.push(b'0' + (v % 10) as u8);
+}
+
+/// Appends `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
+/// digits as needed up to microseconds).
+pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
+    let secs = t.0.div_euclid(1_000_000);
+    let micros = t.0.rem_euclid(1_000_000) as u32;
+    let Some(dt) = chrono::DateTime::from_timestamp(secs, 0) else {
+        out.extend_from_slice(b"1970-01-01T00:00:00Z");
+        return;
+    };
+    let y = dt.year();
+    if (0..=9999).contains(&y) {
+        push2(out, (y / 100) as u32);
+        push2(out, (y % 100) as u32);
+    } else {
+        out.extend_from_slice(format!("{y:+07}").as_bytes());
+    }
+    out.push(b'-');
+    push2(out, dt.month());
+    out.push(b'-');
+    push2(out, dt.day());
+    out.push(b'T');
+    push2(out, dt.hour());
+    out.push(b':');
+    push2(out, dt.minute());
+    out.push(b':');
+    push2(out, dt.second());
+    if micros != 0 {
+        out.push(b'.');
+        let mut frac = micros;
+        let mut width = 6;
+        while frac % 10 == 0 {
+            frac /= 10;
+            width -= 1;
+        }
+        let s = format!("{frac:0width$}");
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> String {
+        let (t, o) = parse_clf_time(s.as_bytes()).unwrap();
+        let mut v = Vec::new();
+        write_rfc3339(t, &mut v);
+        format!("{} {}", String::from_utf8(v).unwrap(), o.as_str())
+    }
+
+    #[test]
+    fn converts_any_offset_to_utc() {
+        assert_eq!(utc("22/Jan/2019:03:56:14 +0330"), "2019-01-22T00:26:14Z +03:30");
+        assert_eq!(utc("17/May/2015:10:05:03 +0000"), "2015-05-17T10:05:03Z +00:00");
+        assert_eq!(utc("31/Dec/2020:23:30:00 -0800"), "2021-01-01T07:30:00Z -08:00");
+        assert_eq!(utc("01/Mar/2020:01:00:00 +1400"), "2020-02-29T11:00:00Z +14:00");
+        assert_eq!(utc("1/Jan/1970:00:00:00 +0000"), "1970-01-01T00:00:00Z +00:00");
+        assert_eq!(utc("10/oct/2000:13:55:36 -0700"), "2000-10-10T20:55:36Z -07:00");
+    }
+
+    #[test]
+    fn matches_chrono_on_a_sweep() {
+        for (i, off) in [(0u32, "+0000"), (7, "-0930"), (13, "+0545")] {
+            for day in [1u32, 15, 28] {
+                for month in 0..12 {
+                    let name = std::str::from_utf8(MONTHS[month]).unwrap();
+                    let s = format!("{day:02}/{name}/{}:{i:02}:0{}:59 {off}", 1999 + month, i % 10);
+                    let (t, _) = parse_clf_time(s.as_bytes()).unwrap();
+                    let want = chrono::DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z").unwrap();
+                    assert_eq!(t.0, want.timestamp_micros(), "{s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_clocks() {
+        use TimestampError::*;
+        let e = |s: &str| parse_clf_time(s.as_bytes()).unwrap_err();
+        assert_eq!(e("31/Feb/2019:00:00:00 +0000"), Date);
+        assert_eq!(e("29/Feb/2019:00:00:00 +0000"), Date);
+        assert_eq!(e("00/Jan/2019:00:00:00 +0000"), Date);
+        assert_eq!(e("10/Foo/2019:00:00:00 +0000"), Month);
+        assert_eq!(e("10/Jan/2019:24:00:00 +0000"), Time);
+        assert_eq!(e("10/Jan/2019:23:60:00 +0000"), Time);
+        assert_eq!(e("10/Jan/2019:23:00:00 +2400"), Offset);
+        assert_eq!(e("10/Jan/2019:23:00:00 0000"), Layout);
+        assert_eq!(e("10/Jan/2019 23:00:00 +0000"), Layout);
+        assert_eq!(e("2019-01-10T23:00:00Z"), Layout);
+        assert_eq!(e(""), Layout);
+        assert_eq!(e("10/Jan/2019:23:00:00 +00000"), Layout);
+    }
+
+    #[test]
+    fn renders_fractions_minimally() {
+        let mut v = Vec::new();
+        write_rfc3339(Timestamp(1_500_000), &mut v);
+        assert_eq!(v, b"1970-01-01T00:00:01.5Z");
+        v.clear();
+        write_rfc3339(Timestamp(-1), &mut v);
+        assert_eq!(v, b"1969-12-31T23:59:59.999999Z");
+    }
+}
