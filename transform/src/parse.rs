@@ -71,8 +71,6 @@ pub enum ErrorKind {
     StatusAndSize,
     #[error("size does not fit in 64 bits")]
     Size,
-    #[error("unterminated quoted field")]
-    UnterminatedQuote,
     #[error("line does not match the configured {0:?} format")]
     FormatMismatch(Format),
 }
@@ -183,12 +181,12 @@ fn request_end(b: &[u8], start: usize) -> Result<(usize, Tail), ParseError> {
 }
 
 /// Finds the end of a quoted field opened at `start - 1`: an unescaped `"` followed by a space
-/// or the end of the line.
-fn quoted_end(b: &[u8], start: usize) -> Result<usize, ParseError> {
+/// or the end of the line. A field left open (a truncated line) runs to the end of the line.
+fn quoted_end(b: &[u8], start: usize) -> usize {
     memchr_iter(b'"', &b[start..])
         .map(|j| start + j)
         .find(|&q| !is_escaped(b, start, q) && (q + 1 == b.len() || b[q + 1] == b' '))
-        .map_or_else(|| err(ErrorKind::UnterminatedQuote, start - 1), Ok)
+        .unwrap_or(b.len())
 }
 
 fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
@@ -251,7 +249,7 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
             break;
         }
         if b[pos] == b'"' {
-            let end = quoted_end(b, pos + 1)?;
+            let end = quoted_end(b, pos + 1);
             if let Some(slot) = quoted.get_mut(n_quoted) {
                 *slot = quoted_value(&s[pos + 1..end]);
             }
