@@ -104,6 +104,9 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
 pub fn parse_line_with<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if let Ok(s) = simdutf8::basic::from_utf8(line) {
+        return parse_str(s, opts);
+    }
     match utf8_or_hex(line) {
         Cow::Borrowed(s) => parse_str(s, opts),
         Cow::Owned(fixed) => parse_str(&fixed, opts).map(Record::into_owned),

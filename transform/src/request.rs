@@ -4,7 +4,6 @@
 //! and last space; anything else (TLS handshakes, `hello`) keeps only the whole `request`.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 
 /// The parts of a request line, each borrowed from the request text where possible.
 #[derive(Debug, Default, PartialEq)]
@@ -15,10 +14,8 @@ pub struct RequestParts<'a> {
     pub protocol: Option<Cow<'a, str>>,
 }
 
-thread_local! {
-    /// Reused buffer for handing httparse a terminated request head.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
+/// Requests up to this long are handed to httparse from a stack buffer; longer ones from the heap.
+const STACK_REQUEST: usize = 252;
 
 /// A method token: 1–20 ASCII uppercase letters (also `-`/`_`, as in `M-SEARCH`).
 fn is_method(m: &str) -> bool {
@@ -39,31 +36,43 @@ fn sub<'a>(req: &Cow<'a, str>, start: usize, end: usize) -> Cow<'a, str> {
     }
 }
 
-/// `(method, target, protocol)` byte ranges from httparse, when it accepts the line.
-fn httparse_ranges(req: &str) -> Option<((usize, usize), (usize, usize), &'static str)> {
-    SCRATCH.with(|cell| {
-        let mut buf = cell.borrow_mut();
-        buf.clear();
+type Ranges = ((usize, usize), (usize, usize), &'static str);
+
+/// `(method, target, protocol)` byte ranges from httparse, when it accepts the line. httparse
+/// wants a terminated head (`\r\n\r\n`), so the line is copied once, onto the stack when short.
+fn httparse_ranges(req: &str) -> Option<Ranges> {
+    let n = req.len();
+    if n <= STACK_REQUEST {
+        let mut buf = [0u8; STACK_REQUEST + 4];
+        buf[..n].copy_from_slice(req.as_bytes());
+        buf[n..n + 4].copy_from_slice(b"\r\n\r\n");
+        httparse_in(&buf[..n + 4])
+    } else {
+        let mut buf = Vec::with_capacity(n + 4);
         buf.extend_from_slice(req.as_bytes());
         buf.extend_from_slice(b"\r\n\r\n");
-        let mut parsed = httparse::Request::new(&mut []);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {}
-            _ => return None,
-        }
-        let base = buf.as_ptr() as usize;
-        let range = |s: &str| {
-            let start = s.as_ptr() as usize - base;
-            (start, start + s.len())
-        };
-        let method = range(parsed.method?);
-        let target = range(parsed.path?);
-        let protocol = match parsed.version? {
-            0 => "HTTP/1.0",
-            _ => "HTTP/1.1",
-        };
-        Some((method, target, protocol))
-    })
+        httparse_in(&buf)
+    }
+}
+
+fn httparse_in(head: &[u8]) -> Option<Ranges> {
+    let mut parsed = httparse::Request::new(&mut []);
+    match parsed.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        _ => return None,
+    }
+    let base = head.as_ptr() as usize;
+    let range = |s: &str| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
+    let method = range(parsed.method?);
+    let target = range(parsed.path?);
+    let protocol = match parsed.version? {
+        0 => "HTTP/1.0",
+        _ => "HTTP/1.1",
+    };
+    Some((method, target, protocol))
 }
 
 /// Splits a request line. `request` is the unescaped text of the quoted field.

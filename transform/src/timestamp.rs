@@ -3,7 +3,7 @@
 //! encoder. Fixed-width, byte-at-a-time, no allocation; calendar validity is checked by `chrono`.
 
 use crate::schema::{Timestamp, UtcOffset};
-use chrono::{Datelike, NaiveDate, Timelike};
+use chrono::{Datelike, Timelike};
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -23,6 +23,30 @@ pub enum TimestampError {
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
+
+fn is_leap(y: u32) -> bool {
+    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+}
+
+fn days_in_month(y: u32, m: u32) -> u32 {
+    match m {
+        2 if is_leap(y) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
 
 fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, &c| {
@@ -68,7 +92,9 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
         digits(&rest[19..21]).ok_or(Layout)?,
         digits(&rest[21..23]).ok_or(Layout)?,
     );
-    let date = NaiveDate::from_ymd_opt(year as i32, month, day).ok_or(Date)?;
+    if day == 0 || day > days_in_month(year, month) {
+        return Err(Date);
+    }
     if h > 23 || m > 59 || sec > 59 {
         return Err(Time);
     }
@@ -76,7 +102,7 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
         return Err(Offset);
     }
     let offset_min = sign * (oh * 60 + om) as i32;
-    let days = i64::from(date.num_days_from_ce() - 719_163); // days since 1970-01-01
+    let days = days_from_civil(i64::from(year), month, day);
     let local = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     let utc = local - i64::from(offset_min) * 60;
     Ok((Timestamp(utc * 1_000_000), UtcOffset::from_minutes(offset_min)))
@@ -159,6 +185,20 @@ mod tests {
                     let want = chrono::DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z").unwrap();
                     assert_eq!(t.0, want.timestamp_micros(), "{s}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn calendar_matches_chrono() {
+        let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+        for y in [1600u32, 1900, 1969, 1970, 2000, 2019, 2024, 2100, 9999] {
+            for m in 1..=12 {
+                let last = days_in_month(y, m);
+                assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last).is_some());
+                assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last + 1).is_none());
+                let date = chrono::NaiveDate::from_ymd_opt(y as i32, m, last).unwrap();
+                assert_eq!(days_from_civil(i64::from(y), m, last), (date - epoch).num_days());
             }
         }
     }
