@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The project's test command (README "Tests"; .ci/run calls exactly this).
+#
+# Installs what the tests need when it is missing (Debian packages, Python readers, the wasm32
+# target, the tansu test broker), builds the workspace and the transform's .wasm, then runs every
+# test: parser units, the .wasm under the Redpanda-ABI host, the lake, exactly-once against a real
+# broker, query/report (with headless Chromium), and the deployment lint.
+#
+# Caches live outside the clone in $ACCESSLAKE_CACHE (default ~/.cache/accesslake): the cargo
+# target dir (bundled DuckDB alone is ~25 min of compile on 2 cores) and installed tools, so a warm
+# run is fast and a cold one fits CI's 90 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export ACCESSLAKE_CACHE="${ACCESSLAKE_CACHE:-$HOME/.cache/accesslake}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+mkdir -p "$ACCESSLAKE_CACHE"
+step() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
+
+if [ ! -d ../shared/data ]; then
+    echo "error: ../shared (logs, GeoIP databases) must sit beside the clone" >&2
+    exit 1
+fi
+
+step "system packages"
+need=()
+for pkg in pkg-config libssl-dev cmake chromium python3-venv; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
+    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}"
+fi
+
+step "python readers (independent cross-checks)"
+python3 -c 'import duckdb, pyarrow' 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+
+step "wasm32-wasip1 target"
+rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
+
+step "test broker (tansu), in the background while the workspace builds"
+tansu_log="$ACCESSLAKE_CACHE/install-tansu.log"
+scripts/install-tansu.sh >"$tansu_log" 2>&1 &
+tansu_pid=$!
+
+step "build: workspace (release) and the transform's .wasm"
+cargo build --release --workspace --all-targets --locked
+RUSTFLAGS="-Ctarget-feature=+simd128" \
+    cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform --bin accesslake-transform --locked
+export ACCESSLAKE_WASM="$CARGO_TARGET_DIR/wasm32-wasip1/wasm/accesslake-transform.wasm"
+ls -l "$ACCESSLAKE_WASM"
+
+if ! wait "$tansu_pid"; then
+    cat "$tansu_log" >&2
+    echo "error: installing tansu failed" >&2
+    exit 1
+fi
+export TANSU="$(tail -n 1 "$tansu_log")"
+"$TANSU" --version
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "tests"
+cargo test --release --workspace --locked -- --test-threads 2
+
+step "deployment lint"
+scripts/lint-deploy.sh
