@@ -156,9 +156,39 @@ runtime_libs_ok() {
 }
 if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
     check "runtime image has every library $bin links" runtime_libs_ok
+    check "DEPLOY.md's accesslake flags exist in $bin" doc_flags_ok
 else
     log "skip runtime library check: no release binary at $bin"
 fi
+
+# Every `accesslake SUBCOMMAND --flag` that doc/DEPLOY.md and compose.yaml show must be a flag the
+# binary accepts (checked against `accesslake SUBCOMMAND --help` when a release binary exists).
+doc_flags_ok() {
+    ACCESSLAKE="$bin" python3 - doc/DEPLOY.md compose.yaml <<'PY'
+import os, re, subprocess, sys
+
+bin_ = os.environ["ACCESSLAKE"]
+text = "\n".join(open(p, encoding="utf-8").read() for p in sys.argv[1:])
+# Join continued shell lines, then find "accesslake <sub> ..." and "sink <sub> ..." (compose run).
+text = re.sub(r"\\\n\s*", " ", text)
+uses = {}
+for m in re.finditer(r"(?:\baccesslake|\bsink) (run|ingest|produce|query|report|parse)\b([^\n`]*)", text):
+    uses.setdefault(m.group(1), set()).update(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", m.group(2)))
+bad = 0
+for sub, flags in sorted(uses.items()):
+    out = subprocess.run([bin_, sub, "--help"], capture_output=True, text=True)
+    if out.returncode != 0:
+        print(f"accesslake {sub} --help failed: {out.stderr.strip()}")
+        bad = 1
+        continue
+    for flag in sorted(flags):
+        if not re.search(re.escape(flag) + r"\b", out.stdout):
+            print(f"accesslake {sub} has no {flag} (used in the docs)")
+            bad = 1
+print("checked:", {k: sorted(v) for k, v in uses.items()})
+sys.exit(bad)
+PY
+}
 
 # The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from
 # /healthz, and fail on 503 and on a closed port.
