@@ -3,7 +3,6 @@
 //! encoder. Fixed-width, byte-at-a-time, no allocation; calendar validity is checked by `chrono`.
 
 use crate::schema::{Timestamp, UtcOffset};
-use chrono::{Datelike, Timelike};
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -113,16 +112,26 @@ fn push2(out: &mut Vec<u8>, v: u32) {
     out.push(b'0' + (v % 10) as u8);
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Appends `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
 /// digits as needed up to microseconds).
 pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
     let secs = t.0.div_euclid(1_000_000);
     let micros = t.0.rem_euclid(1_000_000) as u32;
-    let Some(dt) = chrono::DateTime::from_timestamp(secs, 0) else {
-        out.extend_from_slice(b"1970-01-01T00:00:00Z");
-        return;
-    };
-    let y = dt.year();
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400) as u32;
     if (0..=9999).contains(&y) {
         push2(out, (y / 100) as u32);
         push2(out, (y % 100) as u32);
@@ -130,15 +139,15 @@ pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
         out.extend_from_slice(format!("{y:+07}").as_bytes());
     }
     out.push(b'-');
-    push2(out, dt.month());
+    push2(out, m);
     out.push(b'-');
-    push2(out, dt.day());
+    push2(out, d);
     out.push(b'T');
-    push2(out, dt.hour());
+    push2(out, sod / 3600);
     out.push(b':');
-    push2(out, dt.minute());
+    push2(out, sod / 60 % 60);
     out.push(b':');
-    push2(out, dt.second());
+    push2(out, sod % 60);
     if micros != 0 {
         out.push(b'.');
         let mut frac = micros;
@@ -198,7 +207,9 @@ mod tests {
                 assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last).is_some());
                 assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last + 1).is_none());
                 let date = chrono::NaiveDate::from_ymd_opt(y as i32, m, last).unwrap();
-                assert_eq!(days_from_civil(i64::from(y), m, last), (date - epoch).num_days());
+                let days = days_from_civil(i64::from(y), m, last);
+                assert_eq!(days, (date - epoch).num_days());
+                assert_eq!(civil_from_days(days), (i64::from(y), m, last));
             }
         }
     }
@@ -219,6 +230,16 @@ mod tests {
         assert_eq!(e("2019-01-10T23:00:00Z"), Layout);
         assert_eq!(e(""), Layout);
         assert_eq!(e("10/Jan/2019:23:00:00 +00000"), Layout);
+    }
+
+    #[test]
+    fn renders_like_chrono() {
+        for secs in [-86_401i64, -1, 0, 951_782_400, 1_548_118_574, 4_102_444_799, 253_402_300_799] {
+            let mut v = Vec::new();
+            write_rfc3339(Timestamp(secs * 1_000_000), &mut v);
+            let want = chrono::DateTime::from_timestamp(secs, 0).unwrap();
+            assert_eq!(String::from_utf8(v).unwrap(), want.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        }
     }
 
     #[test]
