@@ -237,3 +237,28 @@ fn send(
         }
     }
 }
+
+/// Runs the command: produce, then a one-line summary on stdout.
+pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::ExitCode> {
+    use std::io::IsTerminal;
+    let opts = ProduceOptions {
+        brokers: cfg.kafka.brokers.clone(),
+        topic: cfg.topic.clone(),
+        files: cfg.files.clone(),
+        compression: cfg.compression.clone(),
+        settings: cfg.kafka.settings.clone(),
+        flush_timeout: Duration::from_secs(cfg.flush_timeout_secs),
+        progress: !cfg.no_progress && std::io::stderr().is_terminal(),
+    };
+    let stats = produce(&opts)?;
+    let secs = stats.elapsed.as_secs_f64();
+    println!(
+        "produced {} records ({} bytes) to {} in {:.2} s, {:.0} records/s",
+        stats.delivered,
+        stats.bytes,
+        opts.topic,
+        secs,
+        stats.delivered as f64 / secs.max(1e-9)
+    );
+    Ok(std::process::ExitCode::SUCCESS)
+}

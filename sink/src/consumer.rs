@@ -1,0 +1,509 @@
+//! `accesslake run`: the streaming sink, a Kafka consumer-group member that drives one
+//! [`PartitionPipeline`] per assigned partition, exactly once.
+//!
+//! The lake is the source of truth for positions. On assignment each partition is recovered from
+//! its state in the lake and the consumer starts it at the lake's resume offset (the offset in the
+//! assignment itself, so no record before it is ever fetched); a partition the lake has never seen
+//! starts at the beginning. On revocation (and on SIGTERM/SIGINT) each partition's open windows
+//! are flushed and committed to the lake before the partition is given up. Every record value is
+//! decoded with [`Record::from_json`]: a record that is empty, not JSON, or not schema v1 becomes
+//! a dead letter (topic, partition, offset, reason, raw value) committed with the partition's data,
+//! and the stream goes on. Broker offsets (`enable.auto.commit=false`) are committed only after the
+//! lake's commit, as a hint for tools and lag monitoring. A failed lake commit stops the process
+//! with an error: the next start recovers the partition from the lake and replays.
+
+use crate::config::RunConfig;
+use crate::enrich::Enricher;
+use crate::lake::Lake;
+use crate::metrics::{Metrics, MetricsServer};
+use crate::parse_cmd::lossless_text;
+use crate::pipeline::{Committed, PartitionPipeline, PipelineStats, WindowSettings};
+use accesslake_transform::Record;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Errors of the consumer loop.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("kafka consumer: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("installing the signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("invalid settings: {0}")]
+    Settings(String),
+    #[error("partition {partition}: {message}")]
+    Partition { partition: i32, message: String },
+}
+
+/// One partition this member owns.
+struct Owned {
+    pipe: PartitionPipeline,
+    /// The next offset to read (for lag), starting at the lake's resume offset.
+    next: Option<i64>,
+    last_record: Instant,
+    /// Pipeline counters already added to the metrics.
+    reported: PipelineStats,
+}
+
+/// State shared by the poll loop and the rebalance / statistics callbacks (which librdkafka
+/// runs inside `poll`, on the polling thread, while the loop holds no lock).
+struct Shared {
+    lake: Lake,
+    topic: String,
+    settings: WindowSettings,
+    metrics: Metrics,
+    parts: Mutex<BTreeMap<i32, Owned>>,
+    /// The first fatal error raised inside a callback; the loop stops on it.
+    fatal: Mutex<Option<crate::Error>>,
+}
+
+impl Shared {
+    fn parts(&self) -> MutexGuard<'_, BTreeMap<i32, Owned>> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn fail(&self, e: crate::Error) {
+        tracing::error!(error = %e, "fatal");
+        self.metrics.set_healthy(false);
+        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(e);
+    }
+
+    fn take_fatal(&self) -> Option<crate::Error> {
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Adds what the pipeline did since the last report to the metrics.
+    fn report(&self, o: &mut Owned) {
+        let s = o.pipe.stats().clone();
+        let m = &self.metrics;
+        m.records_written
+            .inc_by(s.rows_written.saturating_sub(o.reported.rows_written));
+        m.late_records
+            .inc_by(s.late.saturating_sub(o.reported.late));
+        m.files_committed
+            .inc_by(s.files.saturating_sub(o.reported.files));
+        m.bytes_written
+            .inc_by(s.bytes.saturating_sub(o.reported.bytes));
+        o.reported = s;
+    }
+
+    /// Flushes and commits every open window of `o`; returns the new resume offset, if any.
+    fn flush(&self, p: i32, o: &mut Owned) -> crate::Result<Option<i64>> {
+        let c = o.pipe.flush_all()?;
+        self.report(o);
+        Ok(c.map(|c| c.resume_offset))
+    }
+
+    fn open(&self, p: i32) -> crate::Result<Owned> {
+        let pipe = PartitionPipeline::open(&self.lake, &self.topic, p, self.settings)?;
+        Ok(Owned {
+            next: pipe.resume_offset(),
+            pipe,
+            last_record: Instant::now(),
+            reported: PipelineStats::default(),
+        })
+    }
+}
+
+struct SinkContext(Arc<Shared>);
+
+impl ClientContext for SinkContext {
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.0.topic) else {
+            return;
+        };
+        let parts = self.0.parts();
+        for (p, o) in parts.iter() {
+            let Some(sp) = t.partitions.get(p) else {
+                continue;
+            };
+            if sp.hi_offset < 0 {
+                continue;
+            }
+            let pos = o.pipe.resume_offset().unwrap_or(0);
+            self.0
+                .metrics
+                .consumer_lag
+                .with_label_values(&[self.0.topic.as_str(), &p.to_string()])
+                .set((sp.hi_offset - pos).max(0));
+        }
+    }
+}
+
+impl ConsumerContext for SinkContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = consumer.rebalance_protocol() == RebalanceProtocol::Cooperative;
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = self.assign(tpl) {
+                    self.0.fail(e);
+                    return;
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    self.0.fail(ConsumerError::Kafka(e).into());
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                tracing::error!(error = ?other, "rebalance error");
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl SinkContext {
+    /// Recovers each assigned partition from the lake and sets its start offset in `tpl`.
+    fn assign(&self, tpl: &mut TopicPartitionList) -> crate::Result<()> {
+        let shared = &self.0;
+        let mut parts = shared.parts();
+        for el in tpl.elements() {
+            if el.topic() != shared.topic {
+                continue;
+            }
+            let p = el.partition();
+            let o = shared.open(p)?;
+            tracing::info!(partition = p, resume_offset = ?o.pipe.resume_offset(), "assigned");
+            parts.insert(p, o);
+        }
+        for (p, o) in parts.iter() {
+            let start = o
+                .pipe
+                .resume_offset()
+                .map_or(Offset::Beginning, Offset::Offset);
+            tpl.set_partition_offset(&shared.topic, *p, start)
+                .map_err(ConsumerError::Kafka)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and commits each revoked partition, then gives it up.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let shared = &self.0;
+        let mut parts = shared.parts();
+        let mut offsets = TopicPartitionList::new();
+        for el in tpl.elements() {
+            let p = el.partition();
+            let Some(mut o) = parts.remove(&p) else {
+                continue;
+            };
+            match shared.flush(p, &mut o) {
+                Ok(resume) => {
+                    let r = resume.or(o.pipe.resume_offset());
+                    if let Some(r) = r {
+                        let _ = offsets.add_partition_offset(&shared.topic, p, Offset::Offset(r));
+                    }
+                    tracing::info!(partition = p, resume_offset = ?r, "revoked after commit");
+                }
+                Err(e) => shared.fail(e),
+            }
+            shared
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[shared.topic.as_str(), &p.to_string()])
+                .ok();
+        }
+        if offsets.count() > 0 {
+            if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+                tracing::warn!(error = %e, "broker offset commit on revoke failed (the lake holds the offsets)");
+            } else {
+                shared.metrics.mark_commit();
+            }
+        }
+    }
+}
+
+/// The consumer's librdkafka configuration: our required settings, then the user's `-X`.
+pub fn consumer_config(cfg: &RunConfig) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &cfg.kafka.brokers)
+        .set("group.id", &cfg.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false")
+        .set("fetch.wait.max.ms", "100")
+        .set("statistics.interval.ms", "5000");
+    for (k, v) in &cfg.kafka.settings {
+        c.set(k, v);
+    }
+    // Our correctness rests on these: a user setting cannot turn them off.
+    c.set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false");
+    c
+}
+
+/// Why a record value is not a usable record.
+fn reject_reason(value: Option<&[u8]>) -> Result<Record<'_>, (&'static str, String)> {
+    let bytes = match value {
+        Some(b) if !b.is_empty() => b,
+        _ => return Err(("empty", "empty record: no value".into())),
+    };
+    Record::from_json(bytes).map_err(|e| {
+        let class = match e.classify() {
+            serde_json::error::Category::Data => "schema",
+            _ => "json",
+        };
+        let what = if class == "schema" {
+            "not a schema-v1 record"
+        } else {
+            "not JSON"
+        };
+        (class, format!("{what}: {e}"))
+    })
+}
+
+/// The sink's poll loop; owns the consumer and the enricher.
+struct Sink {
+    shared: Arc<Shared>,
+    consumer: BaseConsumer<SinkContext>,
+    enricher: Enricher,
+    idle: Duration,
+    dead: Vec<u8>,
+}
+
+impl Sink {
+    /// Commits `resume` for partition `p` to the broker (asynchronously: a hint only).
+    fn commit_offset(&self, p: i32, resume: i64) {
+        let mut tpl = TopicPartitionList::new();
+        if tpl
+            .add_partition_offset(&self.shared.topic, p, Offset::Offset(resume))
+            .is_ok()
+        {
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(partition = p, error = %e, "broker offset commit failed (the lake holds the offsets)");
+            }
+        }
+        self.shared.metrics.mark_commit();
+    }
+
+    /// Handles one record: decode, enrich, push (or dead-letter it).
+    fn handle(&mut self, p: i32, offset: i64, value: Option<&[u8]>) -> crate::Result<()> {
+        let shared = Arc::clone(&self.shared);
+        shared.metrics.records_consumed.inc();
+        let mut parts = shared.parts();
+        let Some(o) = parts.get_mut(&p) else {
+            tracing::debug!(
+                partition = p,
+                offset,
+                "record of a partition not owned: ignored"
+            );
+            return Ok(());
+        };
+        o.last_record = Instant::now();
+        o.next = Some(offset + 1);
+        let committed: Option<Committed> = match reject_reason(value) {
+            Ok(record) => {
+                let e = self
+                    .enricher
+                    .enrich(&record.client_ip, record.user_agent.as_deref());
+                o.pipe.push(offset, &record, &e)?
+            }
+            Err((class, reason)) => {
+                shared
+                    .metrics
+                    .records_rejected
+                    .with_label_values(&[class])
+                    .inc();
+                tracing::warn!(partition = p, offset, %reason, "dead letter");
+                self.dead.clear();
+                let obj = serde_json::json!({
+                    "topic": shared.topic,
+                    "partition": p,
+                    "offset": offset,
+                    "error": reason,
+                    "raw": lossless_text(value.unwrap_or_default()),
+                });
+                serde_json::to_writer(&mut self.dead, &obj).expect("JSON to a Vec");
+                o.pipe.push_rejected(offset, &self.dead)?
+            }
+        };
+        if let Some(c) = committed {
+            shared.report(o);
+            drop(parts);
+            self.commit_offset(p, c.resume_offset);
+        }
+        Ok(())
+    }
+
+    /// Flushes partitions idle for longer than the idle timeout.
+    fn flush_idle(&self) -> crate::Result<()> {
+        let mut done = Vec::new();
+        {
+            let mut parts = self.shared.parts();
+            for (p, o) in parts.iter_mut() {
+                if o.pipe.buffered() > 0 && o.last_record.elapsed() >= self.idle {
+                    if let Some(r) = self.shared.flush(*p, o)? {
+                        done.push((*p, r));
+                    }
+                }
+            }
+        }
+        for (p, r) in done {
+            tracing::debug!(partition = p, resume_offset = r, "idle flush");
+            self.commit_offset(p, r);
+        }
+        Ok(())
+    }
+
+    /// Flushes everything and commits offsets synchronously (shutdown).
+    fn flush_all(&self) -> crate::Result<()> {
+        let mut tpl = TopicPartitionList::new();
+        {
+            let mut parts = self.shared.parts();
+            for (p, o) in parts.iter_mut() {
+                if let Some(r) = self.shared.flush(*p, o)?.or(o.pipe.resume_offset()) {
+                    let _ = tpl.add_partition_offset(&self.shared.topic, *p, Offset::Offset(r));
+                }
+            }
+        }
+        if tpl.count() > 0 {
+            match self.consumer.commit(&tpl, CommitMode::Sync) {
+                Ok(()) => self.shared.metrics.mark_commit(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "broker offset commit failed (the lake holds the offsets)")
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Polls until `stop` is set or a fatal error happens.
+    fn run(&mut self, stop: &AtomicBool) -> crate::Result<()> {
+        let mut last_tick = Instant::now();
+        let tick = Duration::from_millis(200).min(self.idle.max(Duration::from_millis(10)));
+        while !stop.load(Ordering::Relaxed) {
+            let polled = self.consumer.poll(Duration::from_millis(100));
+            if let Some(e) = self.shared.take_fatal() {
+                return Err(e);
+            }
+            match polled {
+                Some(Ok(m)) => {
+                    let (p, offset) = (m.partition(), m.offset());
+                    let value = m.payload().map(<[u8]>::to_vec);
+                    drop(m);
+                    self.handle(p, offset, value.as_deref())?;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                None => {}
+            }
+            if last_tick.elapsed() >= tick {
+                last_tick = Instant::now();
+                self.flush_idle()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the command until SIGTERM/SIGINT: then flushes, commits and returns success.
+pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
+    let settings = cfg.window();
+    settings
+        .validate()
+        .map_err(|e| ConsumerError::Settings(e))?;
+    if !(cfg.idle_flush_secs > 0.0 && cfg.idle_flush_secs.is_finite()) {
+        return Err(ConsumerError::Settings(
+            "idle flush must be a positive number of seconds".into(),
+        )
+        .into());
+    }
+    Lake::check_source(&cfg.topic)?;
+    let lake = Lake::open(&cfg.lake)?;
+    let enricher = Enricher::open(
+        cfg.geoip.geoip_city.as_deref(),
+        cfg.geoip.geoip_asn.as_deref(),
+        cfg.geoip.geoip_cache_size,
+    )?;
+    let metrics = Metrics::new()?;
+    let _server: Option<MetricsServer> = match cfg.metrics_addr {
+        Some(addr) => Some(metrics.serve(addr)?),
+        None => None,
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(ConsumerError::Signal)?;
+    }
+
+    let shared = Arc::new(Shared {
+        lake,
+        topic: cfg.topic.clone(),
+        settings,
+        metrics,
+        parts: Mutex::new(BTreeMap::new()),
+        fatal: Mutex::new(None),
+    });
+    let consumer: BaseConsumer<SinkContext> = consumer_config(cfg)
+        .create_with_context(SinkContext(Arc::clone(&shared)))
+        .map_err(ConsumerError::Kafka)?;
+    consumer
+        .subscribe(&[&cfg.topic])
+        .map_err(ConsumerError::Kafka)?;
+    tracing::info!(brokers = %cfg.kafka.brokers, topic = %cfg.topic, group = %cfg.group, lake = %cfg.lake.display(), "sink running");
+
+    let mut sink = Sink {
+        shared: Arc::clone(&shared),
+        consumer,
+        enricher,
+        idle: Duration::from_secs_f64(cfg.idle_flush_secs),
+        dead: Vec::with_capacity(1024),
+    };
+    let outcome = sink.run(&stop);
+    if let Err(e) = outcome {
+        // Nothing more is written: the next start recovers every partition from the lake.
+        shared.metrics.set_healthy(false);
+        return Err(e);
+    }
+    tracing::info!("shutting down: flushing open windows");
+    sink.flush_all()?;
+    // Leave the group now (the revoke callback finds nothing left to flush).
+    sink.consumer.unsubscribe();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline && !sink.shared.parts().is_empty() {
+        let _ = sink.consumer.poll(Duration::from_millis(50));
+    }
+    if let Some(e) = shared.take_fatal() {
+        return Err(e);
+    }
+    let m = &shared.metrics;
+    tracing::info!(
+        consumed = m.records_consumed.get(),
+        written = m.records_written.get(),
+        files = m.files_committed.get(),
+        "stopped cleanly"
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+//! Exactly-once under crashes, against a real broker (tansu): a 100 k-record stream on a
+//! 2-partition topic, the sink killed with SIGKILL at random moments several times and restarted
+//! each time; the lake must end with exactly 100 k rows, no duplicate (`src_partition`,
+//! `src_offset`) and every offset of every partition present (checked with DuckDB).
+//!
+//! Needs tansu (scripts/install-tansu.sh); the `accesslake` binary is built by the test.
+
+use accesslake_tests::broker::Broker;
+use accesslake_tests::lakecheck::{counts, per_partition, wait_for_rows};
+use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::stream::json_record;
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "requests.parsed";
+const RECORDS: u64 = 100_000;
+const PARTITIONS: i32 = 2;
+const KILLS: usize = 5;
+
+fn sink_args(broker: &Broker, lake: &std::path::Path) -> Vec<String> {
+    [
+        "run",
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        TOPIC,
+        "--group",
+        "crash-test",
+        "--lake",
+        &lake.display().to_string(),
+        "--window-secs",
+        "300",
+        "--lateness-secs",
+        "10",
+        "--max-rows",
+        "3000",
+        "--idle-flush-secs",
+        "0.5",
+        "-X",
+        "fetch.wait.max.ms=50",
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[test]
+fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
+    let broker = Broker::start().expect("start tansu");
+    broker
+        .create_topic(TOPIC, PARTITIONS)
+        .expect("create topic");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("sink.log");
+    let args = sink_args(&broker, &lake);
+    accesslake_tests::sink_process::accesslake_bin();
+
+    // The stream: produced in chunks while the sink runs and dies.
+    let bootstrap_broker = &broker;
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let chunk = 5_000u64;
+            for c in 0..RECORDS / chunk {
+                let values = (c * chunk..(c + 1) * chunk).map(|i| json_record(i, 10));
+                bootstrap_broker
+                    .produce(TOPIC, None, values)
+                    .expect("produce");
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        });
+
+        let mut rng = rand::rng();
+        for k in 0..KILLS {
+            let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn sink");
+            let wait = Duration::from_millis(rng.random_range(700..3500));
+            std::thread::sleep(wait);
+            let before = counts(&lake).unwrap_or_default();
+            sink.kill9();
+            eprintln!("kill {k}: after {wait:?}, lake had {before:?}");
+        }
+        producer.join().expect("producer thread");
+    });
+    assert_eq!(
+        broker.high_watermarks(TOPIC).unwrap().iter().sum::<i64>(),
+        RECORDS as i64,
+        "the broker holds the whole stream"
+    );
+
+    let started = Instant::now();
+    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn sink");
+    let c = wait_for_rows(&lake, RECORDS as i64, Duration::from_secs(180)).unwrap();
+    eprintln!("final run reached {c:?} in {:?}", started.elapsed());
+    let status = sink.terminate(Duration::from_secs(30)).expect("SIGTERM");
+    assert!(status.success(), "sink exit status {status}");
+
+    let c = counts(&lake).unwrap();
+    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+    let tail: String = tail.lines().rev().take(30).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        c.rows, RECORDS as i64,
+        "rows in the lake; sink log (reversed):\n{tail}"
+    );
+    assert_eq!(
+        c.distinct, RECORDS as i64,
+        "duplicate (src_partition, src_offset)"
+    );
+    // Every offset of every partition is there: count = distinct = max - min + 1 = watermark.
+    let hw = broker.high_watermarks(TOPIC).unwrap();
+    let parts = per_partition(&lake).unwrap();
+    assert_eq!(parts.len(), PARTITIONS as usize);
+    for (p, rows, distinct, min, max) in parts {
+        let want = hw[p as usize];
+        assert_eq!(
+            (rows, distinct, min, max),
+            (want, want, 0, want - 1),
+            "partition {p}"
+        );
+    }
+}

@@ -1,0 +1,104 @@
+//! Exactly-once across a rebalance, against a real broker (tansu): two sink processes in one
+//! consumer group share a 3-partition topic; one is stopped (SIGTERM) mid-stream, so its
+//! partitions move to the other, which must pick them up at the lake's resume offsets. The lake
+//! ends with exactly 100 k rows and no duplicate (`src_partition`, `src_offset`) (DuckDB).
+
+use accesslake_tests::broker::Broker;
+use accesslake_tests::lakecheck::{counts, per_partition, wait_for_rows};
+use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::stream::json_record;
+use std::time::Duration;
+
+const TOPIC: &str = "requests.parsed";
+const RECORDS: u64 = 100_000;
+const PARTITIONS: i32 = 3;
+
+#[test]
+fn two_members_one_stopped_mid_stream() {
+    let broker = Broker::start().expect("start tansu");
+    broker
+        .create_topic(TOPIC, PARTITIONS)
+        .expect("create topic");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let args: Vec<String> = [
+        "run",
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        TOPIC,
+        "--group",
+        "group-test",
+        "--lake",
+        &lake.display().to_string(),
+        "--window-secs",
+        "300",
+        "--max-rows",
+        "3000",
+        "--idle-flush-secs",
+        "0.5",
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    accesslake_tests::sink_process::accesslake_bin();
+
+    let b = &broker;
+    let (mut a_sink, mut b_sink) = std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let chunk = 5_000u64;
+            for c in 0..RECORDS / chunk {
+                let values = (c * chunk..(c + 1) * chunk).map(|i| json_record(i, 10));
+                b.produce(TOPIC, None, values).expect("produce");
+                std::thread::sleep(Duration::from_millis(150));
+            }
+        });
+        let a_sink =
+            SinkProcess::spawn(&args, &[], &dir.path().join("a.log"), "sink A").expect("spawn A");
+        let b_sink =
+            SinkProcess::spawn(&args, &[], &dir.path().join("b.log"), "sink B").expect("spawn B");
+        // Let both join and write, then stop A mid-stream.
+        let mid = wait_for_rows(&lake, 20_000, Duration::from_secs(60)).unwrap();
+        eprintln!("stopping A with the lake at {mid:?}");
+        producer.join().expect("producer");
+        (a_sink, b_sink)
+    });
+    let _ = &mut b_sink;
+    let status = a_sink.terminate(Duration::from_secs(30)).expect("stop A");
+    assert!(status.success(), "A's exit status {status}");
+    let at_stop = counts(&lake).unwrap();
+    assert!(
+        at_stop.rows < RECORDS as i64,
+        "A stopped before the end: {at_stop:?}"
+    );
+
+    let c = wait_for_rows(&lake, RECORDS as i64, Duration::from_secs(180)).unwrap();
+    eprintln!("B finished: {c:?}");
+    let status = b_sink.terminate(Duration::from_secs(30)).expect("stop B");
+    assert!(status.success(), "B's exit status {status}");
+
+    let a_log = std::fs::read_to_string(dir.path().join("a.log")).unwrap_or_default();
+    let b_log = std::fs::read_to_string(dir.path().join("b.log")).unwrap_or_default();
+    assert!(a_log.contains("assigned"), "A owned partitions:\n{a_log}");
+    assert!(b_log.contains("assigned"), "B owned partitions:\n{b_log}");
+
+    let c = counts(&lake).unwrap();
+    assert_eq!(c.rows, RECORDS as i64, "rows in the lake");
+    assert_eq!(
+        c.distinct, RECORDS as i64,
+        "duplicate (src_partition, src_offset)"
+    );
+    let hw = broker.high_watermarks(TOPIC).unwrap();
+    for (p, rows, distinct, min, max) in per_partition(&lake).unwrap() {
+        let want = hw[p as usize];
+        assert_eq!(
+            (rows, distinct, min, max),
+            (want, want, 0, want - 1),
+            "partition {p}"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Poison records on the parsed topic, against a real broker (tansu): a value that is not JSON,
+//! a JSON object that is not a schema-v1 record, and an empty value each go to the lake's
+//! dead-letter file with their reason and raw value; the valid records around them reach the
+//! lake, and records produced afterwards still do (the stream goes on). The `/metrics`
+//! endpoint counts them.
+
+use accesslake_tests::broker::Broker;
+use accesslake_tests::lakecheck::{counts, dead_letters, per_partition, wait_for_rows};
+use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::stream::json_record;
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "requests.parsed";
+
+fn http_get(addr: &str, path: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect metrics");
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
+    let broker = Broker::start().expect("start tansu");
+    broker.create_topic(TOPIC, 1).expect("create topic");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let metrics = format!("127.0.0.1:{}", free_port());
+
+    let poison: Vec<Vec<u8>> = vec![
+        json_record(0, 1),
+        b"this is { not json".to_vec(),
+        json_record(1, 1),
+        br#"{"hello":"world","status":200}"#.to_vec(),
+        Vec::new(),
+        json_record(2, 1),
+    ];
+    broker.produce(TOPIC, Some(0), &poison).unwrap();
+
+    let args: Vec<String> = [
+        "run",
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        TOPIC,
+        "--lake",
+        &lake.display().to_string(),
+        "--idle-flush-secs",
+        "0.3",
+        "--metrics-addr",
+        &metrics,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let log = dir.path().join("sink.log");
+    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
+
+    let c = wait_for_rows(&lake, 3, Duration::from_secs(60)).unwrap();
+    assert_eq!(
+        c.rows,
+        3,
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+
+    // The stream goes on after the poison.
+    broker
+        .produce(TOPIC, Some(0), (3..10).map(|i| json_record(i, 1)))
+        .unwrap();
+    let c = wait_for_rows(&lake, 10, Duration::from_secs(60)).unwrap();
+    assert_eq!((c.rows, c.distinct), (10, 10));
+
+    // Dead letters are committed with the data: wait for the file (idle flush).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut dead = dead_letters(&lake).unwrap();
+    while dead.len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        dead = dead_letters(&lake).unwrap();
+    }
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    let by_offset = |o: i64| {
+        dead.iter()
+            .find(|d| d["offset"] == o)
+            .unwrap_or_else(|| panic!("no dead letter for offset {o}: {dead:?}"))
+    };
+    let d = by_offset(1);
+    assert_eq!(d["raw"], "this is { not json");
+    assert_eq!(d["partition"], 0);
+    assert_eq!(d["topic"], TOPIC);
+    assert!(d["error"].as_str().unwrap().contains("not JSON"), "{d}");
+    let d = by_offset(3);
+    assert_eq!(d["raw"], r#"{"hello":"world","status":200}"#);
+    assert!(d["error"].as_str().unwrap().contains("schema"), "{d}");
+    let d = by_offset(4);
+    assert_eq!(d["raw"], "");
+    assert!(d["error"].as_str().unwrap().contains("empty"), "{d}");
+
+    // The lake holds exactly the valid offsets.
+    let parts = per_partition(&lake).unwrap();
+    assert_eq!(parts, vec![(0, 10, 10, 0, 12)]);
+
+    let body = http_get(&metrics, "/metrics");
+    assert!(
+        body.contains("accesslake_records_consumed_total 13"),
+        "{body}"
+    );
+    assert!(
+        body.contains("accesslake_records_written_total 10"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"accesslake_records_rejected_total{reason="json"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"accesslake_records_rejected_total{reason="schema"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"accesslake_records_rejected_total{reason="empty"} 1"#),
+        "{body}"
+    );
+    assert!(http_get(&metrics, "/healthz").contains("200 OK"));
+
+    let status = sink.terminate(Duration::from_secs(30)).unwrap();
+    assert!(status.success(), "exit status {status}");
+    assert_eq!(counts(&lake).unwrap().rows, 10);
+}
