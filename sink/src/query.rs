@@ -1,0 +1,649 @@
+//! `accesslake query`: a read-only, in-memory DuckDB session over the lake's committed Parquet
+//! files, with a view `logs`, and the command that runs one SQL statement against it and prints
+//! the result as an aligned table, CSV or JSON.
+//!
+//! [`LakeDb::open`] lists the committed files itself (`year=*/month=*/day=*/hour=*/*.parquet`;
+//! writers' hidden `.name.parquet.tmp` files and `_accesslake/` bookkeeping never match), creates
+//! `logs` as `read_parquet([files], hive_partitioning = true)` with the partition columns typed
+//! `INTEGER` (they are not columns of the files, so each appears once), then locks the session
+//! down: the files are the only `allowed_paths`, external access is switched off and the
+//! configuration locked, so no statement can read or write any other path. On top of that, only
+//! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type), so
+//! `COPY … TO` a lake file, `CREATE`, `ATTACH`, `SET`, … are refused before they run.
+//!
+//! Filters on the partition columns (`year`, `month`, `day`, `hour`) skip whole files; filters on
+//! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
+
+use crate::config::{QueryConfig, QueryFormat};
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use duckdb::{ffi, Connection};
+use std::ffi::{CStr, CString};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Errors of the read-only lake session.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("no lake at {}: the directory does not exist (write one with `accesslake ingest --lake {} FILE...`)", .0.display(), .0.display())]
+    Missing(PathBuf),
+    #[error("the lake at {} is empty: it holds no committed Parquet files yet", .0.display())]
+    Empty(PathBuf),
+    #[error("no lake files in the requested time range ({0})")]
+    EmptyRange(String),
+    #[error("cannot read the lake directory {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// DuckDB's own message, unchanged.
+    #[error("{0}")]
+    Sql(String),
+    #[error("{0}")]
+    DuckDb(#[from] duckdb::Error),
+    #[error("the lake is read-only through `query`: only SELECT and EXPLAIN statements run (this is a {0} statement)")]
+    NotReadOnly(&'static str),
+    #[error("`query` runs exactly one SQL statement ({0} given)")]
+    StatementCount(usize),
+    #[error("cannot write the result: {0}")]
+    Output(#[source] io::Error),
+}
+
+/// A half-open UTC time range `[from, to)` in microseconds since the epoch; either end open.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+}
+
+impl TimeRange {
+    /// Whether an hour partition starting at `hour_start` (µs) can hold rows in the range.
+    pub fn overlaps_hour(&self, hour_start: i64) -> bool {
+        const HOUR: i64 = 3_600_000_000;
+        self.from.is_none_or(|f| hour_start + HOUR > f) && self.to.is_none_or(|t| hour_start < t)
+    }
+}
+
+/// One committed lake file and the UTC hour its partition holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LakeFile {
+    /// Start of the partition's hour, µs since the epoch.
+    pub hour_start: i64,
+    pub path: PathBuf,
+}
+
+/// Lists the committed Parquet files of a lake, sorted by hour then path.
+pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
+    if !lake.is_dir() {
+        return Err(QueryError::Missing(lake.to_path_buf()));
+    }
+    let mut out = Vec::new();
+    walk(lake, 0, [0; 4], &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    key: [u32; 4],
+    out: &mut Vec<LakeFile>,
+) -> Result<(), QueryError> {
+    let io_err = |source| QueryError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let entry = entry.map_err(io_err)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_dir = entry.file_type().map_err(io_err)?.is_dir();
+        if depth < 4 {
+            let value = name
+                .strip_prefix(PARTS[depth])
+                .and_then(|v| v.parse::<u32>().ok());
+            if let (true, Some(v)) = (is_dir, value) {
+                let mut key = key;
+                key[depth] = v;
+                walk(&entry.path(), depth + 1, key, out)?;
+            }
+        } else if !is_dir && name.ends_with(".parquet") && !name.starts_with('.') {
+            let hour = chrono::NaiveDate::from_ymd_opt(key[0] as i32, key[1], key[2])
+                .and_then(|d| d.and_hms_opt(key[3], 0, 0));
+            if let Some(hour) = hour {
+                out.push(LakeFile {
+                    hour_start: hour.and_utc().timestamp_micros(),
+                    path: entry.path(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Quotes a string as a SQL literal.
+pub fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The raw database and a second, raw connection used only to classify statements.
+struct RawDb {
+    db: ffi::duckdb_database,
+    con: ffi::duckdb_connection,
+}
+
+impl Drop for RawDb {
+    fn drop(&mut self) {
+        // SAFETY: both handles were opened by `LakeDb::open` and are closed exactly once, after
+        // the safe `Connection` (declared before this field) is dropped.
+        unsafe {
+            if !self.con.is_null() {
+                ffi::duckdb_disconnect(&mut self.con);
+            }
+            if !self.db.is_null() {
+                ffi::duckdb_close(&mut self.db);
+            }
+        }
+    }
+}
+
+/// A locked-down in-memory DuckDB session whose view `logs` reads the lake.
+pub struct LakeDb {
+    conn: Connection,
+    raw: RawDb,
+    files: usize,
+}
+
+impl LakeDb {
+    /// Opens a session over the lake's files whose hour overlaps `range` (all when default).
+    pub fn open(lake: &Path, range: TimeRange) -> Result<LakeDb, QueryError> {
+        let all = lake_files(lake)?;
+        if all.is_empty() {
+            return Err(QueryError::Empty(lake.to_path_buf()));
+        }
+        let files: Vec<String> = all
+            .iter()
+            .filter(|f| range.overlaps_hour(f.hour_start))
+            .map(|f| std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()))
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        if files.is_empty() {
+            return Err(QueryError::EmptyRange(format!(
+                "{} files outside it",
+                all.len()
+            )));
+        }
+        let mut raw = RawDb {
+            db: std::ptr::null_mut(),
+            con: std::ptr::null_mut(),
+        };
+        // SAFETY: plain C API calls on handles we own; failures are checked.
+        let conn = unsafe {
+            if ffi::duckdb_open(std::ptr::null(), &mut raw.db) != ffi::DuckDBSuccess {
+                return Err(QueryError::Sql(
+                    "cannot open an in-memory DuckDB database".into(),
+                ));
+            }
+            if ffi::duckdb_connect(raw.db, &mut raw.con) != ffi::DuckDBSuccess {
+                return Err(QueryError::Sql("cannot connect to DuckDB".into()));
+            }
+            Connection::open_from_raw(raw.db)?
+        };
+        let list = files
+            .iter()
+            .map(|f| sql_str(f))
+            .collect::<Vec<_>>()
+            .join(", ");
+        conn.execute_batch(&format!(
+            "SET autoinstall_known_extensions = false;
+             SET autoload_known_extensions = false;
+             CREATE VIEW logs AS SELECT * EXCLUDE (year, month, day, hour), year, month, day, hour
+                 FROM read_parquet([{list}], hive_partitioning = true,
+                     hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER, 'hour': INTEGER}});
+             SET allowed_paths = [{list}];
+             SET enable_external_access = false;
+             SET lock_configuration = true;"
+        ))?;
+        Ok(LakeDb {
+            conn,
+            raw,
+            files: files.len(),
+        })
+    }
+
+    /// How many lake files the view `logs` reads.
+    pub fn file_count(&self) -> usize {
+        self.files
+    }
+
+    /// The session's connection (for trusted, internal queries such as the report's).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Refuses anything but exactly one `SELECT`, or `EXPLAIN [ANALYZE]` of one; bad SQL gives
+    /// DuckDB's message.
+    pub fn check_read_only(&self, sql: &str) -> Result<(), QueryError> {
+        self.check(sql, true)
+    }
+
+    fn check_select(&self, sql: &str) -> Result<(), QueryError> {
+        self.check(sql, false)
+    }
+
+    fn check(&self, sql: &str, explain_allowed: bool) -> Result<(), QueryError> {
+        let c_sql =
+            CString::new(sql).map_err(|_| QueryError::Sql("SQL contains a NUL byte".into()))?;
+        // SAFETY: C API calls on our own connection; every object created here is destroyed
+        // before returning, and error strings are copied out before their owner is destroyed.
+        unsafe {
+            let mut extracted: ffi::duckdb_extracted_statements = std::ptr::null_mut();
+            let n = ffi::duckdb_extract_statements(self.raw.con, c_sql.as_ptr(), &mut extracted);
+            let result = if n == 0 {
+                let msg = ffi::duckdb_extract_statements_error(extracted);
+                Err(match msg.is_null() {
+                    true => QueryError::StatementCount(0),
+                    false => QueryError::Sql(CStr::from_ptr(msg).to_string_lossy().into_owned()),
+                })
+            } else if n > 1 {
+                Err(QueryError::StatementCount(n as usize))
+            } else {
+                let mut prepared: ffi::duckdb_prepared_statement = std::ptr::null_mut();
+                let ok = ffi::duckdb_prepare_extracted_statement(
+                    self.raw.con,
+                    extracted,
+                    0,
+                    &mut prepared,
+                );
+                let r = if ok != ffi::DuckDBSuccess {
+                    let msg = ffi::duckdb_prepare_error(prepared);
+                    Err(QueryError::Sql(if msg.is_null() {
+                        "cannot prepare the statement".into()
+                    } else {
+                        CStr::from_ptr(msg).to_string_lossy().into_owned()
+                    }))
+                } else {
+                    match ffi::duckdb_prepared_statement_type(prepared) {
+                        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(()),
+                        // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too.
+                        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN
+                            if explain_allowed =>
+                        {
+                            match explained(sql) {
+                                Some(inner) if !inner.trim().is_empty() => self.check_select(inner),
+                                _ => Err(QueryError::NotReadOnly("EXPLAIN of an unrecognised")),
+                            }
+                        }
+                        t => Err(QueryError::NotReadOnly(statement_name(t))),
+                    }
+                };
+                ffi::duckdb_destroy_prepare(&mut prepared);
+                r
+            };
+            ffi::duckdb_destroy_extracted(&mut extracted);
+            result
+        }
+    }
+
+    /// Runs one read-only statement to completion and returns its schema and batches.
+    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        self.check_read_only(sql)?;
+        let mut stmt = self.conn.prepare(sql)?;
+        // Fully executed (not streamed) before anything is printed: an error never leaves a
+        // partial result behind.
+        drop(stmt.query_arrow([])?);
+        let schema = stmt.schema();
+        let mut batches = Vec::new();
+        while let Some(chunk) = stmt.step()? {
+            batches.push(RecordBatch::from(&chunk));
+        }
+        Ok((schema, batches))
+    }
+}
+
+/// Skips whitespace and SQL comments.
+fn skip_blank(mut s: &str) -> &str {
+    loop {
+        let t = s.trim_start();
+        if let Some(rest) = t.strip_prefix("--") {
+            s = rest.find('\n').map_or("", |i| &rest[i..]);
+        } else if let Some(rest) = t.strip_prefix("/*") {
+            s = rest.find("*/").map_or("", |i| &rest[i + 2..]);
+        } else {
+            return t;
+        }
+    }
+}
+
+/// Strips a case-insensitive keyword and the blank after it.
+fn keyword<'a>(s: &'a str, word: &str) -> Option<&'a str> {
+    let head = s.get(..word.len())?;
+    let rest = &s[word.len()..];
+    let boundary = rest
+        .chars()
+        .next()
+        .is_none_or(|c| !c.is_alphanumeric() && c != '_');
+    (head.eq_ignore_ascii_case(word) && boundary).then(|| skip_blank(rest))
+}
+
+/// The statement an `EXPLAIN [ANALYZE] [(options)]` explains, when the text has that shape.
+fn explained(sql: &str) -> Option<&str> {
+    let mut s = keyword(skip_blank(sql), "EXPLAIN")?;
+    s = keyword(s, "ANALYZE")
+        .or_else(|| keyword(s, "ANALYSE"))
+        .unwrap_or(s);
+    if let Some(rest) = s.strip_prefix('(') {
+        let close = rest.find(')')?;
+        s = skip_blank(&rest[close + 1..]);
+    }
+    Some(s)
+}
+
+fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
+    use ffi::*;
+    match t {
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_INSERT => "INSERT",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE => "UPDATE",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DELETE => "DELETE",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE => "CREATE",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY => "COPY",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ATTACH => "ATTACH",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DETACH => "DETACH",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT => "EXPORT",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DROP => "DROP",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ALTER => "ALTER",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SET
+        | duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VARIABLE_SET => "SET",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PRAGMA => "PRAGMA",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD => "LOAD",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CALL => "CALL",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION => "transaction",
+        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE => "COPY DATABASE",
+        _ => "non-query",
+    }
+}
+
+/// The `query` command: prints the result on stdout, or DuckDB's error on stderr and exits 1.
+pub fn run(cfg: &QueryConfig) -> ExitCode {
+    let result = (|| {
+        let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
+        let (schema, batches) = db.query(&cfg.sql)?;
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
+            .and_then(|()| out.flush())
+            .map_err(QueryError::Output)
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes a result in the chosen format (`max_rows` bounds the table only; 0 = no bound).
+pub fn write_result(
+    out: &mut impl Write,
+    format: QueryFormat,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    max_rows: usize,
+) -> io::Result<()> {
+    match format {
+        QueryFormat::Table => write_table(out, schema, batches, max_rows),
+        QueryFormat::Csv => write_csv(out, schema, batches),
+        QueryFormat::Json => write_json(out, schema, batches),
+    }
+}
+
+/// A column's values as text (`None` for null): UTC instants as RFC 3339 with `Z`.
+fn column_text(array: &ArrayRef) -> io::Result<Vec<Option<String>>> {
+    let n = array.len();
+    if let DataType::Timestamp(unit, Some(_)) = array.data_type() {
+        let micros = |v: i64| match unit {
+            TimeUnit::Second => v.saturating_mul(1_000_000),
+            TimeUnit::Millisecond => v.saturating_mul(1_000),
+            TimeUnit::Microsecond => v,
+            TimeUnit::Nanosecond => v.div_euclid(1_000),
+        };
+        let values = arrow::compute::cast(array, &DataType::Int64).map_err(io::Error::other)?;
+        let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+        return Ok((0..n)
+            .map(|i| {
+                (!values.is_null(i))
+                    .then(|| accesslake_transform::Timestamp(micros(values.value(i))).to_rfc3339())
+            })
+            .collect());
+    }
+    let options = FormatOptions::default();
+    let fmt = ArrayFormatter::try_new(array.as_ref(), &options).map_err(io::Error::other)?;
+    Ok((0..n)
+        .map(|i| (!array.is_null(i)).then(|| fmt.value(i).to_string()))
+        .collect())
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+/// Makes text safe for a terminal: control characters and bidirectional overrides become
+/// visible escapes.
+pub fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' => vec!['\\', 'n'],
+            '\t' => vec!['\\', 't'],
+            '\r' => vec!['\\', 'r'],
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                format!("\\u{{{:x}}}", c as u32).chars().collect()
+            }
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Widest a table cell is printed (longer cells end in `…`; CSV and JSON are never cut).
+pub const MAX_CELL: usize = 60;
+
+fn write_table(
+    out: &mut impl Write,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    max_rows: usize,
+) -> io::Result<()> {
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let shown = if max_rows == 0 {
+        total
+    } else {
+        total.min(max_rows)
+    };
+    let ncol = schema.fields().len();
+    let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(shown); ncol];
+    let mut left = shown;
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let take = batch.num_rows().min(left);
+        for (c, col) in batch.columns().iter().enumerate() {
+            let text = column_text(&col.slice(0, take))?;
+            cells[c].extend(text.into_iter().map(|v| match v {
+                None => "NULL".to_string(),
+                Some(s) => {
+                    let s = terminal_safe(&s);
+                    match s.char_indices().nth(MAX_CELL - 1) {
+                        Some((i, _)) if s.chars().count() > MAX_CELL => format!("{}…", &s[..i]),
+                        _ => s,
+                    }
+                }
+            }));
+        }
+        left -= take;
+    }
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| terminal_safe(f.name()))
+        .collect();
+    let width = |c: usize| {
+        cells[c]
+            .iter()
+            .map(|s| s.chars().count())
+            .chain([names[c].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..ncol).map(width).collect();
+    let right: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| is_numeric(f.data_type()))
+        .collect();
+    let line = |out: &mut dyn Write, row: &mut dyn Iterator<Item = &String>| -> io::Result<()> {
+        let mut parts = Vec::with_capacity(ncol);
+        for (c, s) in row.enumerate() {
+            let pad = widths[c].saturating_sub(s.chars().count());
+            parts.push(if right[c] {
+                format!("{}{s}", " ".repeat(pad))
+            } else {
+                format!("{s}{}", " ".repeat(pad))
+            });
+        }
+        writeln!(out, "{}", parts.join(" │ ").trim_end())
+    };
+    line(out, &mut names.iter())?;
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    writeln!(out, "{}", rule.join("─┼─"))?;
+    for r in 0..shown {
+        line(out, &mut cells.iter().map(|col| &col[r]))?;
+    }
+    match (shown < total, total) {
+        (true, _) => writeln!(
+            out,
+            "({total} rows, first {shown} shown; --max-rows 0 or --format csv shows all)"
+        ),
+        (false, 1) => writeln!(out, "(1 row)"),
+        (false, _) => writeln!(out, "({total} rows)"),
+    }
+}
+
+/// RFC 4180 CSV: a header row; NULL is an empty field, the empty string is `""`.
+fn write_csv(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
+    let field = |s: &str| -> String {
+        if s.is_empty()
+            || s.contains([',', '"', '\n', '\r'])
+            || s.starts_with(' ')
+            || s.ends_with(' ')
+        {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let header: Vec<String> = schema.fields().iter().map(|f| field(f.name())).collect();
+    write!(out, "{}\r\n", header.join(","))?;
+    for batch in batches {
+        let cols = batch
+            .columns()
+            .iter()
+            .map(column_text)
+            .collect::<io::Result<Vec<_>>>()?;
+        for r in 0..batch.num_rows() {
+            let row: Vec<String> = cols
+                .iter()
+                .map(|c| c[r].as_deref().map(field).unwrap_or_default())
+                .collect();
+            write!(out, "{}\r\n", row.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// A JSON array of objects keyed by column name: numbers as JSON numbers (exact digits),
+/// text as strings, NULL as null, lists and structs nested, anything else as its text.
+fn write_json(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
+    let keys: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| serde_json::to_string(f.name()).map_err(io::Error::other))
+        .collect::<io::Result<_>>()?;
+    write!(out, "[")?;
+    let mut first = true;
+    for batch in batches {
+        for r in 0..batch.num_rows() {
+            write!(out, "{}\n{{", if first { "" } else { "," })?;
+            first = false;
+            for (c, col) in batch.columns().iter().enumerate() {
+                write!(out, "{}{}:", if c == 0 { "" } else { "," }, keys[c])?;
+                json_value(out, col, r)?;
+            }
+            write!(out, "}}")?;
+        }
+    }
+    writeln!(out, "{}]", if first { "" } else { "\n" })
+}
+
+fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()> {
+    if array.is_null(i) {
+        return write!(out, "null");
+    }
+    let one = array.slice(i, 1);
+    let text =
+        || -> io::Result<String> { Ok(column_text(&one)?.pop().flatten().unwrap_or_default()) };
+    match array.data_type() {
+        DataType::Boolean => write!(out, "{}", array.as_boolean().value(i)),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let v = arrow::compute::cast(&one, &DataType::Float64).map_err(io::Error::other)?;
+            let v = v.as_primitive::<arrow::datatypes::Float64Type>().value(0);
+            match array.data_type() {
+                DataType::Float64 if v.is_finite() => write!(out, "{v}"),
+                _ if v.is_finite() => write!(out, "{}", text()?),
+                _ => write!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&text()?).map_err(io::Error::other)?
+                ),
+            }
+        }
+        t if t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => {
+            write!(out, "{}", text()?)
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let items = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().value(i),
+                DataType::LargeList(_) => array.as_list::<i64>().value(i),
+                _ => array.as_fixed_size_list().value(i),
+            };
+            write!(out, "[")?;
+            for j in 0..items.len() {
+                write!(out, "{}", if j == 0 { "" } else { "," })?;
+                json_value(out, &items, j)?;
+            }
+            write!(out, "]")
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            write!(out, "{{")?;
+            for (k, f) in fields.iter().enumerate() {
+                let key = serde_json::to_string(f.name()).map_err(io::Error::other)?;
+                write!(out, "{}{key}:", if k == 0 { "" } else { "," })?;
+                json_value(out, s.column(k), i)?;
+            }
+            write!(out, "}}")
+        }
+        _ => write!(
+            out,
+            "{}",
+            serde_json::to_string(&text()?).map_err(io::Error::other)?
+        ),
+    }
+}

@@ -1,0 +1,778 @@
+//! `accesslake report`: the standing questions answered from the lake, as a structured
+//! [`Report`] (one field per section, so tests compare numbers, not text), printed for a terminal
+//! or, with `--html FILE`, written as one self-contained HTML page ([`crate::report_html`]).
+//!
+//! Sections: requests by country (and city for the top countries); requests by status code and
+//! by status class per UTC hour; non-200 responses by client IP with the IP's ASN, AS
+//! organisation and country; top paths; top referrers; bots vs humans (requests and bytes);
+//! bandwidth per hour; busiest hours of the day. Hourly buckets are the lake's hour partitions
+//! (the UTC hour of each record's `time`), so they cost nothing to compute. `--from`/`--to`
+//! select a half-open UTC range: files of hours outside it are not opened at all, and rows are
+//! filtered on `time`. Null keys (unknown country, no referrer, unparsed path) are kept as
+//! `None` rows, so every ranking adds up to its total.
+
+use crate::config::ReportConfig;
+use crate::query::{sql_str, LakeDb, QueryError, TimeRange};
+use accesslake_transform::Timestamp;
+use duckdb::types::FromSql;
+use duckdb::Row;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Errors of the report command.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    DuckDb(#[from] duckdb::Error),
+    #[error("invalid time {0:?}: use RFC 3339 (2019-01-22T10:00:00Z, any offset), `YYYY-MM-DD HH:MM[:SS]` (UTC) or `YYYY-MM-DD`")]
+    Time(String),
+    #[error("empty time range: --from {0} is not before --to {1}")]
+    Range(String, String),
+    #[error("cannot write {}: {}", .0.display(), .1)]
+    Write(PathBuf, #[source] io::Error),
+}
+
+/// Parses a `--from`/`--to` value into µs since the epoch (UTC).
+pub fn parse_time(s: &str) -> Result<i64, ReportError> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let s = s.trim();
+    if let Some(t) = Timestamp::parse_rfc3339(s) {
+        return Ok(t.0);
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(t.and_utc().timestamp_micros());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+        .ok_or_else(|| ReportError::Time(s.to_string()))
+}
+
+/// Formats µs since the epoch as RFC 3339 UTC.
+pub fn rfc3339(micros: i64) -> String {
+    Timestamp(micros).to_rfc3339()
+}
+
+/// Overall figures for the selected rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Totals {
+    pub requests: u64,
+    /// Sum of `bytes` (null sizes count as 0).
+    pub bytes: u64,
+    /// Earliest and latest `time` (µs), when there are rows.
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+}
+
+/// Requests from one country (`None`: address not in the GeoIP database).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CountryRow {
+    pub country_code: Option<String>,
+    pub country: Option<String>,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// Requests from one city of one of the top countries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CityRow {
+    pub country_code: Option<String>,
+    pub region: Option<String>,
+    pub city: Option<String>,
+    pub requests: u64,
+}
+
+/// Requests with one status code (`None`: the log had `-`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusRow {
+    pub status: Option<i32>,
+    pub requests: u64,
+}
+
+/// Status classes, in [`HourRow::classes`] order.
+pub const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// One UTC hour with traffic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HourRow {
+    /// Start of the hour, µs since the epoch.
+    pub hour_start: i64,
+    pub requests: u64,
+    pub bytes: u64,
+    /// Requests per status class: 1xx, 2xx, 3xx, 4xx, 5xx, other (no or out-of-range status).
+    pub classes: [u64; 6],
+}
+
+/// Non-200 responses to one client address, with what the lake knows of the address.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRow {
+    pub client_ip: String,
+    pub requests: u64,
+    pub asn: Option<i64>,
+    pub as_org: Option<String>,
+    pub country_code: Option<String>,
+    pub country: Option<String>,
+    /// The distinct non-200 statuses returned, ascending (`None` for `-`).
+    pub statuses: Vec<Option<i32>>,
+}
+
+/// A ranked key (path, referrer) with its requests and bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyRow {
+    pub key: Option<String>,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// Bots, humans (and rows whose `is_bot` is null, if any).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrafficRow {
+    pub is_bot: Option<bool>,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// Traffic in one hour of the day (UTC), summed over all days.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HourOfDayRow {
+    pub hour: u32,
+    pub requests: u64,
+    pub bytes: u64,
+}
+
+/// The whole report: every section as plain values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Report {
+    pub range: TimeRange,
+    /// Lake files read.
+    pub files: usize,
+    pub totals: Totals,
+    /// Every country, most requests first (ties by code, unknown last).
+    pub countries: Vec<CountryRow>,
+    /// Top cities of the top countries, in country order then most requests first.
+    pub cities: Vec<CityRow>,
+    /// Every status code, ascending (`-` last).
+    pub status_codes: Vec<StatusRow>,
+    /// Every hour with traffic, ascending: requests, bytes and status classes.
+    pub hourly: Vec<HourRow>,
+    /// All non-200 responses and the distinct addresses they went to.
+    pub non_200_requests: u64,
+    pub non_200_clients_total: u64,
+    /// The addresses with the most non-200 responses.
+    pub non_200_clients: Vec<ClientRow>,
+    pub top_paths: Vec<KeyRow>,
+    /// Top referrers (requests without a referrer are counted in `no_referrer`).
+    pub top_referrers: Vec<KeyRow>,
+    pub no_referrer: u64,
+    /// Bots first, then humans (then unknown).
+    pub traffic: Vec<TrafficRow>,
+    /// Hours 0–23 of the day (UTC).
+    pub busiest_hours: Vec<HourOfDayRow>,
+}
+
+/// How long each ranking is.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Rows in each ranking (paths, referrers, clients, countries shown).
+    pub top: usize,
+    /// Countries broken down by city, and cities per country.
+    pub cities: usize,
+}
+
+fn get<T: FromSql>(row: &Row<'_>, i: usize) -> duckdb::Result<T> {
+    row.get(i)
+}
+
+fn count(row: &Row<'_>, i: usize) -> duckdb::Result<u64> {
+    Ok(get::<Option<i64>>(row, i)?.unwrap_or(0).max(0) as u64)
+}
+
+fn hour_start(y: i32, m: i32, d: i32, h: i32) -> i64 {
+    chrono::NaiveDate::from_ymd_opt(y, m as u32, d as u32)
+        .and_then(|d| d.and_hms_opt(h as u32, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+        .unwrap_or_default()
+}
+
+/// The status class index of [`CLASSES`].
+pub fn class_of(status: Option<i32>) -> usize {
+    match status {
+        Some(s @ 100..=599) => (s / 100 - 1) as usize,
+        _ => 5,
+    }
+}
+
+/// Builds the report by querying an open lake session.
+///
+/// Six scans in all, each reading only the columns it needs: (1) hour partition × status ×
+/// `is_bot` (→ totals, status codes, hourly classes and bandwidth, bots vs humans, hours of the
+/// day), (2) country × region × city (→ countries and their top cities), (3) paths,
+/// (4) referrers, (5) non-200 responses by client address, (6) first and last `time`, read from
+/// the first and last hour partitions only.
+pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, ReportError> {
+    let conn = db.connection();
+    let mut conds = Vec::new();
+    if let Some(f) = range.from {
+        conds.push(format!("time >= TIMESTAMPTZ {}", sql_str(&rfc3339(f))));
+    }
+    if let Some(t) = range.to {
+        conds.push(format!("time < TIMESTAMPTZ {}", sql_str(&rfc3339(t))));
+    }
+    let filter = |extra: &[&str]| -> String {
+        let all: Vec<&str> = conds
+            .iter()
+            .map(String::as_str)
+            .chain(extra.iter().copied())
+            .collect();
+        match all.is_empty() {
+            true => String::new(),
+            false => format!("WHERE {}", all.join(" AND ")),
+        }
+    };
+    let w = filter(&[]);
+    let mut report = Report {
+        range,
+        files: db.file_count(),
+        ..Report::default()
+    };
+
+    // (1) Hour partition × status × is_bot.
+    let mut hours: BTreeMap<(i32, i32, i32, i32), HourRow> = BTreeMap::new();
+    let mut statuses: BTreeMap<(bool, Option<i32>), u64> = BTreeMap::new();
+    let mut traffic: BTreeMap<u8, TrafficRow> = BTreeMap::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT year, month, day, hour, status, is_bot, count(*), coalesce(sum(bytes), 0)::BIGINT
+         FROM logs {w} GROUP BY ALL"
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let key: (i32, i32, i32, i32) = (get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?);
+        let status: Option<i32> = get(r, 4)?;
+        let is_bot: Option<bool> = get(r, 5)?;
+        let (n, bytes) = (count(r, 6)?, count(r, 7)?);
+        let h = hours.entry(key).or_insert_with(|| HourRow {
+            hour_start: hour_start(key.0, key.1, key.2, key.3),
+            requests: 0,
+            bytes: 0,
+            classes: [0; 6],
+        });
+        h.requests += n;
+        h.bytes += bytes;
+        h.classes[class_of(status)] += n;
+        *statuses.entry((status.is_none(), status)).or_default() += n;
+        let t = traffic.entry(match is_bot {
+            Some(true) => 0,
+            Some(false) => 1,
+            None => 2,
+        });
+        let t = t.or_insert(TrafficRow {
+            is_bot,
+            requests: 0,
+            bytes: 0,
+        });
+        t.requests += n;
+        t.bytes += bytes;
+    }
+    report.hourly = hours.into_values().collect();
+    report.status_codes = statuses
+        .into_iter()
+        .map(|((_, status), requests)| StatusRow { status, requests })
+        .collect();
+    report.traffic = traffic.into_values().collect();
+    report.totals.requests = report.hourly.iter().map(|h| h.requests).sum();
+    report.totals.bytes = report.hourly.iter().map(|h| h.bytes).sum();
+    report.non_200_requests = report
+        .status_codes
+        .iter()
+        .filter(|s| s.status != Some(200))
+        .map(|s| s.requests)
+        .sum();
+    report.busiest_hours = (0..24)
+        .map(|hour| HourOfDayRow {
+            hour,
+            ..HourOfDayRow::default()
+        })
+        .collect();
+    for h in &report.hourly {
+        let hour = h.hour_start.div_euclid(3_600_000_000).rem_euclid(24) as usize;
+        report.busiest_hours[hour].requests += h.requests;
+        report.busiest_hours[hour].bytes += h.bytes;
+    }
+
+    // (2) Country × region × city.
+    let mut countries: HashMap<(Option<String>, Option<String>), CountryRow> = HashMap::new();
+    let mut places: Vec<CityRow> = Vec::new();
+    let mut stmt = conn.prepare(&format!(
+        "SELECT country_code, country, region, city, count(*), coalesce(sum(bytes), 0)::BIGINT
+         FROM logs {w} GROUP BY ALL"
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let (code, name): (Option<String>, Option<String>) = (get(r, 0)?, get(r, 1)?);
+        let (n, bytes) = (count(r, 4)?, count(r, 5)?);
+        let c = countries
+            .entry((code.clone(), name.clone()))
+            .or_insert(CountryRow {
+                country_code: code.clone(),
+                country: name,
+                requests: 0,
+                bytes: 0,
+            });
+        c.requests += n;
+        c.bytes += bytes;
+        places.push(CityRow {
+            country_code: code,
+            region: get(r, 2)?,
+            city: get(r, 3)?,
+            requests: n,
+        });
+    }
+    let mut countries: Vec<CountryRow> = countries.into_values().collect();
+    countries.sort_by(|a, b| {
+        (
+            std::cmp::Reverse(a.requests),
+            a.country_code.is_none(),
+            &a.country_code,
+            &a.country,
+        )
+            .cmp(&(
+                std::cmp::Reverse(b.requests),
+                b.country_code.is_none(),
+                &b.country_code,
+                &b.country,
+            ))
+    });
+    report.countries = countries;
+    let top_codes: Vec<&String> = report
+        .countries
+        .iter()
+        .filter_map(|c| c.country_code.as_ref())
+        .take(limits.cities)
+        .collect();
+    // A country code may come with several names (databases differ): merge its places.
+    let mut merged: BTreeMap<(usize, Option<String>, Option<String>), u64> = BTreeMap::new();
+    for p in places {
+        if let Some(rank) = top_codes
+            .iter()
+            .position(|c| Some(*c) == p.country_code.as_ref())
+        {
+            *merged.entry((rank, p.region, p.city)).or_default() += p.requests;
+        }
+    }
+    let mut cities: Vec<(usize, CityRow)> = merged
+        .into_iter()
+        .map(|((rank, region, city), requests)| {
+            let country_code = Some(top_codes[rank].clone());
+            (
+                rank,
+                CityRow {
+                    country_code,
+                    region,
+                    city,
+                    requests,
+                },
+            )
+        })
+        .collect();
+    cities.sort_by(|a, b| {
+        (
+            a.0,
+            std::cmp::Reverse(a.1.requests),
+            a.1.city.is_none(),
+            &a.1.city,
+            &a.1.region,
+        )
+            .cmp(&(
+                b.0,
+                std::cmp::Reverse(b.1.requests),
+                b.1.city.is_none(),
+                &b.1.city,
+                &b.1.region,
+            ))
+    });
+    let mut per_country = vec![0; top_codes.len()];
+    for (rank, city) in cities {
+        if per_country[rank] < limits.cities {
+            per_country[rank] += 1;
+            report.cities.push(city);
+        }
+    }
+
+    // (3), (4) Top paths and referrers; the null referrer's count comes along.
+    let ranking = |column: &str, nulls_ranked: bool| -> Result<(Vec<KeyRow>, u64), ReportError> {
+        let order = if nulls_ranked { "" } else { "k IS NULL, " };
+        let mut stmt = conn.prepare(&format!(
+            "SELECT k, n, b, coalesce(sum(n) FILTER (WHERE k IS NULL) OVER (), 0) FROM (
+                 SELECT {column} AS k, count(*) AS n, coalesce(sum(bytes), 0)::BIGINT AS b
+                 FROM logs {w} GROUP BY 1)
+             ORDER BY {order}n DESC, k NULLS LAST LIMIT {}",
+            limits.top
+        ))?;
+        let mut rows = stmt.query([])?;
+        let (mut out, mut nulls) = (Vec::new(), 0);
+        while let Some(r) = rows.next()? {
+            nulls = count(r, 3)?;
+            let key: Option<String> = get(r, 0)?;
+            if nulls_ranked || key.is_some() {
+                out.push(KeyRow {
+                    key,
+                    requests: count(r, 1)?,
+                    bytes: count(r, 2)?,
+                });
+            }
+        }
+        Ok((out, nulls))
+    };
+    report.top_paths = ranking("path", true)?.0;
+    (report.top_referrers, report.no_referrer) = ranking("referrer", false)?;
+
+    // (5) Non-200 responses by client address, and how many addresses got one.
+    let wn = filter(&["(status <> 200 OR status IS NULL)"]);
+    let mut stmt = conn.prepare(&format!(
+        "SELECT client_ip, n, asn, as_org, cc, country, st, count(*) OVER () FROM (
+             SELECT client_ip, count(*) AS n, min(asn) AS asn, min(as_org) AS as_org,
+                 min(country_code) AS cc, min(country) AS country,
+                 list(DISTINCT status ORDER BY status NULLS LAST)::VARCHAR AS st
+             FROM logs {wn} GROUP BY client_ip)
+         ORDER BY n DESC, client_ip LIMIT {}",
+        limits.top
+    ))?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        report.non_200_clients_total = count(r, 7)?;
+        let statuses: String = get(r, 6)?;
+        report.non_200_clients.push(ClientRow {
+            client_ip: get(r, 0)?,
+            requests: count(r, 1)?,
+            asn: get(r, 2)?,
+            as_org: get(r, 3)?,
+            country_code: get(r, 4)?,
+            country: get(r, 5)?,
+            statuses: statuses
+                .trim_matches(['[', ']'])
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().ok())
+                .collect(),
+        });
+    }
+
+    // (6) First and last instants, from the first and last hour partitions only.
+    if let (Some(first), Some(last)) = (report.hourly.first(), report.hourly.last()) {
+        let part = |micros: i64| {
+            let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
+            use chrono::{Datelike, Timelike};
+            format!(
+                "year = {} AND month = {} AND day = {} AND hour = {}",
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour()
+            )
+        };
+        let (a, b) = (part(first.hour_start), part(last.hour_start));
+        (report.totals.first, report.totals.last) = conn.query_row(
+            &format!(
+                "SELECT (SELECT epoch_us(min(time)) FROM logs {}), (SELECT epoch_us(max(time)) FROM logs {})",
+                filter(&[&a]),
+                filter(&[&b])
+            ),
+            [],
+            |r| Ok((get(r, 0)?, get(r, 1)?)),
+        )?;
+    }
+    Ok(report)
+}
+
+/// The `report` command.
+pub fn run(cfg: &ReportConfig) -> ExitCode {
+    match execute(cfg) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cfg: &ReportConfig) -> Result<(), ReportError> {
+    let range = TimeRange {
+        from: cfg.from.as_deref().map(parse_time).transpose()?,
+        to: cfg.to.as_deref().map(parse_time).transpose()?,
+    };
+    if let (Some(f), Some(t)) = (range.from, range.to) {
+        if f >= t {
+            return Err(ReportError::Range(rfc3339(f), rfc3339(t)));
+        }
+    }
+    let db = LakeDb::open(&cfg.lake, range)?;
+    let limits = Limits {
+        top: cfg.top,
+        cities: cfg.top_cities,
+    };
+    let report = build(&db, range, limits)?;
+    if let Some(path) = &cfg.html {
+        let html = crate::report_html::render(&report, limits);
+        std::fs::write(path, html).map_err(|e| ReportError::Write(path.clone(), e))?;
+    }
+    if cfg.html.is_none() || cfg.print {
+        let mut out = io::stdout().lock();
+        out.write_all(render_text(&report, limits).as_bytes())
+            .map_err(|e| ReportError::Write("<stdout>".into(), e))?;
+    }
+    Ok(())
+}
+
+/// `1234567` → `1.2 MB` style sizes.
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    match u {
+        0 => format!("{b} B"),
+        _ => format!("{v:.1} {}", UNITS[u]),
+    }
+}
+
+/// An hour label, `2019-01-22 03:00`.
+pub fn hour_label(micros: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%d %H:00").to_string())
+        .unwrap_or_default()
+}
+
+/// Text safe for a terminal (control characters escaped), cut to `max` characters.
+fn cell(s: Option<&str>, none: &str, max: usize) -> String {
+    let Some(s) = s else { return none.to_string() };
+    let safe = crate::query::terminal_safe(s);
+    match safe.char_indices().nth(max.saturating_sub(1)) {
+        Some((i, _)) if safe.chars().count() > max => format!("{}…", &safe[..i]),
+        _ => safe,
+    }
+}
+
+fn bar(v: u64, max: u64, width: usize) -> String {
+    let n = if max == 0 {
+        0
+    } else {
+        ((v as f64 / max as f64) * width as f64).round() as usize
+    };
+    "█".repeat(n.max(usize::from(v > 0)))
+}
+
+fn pct(v: u64, total: u64) -> f64 {
+    if total == 0 {
+        0.0
+    } else {
+        100.0 * v as f64 / total as f64
+    }
+}
+
+/// Renders the report for a terminal.
+pub fn render_text(r: &Report, limits: Limits) -> String {
+    let mut s = String::new();
+    let t = &r.totals;
+    let span = match (t.first, t.last) {
+        (Some(a), Some(b)) => format!("{} … {}", rfc3339(a), rfc3339(b)),
+        _ => "no rows".into(),
+    };
+    let _ = writeln!(s, "accesslake report — {} files, {span}", r.files);
+    if r.range != TimeRange::default() {
+        let end = |v: Option<i64>| v.map(rfc3339).unwrap_or_else(|| "…".into());
+        let _ = writeln!(s, "range: [{}, {})", end(r.range.from), end(r.range.to));
+    }
+    let _ = writeln!(
+        s,
+        "{} requests, {} ({} bytes)\n",
+        t.requests,
+        human_bytes(t.bytes),
+        t.bytes
+    );
+
+    let _ = writeln!(s, "== Requests by country ==");
+    let max = r.countries.first().map_or(0, |c| c.requests);
+    for c in r.countries.iter().take(limits.top) {
+        let name = match (&c.country_code, &c.country) {
+            (Some(code), Some(n)) => format!("{code} {n}"),
+            (Some(code), None) => code.clone(),
+            _ => "(unknown)".into(),
+        };
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10} {:>5.1}%  {}",
+            cell(Some(&name), "", 28),
+            c.requests,
+            pct(c.requests, t.requests),
+            bar(c.requests, max, 30)
+        );
+        for city in r
+            .cities
+            .iter()
+            .filter(|x| x.country_code.is_some() && x.country_code == c.country_code)
+        {
+            let place = match (&city.city, &city.region) {
+                (Some(ci), Some(re)) => format!("{ci}, {re}"),
+                (Some(ci), None) => ci.clone(),
+                (None, Some(re)) => format!("({re})"),
+                (None, None) => "(unknown city)".into(),
+            };
+            let _ = writeln!(
+                s,
+                "      {:<24} {:>10}",
+                cell(Some(&place), "", 24),
+                city.requests
+            );
+        }
+    }
+    if r.countries.len() > limits.top {
+        let rest: u64 = r.countries[limits.top..].iter().map(|c| c.requests).sum();
+        let _ = writeln!(
+            s,
+            "  {:<28} {:>10}  ({} more countries)",
+            "(others)",
+            rest,
+            r.countries.len() - limits.top
+        );
+    }
+
+    let _ = writeln!(s, "\n== Requests by status code ==");
+    let max = r.status_codes.iter().map(|c| c.requests).max().unwrap_or(0);
+    for c in &r.status_codes {
+        let code = c.status.map_or("-".to_string(), |v| v.to_string());
+        let _ = writeln!(
+            s,
+            "  {code:>5} {:>10} {:>5.1}%  {}",
+            c.requests,
+            pct(c.requests, t.requests),
+            bar(c.requests, max, 40)
+        );
+    }
+
+    let _ = writeln!(s, "\n== Status classes and bandwidth per hour (UTC) ==");
+    let _ = writeln!(
+        s,
+        "  {:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}",
+        "hour", "requests", "1xx", "2xx", "3xx", "4xx", "5xx", "other", "bytes"
+    );
+    for h in &r.hourly {
+        let c = h.classes;
+        let _ = writeln!(
+            s,
+            "  {:<16} {:>9} {:>8} {:>8} {:>8} {:>8} {:>8} {:>7} {:>10}",
+            hour_label(h.hour_start),
+            h.requests,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            c[5],
+            human_bytes(h.bytes)
+        );
+    }
+
+    let _ = writeln!(
+        s,
+        "\n== Non-200 responses by client address ({} responses to {} addresses) ==",
+        r.non_200_requests, r.non_200_clients_total
+    );
+    let _ = writeln!(
+        s,
+        "  {:<39} {:>8}  {:<10} {:<28} {:<20} statuses",
+        "client", "requests", "ASN", "AS organisation", "country"
+    );
+    for c in &r.non_200_clients {
+        let asn = c.asn.map_or("-".into(), |a| format!("AS{a}"));
+        let country = match (&c.country_code, &c.country) {
+            (Some(code), Some(n)) => format!("{code} {n}"),
+            (Some(code), None) => code.clone(),
+            _ => "-".into(),
+        };
+        let statuses: Vec<String> = c
+            .statuses
+            .iter()
+            .map(|v| v.map_or("-".into(), |v| v.to_string()))
+            .collect();
+        let _ = writeln!(
+            s,
+            "  {:<39} {:>8}  {:<10} {:<28} {:<20} {}",
+            cell(Some(&c.client_ip), "", 39),
+            c.requests,
+            asn,
+            cell(c.as_org.as_deref(), "-", 28),
+            cell(Some(&country), "-", 20),
+            statuses.join(",")
+        );
+    }
+
+    for (title, rows, none) in [
+        ("Top paths", &r.top_paths, "(no path)"),
+        ("Top referrers", &r.top_referrers, "-"),
+    ] {
+        let _ = writeln!(s, "\n== {title} ==");
+        for k in rows {
+            let _ = writeln!(
+                s,
+                "  {:>10} {:>10}  {}",
+                k.requests,
+                human_bytes(k.bytes),
+                cell(k.key.as_deref(), none, 100)
+            );
+        }
+    }
+    let _ = writeln!(s, "  {:>10} requests without a referrer", r.no_referrer);
+
+    let _ = writeln!(s, "\n== Bots vs humans ==");
+    for x in &r.traffic {
+        let who = match x.is_bot {
+            Some(true) => "bots",
+            Some(false) => "humans",
+            None => "unknown",
+        };
+        let _ = writeln!(
+            s,
+            "  {who:<8} {:>10} requests ({:>5.1}%)  {:>10} ({:>5.1}%)",
+            x.requests,
+            pct(x.requests, t.requests),
+            human_bytes(x.bytes),
+            pct(x.bytes, t.bytes)
+        );
+    }
+
+    let _ = writeln!(s, "\n== Busiest hours of the day (UTC) ==");
+    let max = r
+        .busiest_hours
+        .iter()
+        .map(|h| h.requests)
+        .max()
+        .unwrap_or(0);
+    for h in &r.busiest_hours {
+        let _ = writeln!(
+            s,
+            "  {:02}:00 {:>10} {:>10}  {}",
+            h.hour,
+            h.requests,
+            human_bytes(h.bytes),
+            bar(h.requests, max, 40)
+        );
+    }
+    s
+}
