@@ -4,7 +4,8 @@
 //! comes from the logs is escaped.
 
 use crate::chart::{escape, hbar, lines, shorten, vbar};
-use crate::report::{hour_label, human_bytes, rfc3339, Limits, Report, CLASSES};
+use crate::report::{rfc3339, Limits, Report, CLASSES};
+use crate::report_text::{hour_label, human_bytes};
 use std::fmt::Write as _;
 
 const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222;background:#fff}

@@ -1,0 +1,275 @@
+//! Query results as text: an aligned, terminal-safe table; exact RFC 4180 CSV; exact JSON.
+//! Used by `accesslake query` ([`crate::query`]) on the Arrow batches DuckDB returns.
+//!
+//! Exactness: integers and decimals keep their digits, floats print the shortest text that
+//! parses back to the same value, UTC instants print as RFC 3339 with `Z`; in CSV, NULL is an
+//! empty field and the empty string is `""`; in JSON, NULL is `null`, lists and structs nest.
+//! Only the table bounds rows and cell widths and escapes control characters (it is for
+//! people); CSV and JSON carry every value unchanged.
+
+use crate::config::QueryFormat;
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use std::io::{self, Write};
+
+/// Writes a result in the chosen format (`max_rows` bounds the table only; 0 = no bound).
+pub fn write_result(
+    out: &mut impl Write,
+    format: QueryFormat,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    max_rows: usize,
+) -> io::Result<()> {
+    match format {
+        QueryFormat::Table => write_table(out, schema, batches, max_rows),
+        QueryFormat::Csv => write_csv(out, schema, batches),
+        QueryFormat::Json => write_json(out, schema, batches),
+    }
+}
+
+/// A column's values as text (`None` for null): UTC instants as RFC 3339 with `Z`.
+fn column_text(array: &ArrayRef) -> io::Result<Vec<Option<String>>> {
+    let n = array.len();
+    if let DataType::Timestamp(unit, Some(_)) = array.data_type() {
+        let micros = |v: i64| match unit {
+            TimeUnit::Second => v.saturating_mul(1_000_000),
+            TimeUnit::Millisecond => v.saturating_mul(1_000),
+            TimeUnit::Microsecond => v,
+            TimeUnit::Nanosecond => v.div_euclid(1_000),
+        };
+        let values = arrow::compute::cast(array, &DataType::Int64).map_err(io::Error::other)?;
+        let values = values.as_primitive::<arrow::datatypes::Int64Type>();
+        return Ok((0..n)
+            .map(|i| {
+                (!values.is_null(i))
+                    .then(|| accesslake_transform::Timestamp(micros(values.value(i))).to_rfc3339())
+            })
+            .collect());
+    }
+    let options = FormatOptions::default();
+    let fmt = ArrayFormatter::try_new(array.as_ref(), &options).map_err(io::Error::other)?;
+    Ok((0..n)
+        .map(|i| (!array.is_null(i)).then(|| fmt.value(i).to_string()))
+        .collect())
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    t.is_numeric()
+}
+
+/// Makes text safe for a terminal: control characters and bidirectional overrides become
+/// visible escapes.
+pub fn terminal_safe(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '\n' => vec!['\\', 'n'],
+            '\t' => vec!['\\', 't'],
+            '\r' => vec!['\\', 'r'],
+            c if c.is_control()
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+            {
+                format!("\\u{{{:x}}}", c as u32).chars().collect()
+            }
+            c => vec![c],
+        })
+        .collect()
+}
+
+/// Widest a table cell is printed (longer cells end in `…`; CSV and JSON are never cut).
+pub const MAX_CELL: usize = 60;
+
+fn write_table(
+    out: &mut impl Write,
+    schema: &Schema,
+    batches: &[RecordBatch],
+    max_rows: usize,
+) -> io::Result<()> {
+    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+    let shown = if max_rows == 0 {
+        total
+    } else {
+        total.min(max_rows)
+    };
+    let ncol = schema.fields().len();
+    let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(shown); ncol];
+    let mut left = shown;
+    for batch in batches {
+        if left == 0 {
+            break;
+        }
+        let take = batch.num_rows().min(left);
+        for (c, col) in batch.columns().iter().enumerate() {
+            let text = column_text(&col.slice(0, take))?;
+            cells[c].extend(text.into_iter().map(|v| match v {
+                None => "NULL".to_string(),
+                Some(s) => {
+                    let s = terminal_safe(&s);
+                    match s.char_indices().nth(MAX_CELL - 1) {
+                        Some((i, _)) if s.chars().count() > MAX_CELL => format!("{}…", &s[..i]),
+                        _ => s,
+                    }
+                }
+            }));
+        }
+        left -= take;
+    }
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| terminal_safe(f.name()))
+        .collect();
+    let width = |c: usize| {
+        cells[c]
+            .iter()
+            .map(|s| s.chars().count())
+            .chain([names[c].chars().count()])
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..ncol).map(width).collect();
+    let right: Vec<bool> = schema
+        .fields()
+        .iter()
+        .map(|f| is_numeric(f.data_type()))
+        .collect();
+    let line = |out: &mut dyn Write, row: &mut dyn Iterator<Item = &String>| -> io::Result<()> {
+        let mut parts = Vec::with_capacity(ncol);
+        for (c, s) in row.enumerate() {
+            let pad = widths[c].saturating_sub(s.chars().count());
+            parts.push(if right[c] {
+                format!("{}{s}", " ".repeat(pad))
+            } else {
+                format!("{s}{}", " ".repeat(pad))
+            });
+        }
+        writeln!(out, "{}", parts.join(" │ ").trim_end())
+    };
+    line(out, &mut names.iter())?;
+    let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+    writeln!(out, "{}", rule.join("─┼─"))?;
+    for r in 0..shown {
+        line(out, &mut cells.iter().map(|col| &col[r]))?;
+    }
+    match (shown < total, total) {
+        (true, _) => writeln!(
+            out,
+            "({total} rows, first {shown} shown; --max-rows 0 or --format csv shows all)"
+        ),
+        (false, 1) => writeln!(out, "(1 row)"),
+        (false, _) => writeln!(out, "({total} rows)"),
+    }
+}
+
+/// RFC 4180 CSV: a header row; NULL is an empty field, the empty string is `""`.
+fn write_csv(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
+    let field = |s: &str| -> String {
+        if s.is_empty()
+            || s.contains([',', '"', '\n', '\r'])
+            || s.starts_with(' ')
+            || s.ends_with(' ')
+        {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let header: Vec<String> = schema.fields().iter().map(|f| field(f.name())).collect();
+    write!(out, "{}\r\n", header.join(","))?;
+    for batch in batches {
+        let cols = batch
+            .columns()
+            .iter()
+            .map(column_text)
+            .collect::<io::Result<Vec<_>>>()?;
+        for r in 0..batch.num_rows() {
+            let row: Vec<String> = cols
+                .iter()
+                .map(|c| c[r].as_deref().map(field).unwrap_or_default())
+                .collect();
+            write!(out, "{}\r\n", row.join(","))?;
+        }
+    }
+    Ok(())
+}
+
+/// A JSON array of objects keyed by column name: numbers as JSON numbers (exact digits),
+/// text as strings, NULL as null, lists and structs nested, anything else as its text.
+fn write_json(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
+    let keys: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| serde_json::to_string(f.name()).map_err(io::Error::other))
+        .collect::<io::Result<_>>()?;
+    write!(out, "[")?;
+    let mut first = true;
+    for batch in batches {
+        for r in 0..batch.num_rows() {
+            write!(out, "{}\n{{", if first { "" } else { "," })?;
+            first = false;
+            for (c, col) in batch.columns().iter().enumerate() {
+                write!(out, "{}{}:", if c == 0 { "" } else { "," }, keys[c])?;
+                json_value(out, col, r)?;
+            }
+            write!(out, "}}")?;
+        }
+    }
+    writeln!(out, "{}]", if first { "" } else { "\n" })
+}
+
+fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()> {
+    if array.is_null(i) {
+        return write!(out, "null");
+    }
+    let one = array.slice(i, 1);
+    let text =
+        || -> io::Result<String> { Ok(column_text(&one)?.pop().flatten().unwrap_or_default()) };
+    match array.data_type() {
+        DataType::Boolean => write!(out, "{}", array.as_boolean().value(i)),
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => {
+            let v = arrow::compute::cast(&one, &DataType::Float64).map_err(io::Error::other)?;
+            let v = v.as_primitive::<arrow::datatypes::Float64Type>().value(0);
+            match array.data_type() {
+                DataType::Float64 if v.is_finite() => write!(out, "{v}"),
+                _ if v.is_finite() => write!(out, "{}", text()?),
+                _ => write!(
+                    out,
+                    "{}",
+                    serde_json::to_string(&text()?).map_err(io::Error::other)?
+                ),
+            }
+        }
+        t if t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => {
+            write!(out, "{}", text()?)
+        }
+        DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..) => {
+            let items = match array.data_type() {
+                DataType::List(_) => array.as_list::<i32>().value(i),
+                DataType::LargeList(_) => array.as_list::<i64>().value(i),
+                _ => array.as_fixed_size_list().value(i),
+            };
+            write!(out, "[")?;
+            for j in 0..items.len() {
+                write!(out, "{}", if j == 0 { "" } else { "," })?;
+                json_value(out, &items, j)?;
+            }
+            write!(out, "]")
+        }
+        DataType::Struct(fields) => {
+            let s = array.as_struct();
+            write!(out, "{{")?;
+            for (k, f) in fields.iter().enumerate() {
+                let key = serde_json::to_string(f.name()).map_err(io::Error::other)?;
+                write!(out, "{}{key}:", if k == 0 { "" } else { "," })?;
+                json_value(out, s.column(k), i)?;
+            }
+            write!(out, "}}")
+        }
+        _ => write!(
+            out,
+            "{}",
+            serde_json::to_string(&text()?).map_err(io::Error::other)?
+        ),
+    }
+}
