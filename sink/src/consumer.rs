@@ -49,8 +49,6 @@ pub enum ConsumerError {
 /// One partition this member owns.
 struct Owned {
     pipe: PartitionPipeline,
-    /// The next offset to read (for lag), starting at the lake's resume offset.
-    next: Option<i64>,
     last_record: Instant,
     /// Pipeline counters already added to the metrics.
     reported: PipelineStats,
@@ -103,13 +101,22 @@ impl Shared {
     fn flush(&self, p: i32, o: &mut Owned) -> crate::Result<Option<i64>> {
         let c = o.pipe.flush_all()?;
         self.report(o);
+        if let Some(c) = &c {
+            tracing::debug!(
+                partition = p,
+                files = c.files,
+                rows = c.rows,
+                rejected = c.rejected,
+                resume_offset = c.resume_offset,
+                "flushed"
+            );
+        }
         Ok(c.map(|c| c.resume_offset))
     }
 
     fn open(&self, p: i32) -> crate::Result<Owned> {
         let pipe = PartitionPipeline::open(&self.lake, &self.topic, p, self.settings)?;
         Ok(Owned {
-            next: pipe.resume_offset(),
             pipe,
             last_record: Instant::now(),
             reported: PipelineStats::default(),
@@ -136,7 +143,7 @@ impl ClientContext for SinkContext {
             self.0
                 .metrics
                 .consumer_lag
-                .with_label_values(&[self.0.topic.as_str(), &p.to_string()])
+                .with_label_values(&[self.0.topic.as_str(), p.to_string().as_str()])
                 .set((sp.hi_offset - pos).max(0));
         }
     }
@@ -149,7 +156,10 @@ impl ConsumerContext for SinkContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = consumer.rebalance_protocol() == RebalanceProtocol::Cooperative;
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 if let Err(e) = self.assign(tpl) {
@@ -188,22 +198,23 @@ impl SinkContext {
     /// Recovers each assigned partition from the lake and sets its start offset in `tpl`.
     fn assign(&self, tpl: &mut TopicPartitionList) -> crate::Result<()> {
         let shared = &self.0;
-        let mut parts = shared.parts();
-        for el in tpl.elements() {
-            if el.topic() != shared.topic {
-                continue;
+        let mut starts = Vec::new();
+        {
+            let mut parts = shared.parts();
+            for el in tpl.elements() {
+                if el.topic() != shared.topic {
+                    continue;
+                }
+                let p = el.partition();
+                let o = shared.open(p)?;
+                let resume = o.pipe.resume_offset();
+                tracing::info!(partition = p, resume_offset = ?resume, "assigned");
+                starts.push((p, resume.map_or(Offset::Beginning, Offset::Offset)));
+                parts.insert(p, o);
             }
-            let p = el.partition();
-            let o = shared.open(p)?;
-            tracing::info!(partition = p, resume_offset = ?o.pipe.resume_offset(), "assigned");
-            parts.insert(p, o);
         }
-        for (p, o) in parts.iter() {
-            let start = o
-                .pipe
-                .resume_offset()
-                .map_or(Offset::Beginning, Offset::Offset);
-            tpl.set_partition_offset(&shared.topic, *p, start)
+        for (p, start) in starts {
+            tpl.set_partition_offset(&shared.topic, p, start)
                 .map_err(ConsumerError::Kafka)?;
         }
         Ok(())
@@ -232,7 +243,7 @@ impl SinkContext {
             shared
                 .metrics
                 .consumer_lag
-                .remove_label_values(&[shared.topic.as_str(), &p.to_string()])
+                .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
                 .ok();
         }
         if offsets.count() > 0 {
@@ -285,6 +296,73 @@ fn reject_reason(value: Option<&[u8]>) -> Result<Record<'_>, (&'static str, Stri
     })
 }
 
+/// Commits `resume` for partition `p` to the broker (asynchronously: a hint only).
+fn commit_offset(shared: &Shared, consumer: &BaseConsumer<SinkContext>, p: i32, resume: i64) {
+    let mut tpl = TopicPartitionList::new();
+    if tpl
+        .add_partition_offset(&shared.topic, p, Offset::Offset(resume))
+        .is_ok()
+    {
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::warn!(partition = p, error = %e, "broker offset commit failed (the lake holds the offsets)");
+        }
+    }
+    shared.metrics.mark_commit();
+}
+
+/// Handles one record: decode, enrich, push (or dead-letter it); commits offsets after a commit.
+fn handle(
+    shared: &Shared,
+    consumer: &BaseConsumer<SinkContext>,
+    enricher: &mut Enricher,
+    dead: &mut Vec<u8>,
+    p: i32,
+    offset: i64,
+    value: Option<&[u8]>,
+) -> crate::Result<()> {
+    shared.metrics.records_consumed.inc();
+    let mut parts = shared.parts();
+    let Some(o) = parts.get_mut(&p) else {
+        tracing::debug!(
+            partition = p,
+            offset,
+            "record of a partition not owned: ignored"
+        );
+        return Ok(());
+    };
+    o.last_record = Instant::now();
+    let committed: Option<Committed> = match reject_reason(value) {
+        Ok(record) => {
+            let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
+            o.pipe.push(offset, &record, &e)?
+        }
+        Err((class, reason)) => {
+            shared
+                .metrics
+                .records_rejected
+                .with_label_values(&[class])
+                .inc();
+            tracing::warn!(partition = p, offset, %reason, "dead letter");
+            dead.clear();
+            let obj = serde_json::json!({
+                "topic": shared.topic,
+                "partition": p,
+                "offset": offset,
+                "error": reason,
+                "raw": lossless_text(value.unwrap_or_default()),
+            });
+            serde_json::to_writer(&mut *dead, &obj).expect("JSON to a Vec");
+            o.pipe.push_rejected(offset, dead)?
+        }
+    };
+    if let Some(c) = committed {
+        shared.report(o);
+        drop(parts);
+        commit_offset(shared, consumer, p, c.resume_offset);
+    }
+    Ok(())
+}
+
 /// The sink's poll loop; owns the consumer and the enricher.
 struct Sink {
     shared: Arc<Shared>,
@@ -297,65 +375,7 @@ struct Sink {
 impl Sink {
     /// Commits `resume` for partition `p` to the broker (asynchronously: a hint only).
     fn commit_offset(&self, p: i32, resume: i64) {
-        let mut tpl = TopicPartitionList::new();
-        if tpl
-            .add_partition_offset(&self.shared.topic, p, Offset::Offset(resume))
-            .is_ok()
-        {
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(partition = p, error = %e, "broker offset commit failed (the lake holds the offsets)");
-            }
-        }
-        self.shared.metrics.mark_commit();
-    }
-
-    /// Handles one record: decode, enrich, push (or dead-letter it).
-    fn handle(&mut self, p: i32, offset: i64, value: Option<&[u8]>) -> crate::Result<()> {
-        let shared = Arc::clone(&self.shared);
-        shared.metrics.records_consumed.inc();
-        let mut parts = shared.parts();
-        let Some(o) = parts.get_mut(&p) else {
-            tracing::debug!(
-                partition = p,
-                offset,
-                "record of a partition not owned: ignored"
-            );
-            return Ok(());
-        };
-        o.last_record = Instant::now();
-        o.next = Some(offset + 1);
-        let committed: Option<Committed> = match reject_reason(value) {
-            Ok(record) => {
-                let e = self
-                    .enricher
-                    .enrich(&record.client_ip, record.user_agent.as_deref());
-                o.pipe.push(offset, &record, &e)?
-            }
-            Err((class, reason)) => {
-                shared
-                    .metrics
-                    .records_rejected
-                    .with_label_values(&[class])
-                    .inc();
-                tracing::warn!(partition = p, offset, %reason, "dead letter");
-                self.dead.clear();
-                let obj = serde_json::json!({
-                    "topic": shared.topic,
-                    "partition": p,
-                    "offset": offset,
-                    "error": reason,
-                    "raw": lossless_text(value.unwrap_or_default()),
-                });
-                serde_json::to_writer(&mut self.dead, &obj).expect("JSON to a Vec");
-                o.pipe.push_rejected(offset, &self.dead)?
-            }
-        };
-        if let Some(c) = committed {
-            shared.report(o);
-            drop(parts);
-            self.commit_offset(p, c.resume_offset);
-        }
-        Ok(())
+        commit_offset(&self.shared, &self.consumer, p, resume);
     }
 
     /// Flushes partitions idle for longer than the idle timeout.
@@ -410,12 +430,15 @@ impl Sink {
                 return Err(e);
             }
             match polled {
-                Some(Ok(m)) => {
-                    let (p, offset) = (m.partition(), m.offset());
-                    let value = m.payload().map(<[u8]>::to_vec);
-                    drop(m);
-                    self.handle(p, offset, value.as_deref())?;
-                }
+                Some(Ok(m)) => handle(
+                    &self.shared,
+                    &self.consumer,
+                    &mut self.enricher,
+                    &mut self.dead,
+                    m.partition(),
+                    m.offset(),
+                    m.payload(),
+                )?,
                 Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
                 None => {}
             }

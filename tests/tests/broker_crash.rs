@@ -48,6 +48,14 @@ fn sink_args(broker: &Broker, lake: &std::path::Path) -> Vec<String> {
     .collect()
 }
 
+/// How many partition assignments the sink log records so far.
+fn assignments(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .matches(" assigned")
+        .count()
+}
+
 #[test]
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let broker = Broker::start().expect("start tansu");
@@ -76,12 +84,19 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
 
         let mut rng = rand::rng();
         for k in 0..KILLS {
+            let joined = assignments(&log);
             let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn sink");
-            let wait = Duration::from_millis(rng.random_range(700..3500));
+            // Kill at a random moment after it owns partitions (joining takes a session timeout
+            // when the previous member died without leaving).
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while assignments(&log) == joined && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let wait = Duration::from_millis(rng.random_range(200..2500));
             std::thread::sleep(wait);
             let before = counts(&lake).unwrap_or_default();
             sink.kill9();
-            eprintln!("kill {k}: after {wait:?}, lake had {before:?}");
+            eprintln!("kill {k}: {wait:?} after assignment, lake had {before:?}");
         }
         producer.join().expect("producer thread");
     });

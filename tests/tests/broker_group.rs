@@ -67,7 +67,6 @@ fn two_members_one_stopped_mid_stream() {
         producer.join().expect("producer");
         (a_sink, b_sink)
     });
-    let _ = &mut b_sink;
     let status = a_sink.terminate(Duration::from_secs(30)).expect("stop A");
     assert!(status.success(), "A's exit status {status}");
     let at_stop = counts(&lake).unwrap();
