@@ -506,8 +506,10 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
     };
     let outcome = sink.run(&stop);
     if let Err(e) = outcome {
-        // Nothing more is written: the next start recovers every partition from the lake.
+        // Nothing more is written (a failed pipeline must not be flushed, and closing the
+        // consumer revokes): the next start recovers every partition from the lake.
         shared.metrics.set_healthy(false);
+        shared.parts().clear();
         return Err(e);
     }
     tracing::info!("shutting down: flushing open windows");

@@ -21,7 +21,7 @@ fn main() -> anyhow::Result<()> {
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "100")
         .create()?;
-    consumer.subscribe(&[topic])?;
+    consumer.subscribe(&[topic.as_str()])?;
     let mut n = 0u64;
     let mut bytes = 0u64;
     let mut start = None;

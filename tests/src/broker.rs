@@ -176,7 +176,7 @@ impl Broker {
         I: IntoIterator<Item = V>,
         V: AsRef<[u8]>,
     {
-        let producer: ThreadedProducer<_> = self
+        let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> = self
             .client_config()
             .set("enable.idempotence", "true")
             .set("compression.type", "lz4")

@@ -82,7 +82,7 @@ pub fn per_partition(lake: &Path) -> Result<Vec<(i32, i64, i64, i64, i64)>> {
         scan(lake)
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], |r| {
+    let rows = stmt.query_map([], |r| -> duckdb::Result<(i32, i64, i64, i64, i64)> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -56,10 +56,10 @@ fn duck(lake: &Path, sql: &str, n: usize) -> Vec<Vec<String>> {
                         other => format!("{other:?}"),
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()
+                .collect::<duckdb::Result<Vec<String>>>()
         })
         .unwrap();
-    rows.collect::<Result<_, _>>().unwrap()
+    rows.collect::<duckdb::Result<Vec<Vec<String>>>>().unwrap()
 }
 
 #[test]
