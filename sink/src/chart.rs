@@ -79,7 +79,7 @@ pub fn hbar(title: &str, rows: &[(String, u64)], fmt: impl Fn(u64) -> String) ->
             s,
             "<g><title>{full}: {val}</title><text x=\"{lx}\" y=\"{ty}\" text-anchor=\"end\">{short}</text><rect x=\"{label_w}\" y=\"{ry}\" width=\"{w:.1}\" height=\"{rh}\" fill=\"{c}\"/><text x=\"{vx:.1}\" y=\"{ty}\">{val}</text></g>",
             full = escape(label),
-            short = escape(&shorten(label, 38)),
+            short = escape(&shorten(label, 34)),
             val = escape(&fmt(*v)),
             lx = label_w - 6.0,
             ty = y + 15.0,

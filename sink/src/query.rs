@@ -44,7 +44,9 @@ pub enum QueryError {
     Sql(String),
     #[error("{0}")]
     DuckDb(#[from] duckdb::Error),
-    #[error("the lake is read-only through `query`: only SELECT and EXPLAIN statements run (this is a {0} statement)")]
+    #[error(
+        "the lake is read-only through `query`: only SELECT and EXPLAIN statements run (got {0})"
+    )]
     NotReadOnly(&'static str),
     #[error("`query` runs exactly one SQL statement ({0} given)")]
     StatementCount(usize),
@@ -344,6 +346,7 @@ fn explained(sql: &str) -> Option<&str> {
     Some(s)
 }
 
+#[allow(non_upper_case_globals)]
 fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
     use ffi::*;
     match t {

@@ -22,7 +22,11 @@ pub fn write_result(
     batches: &[RecordBatch],
     max_rows: usize,
 ) -> io::Result<()> {
+    let explain = schema.fields().len() == 2
+        && schema.field(0).name() == "explain_key"
+        && schema.field(1).name() == "explain_value";
     match format {
+        QueryFormat::Table if explain => write_plan(out, batches),
         QueryFormat::Table => write_table(out, schema, batches, max_rows),
         QueryFormat::Csv => write_csv(out, schema, batches),
         QueryFormat::Json => write_json(out, schema, batches),
@@ -160,6 +164,16 @@ fn write_table(
         (false, 1) => writeln!(out, "(1 row)"),
         (false, _) => writeln!(out, "({total} rows)"),
     }
+}
+
+/// An EXPLAIN result as DuckDB draws it: the plan text itself, not a table cell.
+fn write_plan(out: &mut impl Write, batches: &[RecordBatch]) -> io::Result<()> {
+    for batch in batches {
+        for text in column_text(batch.column(1))?.into_iter().flatten() {
+            writeln!(out, "{text}")?;
+        }
+    }
+    Ok(())
 }
 
 /// RFC 4180 CSV: a header row; NULL is an empty field, the empty string is `""`.

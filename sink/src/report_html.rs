@@ -14,7 +14,8 @@ h1{font-size:22px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d
 table{border-collapse:collapse;font-size:13px}td,th{padding:2px 8px;text-align:left;border-bottom:1px solid #eee}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}.wrap{max-width:420px;overflow-wrap:anywhere}
 svg text{font:12px system-ui,sans-serif;fill:#222}svg text.small{font-size:10px}svg text.muted{fill:#888}
-svg line.grid{stroke:#e5e5e5}.totals span{margin-right:24px}";
+svg line.grid{stroke:#e5e5e5}.totals span{margin-right:24px}
+.scroll{max-height:440px;overflow:auto;border:1px solid #eee}";
 
 /// One `<section>`: heading, chart, table.
 fn section(out: &mut String, id: &str, title: &str, chart: &str, table: &str) {
@@ -52,6 +53,9 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
         s.push_str("</tr>");
     }
     s.push_str("</table>");
+    if rows.len() > 20 {
+        s = format!("<div class=\"scroll\">{s}</div>");
+    }
     s
 }
 

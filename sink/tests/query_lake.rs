@@ -1,0 +1,446 @@
+//! `accesslake query` against a lake written by `accesslake ingest`: the `logs` view's columns,
+//! exact CSV and JSON (parsed back and compared with values read independently by pyarrow and
+//! by a separate DuckDB connection), the aligned table, read-only enforcement, DuckDB's errors,
+//! missing/empty lakes, and partition pruning shown by EXPLAIN ANALYZE.
+
+mod query_support;
+
+use query_support::{accesslake, build_lake, python, snapshot, TestLake};
+use std::sync::OnceLock;
+
+fn lake() -> &'static TestLake {
+    static LAKE: OnceLock<TestLake> = OnceLock::new();
+    LAKE.get_or_init(build_lake)
+}
+
+fn query(format: &str, sql: &str) -> (bool, String, String) {
+    let out = accesslake(&[
+        "query",
+        "--lake",
+        lake().lake_str(),
+        "--format",
+        format,
+        sql,
+    ]);
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
+
+const LAKE_COLUMNS: [&str; 31] = [
+    "time",
+    "utc_offset",
+    "client_ip",
+    "vhost",
+    "ident",
+    "user",
+    "request",
+    "method",
+    "path",
+    "query",
+    "protocol",
+    "status",
+    "bytes",
+    "referrer",
+    "user_agent",
+    "forwarded_for",
+    "country_code",
+    "country",
+    "region",
+    "city",
+    "latitude",
+    "longitude",
+    "asn",
+    "as_org",
+    "is_bot",
+    "src_partition",
+    "src_offset",
+    "year",
+    "month",
+    "day",
+    "hour",
+];
+
+#[test]
+fn view_has_every_column_once_and_typed_partitions() {
+    let (ok, out, err) = query(
+        "json",
+        "SELECT column_name, column_type FROM (DESCRIBE logs)",
+    );
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).expect("json");
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["column_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, LAKE_COLUMNS, "columns of logs");
+    for r in &rows {
+        let (name, ty) = (
+            r["column_name"].as_str().unwrap(),
+            r["column_type"].as_str().unwrap(),
+        );
+        match name {
+            "year" | "month" | "day" | "hour" | "status" => assert_eq!(ty, "INTEGER", "{name}"),
+            "time" => assert_eq!(ty, "TIMESTAMP WITH TIME ZONE"),
+            "bytes" | "src_offset" => assert_eq!(ty, "BIGINT", "{name}"),
+            _ => {}
+        }
+    }
+    // The partition columns agree with each row's UTC time.
+    let (ok, out, err) = query(
+        "csv",
+        "SELECT count(*) FROM logs WHERE year <> year(time::TIMESTAMP) OR month <> month(time::TIMESTAMP)
+            OR day <> day(time::TIMESTAMP) OR hour <> hour(time::TIMESTAMP)",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out, "count_star()\r\n0\r\n");
+}
+
+/// Row count, by pyarrow (independent reader) and by counting source lines.
+#[test]
+fn count_matches_pyarrow_and_source_lines() {
+    let (ok, out, err) = query("csv", "SELECT count(*) AS n FROM logs");
+    assert!(ok, "{err}");
+    let n: u64 = out.lines().nth(1).expect("value").parse().expect("number");
+    let py = python(
+        "import sys, pyarrow.dataset as ds\nprint(ds.dataset(sys.argv[1], format='parquet').count_rows())",
+        &[lake().lake_str()],
+    );
+    assert_eq!(n, py.trim().parse::<u64>().unwrap(), "pyarrow row count");
+    let lines: usize = lake()
+        .logs
+        .iter()
+        .map(|p| {
+            std::fs::read(p)
+                .unwrap()
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+        })
+        .sum();
+    assert_eq!(n as usize, lines, "one lake row per source line");
+}
+
+/// Minimal RFC 4180 reader that keeps NULL (empty, unquoted) apart from `""`.
+fn parse_csv(text: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut chars = text.chars().peekable();
+    let mut field = String::new();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if field.is_empty() && !quoted => {
+                quoted = true;
+                loop {
+                    match chars.next().expect("unterminated quote") {
+                        '"' if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            field.push('"');
+                        }
+                        '"' => break,
+                        c => field.push(c),
+                    }
+                }
+            }
+            ',' | '\r' => {
+                if c == '\r' {
+                    assert_eq!(chars.next(), Some('\n'), "CRLF line ends");
+                }
+                row.push((quoted || !field.is_empty()).then(|| std::mem::take(&mut field)));
+                quoted = false;
+                if c == '\r' {
+                    rows.push(std::mem::take(&mut row));
+                }
+            }
+            c => field.push(c),
+        }
+    }
+    assert!(row.is_empty() && field.is_empty(), "CSV ends with CRLF");
+    rows
+}
+
+const SAMPLE: &str =
+    "SELECT time, utc_offset, client_ip, request, path, query, status, bytes, referrer, user_agent,
+    country_code, city, latitude, longitude, asn, as_org, is_bot, src_partition, src_offset, hour
+    FROM logs ORDER BY src_partition, src_offset";
+
+/// CSV parsed back equals what a separate DuckDB connection reads from the same files.
+#[test]
+fn csv_round_trips_exactly() {
+    let (ok, out, err) = query("csv", SAMPLE);
+    assert!(ok, "{err}");
+    let rows = parse_csv(&out);
+    let header: Vec<String> = rows[0].iter().map(|c| c.clone().unwrap()).collect();
+    assert_eq!(header[0], "time");
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    let glob = format!(
+        "{}/year=*/month=*/day=*/hour=*/*.parquet",
+        lake().lake_str()
+    );
+    let sql = format!(
+        "SELECT strftime(time::TIMESTAMP, '%Y-%m-%dT%H:%M:%S') || 'Z', utc_offset, client_ip, request, path,
+            query, status::VARCHAR, bytes::VARCHAR, referrer, user_agent, country_code, city,
+            latitude, longitude, asn::VARCHAR, as_org, is_bot::VARCHAR, src_partition::VARCHAR,
+            src_offset::VARCHAR, hour::INTEGER::VARCHAR
+         FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY src_partition, src_offset"
+    );
+    let mut stmt = conn.prepare(&sql).unwrap();
+    let expected: Vec<Vec<Option<String>>> = stmt
+        .query_map([], |r| {
+            (0..20)
+                .map(|i| match i {
+                    12 | 13 => Ok(r.get::<_, Option<f64>>(i)?.map(|f| f.to_string())),
+                    _ => r.get::<_, Option<String>>(i),
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len() - 1, expected.len(), "row count");
+    for (i, (got, want)) in rows[1..].iter().zip(&expected).enumerate() {
+        for c in 0..20 {
+            let same = match (c, &got[c], &want[c]) {
+                // Floats: the same f64 after parsing (text forms may differ, values may not).
+                (12 | 13, Some(g), Some(w)) => {
+                    g.parse::<f64>().unwrap() == w.parse::<f64>().unwrap()
+                }
+                (_, g, w) => g == w,
+            };
+            assert!(
+                same,
+                "row {i} column {}: csv {:?} != duckdb {:?}",
+                header[c], got[c], want[c]
+            );
+        }
+    }
+    // The generated log's hostile strings came through intact.
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (path, referrer, agent) = (col("path"), col("referrer"), col("user_agent"));
+    assert!(rows
+        .iter()
+        .any(|r| r[path].as_deref() == Some(query_support::HOSTILE_PATH)));
+    assert!(rows
+        .iter()
+        .any(|r| r[referrer].as_deref()
+            == Some("http://evil.example/\"><img src=x onerror=alert(1)>")));
+    assert!(rows
+        .iter()
+        .any(|r| r[agent].as_deref() == Some(query_support::HOSTILE_AGENT)));
+}
+
+/// JSON parsed back equals pyarrow's values for the same rows (types included).
+#[test]
+fn json_round_trips_exactly() {
+    let (ok, out, err) = query("json", SAMPLE);
+    assert!(ok, "{err}");
+    let got: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    let script = r#"
+import sys, json, pyarrow.dataset as ds
+t = ds.dataset(sys.argv[1], format='parquet', partitioning='hive').to_table().sort_by([('src_partition','ascending'),('src_offset','ascending')])
+cols = ['time','utc_offset','client_ip','request','path','query','status','bytes','referrer','user_agent',
+        'country_code','city','latitude','longitude','asn','as_org','is_bot','src_partition','src_offset','hour']
+rows = []
+for r in t.select(cols).to_pylist():
+    r['time'] = r['time'].strftime('%Y-%m-%dT%H:%M:%S') + ('.%06d' % r['time'].microsecond if r['time'].microsecond else '') + 'Z'
+    r['hour'] = int(r['hour'])
+    rows.append(r)
+print(json.dumps(rows))
+"#;
+    let want: serde_json::Value =
+        serde_json::from_str(&python(script, &[lake().lake_str()])).unwrap();
+    let (got, want) = (got.as_array().unwrap(), want.as_array().unwrap());
+    assert_eq!(got.len(), want.len(), "row count");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "row {i}");
+    }
+}
+
+#[test]
+fn table_is_aligned_and_terminal_safe() {
+    let (ok, out, err) = query(
+        "table",
+        "SELECT status, count(*) AS requests, min(user_agent) AS agent FROM logs GROUP BY status ORDER BY status NULLS LAST",
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let footer = lines.last().unwrap();
+    assert!(
+        footer.starts_with('(') && footer.ends_with("rows)"),
+        "{footer}"
+    );
+    // Every row's column separators line up with the header's.
+    let seps = |l: &str| {
+        l.chars()
+            .enumerate()
+            .filter(|(_, c)| *c == '│' || *c == '┼')
+            .map(|(i, _)| i)
+            .collect::<Vec<_>>()
+    };
+    let header = seps(lines[0]);
+    assert_eq!(header.len(), 2);
+    for l in &lines[1..lines.len() - 1] {
+        assert_eq!(seps(l), header, "misaligned: {l:?}");
+    }
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reach the terminal"
+    );
+}
+
+#[test]
+fn writes_are_refused_and_the_lake_is_unchanged() {
+    let lake_dir = lake().lake.clone();
+    let before = snapshot(&lake_dir);
+    let target = lake_dir.join("x.parquet");
+    let existing = before
+        .iter()
+        .find(|(p, ..)| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap()
+        .0
+        .clone();
+    let attempts = [
+        format!("COPY logs TO '{}' (FORMAT parquet)", target.display()),
+        format!(
+            "COPY (SELECT 1 AS x) TO '{}' (FORMAT parquet)",
+            existing.display()
+        ),
+        "CREATE TABLE t AS SELECT * FROM logs".to_string(),
+        format!("ATTACH '{}' AS db", lake_dir.join("x.duckdb").display()),
+        format!("EXPORT DATABASE '{}'", lake_dir.join("export").display()),
+        "SET enable_external_access = true".to_string(),
+        "INSTALL httpfs".to_string(),
+        "SELECT 1; SELECT 2".to_string(),
+        format!(
+            "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{}' (FORMAT parquet)",
+            existing.display()
+        ),
+        format!(
+            "/* c */ explain -- c\n analyze COPY logs TO '{}'",
+            target.display()
+        ),
+        format!("SELECT * FROM read_csv('{}')", lake().logs[0].display()),
+    ];
+    for sql in &attempts {
+        let (ok, out, err) = query("table", sql);
+        assert!(!ok, "accepted: {sql}");
+        assert!(out.is_empty(), "printed a result for {sql}: {out}");
+        assert!(!err.trim().is_empty(), "no message for {sql}");
+        assert!(
+            !err.contains("panicked") && !err.contains("backtrace"),
+            "{sql}: {err}"
+        );
+    }
+    assert_eq!(snapshot(&lake_dir), before, "the lake changed");
+}
+
+#[test]
+fn bad_sql_prints_duckdbs_error_only() {
+    let (ok, out, err) = query("table", "SELEC country FROM logs");
+    assert!(!ok);
+    assert!(out.is_empty());
+    assert!(
+        err.starts_with("Parser Error: syntax error at or near \"SELEC\""),
+        "{err}"
+    );
+    let (ok, out, err) = query("csv", "SELECT no_such_column FROM logs");
+    assert!(!ok && out.is_empty());
+    assert!(
+        err.starts_with("Binder Error: Referenced column \"no_such_column\" not found"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("backtrace") && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+#[test]
+fn missing_and_empty_lakes_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nope");
+    let out = accesslake(&["query", "--lake", missing.to_str().unwrap(), "SELECT 1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no lake at") && err.contains("does not exist"),
+        "{err}"
+    );
+    // An empty lake, and one holding only bookkeeping and an uncommitted temp file.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("_accesslake")).unwrap();
+    std::fs::create_dir_all(empty.join("year=2020/month=01/day=01/hour=00")).unwrap();
+    std::fs::write(
+        empty.join("year=2020/month=01/day=01/hour=00/.a.parquet.tmp"),
+        b"partial",
+    )
+    .unwrap();
+    let out = accesslake(&[
+        "query",
+        "--lake",
+        empty.to_str().unwrap(),
+        "SELECT count(*) FROM logs",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is empty") && err.contains("no committed Parquet files"),
+        "{err}"
+    );
+}
+
+fn explain_analyze(sql: &str) -> String {
+    let (ok, out, err) = query("json", &format!("EXPLAIN ANALYZE {sql}"));
+    assert!(ok, "{err}");
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    rows.iter()
+        .map(|r| r["explain_value"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+fn numbers_after(plan: &str, label: &str) -> (u64, u64) {
+    let at = plan
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in plan:\n{plan}"));
+    let rest = &plan[at + label.len()..];
+    let nums: Vec<u64> = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(2)
+        .map(|s| s.parse().unwrap())
+        .collect();
+    (nums[0], nums[1])
+}
+
+#[test]
+fn partition_and_time_filters_prune() {
+    let (ok, out, err) = query(
+        "csv",
+        "SELECT year, month, day, hour FROM logs GROUP BY ALL ORDER BY ALL LIMIT 1",
+    );
+    assert!(ok, "{err}");
+    let first: Vec<&str> = out.lines().nth(1).unwrap().split(',').collect();
+    let (y, m, d, h) = (first[0], first[1], first[2], first[3]);
+
+    let plan = explain_analyze(&format!(
+        "SELECT sum(bytes) FROM logs WHERE year = {y} AND month = {m} AND day = {d} AND hour = {h}"
+    ));
+    let (scanned, total) = numbers_after(&plan, "Scanning Files:");
+    assert!(
+        scanned >= 1 && scanned < total,
+        "partition filter read {scanned}/{total} files:\n{plan}"
+    );
+
+    let at = format!("{y}-{m:0>2}-{d:0>2} {h:0>2}:00:00+00");
+    let plan = explain_analyze(&format!(
+        "SELECT sum(bytes) FROM logs WHERE time >= TIMESTAMPTZ '{at}' AND time < TIMESTAMPTZ '{at}' + INTERVAL 1 HOUR"
+    ));
+    let (groups, all_groups) = numbers_after(&plan, "Row Groups Scanned:");
+    assert!(
+        groups >= 1 && groups < all_groups,
+        "time filter scanned {groups}/{all_groups} row groups:\n{plan}"
+    );
+}

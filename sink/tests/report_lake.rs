@@ -1,0 +1,431 @@
+//! `accesslake report` on a lake written by `accesslake ingest`: every number of every section
+//! of the structured [`Report`] is compared with `report_truth.py` (plain Python over pyarrow,
+//! the raw log lines, and the ASN test database's JSON source), for the whole lake and for a
+//! `--from`/`--to` range; the terminal command and its errors are checked too.
+
+mod query_support;
+
+use accesslake::query::{LakeDb, TimeRange};
+use accesslake::report::{build, parse_time, Limits, Report};
+use query_support::{accesslake, build_lake, shared, TestLake};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn lake() -> &'static TestLake {
+    static LAKE: OnceLock<TestLake> = OnceLock::new();
+    LAKE.get_or_init(build_lake)
+}
+
+const LIMITS: Limits = Limits { top: 7, cities: 3 };
+
+fn truth(range: TimeRange) -> Value {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/report_truth.py");
+    let end = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
+    let asn = shared().join("geoip/GeoLite2-ASN-Test.json");
+    let mut cmd = Command::new("python3");
+    cmd.arg(script)
+        .arg(lake().lake_str())
+        .arg(end(range.from))
+        .arg(end(range.to))
+        .arg(&asn);
+    cmd.args(&lake().logs);
+    let out = cmd
+        .output()
+        .expect("python3 is required for the report cross-checks");
+    assert!(
+        out.status.success(),
+        "report_truth.py failed (needs `pip install pyarrow`): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("truth json")
+}
+
+fn s(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+}
+
+/// `shown` is a correct top-k of `all` (key → count): counts match, order is by count, and
+/// nothing left out has more than the smallest shown.
+fn check_top<K: std::hash::Hash + Eq + std::fmt::Debug + Clone>(
+    what: &str,
+    shown: &[(K, u64)],
+    all: &HashMap<K, u64>,
+    k: usize,
+) {
+    assert_eq!(shown.len(), k.min(all.len()), "{what}: length");
+    for (key, n) in shown {
+        assert_eq!(all.get(key), Some(n), "{what}: count of {key:?}");
+    }
+    assert!(
+        shown.windows(2).all(|w| w[0].1 >= w[1].1),
+        "{what}: not sorted"
+    );
+    let min = shown.last().map_or(0, |x| x.1);
+    for (key, n) in all {
+        if !shown.iter().any(|(k2, _)| k2 == key) {
+            assert!(
+                *n <= min,
+                "{what}: {key:?} ({n}) left out of the top {k} (smallest shown {min})"
+            );
+        }
+    }
+}
+
+fn check(report: &Report, t: &Value) {
+    let tot = &report.totals;
+    assert_eq!(tot.requests, u(&t["requests"]), "requests");
+    assert_eq!(tot.bytes, u(&t["bytes"]), "bytes");
+    assert_eq!(tot.first, t["first"].as_i64(), "first");
+    assert_eq!(tot.last, t["last"].as_i64(), "last");
+
+    // Countries: every one, with requests and bytes.
+    let want: HashMap<(Option<String>, Option<String>), (u64, u64)> = t["countries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| ((s(&r[0]), s(&r[1])), (u(&r[2]), u(&r[3]))))
+        .collect();
+    let got: HashMap<_, _> = report
+        .countries
+        .iter()
+        .map(|c| {
+            (
+                (c.country_code.clone(), c.country.clone()),
+                (c.requests, c.bytes),
+            )
+        })
+        .collect();
+    assert_eq!(got.len(), report.countries.len(), "duplicate country rows");
+    assert_eq!(got, want, "countries");
+    assert!(report
+        .countries
+        .windows(2)
+        .all(|w| w[0].requests >= w[1].requests));
+
+    // Cities: a correct top-k within each of the top countries.
+    let codes: Vec<String> = report
+        .countries
+        .iter()
+        .filter_map(|c| c.country_code.clone())
+        .take(LIMITS.cities)
+        .collect();
+    assert!(
+        !codes.is_empty(),
+        "no country known: GeoIP enrichment missing?"
+    );
+    for code in &codes {
+        let all: HashMap<(Option<String>, Option<String>), u64> = t["cities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r[0].as_str() == Some(code))
+            .map(|r| ((s(&r[1]), s(&r[2])), u(&r[3])))
+            .collect();
+        let shown: Vec<_> = report
+            .cities
+            .iter()
+            .filter(|c| c.country_code.as_deref() == Some(code))
+            .map(|c| ((c.region.clone(), c.city.clone()), c.requests))
+            .collect();
+        check_top(&format!("cities of {code}"), &shown, &all, LIMITS.cities);
+    }
+    assert!(report
+        .cities
+        .iter()
+        .all(|c| c.country_code.as_ref().is_some_and(|cc| codes.contains(cc))));
+
+    let want: HashMap<Option<i64>, u64> = t["status"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_i64(), u(&r[1])))
+        .collect();
+    let got: HashMap<Option<i64>, u64> = report
+        .status_codes
+        .iter()
+        .map(|r| (r.status.map(i64::from), r.requests))
+        .collect();
+    assert_eq!(got, want, "status codes");
+
+    let want: Vec<(i64, u64, u64, Vec<u64>)> = t["hourly"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_i64().unwrap(),
+                u(&r[1]),
+                u(&r[2]),
+                r[3].as_array().unwrap().iter().map(u).collect(),
+            )
+        })
+        .collect();
+    let got: Vec<(i64, u64, u64, Vec<u64>)> = report
+        .hourly
+        .iter()
+        .map(|h| (h.hour_start, h.requests, h.bytes, h.classes.to_vec()))
+        .collect();
+    assert_eq!(got, want, "hourly status classes and bandwidth");
+
+    let non200 = t["non200"].as_object().unwrap();
+    assert_eq!(
+        report.non_200_clients_total,
+        non200.len() as u64,
+        "non-200 clients"
+    );
+    assert_eq!(
+        report.non_200_requests,
+        non200.values().map(|e| u(&e["n"])).sum::<u64>(),
+        "non-200 requests"
+    );
+    let all: HashMap<String, u64> = non200
+        .iter()
+        .map(|(ip, e)| (ip.clone(), u(&e["n"])))
+        .collect();
+    let shown: Vec<(String, u64)> = report
+        .non_200_clients
+        .iter()
+        .map(|c| (c.client_ip.clone(), c.requests))
+        .collect();
+    check_top("non-200 clients", &shown, &all, LIMITS.top);
+    for c in &report.non_200_clients {
+        let e = &non200[&c.client_ip];
+        let one = |k: &str| {
+            let v = e[k].as_array().unwrap();
+            assert_eq!(v.len(), 1, "{} has several {k}: {v:?}", c.client_ip);
+            v[0].clone()
+        };
+        assert_eq!(c.asn, one("asn").as_i64(), "asn of {}", c.client_ip);
+        assert_eq!(c.as_org, s(&one("as_org")), "as_org of {}", c.client_ip);
+        assert_eq!(c.country_code, s(&one("cc")), "country of {}", c.client_ip);
+        assert_eq!(
+            c.country,
+            s(&one("country")),
+            "country name of {}",
+            c.client_ip
+        );
+        let statuses: Vec<Option<i64>> = e["statuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(Value::as_i64)
+            .collect();
+        assert_eq!(
+            c.statuses
+                .iter()
+                .map(|v| v.map(i64::from))
+                .collect::<Vec<_>>(),
+            statuses,
+            "statuses of {}",
+            c.client_ip
+        );
+        // And the ASN matches the test database's own source.
+        assert_eq!(
+            c.asn,
+            e["asn_db"][0].as_i64(),
+            "asn of {} per GeoLite2-ASN-Test.json",
+            c.client_ip
+        );
+        assert_eq!(
+            c.as_org,
+            s(&e["asn_db"][1]),
+            "org of {} per GeoLite2-ASN-Test.json",
+            c.client_ip
+        );
+    }
+
+    for (key, got, skip_null) in [
+        ("path", &report.top_paths, false),
+        ("referrer", &report.top_referrers, true),
+    ] {
+        let rows = t[key].as_array().unwrap();
+        let all: HashMap<Option<String>, u64> = rows
+            .iter()
+            .filter(|r| !(skip_null && r[0].is_null()))
+            .map(|r| (s(&r[0]), u(&r[1])))
+            .collect();
+        let bytes: HashMap<Option<String>, u64> =
+            rows.iter().map(|r| (s(&r[0]), u(&r[2]))).collect();
+        let shown: Vec<(Option<String>, u64)> =
+            got.iter().map(|k| (k.key.clone(), k.requests)).collect();
+        check_top(key, &shown, &all, LIMITS.top);
+        for k in got {
+            assert_eq!(
+                Some(&k.bytes),
+                bytes.get(&k.key),
+                "bytes of {key} {:?}",
+                k.key
+            );
+        }
+        if skip_null {
+            let none = rows.iter().find(|r| r[0].is_null()).map_or(0, |r| u(&r[1]));
+            assert_eq!(report.no_referrer, none, "requests without referrer");
+        }
+    }
+
+    let want: HashMap<Option<bool>, (u64, u64)> = t["traffic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_bool(), (u(&r[1]), u(&r[2]))))
+        .collect();
+    let got: HashMap<Option<bool>, (u64, u64)> = report
+        .traffic
+        .iter()
+        .map(|x| (x.is_bot, (x.requests, x.bytes)))
+        .collect();
+    assert_eq!(got, want, "bots vs humans");
+
+    let want: Vec<(u32, u64, u64)> = t["hour_of_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (u(&r[0]) as u32, u(&r[1]), u(&r[2])))
+        .collect();
+    let got: Vec<(u32, u64, u64)> = report
+        .busiest_hours
+        .iter()
+        .map(|h| (h.hour, h.requests, h.bytes))
+        .collect();
+    assert_eq!(got, want, "busiest hours of the day");
+}
+
+#[test]
+fn whole_lake_report_matches_independent_computation() {
+    let db = LakeDb::open(&lake().lake, TimeRange::default()).unwrap();
+    let report = build(&db, TimeRange::default(), LIMITS).unwrap();
+    let t = truth(TimeRange::default());
+    check(&report, &t);
+    // Against the raw log lines themselves.
+    assert_eq!(
+        report.totals.requests,
+        u(&t["raw_lines"]),
+        "rows vs raw lines"
+    );
+    let raw: HashMap<Option<i64>, u64> = t["raw_status"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                if k == "-" {
+                    None
+                } else {
+                    Some(k.parse().expect("status"))
+                },
+                u(v),
+            )
+        })
+        .collect();
+    let got: HashMap<Option<i64>, u64> = report
+        .status_codes
+        .iter()
+        .map(|r| (r.status.map(i64::from), r.requests))
+        .collect();
+    assert_eq!(got, raw, "status codes vs raw log lines");
+    // The generated log's clients are all in the ASN test DB: some non-200 rows carry an ASN.
+    assert!(report
+        .non_200_clients
+        .iter()
+        .any(|c| c.asn.is_some() && c.as_org.is_some()));
+    assert!(
+        report.traffic.iter().any(|x| x.is_bot == Some(true)),
+        "no bots found"
+    );
+}
+
+#[test]
+fn time_range_report_matches_and_prunes_files() {
+    let all = LakeDb::open(&lake().lake, TimeRange::default())
+        .unwrap()
+        .file_count();
+    // 2015-05-18 05:30 to 2015-05-19 11:15 UTC: inside the elastic log, not hour-aligned.
+    let range = TimeRange {
+        from: Some(parse_time("2015-05-18T07:30:00+02:00").unwrap()),
+        to: Some(parse_time("2015-05-19 11:15").unwrap()),
+    };
+    let db = LakeDb::open(&lake().lake, range).unwrap();
+    assert!(
+        db.file_count() < all,
+        "range read {} of {all} files",
+        db.file_count()
+    );
+    let report = build(&db, range, LIMITS).unwrap();
+    let t = truth(range);
+    assert!(report.totals.requests > 0 && report.totals.requests < u(&t["raw_lines"]));
+    check(&report, &t);
+    assert!(
+        report.totals.first.unwrap() >= range.from.unwrap()
+            && report.totals.last.unwrap() < range.to.unwrap()
+    );
+}
+
+#[test]
+fn terminal_report_prints_every_section() {
+    let out = accesslake(&["report", "--lake", lake().lake_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let db = LakeDb::open(&lake().lake, TimeRange::default()).unwrap();
+    let report = build(&db, TimeRange::default(), LIMITS).unwrap();
+    assert!(
+        text.contains(&format!("{} requests", report.totals.requests)),
+        "{text}"
+    );
+    for heading in [
+        "Requests by country",
+        "Requests by status code",
+        "Status classes and bandwidth per hour",
+        "Non-200 responses by client address",
+        "Top paths",
+        "Top referrers",
+        "Bots vs humans",
+        "Busiest hours of the day",
+    ] {
+        assert!(
+            text.contains(&format!("== {heading}")),
+            "missing section {heading}"
+        );
+    }
+    assert!(
+        !text.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reach the terminal"
+    );
+}
+
+#[test]
+fn report_errors_are_plain() {
+    let out = accesslake(&["report", "--lake", lake().lake_str(), "--from", "yesterday"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid time \"yesterday\""));
+    let out = accesslake(&[
+        "report",
+        "--lake",
+        lake().lake_str(),
+        "--from",
+        "2020-01-02",
+        "--to",
+        "2020-01-01",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty time range"));
+    let out = accesslake(&[
+        "report",
+        "--lake",
+        lake().lake_str(),
+        "--from",
+        "2030-01-01",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no lake files in the requested time range")
+    );
+}
