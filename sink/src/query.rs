@@ -204,6 +204,7 @@ impl LakeDb {
         conn.execute_batch(&format!(
             "SET autoinstall_known_extensions = false;
              SET autoload_known_extensions = false;
+             SET parquet_metadata_cache = true;
              CREATE VIEW logs AS SELECT * EXCLUDE (year, month, day, hour), year, month, day, hour
                  FROM read_parquet([{list}], hive_partitioning = true,
                      hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER, 'hour': INTEGER}});
