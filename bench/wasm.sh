@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Benchmark of the transform .wasm in the Redpanda-ABI host (issue 2): builds the .wasm (wasm
+# profile, +simd128) and the `bench-wasm` binary, makes the 1 M-line log with the shared
+# generator if absent, then prints records/s through the .wasm and natively, and the longest
+# line the guest handles at Redpanda's 2 MiB default memory limit.
+# Usage: bench/wasm.sh [LOG_FILE]   (default /tmp/bench-1m.log)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=${1:-/tmp/bench-1m.log}
+[ -s "$log" ] || python3 ../shared/bench/mklog.py 1000000 "$log"
+rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
+RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 \
+  -p accesslake-transform --bin accesslake-transform
+cargo build --release -p accesslake-tests --bin bench-wasm
+target=${CARGO_TARGET_DIR:-target}
+"$target/release/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --max-line "$log"

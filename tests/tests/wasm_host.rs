@@ -1,0 +1,392 @@
+//! Host tests of the compiled transform: the real `.wasm` (from `ACCESSLAKE_WASM`, else the
+//! `wasm` profile build in this target dir, built on demand) runs in the Redpanda-ABI host
+//! under Redpanda's default limits, and every output is compared with the native
+//! `transform_value` on the same bytes.
+
+use accesslake_tests::guest::{
+    build_wasm, target_dir_of_current_exe, wasm_path, DEFAULT_MEMORY_LIMIT,
+};
+use accesslake_tests::{Guest, Header, Host, HostConfig, HostError, InputRecord, OutputRecord};
+use accesslake_transform::{transform_value, Format, ParseOptions, ERROR_HEADER};
+use rand::{Rng, SeedableRng};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+fn guest() -> &'static Guest {
+    static GUEST: OnceLock<Guest> = OnceLock::new();
+    GUEST.get_or_init(|| {
+        let path = match std::env::var_os("ACCESSLAKE_WASM") {
+            Some(p) => PathBuf::from(p),
+            None => {
+                let target = target_dir_of_current_exe().expect("cargo target dir");
+                let path = wasm_path(&target);
+                if path.is_file() {
+                    path
+                } else {
+                    build_wasm(&workspace(), &target).expect("building the .wasm")
+                }
+            }
+        };
+        Guest::from_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    })
+}
+
+fn host(config: HostConfig) -> Host {
+    Host::new(guest(), config).expect("transform starts")
+}
+
+/// What Redpanda must emit for `input`, derived from the native library.
+fn expected(input: &InputRecord, opts: &ParseOptions) -> OutputRecord {
+    let mut json = Vec::new();
+    let value = input.value.as_deref().unwrap_or_default();
+    match transform_value(value, opts, &mut json) {
+        Ok(()) => OutputRecord {
+            topic_index: 0,
+            topic: "requests.parsed".into(),
+            key: input.key.clone(),
+            value: Some(json),
+            headers: input.headers.clone(),
+        },
+        Err(e) => {
+            let mut headers = input.headers.clone();
+            headers.push(Header::new(ERROR_HEADER, Some(e.to_string())));
+            OutputRecord {
+                topic_index: 1,
+                topic: "requests.dlq".into(),
+                key: input.key.clone(),
+                value: input.value.clone(),
+                headers,
+            }
+        }
+    }
+}
+
+/// Runs `inputs` in batches of `batch` and checks each output against the native result.
+fn assert_same_as_native(
+    host: &mut Host,
+    inputs: &[InputRecord],
+    batch: usize,
+    opts: &ParseOptions,
+) -> [usize; 2] {
+    let mut counts = [0, 0];
+    for chunk in inputs.chunks(batch) {
+        let outputs = host
+            .process(chunk)
+            .unwrap_or_else(|e| panic!("guest failed: {e}"));
+        assert_eq!(outputs.len(), chunk.len(), "one output per input record");
+        for (input, output) in chunk.iter().zip(&outputs) {
+            let want = expected(input, opts);
+            assert_eq!(
+                output,
+                &want,
+                "input {:?}",
+                input.value.as_deref().map(String::from_utf8_lossy)
+            );
+            counts[output.topic_index] += 1;
+        }
+    }
+    counts
+}
+
+fn log_records(name: &str) -> Vec<InputRecord> {
+    let path = workspace().join("../shared/data").join(name);
+    let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+    if lines.last() == Some(&&b""[..]) {
+        lines.pop();
+    }
+    lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| InputRecord {
+            key: Some(format!("{name}:{}", i + 1).into_bytes()),
+            value: Some(line.to_vec()),
+            headers: vec![
+                Header::new("source", Some(name)),
+                Header::new("empty", None::<&str>),
+            ],
+            offset: i as i64,
+            timestamp_ms: 1_700_000_000_000 + i as i64,
+        })
+        .collect()
+}
+
+#[test]
+fn shared_logs_give_the_native_output() {
+    for name in ["zanbil_first1000.log", "elastic_apache_logs.log"] {
+        let records = log_records(name);
+        assert!(records.len() >= 1000, "{name} has {} lines", records.len());
+        let mut host = host(HostConfig::default());
+        let [parsed, rejected] =
+            assert_same_as_native(&mut host, &records, 100, &ParseOptions::default());
+        eprintln!("{name}: {parsed} parsed, {rejected} to the DLQ");
+        assert_eq!(parsed + rejected, records.len());
+        host.close().expect("clean shutdown");
+    }
+}
+
+#[test]
+fn rejected_lines_go_unchanged_to_the_dlq_with_the_reason() {
+    let mut host = host(HostConfig::default());
+    let inputs = [
+        InputRecord {
+            key: None,
+            headers: vec![Header::new("h", Some("v"))],
+            ..InputRecord::with_value("not a log line")
+        },
+        InputRecord::with_value(&b"\xff\xfe garbage \x00"[..]),
+    ];
+    let outputs = host.process(&inputs).unwrap();
+    for (input, output) in inputs.iter().zip(&outputs) {
+        let mut native = Vec::new();
+        let reason = transform_value(
+            input.value.as_deref().unwrap(),
+            &ParseOptions::default(),
+            &mut native,
+        )
+        .expect_err("garbage is rejected")
+        .to_string();
+        assert_eq!(output.topic, "requests.dlq");
+        assert_eq!(output.value, input.value);
+        assert_eq!(output.key, input.key);
+        assert_eq!(output.header(ERROR_HEADER), Some(reason.as_bytes()));
+        assert_eq!(&output.headers[..input.headers.len()], &input.headers[..]);
+    }
+}
+
+#[test]
+fn keys_and_headers_are_carried_over() {
+    let line = log_records("zanbil_first1000.log").swap_remove(0);
+    let variants = [
+        InputRecord {
+            key: None,
+            headers: vec![],
+            ..line.clone()
+        },
+        InputRecord {
+            key: Some(vec![]),
+            headers: vec![Header::new("", Some(""))],
+            ..line.clone()
+        },
+        InputRecord {
+            key: Some(vec![0, 159, 255]),
+            headers: (0..20)
+                .map(|i| Header::new(format!("k{i}"), Some(vec![i as u8; i])))
+                .collect(),
+            ..line.clone()
+        },
+    ];
+    let mut host = host(HostConfig::default());
+    let [parsed, _] = assert_same_as_native(&mut host, &variants, 3, &ParseOptions::default());
+    assert_eq!(parsed, 3, "the first line of the zanbil log parses");
+}
+
+fn hostile_values() -> Vec<Option<Vec<u8>>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(42);
+    let mut values: Vec<Option<Vec<u8>>> = (0..50)
+        .map(|i| {
+            Some(
+                (0..rng.random_range(0..(1usize << (i % 18))))
+                    .map(|_| rng.random())
+                    .collect(),
+            )
+        })
+        .collect();
+    let template = log_records("zanbil_first1000.log")
+        .swap_remove(0)
+        .value
+        .unwrap();
+    let long_path = |len: usize, fill: u8| {
+        let at = template.windows(2).position(|w| w == b" /").unwrap() + 2;
+        [&template[..at], &vec![fill; len][..], &template[at..]].concat()
+    };
+    values.extend([
+        None,
+        Some(vec![]),
+        Some(b"\n".to_vec()),
+        Some(vec![0; 4096]),
+        Some(vec![b'"'; 1000]),
+        Some(vec![b'"'; 128 * 1024]),
+        Some(vec![b'['; 128 * 1024]),
+        Some(long_path(128 * 1024, b'a')),
+        Some(long_path(128 * 1024, b'"')),
+        Some(long_path(128 * 1024, b'\\')),
+        Some(long_path(64 * 1024, 0xff)),
+        Some(long_path(10, 0)),
+        Some([&template[..], b"\r\n"].concat()),
+        Some(
+            template
+                .iter()
+                .map(|&b| if b == b' ' { b'\t' } else { b })
+                .collect(),
+        ),
+    ]);
+    values
+}
+
+#[test]
+fn hostile_inputs_never_trap_the_guest() {
+    let mut host = host(HostConfig::default());
+    let inputs: Vec<InputRecord> = hostile_values()
+        .into_iter()
+        .map(|value| InputRecord {
+            value,
+            ..InputRecord::default()
+        })
+        .collect();
+    // One record per batch, so a failure names its input; then all in one batch.
+    let [parsed, rejected] = assert_same_as_native(&mut host, &inputs, 1, &ParseOptions::default());
+    assert_same_as_native(&mut host, &inputs, inputs.len(), &ParseOptions::default());
+    eprintln!(
+        "hostile: {parsed} parsed, {rejected} rejected, memory {} KiB",
+        host.memory_bytes() / 1024
+    );
+    assert!(
+        parsed >= 3,
+        "the long-path and CRLF variants of a good line parse"
+    );
+    host.close().expect("clean shutdown");
+}
+
+#[test]
+fn the_format_comes_from_the_environment() {
+    let config = HostConfig {
+        env: vec![("ACCESSLAKE_FORMAT".into(), "common".into())],
+        ..HostConfig::default()
+    };
+    let mut host = host(config);
+    let records = log_records("zanbil_first1000.log");
+    let opts = ParseOptions {
+        format: Format::Common,
+        ..ParseOptions::default()
+    };
+    assert_same_as_native(&mut host, &records[..200], 50, &opts);
+
+    let bad = HostConfig {
+        env: vec![("ACCESSLAKE_FORMAT".into(), "bogus".into())],
+        ..HostConfig::default()
+    };
+    match Host::new(guest(), bad) {
+        Err(HostError::Exited { code: 2, stderr }) => {
+            assert!(stderr.contains("ACCESSLAKE_FORMAT"), "{stderr}")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("a bogus format must stop the transform"),
+    }
+}
+
+#[test]
+fn a_single_output_topic_is_refused_at_startup() {
+    let config = HostConfig {
+        output_topics: vec!["requests.parsed".into()],
+        ..HostConfig::default()
+    };
+    match Host::new(guest(), config) {
+        Err(HostError::Exited { code: 2, stderr }) => {
+            assert!(stderr.contains("second output topic"), "{stderr}")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("the transform needs a DLQ topic"),
+    }
+}
+
+#[test]
+fn a_write_to_an_unknown_topic_is_refused_and_reported() {
+    // A user variable wins over Redpanda's own (environ is built with emplace), so the guest's
+    // DLQ becomes a topic that is not an output: Redpanda answers -3 (INVALID_WRITE).
+    let env = vec![("REDPANDA_OUTPUT_TOPIC_1".into(), "not-an-output".into())];
+    let mut host = host(HostConfig {
+        env,
+        ..HostConfig::default()
+    });
+    let outputs = host.process(&[InputRecord::with_value("garbage")]).unwrap();
+    assert!(outputs.is_empty());
+    let stderr = String::from_utf8_lossy(host.stderr());
+    assert!(stderr.contains("errno: -3"), "{stderr}");
+    let good = log_records("zanbil_first1000.log").swap_remove(0);
+    assert_eq!(
+        host.process(&[good]).unwrap().len(),
+        1,
+        "the guest keeps running"
+    );
+}
+
+#[test]
+fn the_linear_memory_starts_small_and_the_limit_holds() {
+    let initial = guest().initial_memory_bytes();
+    eprintln!("initial linear memory: {} KiB", initial / 1024);
+    assert!(
+        initial < 1024 * 1024,
+        "the 1 MiB default shadow stack is gone: {initial} bytes"
+    );
+
+    // Too little memory to even instantiate: an error, not a hang.
+    let tiny = HostConfig {
+        memory_limit: (initial as usize).saturating_sub(65536),
+        ..HostConfig::default()
+    };
+    assert!(Host::new(guest(), tiny).is_err());
+
+    // A line far beyond what 2 MiB can hold makes the guest fail; the host reports it.
+    let mut host = host(HostConfig::default());
+    let huge = InputRecord::with_value(vec![b'a'; 4 * DEFAULT_MEMORY_LIMIT]);
+    match host.process(&[huge]) {
+        Err(HostError::Trap { .. }) => {}
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(matches!(
+        host.process(&[InputRecord::with_value("x")]),
+        Err(HostError::Stopped)
+    ));
+}
+
+#[test]
+fn longest_line_at_the_default_memory_limit() {
+    let template = log_records("zanbil_first1000.log")
+        .swap_remove(0)
+        .value
+        .unwrap();
+    let at = template.windows(2).position(|w| w == b" /").unwrap() + 2;
+    let line = |len: usize| {
+        [
+            &template[..at],
+            &vec![b'a'; len - template.len()][..],
+            &template[at..],
+        ]
+        .concat()
+    };
+    let survives = |len: usize| {
+        let mut host = host(HostConfig::default());
+        let input = InputRecord::with_value(line(len));
+        match host.process(std::slice::from_ref(&input)) {
+            Ok(out) => {
+                assert_eq!(out, vec![expected(&input, &ParseOptions::default())]);
+                true
+            }
+            Err(HostError::Trap { .. }) => false,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(survives(128 * 1024), "a 128 KiB line must not trap");
+    let (mut ok, mut bad) = (128 * 1024, 2 * DEFAULT_MEMORY_LIMIT);
+    assert!(!survives(bad));
+    while bad - ok > 1024 {
+        let mid = (ok + bad) / 2;
+        if survives(mid) {
+            ok = mid
+        } else {
+            bad = mid
+        }
+    }
+    eprintln!(
+        "longest line handled at 2 MiB: {ok} bytes ({} KiB)",
+        ok / 1024
+    );
+}
