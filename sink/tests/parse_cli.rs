@@ -1,0 +1,101 @@
+//! `accesslake parse`: every input line gives exactly one output (a record on stdout or a
+//! rejection on stderr), in order, from a file or stdin; I/O errors exit non-zero.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn check_log(name: &str) {
+    let path = shared_log(name);
+    let out = accesslake(&["parse", path.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records: Vec<&[u8]> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    let rejected: Vec<serde_json::Value> = out
+        .stderr
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("stderr lines are JSON"))
+        .collect();
+    assert_eq!(records.len() + rejected.len(), count_lines(&path), "{name}");
+    for r in &records {
+        accesslake_transform::Record::from_json(r).expect("stdout lines are records");
+    }
+    let lines: Vec<&str> = std::str::from_utf8(&std::fs::read(&path).unwrap())
+        .map(|s| s.lines().collect())
+        .unwrap_or_default();
+    for r in &rejected {
+        let n = r["line"].as_u64().unwrap() as usize;
+        assert!(r["error"].as_str().is_some_and(|e| !e.is_empty()));
+        if !lines.is_empty() {
+            assert_eq!(r["raw"].as_str().unwrap(), lines[n - 1]);
+        }
+    }
+}
+
+#[test]
+fn parses_both_shared_logs() {
+    check_log("zanbil_first1000.log");
+    check_log("elastic_apache_logs.log");
+}
+
+#[test]
+fn reads_stdin_and_reports_bad_lines_in_order() {
+    let good = std::fs::read_to_string(shared_log("elastic_apache_logs.log")).unwrap();
+    let good: Vec<&str> = good.lines().take(3).collect();
+    let mut input = Vec::new();
+    input.extend_from_slice(format!("{}\n", good[0]).as_bytes());
+    input.extend_from_slice(b"this is not a log line\n");
+    input.extend_from_slice(format!("{}\r\n", good[1]).as_bytes());
+    input.extend_from_slice(b"bad \xff\xfe bytes\n");
+    input.extend_from_slice(good[2].as_bytes()); // no final newline
+    let mut child = Command::new(env!("CARGO_BIN_EXE_accesslake"))
+        .arg("parse")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let recs: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 3);
+    // In input order: the first fields of each good line's client address.
+    for (r, line) in recs.iter().zip(&good) {
+        assert_eq!(
+            r["client_ip"].as_str().unwrap(),
+            line.split(' ').next().unwrap()
+        );
+    }
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let errs: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(errs.len(), 2, "{stderr}");
+    assert_eq!(errs[0]["line"], 2);
+    assert_eq!(errs[0]["raw"], "this is not a log line");
+    assert_eq!(errs[1]["line"], 4);
+    assert_eq!(errs[1]["raw"], "bad \\xFF\\xFE bytes");
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let out = accesslake(&["parse", "/nonexistent/access.log"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/access.log"));
+}
