@@ -12,7 +12,7 @@
 # change recompiles only the workspace crates, not DuckDB.
 # Stage 2 is the runtime: Debian bookworm-slim (the same glibc and OpenSSL 3 as the builder),
 # ca-certificates (TLS to brokers) and libssl3. libstdc++6, libgcc-s1 and zlib1g, which the binary
-# also links, are part of every bookworm-slim image already.
+# also links, are part of every bookworm-slim image already (dpkg and apt depend on them).
 #
 # Paths inside the container:
 #   /lake   the Parquet lake (a VOLUME, owned by the image's user, uid 10001)

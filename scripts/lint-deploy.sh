@@ -140,12 +140,14 @@ check "sink env names exist in sink/src/config.rs" env_names_ok
 
 # The runtime stage installs only ca-certificates and libssl3 on bookworm-slim: every shared
 # library the release binary needs must be in that image. Checked when a release binary exists
-# (this machine is bookworm, like the image); ACCESSLAKE_BIN overrides where to look.
+# (this machine is bookworm, like the image); ACCESSLAKE_BIN overrides where to look. Allowed:
+# glibc, libssl3, and what dpkg and apt depend on, so every bookworm-slim has it (libstdc++6,
+# libgcc-s1, zlib1g, libzstd1, liblz4-1, liblzma5, libbz2-1.0).
 bin="${ACCESSLAKE_BIN:-${CARGO_TARGET_DIR:-target}/release/accesslake}"
 runtime_libs_ok() {
     local allowed=" ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libc.so.6 libm.so.6 libdl.so.2
-        libpthread.so.0 librt.so.1 libgcc_s.so.1 libstdc++.so.6 libz.so.1 libssl.so.3
-        libcrypto.so.3 " lib bad=0
+        libpthread.so.0 librt.so.1 libgcc_s.so.1 libstdc++.so.6 libz.so.1 libzstd.so.1
+        liblz4.so.1 liblzma.so.5 libbz2.so.1.0 libssl.so.3 libcrypto.so.3 " lib bad=0
     for lib in $(readelf -d "$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
         if [[ $allowed != *" $lib "* ]]; then
             echo "$bin needs $lib, which the runtime image does not install"
