@@ -331,18 +331,14 @@ impl PartitionPipeline {
         // From here on, replays are judged against this state: if the job fails, the pipeline
         // is unusable and reopening it recovers from what actually reached the disk.
         self.state = Some(job.state.clone());
-        match &self.background {
-            None => {
-                let done = job.run()?;
-                self.account(&done);
-                Ok(Some(done))
-            }
-            Some(bg) => {
-                bg.jobs.send(job).map_err(|_| PipelineError::WriterGone)?;
-                self.in_flight += 1;
-                self.drain(false)
-            }
+        if let Some(bg) = &self.background {
+            bg.jobs.send(job).map_err(|_| PipelineError::WriterGone)?;
+            self.in_flight += 1;
+            return self.drain(false);
         }
+        let done = job.run()?;
+        self.account(&done);
+        Ok(Some(done))
     }
 
     fn account(&mut self, done: &Committed) {
