@@ -124,8 +124,8 @@ impl LakeWriter {
             source,
         };
         let meta = self.inner.finish().map_err(perr)?;
-        let file = self.inner.into_inner().map_err(perr)?;
-        file.sync_all().map_err(|source| WriterError::Sync {
+        // `finish` wrote the footer; `into_inner` would try to flush a finished writer.
+        self.inner.inner().sync_all().map_err(|source| WriterError::Sync {
             path: path.clone(),
             source,
         })?;

@@ -13,19 +13,13 @@ fn main() {
         eprintln!("accesslake-transform: needs a second output topic for rejected lines");
         exit(2);
     };
-    let format = match env::var("ACCESSLAKE_FORMAT").as_deref().unwrap_or("auto") {
-        "auto" => Format::Auto,
-        "common" => Format::Common,
-        "combined" => Format::Combined,
-        "vhost_combined" => Format::VhostCombined,
-        other => {
-            eprintln!("accesslake-transform: unknown ACCESSLAKE_FORMAT {other:?}");
+    let format = env::var("ACCESSLAKE_FORMAT").unwrap_or_default();
+    let opts = match format.parse::<Format>() {
+        Ok(format) => ParseOptions { format },
+        Err(e) => {
+            eprintln!("accesslake-transform: ACCESSLAKE_FORMAT: {e}");
             exit(2);
         }
-    };
-    let opts = ParseOptions {
-        format,
-        ..Default::default()
     };
     let json = RefCell::new(Vec::with_capacity(1024));
     on_record_written(|event, writer| -> Result<(), Infallible> {
