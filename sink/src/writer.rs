@@ -125,10 +125,13 @@ impl LakeWriter {
         };
         let meta = self.inner.finish().map_err(perr)?;
         // `finish` wrote the footer; `into_inner` would try to flush a finished writer.
-        self.inner.inner().sync_all().map_err(|source| WriterError::Sync {
-            path: path.clone(),
-            source,
-        })?;
+        self.inner
+            .inner()
+            .sync_all()
+            .map_err(|source| WriterError::Sync {
+                path: path.clone(),
+                source,
+            })?;
         Ok(meta)
     }
 }

@@ -30,7 +30,8 @@ fn check_log(name: &str) {
     for r in &records {
         accesslake_transform::Record::from_json(r).expect("stdout lines are records");
     }
-    let lines: Vec<&str> = std::str::from_utf8(&std::fs::read(&path).unwrap())
+    let content = std::fs::read(&path).unwrap();
+    let lines: Vec<&str> = std::str::from_utf8(&content)
         .map(|s| s.lines().collect())
         .unwrap_or_default();
     for r in &rejected {

@@ -7,7 +7,10 @@ use accesslake::config::Cli;
 use clap::CommandFactory;
 
 fn cell(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }
 
 fn render() -> String {
@@ -27,22 +30,42 @@ fn render() -> String {
         let title = if cmd.get_name() == "accesslake" {
             "Global flags (every command)".to_owned()
         } else {
-            format!("`accesslake {}`: {}", cmd.get_name(), cell(&cmd.get_about().map(|a| a.to_string()).unwrap_or_default()))
+            format!(
+                "`accesslake {}`: {}",
+                cmd.get_name(),
+                cell(&cmd.get_about().map(|a| a.to_string()).unwrap_or_default())
+            )
         };
-        out.push_str(&format!("\n**{title}**\n\n| flag | env | default | what it does |\n|---|---|---|---|\n"));
+        out.push_str(&format!(
+            "\n**{title}**\n\n| flag | env | default | what it does |\n|---|---|---|---|\n"
+        ));
         for a in args {
             let flag = match (a.get_short(), a.get_long()) {
                 (_, Some(l)) => format!("`--{l}`"),
                 (Some(s), None) => format!("`-{s}`"),
-                (None, None) => format!("`{}`", a.get_value_names().map_or(a.get_id().to_string().to_uppercase(), |v| v.join(" "))),
+                (None, None) => format!(
+                    "`{}`",
+                    a.get_value_names()
+                        .map_or(a.get_id().to_string().to_uppercase(), |v| v.join(" "))
+                ),
             };
             let flag = match (a.get_short(), a.get_long()) {
                 (Some(s), Some(_)) => format!("`-{s}`, {flag}"),
                 _ => flag,
             };
-            let env = a.get_env().map_or(String::new(), |e| format!("`{}`", e.to_string_lossy()));
-            let default: Vec<String> = a.get_default_values().iter().map(|v| v.to_string_lossy().into_owned()).collect();
-            let default = if default.is_empty() { String::new() } else { format!("`{}`", default.join(",")) };
+            let env = a
+                .get_env()
+                .map_or(String::new(), |e| format!("`{}`", e.to_string_lossy()));
+            let default: Vec<String> = a
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            let default = if default.is_empty() {
+                String::new()
+            } else {
+                format!("`{}`", default.join(","))
+            };
             let help = cell(&a.get_help().map(|h| h.to_string()).unwrap_or_default());
             out.push_str(&format!("| {flag} | {env} | {default} | {help} |\n"));
         }
@@ -52,13 +75,22 @@ fn render() -> String {
 
 #[test]
 fn readme_configuration_reference_matches_the_flags() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let start = readme.find("<!-- config:start -->").expect("config:start marker") + "<!-- config:start -->".len();
-    let end = readme.find("<!-- config:end -->").expect("config:end marker");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- config:start -->")
+        .expect("config:start marker")
+        + "<!-- config:start -->".len();
+    let end = readme
+        .find("<!-- config:end -->")
+        .expect("config:end marker");
     let want = render();
     if readme[start..end].trim() != want.trim() {
         let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme-config.md");
         std::fs::write(&path, &want).unwrap();
-        panic!("README configuration reference is out of date; the generated text is in {}", path.display());
+        panic!(
+            "README configuration reference is out of date; the generated text is in {}",
+            path.display()
+        );
     }
 }

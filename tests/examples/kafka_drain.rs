@@ -5,7 +5,6 @@
 
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
 use std::time::{Duration, Instant};
 
 fn main() -> anyhow::Result<()> {

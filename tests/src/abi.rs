@@ -280,7 +280,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             write(data, timestamp, &next.timestamp.to_le_bytes())?;
             write(data, offset, &next.offset.to_le_bytes())?;
             let payload = &batch.data[next.start..next.start + next.len];
-            data[range(data.len(), buf, next.len as u32)?].copy_from_slice(payload);
+            let dst = range(data.len(), buf, next.len as u32)?;
+            data[dst].copy_from_slice(payload);
             c.set_fuel(fuel)?;
             Ok(next.len as i32)
         },

@@ -158,7 +158,7 @@ pub fn encode_payload(
 
 /// Decodes and validates a whole record payload.
 pub fn decode_payload(mut buf: &[u8]) -> Result<Decoded, PayloadError> {
-    let mut next = |buf: &mut &[u8]| -> Result<Option<Vec<u8>>, PayloadError> {
+    let next = |buf: &mut &[u8]| -> Result<Option<Vec<u8>>, PayloadError> {
         let (bytes, n) = read_sized(buf)?;
         *buf = &buf[n..];
         Ok(bytes.map(<[u8]>::to_vec))

@@ -235,7 +235,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
         "random_get",
         |mut c: wasmtime::Caller<'_, HostState>, buf: i32, len: i32| -> Result<i32> {
             with_memory!(c, |data, _state| {
-                data[range(data.len(), buf, len as u32)?].fill(9);
+                let dst = range(data.len(), buf, len as u32)?;
+                data[dst].fill(9);
                 Ok(ERRNO_SUCCESS)
             })
         },

@@ -211,6 +211,7 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let hours = duck(
         &lake,
         "SELECT count(DISTINCT (year, month, day, hour))::VARCHAR FROM {lake} WHERE year = 2015",
+        1,
     );
     assert_ne!(hours[0][0], "0");
 }

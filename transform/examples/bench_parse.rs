@@ -8,9 +8,14 @@ use std::time::Instant;
 fn main() {
     let mut args = std::env::args().skip(1);
     let path = args.next().expect("usage: bench_parse FILE [ROUNDS]");
-    let rounds: usize = args.next().map_or(3, |r| r.parse().expect("ROUNDS is a number"));
+    let rounds: usize = args
+        .next()
+        .map_or(3, |r| r.parse().expect("ROUNDS is a number"));
     let data = std::fs::read(&path).expect("read FILE");
-    let lines: Vec<&[u8]> = data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&[u8]> = data
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
     let opts = ParseOptions::default();
     let mut best = (f64::MAX, f64::MAX);
     let (mut ok, mut json_bytes) = (0usize, 0usize);
@@ -29,7 +34,21 @@ fn main() {
         best.1 = best.1.min(t.elapsed().as_secs_f64());
     }
     let n = lines.len() as f64;
-    println!("lines: {} parsed: {} ({} rejected), JSON bytes: {}", lines.len(), ok, lines.len() - ok, json_bytes);
-    println!("parse only : {:8.3} s  {:6.2} M lines/s", best.0, n / best.0 / 1e6);
-    println!("parse+JSON : {:8.3} s  {:6.2} M lines/s", best.1, n / best.1 / 1e6);
+    println!(
+        "lines: {} parsed: {} ({} rejected), JSON bytes: {}",
+        lines.len(),
+        ok,
+        lines.len() - ok,
+        json_bytes
+    );
+    println!(
+        "parse only : {:8.3} s  {:6.2} M lines/s",
+        best.0,
+        n / best.0 / 1e6
+    );
+    println!(
+        "parse+JSON : {:8.3} s  {:6.2} M lines/s",
+        best.1,
+        n / best.1 / 1e6
+    );
 }

@@ -22,7 +22,9 @@ static NEEDS_ESCAPE: [bool; 256] = needs_escape_table();
 /// True when no byte of `b` needs escaping. A branch-free fold the compiler vectorises; most
 /// strings in a log are clean and are then copied in one go.
 fn is_clean(b: &[u8]) -> bool {
-    !b.iter().fold(false, |dirty, &c| dirty | (c < 0x20) | (c == b'"') | (c == b'\\'))
+    !b.iter().fold(false, |dirty, &c| {
+        dirty | (c < 0x20) | (c == b'"') | (c == b'\\')
+    })
 }
 
 /// Appends `s` as a quoted JSON string.
@@ -114,7 +116,15 @@ mod tests {
 
     #[test]
     fn strings_escape_like_serde_json() {
-        for s in ["plain", "q\"uote", "back\\slash", "nl\n\r\t", "\u{0}\u{1f}", "é😀", "\\x16\\x03"] {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\n\r\t",
+            "\u{0}\u{1f}",
+            "é😀",
+            "\\x16\\x03",
+        ] {
             let mut out = Vec::new();
             write_str(s, &mut out);
             let back: String = serde_json::from_slice(&out).unwrap();

@@ -126,7 +126,11 @@ fn token_end(b: &[u8], i: usize) -> usize {
 
 /// True when the quote at `q` is preceded by an odd number of backslashes (after `start`).
 fn is_escaped(b: &[u8], start: usize, q: usize) -> bool {
-    let n = b[start..q].iter().rev().take_while(|&&c| c == b'\\').count();
+    let n = b[start..q]
+        .iter()
+        .rev()
+        .take_while(|&&c| c == b'\\')
+        .count();
     n % 2 == 1
 }
 
@@ -153,7 +157,8 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
     let s0 = skip_spaces(b, s0);
     let s1 = token_end(b, s0);
     let status = &b[s0..s1];
-    let status_ok = status == b"-" || (1..=3).contains(&status.len()) && status.iter().all(u8::is_ascii_digit);
+    let status_ok =
+        status == b"-" || (1..=3).contains(&status.len()) && status.iter().all(u8::is_ascii_digit);
     if !status_ok || s1 >= b.len() {
         return None;
     }
@@ -161,7 +166,11 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
     let z1 = token_end(b, z0);
     let size = &b[z0..z1];
     let size_ok = size == b"-" || !size.is_empty() && size.iter().all(u8::is_ascii_digit);
-    size_ok.then_some(Tail { status: (s0, s1), size: (z0, z1), next: z1 })
+    size_ok.then_some(Tail {
+        status: (s0, s1),
+        size: (z0, z1),
+        next: z1,
+    })
 }
 
 /// Finds the request's closing quote: the first unescaped `"` followed by a status and a size.
@@ -218,14 +227,20 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
         return err(ErrorKind::FieldCount { found: n }, pos);
     }
     let field = |(a, z): (usize, usize)| &s[a..z];
-    let (vhost, h) = if n == 4 { (Some(Cow::Borrowed(field(heads[0]))), 1) } else { (None, 0) };
+    let (vhost, h) = if n == 4 {
+        (Some(Cow::Borrowed(field(heads[0]))), 1)
+    } else {
+        (None, 0)
+    };
 
     let close = match memchr(b']', &b[pos..]) {
         Some(j) => pos + j,
         None => return err(ErrorKind::UnterminatedTimestamp, pos),
     };
-    let (time, utc_offset) =
-        parse_clf_time(&b[pos + 1..close]).map_err(|e| ParseError { kind: ErrorKind::Timestamp(e), at: pos + 1 })?;
+    let (time, utc_offset) = parse_clf_time(&b[pos + 1..close]).map_err(|e| ParseError {
+        kind: ErrorKind::Timestamp(e),
+        at: pos + 1,
+    })?;
 
     pos = skip_spaces(b, close + 1);
     if b.get(pos) != Some(&b'"') {
@@ -239,7 +254,11 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
     };
     let bytes = match field(tail.size) {
         "-" => None,
-        digits => Some(digits.parse::<i64>().or_else(|_| err(ErrorKind::Size, tail.size.0))?),
+        digits => Some(
+            digits
+                .parse::<i64>()
+                .or_else(|_| err(ErrorKind::Size, tail.size.0))?,
+        ),
     };
 
     // Quoted fields (referrer, agent, forwarded_for, further ones ignored) and unquoted tails.

@@ -21,7 +21,8 @@ const STACK_REQUEST: usize = 252;
 fn is_method(m: &str) -> bool {
     !m.is_empty()
         && m.len() <= 20
-        && m.bytes().all(|c| c.is_ascii_uppercase() || c == b'-' || c == b'_')
+        && m.bytes()
+            .all(|c| c.is_ascii_uppercase() || c == b'-' || c == b'_')
 }
 
 fn is_protocol(p: &str) -> bool {
@@ -98,7 +99,11 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
                 end = rest_start + rest[..last_sp.unwrap_or(0)].trim_end_matches(' ').len();
             }
             if end <= rest_start {
-                return RequestParts { method: Some(sub(request, 0, sp)), protocol, ..Default::default() };
+                return RequestParts {
+                    method: Some(sub(request, 0, sp)),
+                    protocol,
+                    ..Default::default()
+                };
             }
             (sub(request, 0, sp), (rest_start, end), protocol)
         }
@@ -110,7 +115,12 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
         ),
         None => (sub(request, target.0, target.1), None),
     };
-    RequestParts { method: Some(method), path: Some(path), query, protocol }
+    RequestParts {
+        method: Some(method),
+        path: Some(path),
+        query,
+        protocol,
+    }
 }
 
 #[cfg(test)]
@@ -127,18 +137,44 @@ mod tests {
 
     #[test]
     fn well_formed_lines_go_through_httparse() {
-        assert_eq!(parts("GET /a/b?x=1&y=2 HTTP/1.1"), some(["GET", "/a/b", "x=1&y=2", "HTTP/1.1"]));
-        assert_eq!(parts("POST /login HTTP/1.0"), some(["POST", "/login", "", "HTTP/1.0"]));
-        assert_eq!(parts("GET /? HTTP/1.1"), [Some("GET".into()), Some("/".into()), Some("".into()), Some("HTTP/1.1".into())]);
-        assert_eq!(parts("CONNECT example.com:443 HTTP/1.1"), some(["CONNECT", "example.com:443", "", "HTTP/1.1"]));
+        assert_eq!(
+            parts("GET /a/b?x=1&y=2 HTTP/1.1"),
+            some(["GET", "/a/b", "x=1&y=2", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("POST /login HTTP/1.0"),
+            some(["POST", "/login", "", "HTTP/1.0"])
+        );
+        assert_eq!(
+            parts("GET /? HTTP/1.1"),
+            [
+                Some("GET".into()),
+                Some("/".into()),
+                Some("".into()),
+                Some("HTTP/1.1".into())
+            ]
+        );
+        assert_eq!(
+            parts("CONNECT example.com:443 HTTP/1.1"),
+            some(["CONNECT", "example.com:443", "", "HTTP/1.1"])
+        );
     }
 
     #[test]
     fn odd_but_shaped_lines_are_split_structurally() {
         assert_eq!(parts("GET /"), some(["GET", "/", "", ""]));
-        assert_eq!(parts("GET /a b c.html HTTP/1.1"), some(["GET", "/a b c.html", "", "HTTP/1.1"]));
-        assert_eq!(parts("GET /x?q=a b HTTP/2.0"), some(["GET", "/x", "q=a b", "HTTP/2.0"]));
-        assert_eq!(parts("GET  /double-space  HTTP/1.1"), some(["GET", "/double-space", "", "HTTP/1.1"]));
+        assert_eq!(
+            parts("GET /a b c.html HTTP/1.1"),
+            some(["GET", "/a b c.html", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET /x?q=a b HTTP/2.0"),
+            some(["GET", "/x", "q=a b", "HTTP/2.0"])
+        );
+        assert_eq!(
+            parts("GET  /double-space  HTTP/1.1"),
+            some(["GET", "/double-space", "", "HTTP/1.1"])
+        );
         assert_eq!(parts("GET HTTP/1.1"), some(["GET", "", "", "HTTP/1.1"]));
     }
 

@@ -400,7 +400,12 @@ mod tests {
 
     #[test]
     fn offsets_round_trip() {
-        for (m, s) in [(210, "+03:30"), (-480, "-08:00"), (0, "+00:00"), (-30, "-00:30")] {
+        for (m, s) in [
+            (210, "+03:30"),
+            (-480, "-08:00"),
+            (0, "+00:00"),
+            (-30, "-00:30"),
+        ] {
             let o = UtcOffset::from_minutes(m);
             assert_eq!(o.as_str(), s);
             assert_eq!(o.minutes(), m);
@@ -415,7 +420,10 @@ mod tests {
     fn timestamps_format_as_utc() {
         let t = Timestamp(1_548_118_574_000_000);
         assert_eq!(t.to_rfc3339(), "2019-01-22T00:56:14Z");
-        assert_eq!(Timestamp::parse_rfc3339("2019-01-22T04:26:14+03:30"), Some(t));
+        assert_eq!(
+            Timestamp::parse_rfc3339("2019-01-22T04:26:14+03:30"),
+            Some(t)
+        );
         assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.5Z");
     }
 }

@@ -55,7 +55,10 @@ mod tests {
 
     #[test]
     fn valid_utf8_is_borrowed() {
-        assert!(matches!(utf8_or_hex("déjà vu".as_bytes()), Cow::Borrowed("déjà vu")));
+        assert!(matches!(
+            utf8_or_hex("déjà vu".as_bytes()),
+            Cow::Borrowed("déjà vu")
+        ));
     }
 
     #[test]

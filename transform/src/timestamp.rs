@@ -104,7 +104,10 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     let days = days_from_civil(i64::from(year), month, day);
     let local = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     let utc = local - i64::from(offset_min) * 60;
-    Ok((Timestamp(utc * 1_000_000), UtcOffset::from_minutes(offset_min)))
+    Ok((
+        Timestamp(utc * 1_000_000),
+        UtcOffset::from_minutes(offset_min),
+    ))
 }
 
 fn push2(out: &mut Vec<u8>, v: u32) {
@@ -175,12 +178,30 @@ mod tests {
 
     #[test]
     fn converts_any_offset_to_utc() {
-        assert_eq!(utc("22/Jan/2019:03:56:14 +0330"), "2019-01-22T00:26:14Z +03:30");
-        assert_eq!(utc("17/May/2015:10:05:03 +0000"), "2015-05-17T10:05:03Z +00:00");
-        assert_eq!(utc("31/Dec/2020:23:30:00 -0800"), "2021-01-01T07:30:00Z -08:00");
-        assert_eq!(utc("01/Mar/2020:01:00:00 +1400"), "2020-02-29T11:00:00Z +14:00");
-        assert_eq!(utc("1/Jan/1970:00:00:00 +0000"), "1970-01-01T00:00:00Z +00:00");
-        assert_eq!(utc("10/oct/2000:13:55:36 -0700"), "2000-10-10T20:55:36Z -07:00");
+        assert_eq!(
+            utc("22/Jan/2019:03:56:14 +0330"),
+            "2019-01-22T00:26:14Z +03:30"
+        );
+        assert_eq!(
+            utc("17/May/2015:10:05:03 +0000"),
+            "2015-05-17T10:05:03Z +00:00"
+        );
+        assert_eq!(
+            utc("31/Dec/2020:23:30:00 -0800"),
+            "2021-01-01T07:30:00Z -08:00"
+        );
+        assert_eq!(
+            utc("01/Mar/2020:01:00:00 +1400"),
+            "2020-02-29T11:00:00Z +14:00"
+        );
+        assert_eq!(
+            utc("1/Jan/1970:00:00:00 +0000"),
+            "1970-01-01T00:00:00Z +00:00"
+        );
+        assert_eq!(
+            utc("10/oct/2000:13:55:36 -0700"),
+            "2000-10-10T20:55:36Z -07:00"
+        );
     }
 
     #[test]
@@ -189,9 +210,14 @@ mod tests {
             for day in [1u32, 15, 28] {
                 for month in 0..12 {
                     let name = std::str::from_utf8(MONTHS[month]).unwrap();
-                    let s = format!("{day:02}/{name}/{}:{i:02}:0{}:59 {off}", 1999 + month, i % 10);
+                    let s = format!(
+                        "{day:02}/{name}/{}:{i:02}:0{}:59 {off}",
+                        1999 + month,
+                        i % 10
+                    );
                     let (t, _) = parse_clf_time(s.as_bytes()).unwrap();
-                    let want = chrono::DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z").unwrap();
+                    let want =
+                        chrono::DateTime::parse_from_str(&s, "%d/%b/%Y:%H:%M:%S %z").unwrap();
                     assert_eq!(t.0, want.timestamp_micros(), "{s}");
                 }
             }
@@ -234,11 +260,22 @@ mod tests {
 
     #[test]
     fn renders_like_chrono() {
-        for secs in [-86_401i64, -1, 0, 951_782_400, 1_548_118_574, 4_102_444_799, 253_402_300_799] {
+        for secs in [
+            -86_401i64,
+            -1,
+            0,
+            951_782_400,
+            1_548_118_574,
+            4_102_444_799,
+            253_402_300_799,
+        ] {
             let mut v = Vec::new();
             write_rfc3339(Timestamp(secs * 1_000_000), &mut v);
             let want = chrono::DateTime::from_timestamp(secs, 0).unwrap();
-            assert_eq!(String::from_utf8(v).unwrap(), want.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            assert_eq!(
+                String::from_utf8(v).unwrap(),
+                want.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
         }
     }
 

@@ -10,7 +10,11 @@ pub const ERROR_HEADER: &str = "accesslake-error";
 
 /// Parses one raw line (a trailing `\n` or `\r\n` is ignored) and writes its JSON record into
 /// `out` (cleared first). On a parse error `out` is left empty and the error says why.
-pub fn transform_value(line: &[u8], opts: &ParseOptions, out: &mut Vec<u8>) -> Result<(), ParseError> {
+pub fn transform_value(
+    line: &[u8],
+    opts: &ParseOptions,
+    out: &mut Vec<u8>,
+) -> Result<(), ParseError> {
     out.clear();
     let record = parse_line_with(line, opts)?;
     write_record(&record, out);

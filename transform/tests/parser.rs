@@ -3,7 +3,8 @@
 //! record).
 
 use accesslake_transform::{
-    parse_line, parse_line_with, transform_value, write_record, ErrorKind, Format, ParseOptions, Record,
+    parse_line, parse_line_with, transform_value, write_record, ErrorKind, Format, ParseOptions,
+    Record,
 };
 use std::io::BufRead;
 
@@ -19,45 +20,77 @@ fn err(line: &[u8]) -> ErrorKind {
 
 #[test]
 fn ncsa_common() {
-    let r = ok(r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#);
+    let r = ok(
+        r#"127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326"#,
+    );
     assert_eq!(r.client_ip, "127.0.0.1");
     assert_eq!((s(&r.ident), s(&r.user)), (None, Some("frank")));
     assert_eq!(r.time.to_rfc3339(), "2000-10-10T20:55:36Z");
     assert_eq!(r.utc_offset.as_str(), "-07:00");
-    assert_eq!((s(&r.method), s(&r.path), s(&r.protocol)), (Some("GET"), Some("/apache_pb.gif"), Some("HTTP/1.0")));
+    assert_eq!(
+        (s(&r.method), s(&r.path), s(&r.protocol)),
+        (Some("GET"), Some("/apache_pb.gif"), Some("HTTP/1.0"))
+    );
     assert_eq!((r.status, r.bytes), (Some(200), Some(2326)));
-    assert_eq!((s(&r.referrer), s(&r.user_agent), s(&r.vhost)), (None, None, None));
+    assert_eq!(
+        (s(&r.referrer), s(&r.user_agent), s(&r.vhost)),
+        (None, None, None)
+    );
 }
 
 #[test]
 fn ncsa_combined_with_query() {
-    let r = ok(r#"10.1.2.3 - - [17/May/2015:10:05:03 +0000] "GET /a/b.php?x=1&y=%20 HTTP/1.1" 404 - "http://ref/" "Mozilla/5.0 (X11)""#);
-    assert_eq!((s(&r.path), s(&r.query)), (Some("/a/b.php"), Some("x=1&y=%20")));
+    let r = ok(
+        r#"10.1.2.3 - - [17/May/2015:10:05:03 +0000] "GET /a/b.php?x=1&y=%20 HTTP/1.1" 404 - "http://ref/" "Mozilla/5.0 (X11)""#,
+    );
+    assert_eq!(
+        (s(&r.path), s(&r.query)),
+        (Some("/a/b.php"), Some("x=1&y=%20"))
+    );
     assert_eq!((r.status, r.bytes), (Some(404), None));
-    assert_eq!((s(&r.referrer), s(&r.user_agent)), (Some("http://ref/"), Some("Mozilla/5.0 (X11)")));
+    assert_eq!(
+        (s(&r.referrer), s(&r.user_agent)),
+        (Some("http://ref/"), Some("Mozilla/5.0 (X11)"))
+    );
     assert_eq!(s(&r.forwarded_for), None);
 }
 
 #[test]
 fn apache_vhost_combined() {
-    let r = ok(r#"www.example.com:443 192.0.2.9 - - [01/Feb/2021:00:00:01 +0100] "POST /login HTTP/2.0" 302 0 "-" "curl/7.68.0""#);
+    let r = ok(
+        r#"www.example.com:443 192.0.2.9 - - [01/Feb/2021:00:00:01 +0100] "POST /login HTTP/2.0" 302 0 "-" "curl/7.68.0""#,
+    );
     assert_eq!(s(&r.vhost), Some("www.example.com:443"));
     assert_eq!(r.client_ip, "192.0.2.9");
-    assert_eq!((s(&r.method), s(&r.protocol)), (Some("POST"), Some("HTTP/2.0")));
-    assert_eq!(r.time.to_rfc3339(), "2021-01-31T23:00:01Z");
-    let common = ParseOptions { format: Format::Combined };
     assert_eq!(
-        parse_line_with(br#"h:80 1.2.3.4 - - [01/Feb/2021:00:00:01 +0100] "GET / HTTP/1.1" 200 1 "-" "a""#, &common).unwrap_err().kind,
+        (s(&r.method), s(&r.protocol)),
+        (Some("POST"), Some("HTTP/2.0"))
+    );
+    assert_eq!(r.time.to_rfc3339(), "2021-01-31T23:00:01Z");
+    let common = ParseOptions {
+        format: Format::Combined,
+    };
+    assert_eq!(
+        parse_line_with(
+            br#"h:80 1.2.3.4 - - [01/Feb/2021:00:00:01 +0100] "GET / HTTP/1.1" 200 1 "-" "a""#,
+            &common
+        )
+        .unwrap_err()
+        .kind,
         ErrorKind::FormatMismatch(Format::Combined)
     );
 }
 
 #[test]
 fn nginx_extra_fields_and_trailing_duration() {
-    let r = ok(r#"203.0.113.5 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200 5667 "https://r/" "UA" "198.51.100.7, 10.0.0.1" 0.042"#);
+    let r = ok(
+        r#"203.0.113.5 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200 5667 "https://r/" "UA" "198.51.100.7, 10.0.0.1" 0.042"#,
+    );
     assert_eq!(s(&r.forwarded_for), Some("198.51.100.7, 10.0.0.1"));
     assert_eq!(s(&r.user_agent), Some("UA"));
-    let r = ok(r#"203.0.113.5 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200 5667 "-" "UA" "-""#);
+    let r = ok(
+        r#"203.0.113.5 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200 5667 "-" "UA" "-""#,
+    );
     assert_eq!(s(&r.forwarded_for), None);
     let r = ok(r#"203.0.113.5 - - [22/Jan/2019:03:56:14 +0330] "GET /x HTTP/1.1" 200 5667 0.5"#);
     assert_eq!((r.bytes, s(&r.referrer)), (Some(5667), None));
@@ -65,8 +98,13 @@ fn nginx_extra_fields_and_trailing_duration() {
 
 #[test]
 fn any_number_of_spaces() {
-    let r = ok(r#"  1.2.3.4   -  -   [22/Jan/2019:03:56:14 +0330]   "GET /x HTTP/1.1"   200   10   "-"   "UA"  "#);
-    assert_eq!((r.client_ip.as_ref(), r.status, r.bytes, s(&r.user_agent)), ("1.2.3.4", Some(200), Some(10), Some("UA")));
+    let r = ok(
+        r#"  1.2.3.4   -  -   [22/Jan/2019:03:56:14 +0330]   "GET /x HTTP/1.1"   200   10   "-"   "UA"  "#,
+    );
+    assert_eq!(
+        (r.client_ip.as_ref(), r.status, r.bytes, s(&r.user_agent)),
+        ("1.2.3.4", Some(200), Some(10), Some("UA"))
+    );
 }
 
 #[test]
@@ -80,28 +118,47 @@ fn ipv6_clients() {
 #[test]
 fn dashes_are_null() {
     let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "-" - - "-" "-""#);
-    assert_eq!((s(&r.request), s(&r.method), r.status, r.bytes), (None, None, None, None));
-    assert_eq!((s(&r.ident), s(&r.user), s(&r.referrer), s(&r.user_agent)), (None, None, None, None));
+    assert_eq!(
+        (s(&r.request), s(&r.method), r.status, r.bytes),
+        (None, None, None, None)
+    );
+    assert_eq!(
+        (s(&r.ident), s(&r.user), s(&r.referrer), s(&r.user_agent)),
+        (None, None, None, None)
+    );
 }
 
 #[test]
 fn empty_garbage_and_binary_requests_keep_the_line() {
     let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "" 400 0 "-" "-""#);
     assert_eq!((s(&r.request), r.status), (None, Some(400)));
-    let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" 400 226 "-" "-""#);
-    assert_eq!(s(&r.request), Some(r"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"));
+    let r = ok(
+        r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03" 400 226 "-" "-""#,
+    );
+    assert_eq!(
+        s(&r.request),
+        Some(r"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03")
+    );
     assert_eq!((s(&r.method), s(&r.path)), (None, None));
     let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "hello" 400 0"#);
     assert_eq!((s(&r.request), s(&r.method)), (Some("hello"), None));
     let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /" 200 3"#);
-    assert_eq!((s(&r.method), s(&r.path), s(&r.protocol)), (Some("GET"), Some("/"), None));
+    assert_eq!(
+        (s(&r.method), s(&r.path), s(&r.protocol)),
+        (Some("GET"), Some("/"), None)
+    );
     let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /my file.html HTTP/1.1" 200 3"#);
-    assert_eq!((s(&r.path), s(&r.protocol)), (Some("/my file.html"), Some("HTTP/1.1")));
+    assert_eq!(
+        (s(&r.path), s(&r.protocol)),
+        (Some("/my file.html"), Some("HTTP/1.1"))
+    );
 }
 
 #[test]
 fn escapes_inside_quoted_fields() {
-    let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /q?s=\"x\" HTTP/1.1" 200 3 "a\\b" "UA \"quoted\" \x41""#);
+    let r = ok(
+        r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /q?s=\"x\" HTTP/1.1" 200 3 "a\\b" "UA \"quoted\" \x41""#,
+    );
     assert_eq!(s(&r.request), Some(r#"GET /q?s="x" HTTP/1.1"#));
     assert_eq!(s(&r.query), Some(r#"s="x""#));
     assert_eq!(s(&r.referrer), Some(r"a\b"));
@@ -110,15 +167,25 @@ fn escapes_inside_quoted_fields() {
 
 #[test]
 fn raw_quote_inside_the_url_is_kept() {
-    let r = ok(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] "GET /f?filter="{op:1}"&x="a" HTTP/1.1" 200 1600 "https://r/" "UA""#);
-    assert_eq!(s(&r.request), Some(r#"GET /f?filter="{op:1}"&x="a" HTTP/1.1"#));
+    let r = ok(
+        r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] "GET /f?filter="{op:1}"&x="a" HTTP/1.1" 200 1600 "https://r/" "UA""#,
+    );
+    assert_eq!(
+        s(&r.request),
+        Some(r#"GET /f?filter="{op:1}"&x="a" HTTP/1.1"#)
+    );
     assert_eq!((r.status, s(&r.referrer)), (Some(200), Some("https://r/")));
 }
 
 #[test]
 fn truncated_last_field_runs_to_the_end() {
-    let r = ok(r#"1.2.3.4 - - [20/May/2015:12:05:17 +0000] "GET / HTTP/1.1" 200 235 "-" "Mozilla/5.0 (compatible; Googlebot/2.1"#);
-    assert_eq!(s(&r.user_agent), Some("Mozilla/5.0 (compatible; Googlebot/2.1"));
+    let r = ok(
+        r#"1.2.3.4 - - [20/May/2015:12:05:17 +0000] "GET / HTTP/1.1" 200 235 "-" "Mozilla/5.0 (compatible; Googlebot/2.1"#,
+    );
+    assert_eq!(
+        s(&r.user_agent),
+        Some("Mozilla/5.0 (compatible; Googlebot/2.1")
+    );
 }
 
 #[test]
@@ -136,9 +203,16 @@ fn invalid_utf8_becomes_hex_text_and_valid_json() {
 #[test]
 fn timestamps_with_offsets_and_bad_dates() {
     let r = ok(r#"1.2.3.4 - - [01/Jan/2020:02:00:00 +0530] "GET / HTTP/1.1" 200 3"#);
-    assert_eq!((r.time.to_rfc3339().as_str(), r.utc_offset.as_str()), ("2019-12-31T20:30:00Z", "+05:30"));
-    let e = parse_line(br#"1.2.3.4 - - [30/Feb/2020:02:00:00 +0530] "GET / HTTP/1.1" 200 3"#).unwrap_err();
-    assert_eq!(e.to_string(), "timestamp names a date that does not exist (at byte 13)");
+    assert_eq!(
+        (r.time.to_rfc3339().as_str(), r.utc_offset.as_str()),
+        ("2019-12-31T20:30:00Z", "+05:30")
+    );
+    let e = parse_line(br#"1.2.3.4 - - [30/Feb/2020:02:00:00 +0530] "GET / HTTP/1.1" 200 3"#)
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "timestamp names a date that does not exist (at byte 13)"
+    );
 }
 
 #[test]
@@ -146,12 +220,30 @@ fn rejects_lines_with_clear_reasons() {
     assert_eq!(err(b""), ErrorKind::Empty);
     assert_eq!(err(b"   \r\n"), ErrorKind::Empty);
     assert_eq!(err(b"hello world"), ErrorKind::MissingTimestamp);
-    assert_eq!(err(br#"1.2.3.4 - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3"#), ErrorKind::FieldCount { found: 2 });
-    assert_eq!(err(br#"a b c d e [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3"#), ErrorKind::FieldCount { found: 5 });
-    assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000 "GET / HTTP/1.1" 200 3"#), ErrorKind::UnterminatedTimestamp);
-    assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] GET / 200 3"#), ErrorKind::MissingRequest);
-    assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1 200 3"#), ErrorKind::UnterminatedRequest);
-    assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" OK 3"#), ErrorKind::StatusAndSize);
+    assert_eq!(
+        err(br#"1.2.3.4 - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3"#),
+        ErrorKind::FieldCount { found: 2 }
+    );
+    assert_eq!(
+        err(br#"a b c d e [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3"#),
+        ErrorKind::FieldCount { found: 5 }
+    );
+    assert_eq!(
+        err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000 "GET / HTTP/1.1" 200 3"#),
+        ErrorKind::UnterminatedTimestamp
+    );
+    assert_eq!(
+        err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] GET / 200 3"#),
+        ErrorKind::MissingRequest
+    );
+    assert_eq!(
+        err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1 200 3"#),
+        ErrorKind::UnterminatedRequest
+    );
+    assert_eq!(
+        err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" OK 3"#),
+        ErrorKind::StatusAndSize
+    );
     assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 99999999999999999999"#), ErrorKind::Size);
     assert_eq!(err(br#""""""""""""""""""#), ErrorKind::MissingTimestamp);
     assert_eq!(err(&[0u8; 64]), ErrorKind::MissingTimestamp);
@@ -160,7 +252,8 @@ fn rejects_lines_with_clear_reasons() {
 #[test]
 fn hostile_bytes_never_panic() {
     let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let base = br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /a\"b HTTP/1.1" 200 3 "r" "u""#.to_vec();
+    let base =
+        br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /a\"b HTTP/1.1" 200 3 "r" "u""#.to_vec();
     for _ in 0..20_000 {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -177,12 +270,17 @@ fn hostile_bytes_never_panic() {
             Record::from_json(&out).expect("valid JSON");
         }
     }
-    let long = format!(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /{} HTTP/1.1" 200 3"#, "a".repeat(128 * 1024));
+    let long = format!(
+        r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /{} HTTP/1.1" 200 3"#,
+        "a".repeat(128 * 1024)
+    );
     assert!(parse_line(long.as_bytes()).is_ok());
 }
 
 fn shared(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name)
 }
 
 /// Every line of a real log parses, and its JSON decodes back to the same record.
@@ -192,13 +290,17 @@ fn every_line_round_trips(name: &str) -> usize {
     let mut n = 0;
     for line in std::io::BufReader::new(file).split(b'\n') {
         let line = line.unwrap();
-        let record = parse_line(&line).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
+        let record =
+            parse_line(&line).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
         out.clear();
         write_record(&record, &mut out);
         let back = Record::from_json(&out).unwrap();
         assert_eq!(back, record);
         let via_serde: serde_json::Value = serde_json::to_value(&record).unwrap();
-        assert_eq!(via_serde, serde_json::from_slice::<serde_json::Value>(&out).unwrap());
+        assert_eq!(
+            via_serde,
+            serde_json::from_slice::<serde_json::Value>(&out).unwrap()
+        );
         n += 1;
     }
     n

@@ -5,9 +5,14 @@ use accesslake_transform::{Kind, Record};
 
 #[test]
 fn readme_schema_table_matches_the_code() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let start = readme.find("<!-- schema:start -->").expect("schema:start marker");
-    let end = readme.find("<!-- schema:end -->").expect("schema:end marker");
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let start = readme
+        .find("<!-- schema:start -->")
+        .expect("schema:start marker");
+    let end = readme
+        .find("<!-- schema:end -->")
+        .expect("schema:end marker");
     let rows: Vec<(String, String)> = readme[start..end]
         .lines()
         .filter(|l| l.starts_with("| `"))
@@ -27,7 +32,11 @@ fn readme_schema_table_matches_the_code() {
                 Kind::Float64 => "float64",
                 Kind::Bool => "bool",
             };
-            let ty = if f.nullable { format!("{kind}, null") } else { kind.to_owned() };
+            let ty = if f.nullable {
+                format!("{kind}, null")
+            } else {
+                kind.to_owned()
+            };
             (f.name.to_owned(), ty)
         })
         .collect();
