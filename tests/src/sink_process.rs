@@ -1,10 +1,8 @@
 //! The `accesslake` binary as a child process of a test: found, freshly built, spawned, killed.
 //!
 //! Tests in this crate cannot use `env!("CARGO_BIN_EXE_accesslake")` (the binary belongs to the
-//! `accesslake` crate), so [`accesslake_bin`] runs `cargo build --release -p accesslake --bin
-//! accesslake` once per test process, into the same target dir as the running test executable
-//! (`<target>/release/deps/<test>` → `<target>/release/accesslake`). That keeps the binary in step
-//! with the sources whatever command started the tests. [`SinkProcess`] wraps a spawned child with
+//! `accesslake` crate), so [`accesslake_bin`] takes the binary from the target dir of the running
+//! test executable (`<target>/release/deps/<test>` → `<target>/release/accesslake`). [`SinkProcess`] wraps a spawned child with
 //! `kill -9`, SIGTERM and wait helpers, and kills it on drop.
 
 use anyhow::{bail, Context as _, Result};
@@ -24,32 +22,18 @@ pub fn profile_dir() -> PathBuf {
     }
 }
 
-/// Path of an up-to-date `accesslake` release binary (built on first call).
+/// Path of the `accesslake` release binary beside the running test executable. It must have
+/// been built first (`cargo build --release --workspace --all-targets`, as `scripts/test.sh`
+/// does): a nested `cargo build -p accesslake` would unify features differently and rebuild.
 pub fn accesslake_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let profile = profile_dir();
-        let target = profile.parent().expect("target dir");
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "-p",
-                "accesslake",
-                "--bin",
-                "accesslake",
-            ])
-            .arg("--manifest-path")
-            .arg(&manifest)
-            .arg("--target-dir")
-            .arg(target)
-            .status()
-            .expect("running cargo build for accesslake");
-        assert!(status.success(), "cargo build -p accesslake failed");
-        let bin = profile.join("accesslake");
-        assert!(bin.exists(), "{} missing after build", bin.display());
+        let bin = profile_dir().join("accesslake");
+        assert!(
+            bin.exists(),
+            "{} missing: run `cargo build --release --workspace --all-targets` first",
+            bin.display()
+        );
         bin
     })
 }

@@ -63,6 +63,7 @@ fn duck(lake: &Path, sql: &str, n: usize) -> Vec<Vec<String>> {
 }
 
 #[test]
+#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let lines = input_lines();
     let valid = lines
