@@ -156,13 +156,6 @@ runtime_libs_ok() {
     done
     return $bad
 }
-if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
-    check "runtime image has every library $bin links" runtime_libs_ok
-    check "DEPLOY.md's accesslake flags exist in $bin" doc_flags_ok
-else
-    log "skip runtime library check: no release binary at $bin"
-fi
-
 # Every `accesslake SUBCOMMAND --flag` that doc/DEPLOY.md and compose.yaml show must be a flag the
 # binary accepts (checked against `accesslake SUBCOMMAND --help` when a release binary exists).
 doc_flags_ok() {
@@ -191,6 +184,13 @@ print("checked:", {k: sorted(v) for k, v in uses.items()})
 sys.exit(bad)
 PY
 }
+
+if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
+    check "runtime image has every library $bin links" runtime_libs_ok
+    check "DEPLOY.md's accesslake flags exist in $bin" doc_flags_ok
+else
+    log "skip runtime library check: no release binary at $bin"
+fi
 
 # The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from
 # /healthz, and fail on 503 and on a closed port.

@@ -75,8 +75,11 @@ fn render() -> String {
 
 #[test]
 fn readme_configuration_reference_matches_the_flags() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let readme = std::fs::read_to_string(format!(
+        "{}/../README.md",
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
     let start = readme
         .find("<!-- config:start -->")
         .expect("config:start marker")

@@ -21,7 +21,10 @@ fn lake() -> &'static TestLake {
 const LIMITS: Limits = Limits { top: 7, cities: 3 };
 
 fn truth(range: TimeRange) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/report_truth.py");
+    let script = format!(
+        "{}/tests/report_truth.py",
+        std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR")
+    );
     let end = |v: Option<i64>| v.map_or("-".to_string(), |v| v.to_string());
     let asn = shared().join("geoip/GeoLite2-ASN-Test.json");
     let mut cmd = Command::new("python3");

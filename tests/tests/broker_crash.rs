@@ -57,7 +57,6 @@ fn assignments(log: &std::path::Path) -> usize {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let broker = Broker::start().expect("start tansu");
     broker

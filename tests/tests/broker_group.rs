@@ -14,7 +14,6 @@ const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 3;
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn two_members_one_stopped_mid_stream() {
     let broker = Broker::start().expect("start tansu");
     broker

@@ -30,7 +30,6 @@ fn free_port() -> u16 {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     let broker = Broker::start().expect("start tansu");
     broker.create_topic(TOPIC, 1).expect("create topic");

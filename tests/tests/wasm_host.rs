@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
         .parent()
         .expect("workspace root")
         .to_path_buf()
@@ -119,7 +119,6 @@ fn log_records(name: &str) -> Vec<InputRecord> {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn shared_logs_give_the_native_output() {
     for name in ["zanbil_first1000.log", "elastic_apache_logs.log"] {
         let records = log_records(name);
@@ -134,7 +133,6 @@ fn shared_logs_give_the_native_output() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn rejected_lines_go_unchanged_to_the_dlq_with_the_reason() {
     let mut host = host(HostConfig::default());
     let inputs = [
@@ -164,7 +162,6 @@ fn rejected_lines_go_unchanged_to_the_dlq_with_the_reason() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn keys_and_headers_are_carried_over() {
     let line = log_records("zanbil_first1000.log").swap_remove(0);
     let variants = [
@@ -235,7 +232,6 @@ fn hostile_values() -> Vec<Option<Vec<u8>>> {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn hostile_inputs_never_trap_the_guest() {
     let mut host = host(HostConfig::default());
     let inputs: Vec<InputRecord> = hostile_values()
@@ -260,7 +256,6 @@ fn hostile_inputs_never_trap_the_guest() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn the_format_comes_from_the_environment() {
     let config = HostConfig {
         env: vec![("ACCESSLAKE_FORMAT".into(), "common".into())],
@@ -288,7 +283,6 @@ fn the_format_comes_from_the_environment() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn a_single_output_topic_is_refused_at_startup() {
     let config = HostConfig {
         output_topics: vec!["requests.parsed".into()],
@@ -304,7 +298,6 @@ fn a_single_output_topic_is_refused_at_startup() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn a_write_to_an_unknown_topic_is_refused_and_reported() {
     // A user variable wins over Redpanda's own (environ is built with emplace), so the guest's
     // DLQ becomes a topic that is not an output: Redpanda answers -3 (INVALID_WRITE).
@@ -326,7 +319,6 @@ fn a_write_to_an_unknown_topic_is_refused_and_reported() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn the_linear_memory_starts_small_and_the_limit_holds() {
     let initial = guest().initial_memory_bytes();
     eprintln!("initial linear memory: {} KiB", initial / 1024);
@@ -356,7 +348,6 @@ fn the_linear_memory_starts_small_and_the_limit_holds() {
 }
 
 #[test]
-#[ignore = "not yet run: first compiled at the end of the session (see the issue notes)"]
 fn longest_line_at_the_default_memory_limit() {
     let template = log_records("zanbil_first1000.log")
         .swap_remove(0)

@@ -11,7 +11,8 @@ use std::process::{Command, Output};
 
 /// `../shared` from the repository root.
 pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("../../shared")
 }
 
 pub fn shared_log(name: &str) -> PathBuf {

@@ -15,7 +15,8 @@ pub fn bin() -> PathBuf {
 
 /// `../shared` (reference data, read-only).
 pub fn shared() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo test sets CARGO_MANIFEST_DIR"))
+        .join("../../shared")
 }
 
 /// Runs `accesslake ARGS…`.
