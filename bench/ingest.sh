@@ -7,12 +7,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
 SHARED=${SHARED:-../shared}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/accesslake/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 BIN=$CARGO_TARGET_DIR/release/accesslake
 WORK=$(mktemp -d /tmp/accesslake-bench.XXXXXX)
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
-cargo build --release -q -p accesslake
+cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 LOG=$WORK/bench.log
 python3 "$SHARED/bench/mklog.py" "$N" "$LOG"

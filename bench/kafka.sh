@@ -17,8 +17,7 @@ partitions=${2:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
-cargo build --release -q -p accesslake --bin accesslake
-cargo build --release -q -p accesslake-tests --example kafka_drain
+cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 tansu=$("$root/scripts/install-tansu.sh" | tail -1)
 bin=$CARGO_TARGET_DIR/release/accesslake
 drain=$CARGO_TARGET_DIR/release/examples/kafka_drain

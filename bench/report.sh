@@ -10,9 +10,9 @@ cd "$(dirname "$0")/.."
 N=${1:-10000000}
 RUNS=${RUNS:-5}
 SHARED=${SHARED:-../shared}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/root/.cache/accesslake/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 BIN=$CARGO_TARGET_DIR/release/accesslake
-cargo build --release -q -p accesslake
+cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
 
 now() { date +%s.%N; }

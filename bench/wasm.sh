@@ -6,11 +6,12 @@
 # Usage: bench/wasm.sh [LOG_FILE]   (default /tmp/bench-1m.log)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 log=${1:-/tmp/bench-1m.log}
 [ -s "$log" ] || python3 ../shared/bench/mklog.py 1000000 "$log"
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 \
   -p accesslake-transform --bin accesslake-transform
-cargo build --release -p accesslake-tests --bin bench-wasm
-target=${CARGO_TARGET_DIR:-target}
+cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+target=$CARGO_TARGET_DIR
 "$target/release/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --max-line "$log"

@@ -274,9 +274,9 @@ struct Named<'a> {
 #[derive(Deserialize)]
 struct Location {
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Coord>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Coord>,
 }
 /// Only the GeoIP2 City fields the lake keeps (serde skips the rest).
 #[derive(Deserialize)]
@@ -290,6 +290,29 @@ struct GeoIp2City<'a> {
     #[serde(default)]
     location: Option<Location>,
 }
+/// A coordinate: a `double` in GeoIP2 databases, a `float` in DB-IP Lite. The MaxMind decoder
+/// is strict about the stored type, so read whichever it is.
+struct Coord(f64);
+
+impl<'de> Deserialize<'de> for Coord {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct FloatOrDouble;
+        impl serde::de::Visitor<'_> for FloatOrDouble {
+            type Value = Coord;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a float or a double")
+            }
+            fn visit_f32<E>(self, v: f32) -> Result<Coord, E> {
+                Ok(Coord(f64::from(v)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Coord, E> {
+                Ok(Coord(v))
+            }
+        }
+        d.deserialize_any(FloatOrDouble)
+    }
+}
+
 /// The flat DB-IP / ip-location-db city layout.
 #[derive(Deserialize)]
 struct FlatCity<'a> {
@@ -300,9 +323,9 @@ struct FlatCity<'a> {
     #[serde(borrow, default)]
     city: Option<&'a str>,
     #[serde(default)]
-    latitude: Option<f64>,
+    latitude: Option<Coord>,
     #[serde(default)]
-    longitude: Option<f64>,
+    longitude: Option<Coord>,
 }
 #[derive(Deserialize)]
 struct AsnRecord<'a> {
@@ -333,8 +356,14 @@ fn lookup(city: Option<&CityDb>, asn: Option<&Reader<Vec<u8>>>, addr: IpAddr) ->
                         .as_ref()
                         .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
                     g.city = en(&c.city);
-                    g.latitude = c.location.as_ref().and_then(|l| l.latitude);
-                    g.longitude = c.location.as_ref().and_then(|l| l.longitude);
+                    g.latitude = c
+                        .location
+                        .as_ref()
+                        .and_then(|l| Some(l.latitude.as_ref()?.0));
+                    g.longitude = c
+                        .location
+                        .as_ref()
+                        .and_then(|l| Some(l.longitude.as_ref()?.0));
                 }
                 Ok(None) => {}
                 Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
@@ -344,8 +373,8 @@ fn lookup(city: Option<&CityDb>, asn: Option<&Reader<Vec<u8>>>, addr: IpAddr) ->
                     g.country_code = boxed(c.country_code);
                     g.region = boxed(c.state1);
                     g.city = boxed(c.city);
-                    g.latitude = c.latitude;
-                    g.longitude = c.longitude;
+                    g.latitude = c.latitude.map(|c| c.0);
+                    g.longitude = c.longitude.map(|c| c.0);
                 }
                 Ok(None) => {}
                 Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),

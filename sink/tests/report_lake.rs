@@ -299,7 +299,6 @@ fn check(report: &Report, t: &Value) {
 }
 
 #[test]
-#[ignore = "fails: the DB-IP flat-layout lookup yields no country (see issue 3 note)"]
 fn whole_lake_report_matches_independent_computation() {
     let db = LakeDb::open(&lake().lake, TimeRange::default()).unwrap();
     let report = build(&db, TimeRange::default(), LIMITS).unwrap();
@@ -344,7 +343,6 @@ fn whole_lake_report_matches_independent_computation() {
 }
 
 #[test]
-#[ignore = "fails: the DB-IP flat-layout lookup yields no country (see issue 3 note)"]
 fn time_range_report_matches_and_prunes_files() {
     let all = LakeDb::open(&lake().lake, TimeRange::default())
         .unwrap()

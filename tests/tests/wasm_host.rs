@@ -7,7 +7,10 @@ use accesslake_tests::guest::{
     build_wasm, target_dir_of_current_exe, wasm_path, DEFAULT_MEMORY_LIMIT,
 };
 use accesslake_tests::{Guest, Header, Host, HostConfig, HostError, InputRecord, OutputRecord};
-use accesslake_transform::{transform_value, Format, ParseOptions, ERROR_HEADER};
+use accesslake_transform::{
+    envelope_len, route, transform_value, Format, ParseOptions, Route, TransformOptions,
+    DEFAULT_MEMORY_BUDGET, ERROR_HEADER,
+};
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -42,29 +45,40 @@ fn host(config: HostConfig) -> Host {
     Host::new(guest(), config).expect("transform starts")
 }
 
-/// What Redpanda must emit for `input`, derived from the native library.
-fn expected(input: &InputRecord, opts: &ParseOptions) -> OutputRecord {
+/// What Redpanda must emit for `input`, derived from the native library's [`route`].
+fn expected(input: &InputRecord, opts: &TransformOptions) -> OutputRecord {
     let mut json = Vec::new();
     let value = input.value.as_deref().unwrap_or_default();
-    match transform_value(value, opts, &mut json) {
-        Ok(()) => OutputRecord {
+    let envelope = envelope_len(
+        input.key.as_deref(),
+        input
+            .headers
+            .iter()
+            .map(|h| (&h.key[..], h.value.as_deref())),
+    );
+    let routed = route(value, envelope, opts, &mut json);
+    let mut headers = input.headers.clone();
+    headers.extend(
+        routed
+            .dead_letter_headers()
+            .into_iter()
+            .map(|(k, v)| Header::new(k, Some(v))),
+    );
+    match routed {
+        Route::Parsed => OutputRecord {
             topic_index: 0,
             topic: "requests.parsed".into(),
             key: input.key.clone(),
             value: Some(json),
-            headers: input.headers.clone(),
+            headers,
         },
-        Err(e) => {
-            let mut headers = input.headers.clone();
-            headers.push(Header::new(ERROR_HEADER, Some(e.to_string())));
-            OutputRecord {
-                topic_index: 1,
-                topic: "requests.dlq".into(),
-                key: input.key.clone(),
-                value: input.value.clone(),
-                headers,
-            }
-        }
+        Route::DeadLetter { value, .. } => OutputRecord {
+            topic_index: 1,
+            topic: "requests.dlq".into(),
+            key: input.key.clone(),
+            value: input.value.as_ref().map(|_| value.to_vec()),
+            headers,
+        },
     }
 }
 
@@ -73,13 +87,13 @@ fn assert_same_as_native(
     host: &mut Host,
     inputs: &[InputRecord],
     batch: usize,
-    opts: &ParseOptions,
+    opts: &TransformOptions,
 ) -> [usize; 2] {
     let mut counts = [0, 0];
     for chunk in inputs.chunks(batch) {
         let outputs = host
             .process(chunk)
-            .unwrap_or_else(|e| panic!("guest failed: {e}"));
+            .unwrap_or_else(|e| panic!("guest failed on {}: {e}", describe(chunk)));
         assert_eq!(outputs.len(), chunk.len(), "one output per input record");
         for (input, output) in chunk.iter().zip(&outputs) {
             let want = expected(input, opts);
@@ -93,6 +107,21 @@ fn assert_same_as_native(
         }
     }
     counts
+}
+
+/// A short description of a batch for failure messages: its size, or its one value's length and start.
+fn describe(chunk: &[InputRecord]) -> String {
+    match chunk {
+        [one] => match &one.value {
+            None => "a null value".into(),
+            Some(v) => format!(
+                "a {}-byte value starting {:?}",
+                v.len(),
+                String::from_utf8_lossy(&v[..v.len().min(40)])
+            ),
+        },
+        _ => format!("a batch of {} records", chunk.len()),
+    }
 }
 
 fn log_records(name: &str) -> Vec<InputRecord> {
@@ -125,7 +154,7 @@ fn shared_logs_give_the_native_output() {
         assert!(records.len() >= 1000, "{name} has {} lines", records.len());
         let mut host = host(HostConfig::default());
         let [parsed, rejected] =
-            assert_same_as_native(&mut host, &records, 100, &ParseOptions::default());
+            assert_same_as_native(&mut host, &records, 100, &TransformOptions::default());
         eprintln!("{name}: {parsed} parsed, {rejected} to the DLQ");
         assert_eq!(parsed + rejected, records.len());
         host.close().expect("clean shutdown");
@@ -184,7 +213,7 @@ fn keys_and_headers_are_carried_over() {
         },
     ];
     let mut host = host(HostConfig::default());
-    let [parsed, _] = assert_same_as_native(&mut host, &variants, 3, &ParseOptions::default());
+    let [parsed, _] = assert_same_as_native(&mut host, &variants, 3, &TransformOptions::default());
     assert_eq!(parsed, 3, "the first line of the zanbil log parses");
 }
 
@@ -242,8 +271,14 @@ fn hostile_inputs_never_trap_the_guest() {
         })
         .collect();
     // One record per batch, so a failure names its input; then all in one batch.
-    let [parsed, rejected] = assert_same_as_native(&mut host, &inputs, 1, &ParseOptions::default());
-    assert_same_as_native(&mut host, &inputs, inputs.len(), &ParseOptions::default());
+    let [parsed, rejected] =
+        assert_same_as_native(&mut host, &inputs, 1, &TransformOptions::default());
+    assert_same_as_native(
+        &mut host,
+        &inputs,
+        inputs.len(),
+        &TransformOptions::default(),
+    );
     eprintln!(
         "hostile: {parsed} parsed, {rejected} rejected, memory {} KiB",
         host.memory_bytes() / 1024
@@ -263,10 +298,8 @@ fn the_format_comes_from_the_environment() {
     };
     let mut host = host(config);
     let records = log_records("zanbil_first1000.log");
-    let opts = ParseOptions {
-        format: Format::Common,
-        ..ParseOptions::default()
-    };
+    let mut opts = TransformOptions::default();
+    opts.parse.format = Format::Common;
     assert_same_as_native(&mut host, &records[..200], 50, &opts);
 
     let bad = HostConfig {
@@ -362,31 +395,42 @@ fn longest_line_at_the_default_memory_limit() {
         ]
         .concat()
     };
-    let survives = |len: usize| {
+    // Some(parsed?) when the guest handled the line, None when it trapped.
+    let run = |len: usize| {
         let mut host = host(HostConfig::default());
         let input = InputRecord::with_value(line(len));
         match host.process(std::slice::from_ref(&input)) {
             Ok(out) => {
-                assert_eq!(out, vec![expected(&input, &ParseOptions::default())]);
-                true
+                assert_eq!(out, vec![expected(&input, &TransformOptions::default())]);
+                Some(out[0].topic_index == 0)
             }
-            Err(HostError::Trap { .. }) => false,
+            Err(HostError::Trap { .. }) => None,
             Err(e) => panic!("{e}"),
         }
     };
-    assert!(survives(128 * 1024), "a 128 KiB line must not trap");
-    let (mut ok, mut bad) = (128 * 1024, 2 * DEFAULT_MEMORY_LIMIT);
-    assert!(!survives(bad));
-    while bad - ok > 1024 {
-        let mid = (ok + bad) / 2;
-        if survives(mid) {
-            ok = mid
-        } else {
-            bad = mid
+    // The largest length in [ok, bad) for which `good` holds, to within 1 KiB.
+    let search = |mut ok: usize, mut bad: usize, good: &dyn Fn(usize) -> bool| {
+        assert!(good(ok) && !good(bad), "{ok}..{bad}");
+        while bad - ok > 1024 {
+            let mid = (ok + bad) / 2;
+            if good(mid) {
+                ok = mid
+            } else {
+                bad = mid
+            }
         }
-    }
+        ok
+    };
+    assert_eq!(run(128 * 1024), Some(true), "a 128 KiB line must parse");
+    let parsed = search(128 * 1024, DEFAULT_MEMORY_BUDGET, &|n| run(n) == Some(true));
+    let handled = search(parsed, 2 * DEFAULT_MEMORY_LIMIT, &|n| run(n).is_some());
     eprintln!(
-        "longest line handled at 2 MiB: {ok} bytes ({} KiB)",
-        ok / 1024
+        "at 2 MiB: lines up to {} KiB parse; up to {} KiB go to the DLQ (cut to the budget); \
+         longer ones trap",
+        parsed / 1024,
+        handled / 1024
     );
+    // Redpanda's default batch limit (kafka_batch_max_bytes) is 1 MiB: every line it accepts
+    // must be handled without a trap.
+    assert!(handled >= 1024 * 1024 - 1024, "{handled}");
 }

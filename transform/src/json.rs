@@ -1,9 +1,52 @@
 //! JSON encoding of a [`Record`]: one object, keys and order from [`Record::FIELDS`], `null` for
 //! absent values, `time` as RFC 3339 UTC. Written straight into a reusable byte buffer (no serde
 //! on the hot path); [`Record::from_json`] reads it back with serde, and the tests check both agree.
+//! The same code, over a [`Counter`], gives a record's exact JSON length without writing it
+//! ([`json_len`]), so a caller with a memory budget can size or refuse a record first.
 
 use crate::schema::{Record, Value};
 use crate::timestamp::write_rfc3339;
+
+/// Where JSON bytes go: a `Vec<u8>` (the encoder) or a [`Counter`] (the exact length).
+pub trait Sink {
+    fn push(&mut self, b: u8);
+    fn extend(&mut self, b: &[u8]);
+    /// Appends a timestamp as RFC 3339 UTC.
+    fn rfc3339(&mut self, t: crate::schema::Timestamp);
+}
+
+impl Sink for Vec<u8> {
+    #[inline]
+    fn push(&mut self, b: u8) {
+        Vec::push(self, b)
+    }
+    #[inline]
+    fn extend(&mut self, b: &[u8]) {
+        self.extend_from_slice(b)
+    }
+    #[inline]
+    fn rfc3339(&mut self, t: crate::schema::Timestamp) {
+        write_rfc3339(t, self)
+    }
+}
+
+/// Counts the bytes that would be written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counter(pub usize);
+
+impl Sink for Counter {
+    fn push(&mut self, _: u8) {
+        self.0 += 1;
+    }
+    fn extend(&mut self, b: &[u8]) {
+        self.0 += b.len();
+    }
+    fn rfc3339(&mut self, t: crate::schema::Timestamp) {
+        let mut buf = Vec::with_capacity(32);
+        write_rfc3339(t, &mut buf);
+        self.0 += buf.len();
+    }
+}
 
 /// Bytes that must be escaped inside a JSON string: control characters, `"` and `\`.
 const fn needs_escape_table() -> [bool; 256] {
@@ -28,11 +71,11 @@ fn is_clean(b: &[u8]) -> bool {
 }
 
 /// Appends `s` as a quoted JSON string.
-pub fn write_str(s: &str, out: &mut Vec<u8>) {
+pub fn write_str<S: Sink>(s: &str, out: &mut S) {
     out.push(b'"');
     let b = s.as_bytes();
     if is_clean(b) {
-        out.extend_from_slice(b);
+        out.extend(b);
         out.push(b'"');
         return;
     }
@@ -41,27 +84,27 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
         if !NEEDS_ESCAPE[c as usize] {
             continue;
         }
-        out.extend_from_slice(&b[start..i]);
+        out.extend(&b[start..i]);
         match c {
-            b'"' => out.extend_from_slice(b"\\\""),
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
+            b'"' => out.extend(b"\\\""),
+            b'\\' => out.extend(b"\\\\"),
+            b'\n' => out.extend(b"\\n"),
+            b'\r' => out.extend(b"\\r"),
+            b'\t' => out.extend(b"\\t"),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.extend_from_slice(b"\\u00");
+                out.extend(b"\\u00");
                 out.push(HEX[(c >> 4) as usize]);
                 out.push(HEX[(c & 0xf) as usize]);
             }
         }
         start = i + 1;
     }
-    out.extend_from_slice(&b[start..]);
+    out.extend(&b[start..]);
     out.push(b'"');
 }
 
-fn write_int(v: i64, out: &mut Vec<u8>) {
+fn write_int<S: Sink>(v: i64, out: &mut S) {
     let mut buf = [0u8; 20];
     let mut n = v.unsigned_abs();
     let mut i = buf.len();
@@ -76,38 +119,45 @@ fn write_int(v: i64, out: &mut Vec<u8>) {
     if v < 0 {
         out.push(b'-');
     }
-    out.extend_from_slice(&buf[i..]);
+    out.extend(&buf[i..]);
 }
 
 /// Appends one value in JSON.
-pub fn write_value(v: Value<'_>, out: &mut Vec<u8>) {
+pub fn write_value<S: Sink>(v: Value<'_>, out: &mut S) {
     match v {
         Value::Timestamp(t) => {
             out.push(b'"');
-            write_rfc3339(crate::schema::Timestamp(t), out);
+            out.rfc3339(crate::schema::Timestamp(t));
             out.push(b'"');
         }
         Value::Str(Some(s)) => write_str(s, out),
         Value::Int(Some(i)) => write_int(i, out),
-        Value::Float(Some(f)) if f.is_finite() => out.extend_from_slice(format!("{f}").as_bytes()),
-        Value::Bool(Some(b)) => out.extend_from_slice(if b { b"true" } else { b"false" }),
-        _ => out.extend_from_slice(b"null"),
+        Value::Float(Some(f)) if f.is_finite() => out.extend(format!("{f}").as_bytes()),
+        Value::Bool(Some(b)) => out.extend(if b { b"true" } else { b"false" }),
+        _ => out.extend(b"null"),
     }
 }
 
 /// Appends `record` as one JSON object (no trailing newline).
-pub fn write_record(record: &Record<'_>, out: &mut Vec<u8>) {
+pub fn write_record<S: Sink>(record: &Record<'_>, out: &mut S) {
     out.push(b'{');
     for (i, (field, value)) in Record::FIELDS.iter().zip(record.values()).enumerate() {
         if i > 0 {
             out.push(b',');
         }
         out.push(b'"');
-        out.extend_from_slice(field.name.as_bytes());
-        out.extend_from_slice(b"\":");
+        out.extend(field.name.as_bytes());
+        out.extend(b"\":");
         write_value(value, out);
     }
     out.push(b'}');
+}
+
+/// The exact length of `record`'s JSON, without writing it.
+pub fn json_len(record: &Record<'_>) -> usize {
+    let mut n = Counter(0);
+    write_record(record, &mut n);
+    n.0
 }
 
 #[cfg(test)]

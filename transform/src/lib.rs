@@ -12,7 +12,10 @@ pub mod text;
 pub mod timestamp;
 pub mod transform;
 
-pub use json::write_record;
+pub use json::{json_len, write_record};
 pub use parse::{parse_line, parse_line_with, ErrorKind, Format, ParseError, ParseOptions};
 pub use schema::{Field, Kind, Record, Timestamp, UtcOffset, Value, SCHEMA_VERSION};
-pub use transform::{transform_value, ERROR_HEADER};
+pub use transform::{
+    envelope_len, route, transform_value, Route, TransformOptions, DEFAULT_MEMORY_BUDGET,
+    ERROR_HEADER, TRUNCATED_HEADER,
+};

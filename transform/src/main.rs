@@ -1,46 +1,62 @@
 //! The Redpanda data transform (the `.wasm` entry point): each input record's value is one raw
-//! access-log line; a parsed line goes to the first output topic as its JSON record, a rejected
-//! line goes unchanged to the second output topic (`REDPANDA_OUTPUT_TOPIC_1`) with the reason in
-//! the `accesslake-error` header. Keys and headers are carried over. `ACCESSLAKE_FORMAT`
-//! (auto|common|combined|vhost_combined) picks the log layout. The callback never fails.
+//! access-log line; [`route`] decides where it goes. A parsed line goes to the first output topic
+//! as its JSON record; a rejected one goes to the second (`REDPANDA_OUTPUT_TOPIC_1`) unchanged,
+//! with the reason in the `accesslake-error` header. Keys and headers are carried over.
+//! Env: `ACCESSLAKE_FORMAT` (auto|common|combined|vhost_combined), `ACCESSLAKE_MEMORY_BUDGET`
+//! (bytes one record may use). The callback never fails.
 
-use accesslake_transform::{transform_value, Format, ParseOptions, ERROR_HEADER};
+use accesslake_transform::{envelope_len, route, Route, TransformOptions};
 use redpanda_transform_sdk::{on_record_written, BorrowedHeader, BorrowedRecord, WriteOptions};
 use std::{cell::RefCell, convert::Infallible, env, process::exit};
 
 fn main() {
+    let fail = |msg: String| -> ! {
+        eprintln!("accesslake-transform: {msg}");
+        exit(2)
+    };
     let Ok(dlq) = env::var("REDPANDA_OUTPUT_TOPIC_1") else {
-        eprintln!("accesslake-transform: needs a second output topic for rejected lines");
-        exit(2);
+        fail("needs a second output topic for rejected lines".into())
     };
+    let mut opts = TransformOptions::default();
     let format = env::var("ACCESSLAKE_FORMAT").unwrap_or_default();
-    let opts = match format.parse::<Format>() {
-        Ok(format) => ParseOptions { format },
-        Err(e) => {
-            eprintln!("accesslake-transform: ACCESSLAKE_FORMAT: {e}");
-            exit(2);
-        }
-    };
+    opts.parse.format = format
+        .parse()
+        .unwrap_or_else(|e| fail(format!("ACCESSLAKE_FORMAT: {e}")));
+    if let Ok(b) = env::var("ACCESSLAKE_MEMORY_BUDGET") {
+        opts.memory_budget = b
+            .parse()
+            .unwrap_or_else(|e| fail(format!("ACCESSLAKE_MEMORY_BUDGET: {e}")));
+    }
     let json = RefCell::new(Vec::with_capacity(1024));
     on_record_written(|event, writer| -> Result<(), Infallible> {
         let record = &event.record;
-        let mut json = json.borrow_mut();
-        let mut headers = record.headers().to_vec();
-        let written = match transform_value(record.value().unwrap_or_default(), &opts, &mut json) {
-            Ok(()) => writer.write(BorrowedRecord::new_with_headers(
+        let (mut json, mut headers) = (json.borrow_mut(), record.headers().to_vec());
+        let envelope = envelope_len(record.key(), headers.iter().map(|h| (h.key(), h.value())));
+        let routed = route(
+            record.value().unwrap_or_default(),
+            envelope,
+            &opts,
+            &mut json,
+        );
+        let extra = routed.dead_letter_headers();
+        headers.extend(
+            extra
+                .iter()
+                .map(|(k, v)| BorrowedHeader::new(k.as_bytes(), Some(v.as_bytes()))),
+        );
+        let written = match routed {
+            Route::Parsed => writer.write(BorrowedRecord::new_with_headers(
                 record.key(),
-                Some(&json[..]),
+                Some(&json),
                 headers,
             )),
-            Err(error) => {
-                let reason = error.to_string();
-                headers.push(BorrowedHeader::new(
-                    ERROR_HEADER.as_bytes(),
-                    Some(reason.as_bytes()),
-                ));
-                let unchanged =
-                    BorrowedRecord::new_with_headers(record.key(), record.value(), headers);
-                writer.write_with_options(unchanged, WriteOptions::to_topic(&dlq))
+            Route::DeadLetter { value, .. } => {
+                let dead = BorrowedRecord::new_with_headers(
+                    record.key(),
+                    record.value().map(|_| value),
+                    headers,
+                );
+                writer.write_with_options(dead, WriteOptions::to_topic(&dlq))
             }
         };
         if let Err(error) = written {

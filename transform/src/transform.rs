@@ -1,12 +1,87 @@
-//! The transform step as a plain function over bytes: one raw log line in, one JSON record out,
-//! or the reason the line was rejected. The WASM entry point (`main.rs`) routes the two outcomes
-//! to the output topic and the dead-letter topic; the host tests and the sink call it natively.
+//! The transform step as plain functions over bytes: one raw log line in, one JSON record out,
+//! or the reason the line was rejected. [`route`] is everything the WASM entry point (`main.rs`)
+//! decides for one input record, including the memory budget that keeps the guest inside
+//! Redpanda's per-transform limit; the host tests call it natively to predict the guest's output,
+//! and the sink's `ingest`/`parse` call [`transform_value`] (no budget).
 
-use crate::json::write_record;
+use crate::json::{json_len, write_record};
 use crate::parse::{parse_line_with, ParseError, ParseOptions};
 
 /// The header that carries the rejection reason on a dead-lettered record.
 pub const ERROR_HEADER: &str = "accesslake-error";
+
+/// The header set on a dead-lettered record whose value was cut to fit the budget: the value's
+/// original length in bytes.
+pub const TRUNCATED_HEADER: &str = "accesslake-truncated";
+
+/// The default memory budget for one record, in bytes: Redpanda's default 2 MiB of linear
+/// memory per transform, less 256 KiB for the module's data, its 64 KiB stack and allocator slack.
+pub const DEFAULT_MEMORY_BUDGET: usize = 2048 * 1024 - 256 * 1024;
+
+/// Transform options: how to parse, and how much memory one record may take.
+#[derive(Debug, Clone, Copy)]
+pub struct TransformOptions {
+    pub parse: ParseOptions,
+    /// Bytes one record may use at its peak. Writing an output payload of `n` bytes holds the
+    /// input value (`l` bytes), our JSON (exactly sized) and the SDK's copy of the payload, which
+    /// grows by doubling (up to `3n` while it reallocates), so a record needs `l + 4n` bytes: a
+    /// line is parsed when that fits, else dead-lettered, its value cut until it fits.
+    pub memory_budget: usize,
+}
+
+impl Default for TransformOptions {
+    fn default() -> Self {
+        TransformOptions {
+            parse: ParseOptions::default(),
+            memory_budget: DEFAULT_MEMORY_BUDGET,
+        }
+    }
+}
+
+/// Where one input record goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route<'a> {
+    /// To the first output topic; the JSON record is in the caller's buffer.
+    Parsed,
+    /// To the dead-letter topic, with `reason` in [`ERROR_HEADER`]. `value` is the input value,
+    /// or its first bytes when it did not fit the budget (`truncated_from` is then its length).
+    DeadLetter {
+        reason: String,
+        value: &'a [u8],
+        truncated_from: Option<usize>,
+    },
+}
+
+impl Route<'_> {
+    /// The headers a dead letter gets after the input record's own: [`ERROR_HEADER`] with the
+    /// reason, then [`TRUNCATED_HEADER`] with the original length when the value was cut.
+    /// Empty for [`Route::Parsed`].
+    pub fn dead_letter_headers(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Route::Parsed => Vec::new(),
+            Route::DeadLetter {
+                reason,
+                truncated_from,
+                ..
+            } => std::iter::once((ERROR_HEADER, reason.clone()))
+                .chain(truncated_from.map(|n| (TRUNCATED_HEADER, n.to_string())))
+                .collect(),
+        }
+    }
+}
+
+/// The bytes a record's key and headers take in its payload, with 16 bytes of framing (sizes) per
+/// header: the `envelope` that [`route`] subtracts from the budget.
+pub fn envelope_len<'h>(
+    key: Option<&[u8]>,
+    headers: impl IntoIterator<Item = (&'h [u8], Option<&'h [u8]>)>,
+) -> usize {
+    let headers = headers.into_iter();
+    key.map_or(0, <[u8]>::len)
+        + headers
+            .map(|(k, v)| 16 + k.len() + v.map_or(0, <[u8]>::len))
+            .sum::<usize>()
+}
 
 /// Parses one raw line (a trailing `\n` or `\r\n` is ignored) and writes its JSON record into
 /// `out` (cleared first). On a parse error `out` is left empty and the error says why.
@@ -19,4 +94,129 @@ pub fn transform_value(
     let record = parse_line_with(line, opts)?;
     write_record(&record, out);
     Ok(())
+}
+
+/// Decides what happens to one input record: `value` is its value, `envelope` the bytes its key
+/// and headers take (they are carried over unchanged). A parsed record's JSON is left in `out`.
+///
+/// The JSON of a line is at most 12 bytes per input byte plus a constant (a control byte escaped
+/// as `\u00XX` in both `request` and `path`), so only lines that could break the budget pay for
+/// an exact count; those that fit get an exactly sized buffer, so it never grows by doubling.
+pub fn route<'a>(
+    value: &'a [u8],
+    envelope: usize,
+    opts: &TransformOptions,
+    out: &mut Vec<u8>,
+) -> Route<'a> {
+    out.clear();
+    let budget = opts.memory_budget;
+    // The largest output value that fits beside the input, with four copies of the payload live.
+    let room = (budget.saturating_sub(value.len()) / 4).saturating_sub(envelope);
+    let reason = match parse_line_with(value, &opts.parse) {
+        Ok(record) => {
+            let bound = value.len().saturating_mul(12).saturating_add(1024);
+            let len = if bound > room { json_len(&record) } else { 0 };
+            if len <= room {
+                if len > 0 {
+                    out.shrink_to(len);
+                    out.reserve_exact(len);
+                }
+                write_record(&record, out);
+                return Route::Parsed;
+            }
+            format!(
+                "the {len}-byte JSON record of a {}-byte line does not fit the transform's \
+                 memory budget of {budget} bytes (ACCESSLAKE_MEMORY_BUDGET)",
+                value.len()
+            )
+        }
+        Err(e) => e.to_string(),
+    };
+    // The reason header and a little framing come out of the room too.
+    let room = room.saturating_sub(reason.len() + ERROR_HEADER.len() + TRUNCATED_HEADER.len() + 64);
+    if value.len() <= room {
+        Route::DeadLetter {
+            reason,
+            value,
+            truncated_from: None,
+        }
+    } else {
+        Route::DeadLetter {
+            reason,
+            value: &value[..room],
+            truncated_from: Some(value.len()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &[u8] =
+        b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET /a?b=c HTTP/1.1\" 200 5 \"-\" \"curl\"";
+
+    #[test]
+    fn a_line_within_budget_is_parsed_like_transform_value() {
+        let mut want = Vec::new();
+        transform_value(LINE, &ParseOptions::default(), &mut want).unwrap();
+        let mut got = Vec::new();
+        let opts = TransformOptions::default();
+        assert_eq!(route(LINE, 10, &opts, &mut got), Route::Parsed);
+        assert_eq!(got, want);
+        // A budget that only just fits still parses: the count is exact.
+        let tight = TransformOptions {
+            memory_budget: LINE.len() + 4 * (want.len() + 10),
+            ..opts
+        };
+        assert_eq!(route(LINE, 10, &tight, &mut got), Route::Parsed);
+        assert_eq!(got, want);
+        assert_eq!(got.capacity(), want.len(), "sized exactly, no doubling");
+    }
+
+    #[test]
+    fn over_budget_goes_to_the_dead_letter_topic_with_the_reason() {
+        let opts = TransformOptions {
+            memory_budget: 900,
+            ..TransformOptions::default()
+        };
+        let mut out = Vec::new();
+        match route(LINE, 0, &opts, &mut out) {
+            Route::DeadLetter {
+                reason,
+                value,
+                truncated_from,
+            } => {
+                assert!(reason.contains("memory budget of 900 bytes"), "{reason}");
+                assert_eq!(truncated_from, Some(LINE.len()), "the value was cut to fit");
+                assert!(value.len() < LINE.len() && LINE.starts_with(value));
+            }
+            r => panic!("{r:?}"),
+        }
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_dead_letter_keeps_its_value_unless_it_cannot_fit() {
+        let mut out = Vec::new();
+        let opts = TransformOptions::default();
+        let bad = b"not a log line";
+        assert!(matches!(
+            route(bad, 0, &opts, &mut out),
+            Route::DeadLetter { value, truncated_from: None, .. } if value == bad
+        ));
+        let huge = vec![b'x'; 1024 * 1024];
+        match route(&huge, 1000, &opts, &mut out) {
+            Route::DeadLetter {
+                value,
+                truncated_from,
+                ..
+            } => {
+                assert_eq!(truncated_from, Some(huge.len()));
+                let used = huge.len() + 4 * (value.len() + 1000);
+                assert!(used <= DEFAULT_MEMORY_BUDGET && used > DEFAULT_MEMORY_BUDGET - 4096);
+            }
+            r => panic!("{r:?}"),
+        }
+    }
 }

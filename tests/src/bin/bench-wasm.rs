@@ -1,11 +1,11 @@
 //! `bench-wasm FILE`: records/s of the transform `.wasm` in the Redpanda-ABI host (Redpanda's
 //! default limits, batches of `--batch` records), beside the same lines through the native
-//! `transform_value`, single thread. Also finds the longest line the guest handles under the
+//! `route` (the function the guest calls), single thread. Also finds the longest line the guest handles under the
 //! memory limit (`--max-line`), by bisection over fresh instances.
 
 use accesslake_tests::guest::{target_dir_of_current_exe, wasm_path};
 use accesslake_tests::{Guest, Host, HostConfig, InputRecord};
-use accesslake_transform::{transform_value, ParseOptions};
+use accesslake_transform::{route, Route, TransformOptions};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use std::path::PathBuf;
@@ -56,12 +56,12 @@ fn main() -> Result<()> {
         guest.initial_memory_bytes() / 1024
     );
 
-    let opts = ParseOptions::default();
+    let opts = TransformOptions::default();
     let mut out = Vec::new();
     let start = Instant::now();
     let mut native_ok = 0usize;
     for line in &lines {
-        native_ok += transform_value(line, &opts, &mut out).is_ok() as usize;
+        native_ok += (route(line, 0, &opts, &mut out) == Route::Parsed) as usize;
     }
     let native = start.elapsed().as_secs_f64();
 
@@ -93,7 +93,7 @@ fn main() -> Result<()> {
         args.batch
     );
     println!(
-        "native transform_value: {:.3} s, {:.0} records/s",
+        "native route:           {:.3} s, {:.0} records/s",
         native,
         n / native
     );
@@ -107,23 +107,31 @@ fn main() -> Result<()> {
 
     if args.max_line {
         let template = lines.first().context("empty file")?;
-        let (mut ok, mut bad) = (0usize, 64 << 20);
-        while bad - ok > 1024 {
-            let len = (ok + bad) / 2;
+        // Some(parsed?) when the guest handled a line of `len` bytes, None when it trapped.
+        let run = |len: usize| -> Result<Option<bool>> {
             let mut host = Host::new(&guest, config.clone())?;
-            let survived = host
+            Ok(host
                 .process(&[InputRecord::with_value(long_line(template, len))])
-                .is_ok();
-            if survived {
-                ok = len
-            } else {
-                bad = len
+                .ok()
+                .map(|out| out.first().is_some_and(|o| o.topic_index == 0)))
+        };
+        let bisect = |mut ok: usize, mut bad: usize, good: &dyn Fn(usize) -> Result<bool>| {
+            while bad - ok > 1024 {
+                let len = (ok + bad) / 2;
+                if good(len)? {
+                    ok = len
+                } else {
+                    bad = len
+                }
             }
-        }
+            anyhow::Ok(ok)
+        };
+        let parsed = bisect(0, 64 << 20, &|n| Ok(run(n)? == Some(true)))?;
+        let handled = bisect(parsed, 64 << 20, &|n| Ok(run(n)?.is_some()))?;
         println!(
-            "longest line handled at {} KiB of memory: {} bytes (±1 KiB)",
+            "at {} KiB of memory (±1 KiB): lines up to {parsed} bytes parse; up to {handled} bytes \
+             go to the DLQ (cut to fit); longer lines trap",
             args.memory_limit / 1024,
-            ok
         );
     }
     Ok(())
