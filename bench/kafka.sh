@@ -16,7 +16,7 @@ records=${1:-200000}
 partitions=${2:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared" && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 tansu=$("$root/scripts/install-tansu.sh" | tail -1)
 bin=$CARGO_TARGET_DIR/release/accesslake

@@ -147,8 +147,12 @@ fn bots_in_the_shared_logs() {
     let browsers: Vec<&String> = all
         .iter()
         .filter(|a| {
+            let last = a.rsplit(' ').next().unwrap_or_default();
             a.starts_with("Mozilla/5.0 (")
                 && (a.contains(") Gecko/20100101 Firefox/") || a.contains(" Safari/"))
+                && ["Safari/", "Firefox/", "Edge/", "OPR/"]
+                    .iter()
+                    .any(|b| last.starts_with(b))
                 && !a.contains("compatible")
                 && !a.to_ascii_lowercase().contains("http")
                 && !a.to_ascii_lowercase().contains("bot")

@@ -404,7 +404,14 @@ fn longest_line_at_the_default_memory_limit() {
                 assert_eq!(out, vec![expected(&input, &TransformOptions::default())]);
                 Some(out[0].topic_index == 0)
             }
-            Err(HostError::Trap { .. }) => None,
+            Err(e @ HostError::Trap { .. }) => {
+                let e = e.to_string();
+                eprintln!(
+                    "{len}-byte line: {}",
+                    e.lines().take(12).collect::<Vec<_>>().join("\n")
+                );
+                None
+            }
             Err(e) => panic!("{e}"),
         }
     };

@@ -14,9 +14,6 @@ pub struct RequestParts<'a> {
     pub protocol: Option<Cow<'a, str>>,
 }
 
-/// Requests up to this long are handed to httparse from a stack buffer; longer ones from the heap.
-const STACK_REQUEST: usize = 252;
-
 /// A method token: 1–20 ASCII uppercase letters (also `-`/`_`, as in `M-SEARCH`).
 fn is_method(m: &str) -> bool {
     !m.is_empty()
@@ -40,40 +37,28 @@ fn sub<'a>(req: &Cow<'a, str>, start: usize, end: usize) -> Cow<'a, str> {
 type Ranges = ((usize, usize), (usize, usize), &'static str);
 
 /// `(method, target, protocol)` byte ranges from httparse, when it accepts the line. httparse
-/// wants a terminated head (`\r\n\r\n`), so the line is copied once, onto the stack when short.
+/// reads the request line of a head that is not terminated (no `\r\n\r\n`) as far as it goes
+/// and reports `Partial`, with method, path and version filled in: the line is complete when the
+/// version was read and ends the text. No copy of the line is made.
 fn httparse_ranges(req: &str) -> Option<Ranges> {
-    let n = req.len();
-    if n <= STACK_REQUEST {
-        let mut buf = [0u8; STACK_REQUEST + 4];
-        buf[..n].copy_from_slice(req.as_bytes());
-        buf[n..n + 4].copy_from_slice(b"\r\n\r\n");
-        httparse_in(&buf[..n + 4])
-    } else {
-        let mut buf = Vec::with_capacity(n + 4);
-        buf.extend_from_slice(req.as_bytes());
-        buf.extend_from_slice(b"\r\n\r\n");
-        httparse_in(&buf)
-    }
-}
-
-fn httparse_in(head: &[u8]) -> Option<Ranges> {
     let mut parsed = httparse::Request::new(&mut []);
-    match parsed.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        _ => return None,
+    match parsed.parse(req.as_bytes()) {
+        Ok(httparse::Status::Partial) => {}
+        Ok(httparse::Status::Complete(_)) | Err(_) => return None,
     }
-    let base = head.as_ptr() as usize;
-    let range = |s: &str| {
-        let start = s.as_ptr() as usize - base;
-        (start, start + s.len())
-    };
-    let method = range(parsed.method?);
-    let target = range(parsed.path?);
     let protocol = match parsed.version? {
         0 => "HTTP/1.0",
         _ => "HTTP/1.1",
     };
-    Some((method, target, protocol))
+    if !req.ends_with(protocol) {
+        return None;
+    }
+    let base = req.as_ptr() as usize;
+    let range = |s: &str| {
+        let start = s.as_ptr() as usize - base;
+        (start, start + s.len())
+    };
+    Some((range(parsed.method?), range(parsed.path?), protocol))
 }
 
 /// Splits a request line. `request` is the unescaped text of the quoted field.
