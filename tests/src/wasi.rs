@@ -92,58 +92,45 @@ macro_rules! with_memory {
     }};
 }
 
+/// Registers `{prefix}_sizes_get` and `{prefix}_get` over the string list `list` picks (the
+/// arguments or the environment): both are the same pair of calls over a different list.
+fn add_string_list(
+    linker: &mut Linker<HostState>,
+    prefix: &str,
+    list: fn(&HostState) -> &[Vec<u8>],
+) -> Result<()> {
+    linker.func_wrap(
+        MODULE,
+        &format!("{prefix}_sizes_get"),
+        move |mut c: wasmtime::Caller<'_, HostState>, count: i32, size: i32| -> Result<i32> {
+            with_memory!(c, |data, state| {
+                check_all(data.len(), &[(count, 4), (size, 4)])?;
+                let (n, s) = sizes(list(state));
+                write(data, count, &n.to_le_bytes())?;
+                write(data, size, &s.to_le_bytes())?;
+                Ok(ERRNO_SUCCESS)
+            })
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        &format!("{prefix}_get"),
+        move |mut c: wasmtime::Caller<'_, HostState>, ptrs: i32, buf: i32| -> Result<i32> {
+            with_memory!(c, |data, state| Ok(
+                match serialize(data, list(state), ptrs, buf) {
+                    Ok(()) => ERRNO_SUCCESS,
+                    Err(_) => ERRNO_INVAL,
+                }
+            ))
+        },
+    )?;
+    Ok(())
+}
+
 /// Registers the implemented preview1 functions.
 pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
-    linker.func_wrap(
-        MODULE,
-        "args_sizes_get",
-        |mut c: wasmtime::Caller<'_, HostState>, count: i32, size: i32| -> Result<i32> {
-            with_memory!(c, |data, state| {
-                check_all(data.len(), &[(count, 4), (size, 4)])?;
-                let (n, s) = sizes(&state.wasi.args);
-                write(data, count, &n.to_le_bytes())?;
-                write(data, size, &s.to_le_bytes())?;
-                Ok(ERRNO_SUCCESS)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "args_get",
-        |mut c: wasmtime::Caller<'_, HostState>, ptrs: i32, buf: i32| -> Result<i32> {
-            with_memory!(c, |data, state| Ok(
-                match serialize(data, &state.wasi.args, ptrs, buf) {
-                    Ok(()) => ERRNO_SUCCESS,
-                    Err(_) => ERRNO_INVAL,
-                }
-            ))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_sizes_get",
-        |mut c: wasmtime::Caller<'_, HostState>, count: i32, size: i32| -> Result<i32> {
-            with_memory!(c, |data, state| {
-                check_all(data.len(), &[(count, 4), (size, 4)])?;
-                let (n, s) = sizes(&state.wasi.environ);
-                write(data, count, &n.to_le_bytes())?;
-                write(data, size, &s.to_le_bytes())?;
-                Ok(ERRNO_SUCCESS)
-            })
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_get",
-        |mut c: wasmtime::Caller<'_, HostState>, ptrs: i32, buf: i32| -> Result<i32> {
-            with_memory!(c, |data, state| Ok(
-                match serialize(data, &state.wasi.environ, ptrs, buf) {
-                    Ok(()) => ERRNO_SUCCESS,
-                    Err(_) => ERRNO_INVAL,
-                }
-            ))
-        },
-    )?;
+    add_string_list(linker, "args", |s| &s.wasi.args)?;
+    add_string_list(linker, "environ", |s| &s.wasi.environ)?;
     linker.func_wrap(
         MODULE,
         "clock_res_get",
