@@ -73,5 +73,15 @@ demo_lake=$(mktemp -d)
 scripts/demo.sh "$demo_lake/lake"
 rm -rf "$demo_lake"
 
+step "benchmark commands (README), on tiny inputs: they must run; their figures mean nothing here"
+tiny=$(mktemp -d)
+python3 ../shared/bench/mklog.py 20000 "$tiny/tiny.log"
+BENCH_DIR="$tiny" bench/parse.sh 20000 | tail -n 2
+bench/ingest.sh 20000 | tail -n 4
+RUNS=1 bench/report.sh 20000 | grep '^report'
+bench/wasm.sh "$tiny/tiny.log" | tail -n 2
+bench/kafka.sh 5000 | tail -n 2
+rm -rf "$tiny"
+
 step "deployment lint"
 scripts/lint-deploy.sh
