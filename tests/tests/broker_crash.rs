@@ -17,7 +17,10 @@ const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 2;
 const KILLS: usize = 5;
 
-fn sink_args(broker: &Broker, lake: &std::path::Path) -> Vec<String> {
+/// The sink's arguments. Each run joins its own consumer group: the lake alone says where to
+/// resume, and a group whose last member was killed waits out its session on the broker (tansu
+/// has been seen not to rebalance such a group at all).
+fn sink_args(broker: &Broker, lake: &std::path::Path, group: &str) -> Vec<String> {
     [
         "run",
         "--brokers",
@@ -25,7 +28,7 @@ fn sink_args(broker: &Broker, lake: &std::path::Path) -> Vec<String> {
         "--topic",
         TOPIC,
         "--group",
-        "crash-test",
+        group,
         "--lake",
         &lake.display().to_string(),
         "--window-secs",
@@ -65,7 +68,6 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let log = dir.path().join("sink.log");
-    let args = sink_args(&broker, &lake);
     accesslake_tests::sink_process::accesslake_bin();
 
     // The stream: produced in chunks while the sink runs and dies.
@@ -85,6 +87,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         let mut rng = rand::rng();
         for k in 0..KILLS {
             let joined = assignments(&log);
+            let args = sink_args(&broker, &lake, &format!("crash-test-{k}"));
             let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn sink");
             // Kill at a random moment after it owns partitions (joining takes a session timeout
             // when the previous member died without leaving).
@@ -107,6 +110,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
     );
 
     let started = Instant::now();
+    let args = sink_args(&broker, &lake, "crash-test-final");
     let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn sink");
     let c = wait_for_rows(&lake, RECORDS as i64, Duration::from_secs(180)).unwrap();
     eprintln!("final run reached {c:?} in {:?}", started.elapsed());
