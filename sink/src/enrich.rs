@@ -292,6 +292,7 @@ struct GeoIp2City<'a> {
 }
 /// A coordinate: a `double` in GeoIP2 databases, a `float` in DB-IP Lite. The MaxMind decoder
 /// is strict about the stored type, so read whichever it is.
+#[derive(Clone, Copy)]
 struct Coord(f64);
 
 impl<'de> Deserialize<'de> for Coord {
@@ -356,14 +357,8 @@ fn lookup(city: Option<&CityDb>, asn: Option<&Reader<Vec<u8>>>, addr: IpAddr) ->
                         .as_ref()
                         .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
                     g.city = en(&c.city);
-                    g.latitude = c
-                        .location
-                        .as_ref()
-                        .and_then(|l| Some(l.latitude.as_ref()?.0));
-                    g.longitude = c
-                        .location
-                        .as_ref()
-                        .and_then(|l| Some(l.longitude.as_ref()?.0));
+                    g.latitude = c.location.as_ref().and_then(|l| Some(l.latitude?.0));
+                    g.longitude = c.location.as_ref().and_then(|l| Some(l.longitude?.0));
                 }
                 Ok(None) => {}
                 Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),

@@ -134,3 +134,22 @@ pub fn build_wasm(workspace: &Path, target_dir: &Path) -> Result<PathBuf, GuestE
     }
     Ok(wasm_path(target_dir))
 }
+
+/// The largest length in `[ok, bad)` for which `good` holds, to within 1 KiB, by bisection
+/// (`good(ok)` is taken to hold and `good(bad)` not): how the tests and `bench-wasm` find the
+/// longest line the guest handles.
+pub fn bisect<E>(
+    mut ok: usize,
+    mut bad: usize,
+    mut good: impl FnMut(usize) -> Result<bool, E>,
+) -> Result<usize, E> {
+    while bad - ok > 1024 {
+        let mid = ok + (bad - ok) / 2;
+        if good(mid)? {
+            ok = mid
+        } else {
+            bad = mid
+        }
+    }
+    Ok(ok)
+}

@@ -4,7 +4,7 @@
 //! `transform_value` on the same bytes.
 
 use accesslake_tests::guest::{
-    build_wasm, target_dir_of_current_exe, wasm_path, DEFAULT_MEMORY_LIMIT,
+    bisect, build_wasm, target_dir_of_current_exe, wasm_path, DEFAULT_MEMORY_LIMIT,
 };
 use accesslake_tests::{Guest, Header, Host, HostConfig, HostError, InputRecord, OutputRecord};
 use accesslake_transform::{
@@ -415,18 +415,9 @@ fn longest_line_at_the_default_memory_limit() {
             Err(e) => panic!("{e}"),
         }
     };
-    // The largest length in [ok, bad) for which `good` holds, to within 1 KiB.
-    let search = |mut ok: usize, mut bad: usize, good: &dyn Fn(usize) -> bool| {
+    let search = |ok: usize, bad: usize, good: &dyn Fn(usize) -> bool| {
         assert!(good(ok) && !good(bad), "{ok}..{bad}");
-        while bad - ok > 1024 {
-            let mid = (ok + bad) / 2;
-            if good(mid) {
-                ok = mid
-            } else {
-                bad = mid
-            }
-        }
-        ok
+        bisect(ok, bad, |n| Ok::<_, std::convert::Infallible>(good(n))).unwrap()
     };
     assert_eq!(run(128 * 1024), Some(true), "a 128 KiB line must parse");
     let parsed = search(128 * 1024, DEFAULT_MEMORY_BUDGET, &|n| run(n) == Some(true));

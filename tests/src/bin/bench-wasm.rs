@@ -3,7 +3,7 @@
 //! `route` (the function the guest calls), single thread. Also finds the longest line the guest handles under the
 //! memory limit (`--max-line`), by bisection over fresh instances.
 
-use accesslake_tests::guest::{target_dir_of_current_exe, wasm_path};
+use accesslake_tests::guest::{bisect, target_dir_of_current_exe, wasm_path};
 use accesslake_tests::{Guest, Host, HostConfig, InputRecord};
 use accesslake_transform::{route, Route, TransformOptions};
 use anyhow::{bail, Context, Result};
@@ -115,19 +115,12 @@ fn main() -> Result<()> {
                 .ok()
                 .map(|out| out.first().is_some_and(|o| o.topic_index == 0)))
         };
-        let bisect = |mut ok: usize, mut bad: usize, good: &dyn Fn(usize) -> Result<bool>| {
-            while bad - ok > 1024 {
-                let len = (ok + bad) / 2;
-                if good(len)? {
-                    ok = len
-                } else {
-                    bad = len
-                }
-            }
-            anyhow::Ok(ok)
-        };
-        let parsed = bisect(0, 64 << 20, &|n| Ok(run(n)? == Some(true)))?;
-        let handled = bisect(parsed, 64 << 20, &|n| Ok(run(n)?.is_some()))?;
+        let parsed = bisect(0, 64 << 20, |n| {
+            Ok::<_, anyhow::Error>(run(n)? == Some(true))
+        })?;
+        let handled = bisect(parsed, 64 << 20, |n| {
+            Ok::<_, anyhow::Error>(run(n)?.is_some())
+        })?;
         println!(
             "at {} KiB of memory (±1 KiB): lines up to {parsed} bytes parse; up to {handled} bytes \
              go to the DLQ (cut to fit); longer lines trap",
