@@ -155,6 +155,10 @@ pub struct IngestConfig {
     /// The log layout.
     #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
     pub format: LogFormat,
+    /// Threads that parse and enrich (0: one per core). Windows and commits stay on one
+    /// thread each, in line order, whatever this is.
+    #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0)]
+    pub threads: usize,
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -172,6 +176,7 @@ impl Default for IngestConfig {
             lateness_secs: 300,
             max_rows: 250_000,
             format: LogFormat::Auto,
+            threads: 0,
             no_progress: false,
             files: Vec::new(),
         }
@@ -179,6 +184,14 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// Parse-and-enrich threads: `threads`, or one per core when 0.
+    pub fn workers(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// The window settings these flags ask for.
     pub fn window(&self) -> WindowSettings {
         WindowSettings {

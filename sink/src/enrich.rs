@@ -11,21 +11,24 @@
 //! `subdivisions[0].names.en`, `city.names.en`, `location.latitude/longitude`), and the flat
 //! layout of DB-IP Lite / ip-location-db (`country_code`, `state1`, `city`, `latitude`,
 //! `longitude`; no country name). Private, loopback, link-local and unparseable addresses, and
-//! addresses a database does not know, give nulls, never errors. An LRU cache keyed by address
-//! makes repeated lookups (client addresses are heavily skewed) cheap.
+//! addresses a database does not know, give nulls, never errors. A bounded memo keyed by address
+//! ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily skewed) cheap.
 //!
 //! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
-//! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass.
+//! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
+//! distinct agent (memoised too: a log has few distinct agents).
+//!
+//! The databases are opened once and shared ([`Enricher::fork`] gives another thread its own
+//! caches over the same databases).
 
+use crate::cache::Memo;
 use aho_corasick::AhoCorasick;
-use lru::LruCache;
 use maxminddb::Reader;
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::IpAddr;
-use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 /// Errors opening a GeoIP database (lookups themselves never fail).
 #[derive(Debug, thiserror::Error)]
@@ -108,11 +111,21 @@ struct CityDb {
     layout: CityLayout,
 }
 
-/// GeoIP + bot enrichment with a per-address LRU cache.
-pub struct Enricher {
+/// The opened databases, shared by every fork of an [`Enricher`].
+struct Databases {
     city: Option<CityDb>,
     asn: Option<Reader<Vec<u8>>>,
-    cache: LruCache<IpAddr, GeoInfo>,
+}
+
+/// Distinct user agents whose bot flag is memoised.
+const AGENT_CACHE: usize = 16_384;
+
+/// GeoIP + bot enrichment with per-address and per-agent memos.
+pub struct Enricher {
+    db: Arc<Databases>,
+    cache: Memo<IpAddr, GeoInfo>,
+    cache_size: usize,
+    agents: Memo<Box<str>, bool>,
     empty: GeoInfo,
     lookups: u64,
     misses: u64,
@@ -163,14 +176,28 @@ impl Enricher {
             }
             None => None,
         };
-        Ok(Enricher {
-            city,
-            asn,
-            cache: LruCache::new(NonZeroUsize::new(cache_size.max(1)).unwrap_or(NonZeroUsize::MIN)),
+        Ok(Enricher::with_databases(
+            Arc::new(Databases { city, asn }),
+            cache_size,
+        ))
+    }
+
+    fn with_databases(db: Arc<Databases>, cache_size: usize) -> Enricher {
+        Enricher {
+            db,
+            cache: Memo::new(cache_size),
+            cache_size,
+            agents: Memo::new(AGENT_CACHE),
             empty: GeoInfo::default(),
             lookups: 0,
             misses: 0,
-        })
+        }
+    }
+
+    /// Another enricher over the same (shared, read-only) databases, with empty caches of the
+    /// same size: one per worker thread.
+    pub fn fork(&self) -> Enricher {
+        Enricher::with_databases(self.db.clone(), self.cache_size)
     }
 
     /// An enricher with no databases (only `is_bot`).
@@ -180,7 +207,12 @@ impl Enricher {
 
     /// The enrichment of one record.
     pub fn enrich(&mut self, client_ip: &str, user_agent: Option<&str>) -> Enrichment<'_> {
-        let is_bot = user_agent.is_some_and(is_bot);
+        let is_bot = user_agent.is_some_and(|ua| {
+            *self
+                .agents
+                .get_or_insert_with(ua, |s: &str| Box::from(s), || is_bot(ua))
+                .0
+        });
         let g = self.geo(client_ip);
         Enrichment {
             country_code: s(&g.country_code),
@@ -197,7 +229,7 @@ impl Enricher {
 
     /// What the databases say about `ip` (all `None` when nothing is known).
     pub fn geo(&mut self, ip: &str) -> &GeoInfo {
-        if self.city.is_none() && self.asn.is_none() {
+        if self.db.city.is_none() && self.db.asn.is_none() {
             return &self.empty;
         }
         let Some(addr) = parse_addr(ip) else {
@@ -207,11 +239,14 @@ impl Enricher {
             return &self.empty;
         }
         self.lookups += 1;
-        let (city, asn, misses) = (&self.city, &self.asn, &mut self.misses);
-        self.cache.get_or_insert(addr, || {
-            *misses += 1;
-            lookup(city.as_ref(), asn.as_ref(), addr)
-        })
+        let db = &self.db;
+        let (g, missed) = self.cache.get_or_insert_with(
+            &addr,
+            |a| *a,
+            || lookup(db.city.as_ref(), db.asn.as_ref(), addr),
+        );
+        self.misses += u64::from(missed);
+        g
     }
 
     /// (lookups of public addresses, cache misses) so far.

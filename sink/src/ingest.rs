@@ -14,11 +14,13 @@ use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::parse_cmd::{lossless_text, trim_line_end};
-use crate::pipeline::{PartitionPipeline, PipelineStats};
+use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
+use crate::rows::{Provenance, Rows};
 use accesslake_transform::{parse_line_with, ParseOptions};
+use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -62,13 +64,132 @@ pub fn file_id(path: &Path) -> std::io::Result<Option<i32>> {
     Ok(Some(((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32))
 }
 
-/// Ingests one file into an open lake.
+/// Bytes of input handed to a worker at a time (whole lines; a longer line makes a bigger chunk).
+pub const CHUNK_BYTES: usize = 1 << 20;
+
+/// What a worker made of one chunk of lines: the parsed rows (lake schema, in line order) and
+/// the dead letters `(line number, JSON line)`.
+struct Chunk {
+    batch: RecordBatch,
+    rejected: Vec<(i64, Vec<u8>)>,
+    /// Lines in the chunk, and those before the resume point (not parsed).
+    lines: u64,
+    already: u64,
+}
+
+/// A worker's view of the file being ingested.
+struct Work<'a> {
+    file_id: i32,
+    resume: i64,
+    opts: &'a ParseOptions,
+    display: &'a str,
+}
+
+/// The lines of a chunk, each with its `\n` (the last one may lack it: the end of the file).
+fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = data;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        Some(line)
+    })
+}
+
+/// Parses and enriches one chunk whose first line has number `first`.
+fn parse_chunk(work: &Work<'_>, first: i64, data: &[u8], enricher: &mut Enricher) -> Chunk {
+    let mut rows = Rows::with_capacity(data.len() / 200 + 16);
+    let mut chunk = Chunk {
+        batch: RecordBatch::new_empty(crate::rows::lake_schema()),
+        rejected: Vec::new(),
+        lines: 0,
+        already: 0,
+    };
+    for (i, line) in lines(data).enumerate() {
+        let offset = first + i as i64;
+        chunk.lines += 1;
+        if offset < work.resume {
+            chunk.already += 1;
+            continue;
+        }
+        let raw = trim_line_end(line);
+        match parse_line_with(raw, work.opts) {
+            Ok(record) => {
+                let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
+                let prov = Provenance {
+                    src_partition: work.file_id,
+                    src_offset: offset,
+                };
+                rows.push(&record, &e, prov);
+            }
+            Err(err) => {
+                let obj = serde_json::json!({
+                    "file": work.display,
+                    "line": offset,
+                    "error": err.to_string(),
+                    "raw": lossless_text(raw),
+                });
+                let dead = serde_json::to_vec(&obj).expect("JSON to a Vec");
+                chunk.rejected.push((offset, dead));
+            }
+        }
+    }
+    chunk.batch = rows.finish();
+    chunk
+}
+
+/// Reads the next chunk of whole lines (at least [`CHUNK_BYTES`] unless the file ends); the
+/// bytes after the chunk's last newline are kept in `carry` for the next one.
+fn read_chunk(file: &mut File, carry: &mut Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+    let mut buf = std::mem::take(carry);
+    let (mut eof, mut want) = (false, CHUNK_BYTES);
+    loop {
+        while buf.len() < want && !eof {
+            let len = buf.len();
+            buf.resize(len + CHUNK_BYTES, 0);
+            let n = loop {
+                match file.read(&mut buf[len..]) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r?,
+                }
+            };
+            buf.truncate(len + n);
+            eof = n == 0;
+        }
+        if eof {
+            return Ok((!buf.is_empty()).then_some(buf));
+        }
+        match memchr::memrchr(b'\n', &buf) {
+            Some(i) => {
+                carry.extend_from_slice(&buf[i + 1..]);
+                buf.truncate(i + 1);
+                return Ok(Some(buf));
+            }
+            // One line longer than the buffer: read on.
+            None => want = buf.len() + CHUNK_BYTES,
+        }
+    }
+}
+
+/// Lines in a chunk (the last may lack its newline).
+fn count_lines(data: &[u8]) -> i64 {
+    let n = memchr::memchr_iter(b'\n', data).count();
+    (n + usize::from(!data.is_empty() && !data.ends_with(b"\n"))) as i64
+}
+
+/// Ingests one file into an open lake. Chunks of lines are parsed and enriched by `workers`
+/// threads (each with its own enricher caches over the shared databases); the rows come back
+/// in line order and go through the partition's pipeline on this thread, and its commits run
+/// on a thread of their own.
 pub fn ingest_file(
     lake: &Lake,
     path: &Path,
     cfg: &IngestConfig,
     opts: &ParseOptions,
-    enricher: &mut Enricher,
+    enricher: &Enricher,
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
     let Some(id) = file_id(path).map_err(|e| Error::file(path, e))? else {
@@ -78,56 +199,75 @@ pub fn ingest_file(
     let mut pipe =
         PartitionPipeline::open(lake, SOURCE, id, cfg.window())?.with_background_writer();
     let resume = pipe.resume_offset().unwrap_or(1);
-    tracing::info!(file = %path.display(), file_id = id, resume_line = resume, "ingesting");
-    let file = File::open(path).map_err(|e| Error::file(path, e))?;
-    let mut input = BufReader::with_capacity(1 << 18, file);
-    let mut line = Vec::with_capacity(4096);
-    let mut dead = Vec::with_capacity(1024);
+    let workers = cfg.workers().max(1);
+    tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");
+    let mut file = File::open(path).map_err(|e| Error::file(path, e))?;
     let display = path.display().to_string();
+    let work = Work {
+        file_id: id,
+        resume,
+        opts,
+        display: &display,
+    };
     let mut summary = FileSummary {
         file_id: id,
         ..FileSummary::default()
     };
-    let mut unreported = 0u64;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| Error::file(path, e))?;
-        if n == 0 {
-            break;
+    std::thread::scope(|scope| -> Result<()> {
+        // Chunk k goes to worker k % workers; results are taken back in the same order.
+        let mut to_workers = Vec::with_capacity(workers);
+        let mut from_workers = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(i64, Vec<u8>)>(2);
+            let (res_tx, res_rx) = std::sync::mpsc::channel::<Chunk>();
+            let mut enricher = enricher.fork();
+            let work = &work;
+            std::thread::Builder::new()
+                .name(format!("ingest-{w}"))
+                .spawn_scoped(scope, move || {
+                    for (first, data) in job_rx {
+                        let chunk = parse_chunk(work, first, &data, &mut enricher);
+                        if res_tx.send(chunk).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| Error::file(path, e))?;
+            to_workers.push(job_tx);
+            from_workers.push(res_rx);
         }
-        unreported += n as u64;
-        if unreported >= 1 << 20 {
-            progress.inc(unreported);
-            unreported = 0;
-        }
-        summary.lines += 1;
-        let offset = summary.lines as i64;
-        if offset < resume {
-            summary.already += 1;
-            continue;
-        }
-        let raw = trim_line_end(&line);
-        match parse_line_with(raw, opts) {
-            Ok(record) => {
-                let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
-                pipe.push(offset, &record, &e)?;
+        let (mut sent, mut received) = (0usize, 0usize);
+        let mut next_line = 1i64;
+        let mut carry = Vec::new();
+        let mut eof = false;
+        loop {
+            while !eof && sent - received < 2 * workers {
+                match read_chunk(&mut file, &mut carry).map_err(|e| Error::file(path, e))? {
+                    Some(data) => {
+                        let first = next_line;
+                        next_line += count_lines(&data);
+                        progress.inc(data.len() as u64);
+                        to_workers[sent % workers]
+                            .send((first, data))
+                            .map_err(|_| PipelineError::WorkerGone)?;
+                        sent += 1;
+                    }
+                    None => eof = true,
+                }
             }
-            Err(err) => {
-                dead.clear();
-                let obj = serde_json::json!({
-                    "file": display,
-                    "line": offset,
-                    "error": err.to_string(),
-                    "raw": lossless_text(raw),
-                });
-                serde_json::to_writer(&mut dead, &obj).expect("JSON to a Vec");
-                pipe.push_rejected(offset, &dead)?;
+            if received == sent {
+                break;
             }
+            let chunk = from_workers[received % workers]
+                .recv()
+                .map_err(|_| PipelineError::WorkerGone)?;
+            received += 1;
+            summary.lines += chunk.lines;
+            summary.already += chunk.already;
+            pipe.push_batch(&chunk.batch, &chunk.rejected)?;
         }
-    }
-    progress.inc(unreported);
+        Ok(())
+    })?;
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
     Ok(summary)
@@ -137,7 +277,7 @@ pub fn ingest_file(
 pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let started = Instant::now();
     let lake = Lake::open(&cfg.lake)?;
-    let mut enricher = Enricher::open(
+    let enricher = Enricher::open(
         cfg.geoip.geoip_city.as_deref(),
         cfg.geoip.geoip_asn.as_deref(),
         cfg.geoip.geoip_cache_size,
@@ -163,14 +303,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     };
     let mut all = Vec::new();
     for path in &cfg.files {
-        all.push(ingest_file(
-            &lake,
-            path,
-            cfg,
-            &opts,
-            &mut enricher,
-            &progress,
-        )?);
+        all.push(ingest_file(&lake, path, cfg, &opts, &enricher, &progress)?);
     }
     progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -189,7 +322,40 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         secs,
         lines as f64 / secs.max(1e-9),
     );
-    let (lookups, misses) = enricher.cache_stats();
-    tracing::debug!(lookups, misses, "GeoIP cache");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn chunks_hold_whole_lines_in_order() {
+        let long = "x".repeat(3 * CHUNK_BYTES + 17);
+        let mut text = Vec::new();
+        for i in 0..50_000 {
+            writeln!(text, "line {i}").unwrap();
+        }
+        text.extend_from_slice(long.as_bytes());
+        text.extend_from_slice(b"\n\r\n\nlast line without newline");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, &text).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let (mut carry, mut got, mut counted) = (Vec::new(), Vec::new(), 0);
+        while let Some(chunk) = read_chunk(&mut file, &mut carry).unwrap() {
+            assert!(chunk.ends_with(b"\n") || chunk.ends_with(b"newline"));
+            counted += count_lines(&chunk);
+            got.extend(lines(&chunk).map(<[u8]>::to_vec));
+        }
+        let want: Vec<Vec<u8>> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect();
+        assert_eq!(got.len(), 50_000 + 4);
+        assert_eq!(counted as usize, got.len());
+        assert_eq!(got, want);
+        assert_eq!(got[50_000].len(), long.len() + 1);
+    }
 }

@@ -10,6 +10,7 @@
 //! `query` command), [`report`] (the `report` command's sections), [`report_html`] and [`chart`]
 //! (its HTML page and inline SVG charts).
 
+pub mod cache;
 pub mod chart;
 pub mod config;
 pub mod consumer;

@@ -9,7 +9,8 @@
 //!    (`None`: never committed — start wherever the source starts).
 //! 2. For each record, in offset order: [`PartitionPipeline::push`]`(offset, &record,
 //!    &enrichment)` or, for a record that cannot be used, [`PartitionPipeline::push_rejected`]`
-//!    (offset, dead_letter_json_line)`. Records already in the lake (replays) are skipped.
+//!    (offset, dead_letter_json_line)`, or for a whole chunk of rows built elsewhere
+//!    [`PartitionPipeline::push_batch`]. Records already in the lake (replays) are skipped.
 //!    Either may commit (a window closed, or a size bound was hit) and then returns
 //!    `Some(Committed)`, whose `resume_offset` is now durable: a Kafka consumer commits it to
 //!    the broker only then.
@@ -29,6 +30,9 @@ use crate::offsets::{self, PartitionState, PendingFile};
 use crate::window::{state_key, Windows};
 use crate::writer::{self, FileMeta};
 use accesslake_transform::Record;
+use arrow::array::AsArray;
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use arrow::record_batch::RecordBatch;
 use std::fs::{self, File};
 use std::io::Write;
 
@@ -53,6 +57,8 @@ pub enum PipelineError {
     Fault(CommitStep),
     #[error("the commit thread has stopped")]
     WriterGone,
+    #[error("a parse worker has stopped")]
+    WorkerGone,
 }
 
 /// Instants inside a commit where a test can make it stop, as a crash would.
@@ -209,6 +215,15 @@ impl PartitionPipeline {
             .is_some_and(|s| s.is_committed(offset, key))
     }
 
+    /// [`Self::committed`] for a data record of window `start`, without building the window's
+    /// key unless some flushed window could hold the offset (only on a replay).
+    fn committed_in(&self, offset: i64, start: i64) -> bool {
+        let Some(s) = &self.state else { return false };
+        offset < s.resume_offset
+            || (s.flushed.values().any(|&f| offset < f)
+                && s.is_committed(offset, &state_key(start)))
+    }
+
     /// Buffers one record; commits when a window closes or fills.
     pub fn push(
         &mut self,
@@ -217,8 +232,7 @@ impl PartitionPipeline {
         enrichment: &Enrichment<'_>,
     ) -> Result<Option<Committed>> {
         self.accept_offset(offset)?;
-        let key = state_key(self.windows.window_of(record.time.0));
-        if self.committed(offset, &key) {
+        if self.committed_in(offset, self.windows.window_of(record.time.0)) {
             self.stats.skipped += 1;
             return Ok(None);
         }
@@ -226,14 +240,84 @@ impl PartitionPipeline {
             .windows
             .push(offset, record, enrichment, self.partition);
         self.stats.late += u64::from(late);
+        match self.to_flush(start) {
+            Some(flush) => self.commit(flush),
+            None => Ok(None),
+        }
+    }
+
+    /// The windows to flush after a row of window `start` was buffered, if any.
+    fn to_flush(&self, start: i64) -> Option<Vec<i64>> {
+        let full = self.windows.full(start);
+        if !full && !self.windows.any_closable() {
+            return None;
+        }
         let mut flush = self.windows.closable();
-        if self.windows.full(start) && !flush.contains(&start) {
+        if full && !flush.contains(&start) {
             flush.push(start);
         }
-        if flush.is_empty() {
-            return Ok(None);
+        Some(flush)
+    }
+
+    /// Buffers a batch of lake rows built elsewhere (by `ingest`'s workers), in offset order,
+    /// and the dead letters `(offset, JSON line)` of the same stretch of offsets. Every row goes
+    /// through the same rules as [`Self::push`] (skip if committed, window, lateness, flush), in
+    /// offset order with the dead letters; the rows' data is kept as slices of `batch`, not
+    /// copied. The batch has the lake schema, its provenance columns filled for this partition.
+    pub fn push_batch(
+        &mut self,
+        batch: &RecordBatch,
+        rejected: &[(i64, Vec<u8>)],
+    ) -> Result<Option<Committed>> {
+        let times = batch.column(0).as_primitive::<TimestampMicrosecondType>();
+        let offsets = batch
+            .column(batch.num_columns() - 1)
+            .as_primitive::<Int64Type>();
+        let mut last = None;
+        let mut rejected = rejected.iter().peekable();
+        // The current run of consecutive rows of one window: (window start, first row).
+        let mut run: Option<(i64, usize)> = None;
+        for i in 0..batch.num_rows() {
+            let offset = offsets.value(i);
+            if rejected.peek().is_some_and(|(o, _)| *o < offset) {
+                self.attach(batch, run.take(), i);
+                while let Some((o, line)) = rejected.next_if(|(o, _)| *o < offset) {
+                    last = self.push_rejected(*o, line)?.or(last);
+                }
+            }
+            self.accept_offset(offset)?;
+            let t = times.value(i);
+            if self.committed_in(offset, self.windows.window_of(t)) {
+                self.attach(batch, run.take(), i);
+                self.stats.skipped += 1;
+                continue;
+            }
+            let (start, late) = self.windows.observe(t);
+            if run.is_some_and(|(w, _)| w != start) {
+                self.attach(batch, run.take(), i);
+            }
+            run.get_or_insert((start, i));
+            self.windows.count(start, offset, late);
+            self.stats.late += u64::from(late);
+            if let Some(flush) = self.to_flush(start) {
+                self.attach(batch, run.take(), i + 1);
+                last = self.commit(flush)?.or(last);
+            }
         }
-        self.commit(flush)
+        self.attach(batch, run.take(), batch.num_rows());
+        for (o, line) in rejected {
+            last = self.push_rejected(*o, line)?.or(last);
+        }
+        Ok(last)
+    }
+
+    /// Gives the rows `run.1 .. end` of `batch` to window `run.0`.
+    fn attach(&mut self, batch: &RecordBatch, run: Option<(i64, usize)>, end: usize) {
+        if let Some((start, first)) = run {
+            if end > first {
+                self.windows.attach(start, batch.slice(first, end - first));
+            }
+        }
     }
 
     /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`.
@@ -283,25 +367,31 @@ impl PartitionPipeline {
         let (mut pending, mut keys) = (Vec::new(), Vec::new());
         let (mut rows, mut late) = (0u64, 0u64);
         for start in starts {
-            let Some(mut buf) = self.windows.take(start) else {
+            let Some(buf) = self.windows.take(start) else {
                 continue;
             };
-            let batch = buf.rows.finish();
-            let target = Lake::data_target(&self.source, self.partition, start, buf.first_offset);
+            let (first_offset, last_offset) = (buf.first_offset, buf.last_offset);
+            late += buf.late;
+            let batch_rows = buf.len() as u64;
+            let batches = buf.into_batches();
+            debug_assert_eq!(
+                batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64,
+                batch_rows
+            );
+            let target = Lake::data_target(&self.source, self.partition, start, first_offset);
             let meta = FileMeta {
                 source: self.source.clone(),
                 partition: self.partition,
-                first_offset: buf.first_offset,
-                last_offset: buf.last_offset,
+                first_offset,
+                last_offset,
                 window_start: start,
             };
-            rows += batch.num_rows() as u64;
-            late += buf.late;
+            rows += batch_rows;
             pending.push(PendingFile {
                 staged: Lake::staged_name(&target),
                 target,
             });
-            job.files.push((meta, batch));
+            job.files.push((meta, batches));
             keys.push(state_key(start));
         }
         let rejected = self.rejected_count;
@@ -415,7 +505,7 @@ struct Background {
 /// One commit, ready to execute: encoded nowhere yet, its new state already computed.
 struct CommitJob {
     lake: Lake,
-    files: Vec<(FileMeta, arrow::record_batch::RecordBatch)>,
+    files: Vec<(FileMeta, Vec<RecordBatch>)>,
     rejected: Option<Vec<u8>>,
     state: PartitionState,
     fault: Option<CommitStep>,
@@ -437,12 +527,12 @@ impl CommitJob {
         fs::create_dir_all(&staging).map_err(|e| crate::Error::file(&staging, e))?;
         let mut pending = st.pending.iter();
         let (mut rows, mut bytes) = (0u64, 0u64);
-        for (meta, batch) in &self.files {
+        for (meta, batches) in &self.files {
             let p = pending.next().expect("one pending entry per file");
             let path = staging.join(&p.staged);
-            writer::write_file(&path, batch, meta)?;
+            writer::write_file(&path, batches, meta)?;
             bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            rows += batch.num_rows() as u64;
+            rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         }
         let mut rejected = 0;
         if let Some(data) = &self.rejected {

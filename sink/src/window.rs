@@ -14,6 +14,7 @@
 use crate::enrich::Enrichment;
 use crate::rows::{Provenance, Rows};
 use accesslake_transform::Record;
+use arrow::record_batch::RecordBatch;
 use std::collections::BTreeMap;
 
 /// Window parameters.
@@ -53,15 +54,41 @@ impl WindowSettings {
     }
 }
 
-/// The rows buffered for one window.
+/// The rows buffered for one window: rows pushed one at a time go into a columnar builder;
+/// ready-made batches (slices of a chunk built elsewhere, see [`Windows::count`]) are kept as
+/// they are, so a chunk's rows are never copied before the file is written.
 pub struct WindowBuf {
     /// Window start, seconds since the epoch.
     pub start: i64,
-    pub rows: Rows,
+    rows: Option<Rows>,
+    batches: Vec<RecordBatch>,
+    /// Rows in this window, counted as they arrive (a counted row's batch may be attached later).
+    len: usize,
     pub first_offset: i64,
     pub last_offset: i64,
     /// Late rows in this buffer.
     pub late: u64,
+}
+
+impl WindowBuf {
+    /// Rows counted in this window.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The window's rows as batches, in arrival order.
+    pub fn into_batches(mut self) -> Vec<RecordBatch> {
+        if let Some(mut rows) = self.rows.take() {
+            if !rows.is_empty() {
+                self.batches.push(rows.finish());
+            }
+        }
+        self.batches
+    }
 }
 
 /// The key under which a window's flush position is kept in the partition state.
@@ -103,6 +130,27 @@ impl Windows {
             .is_some_and(|w| w.div_euclid(1_000_000) >= end)
     }
 
+    /// Takes a record's event time (microseconds) into account: returns its window's start and
+    /// whether it is late (its window had closed), and advances the watermark.
+    pub fn observe(&mut self, t: i64) -> (i64, bool) {
+        let start = self.window_of(t);
+        let late = self.is_closed(start);
+        self.watermark = Some(self.watermark.map_or(t, |w| w.max(t)));
+        (start, late)
+    }
+
+    fn entry(&mut self, start: i64, offset: i64) -> &mut WindowBuf {
+        self.open.entry(start).or_insert_with(|| WindowBuf {
+            start,
+            rows: None,
+            batches: Vec::new(),
+            len: 0,
+            first_offset: offset,
+            last_offset: offset,
+            late: 0,
+        })
+    }
+
     /// Buffers one row; returns `(window start, late)`.
     pub fn push(
         &mut self,
@@ -111,34 +159,49 @@ impl Windows {
         enrichment: &Enrichment<'_>,
         partition: i32,
     ) -> (i64, bool) {
-        let t = record.time.0;
-        let start = self.window_of(t);
-        let late = self.is_closed(start);
-        self.watermark = Some(self.watermark.map_or(t, |w| w.max(t)));
+        let (start, late) = self.observe(record.time.0);
         let cap = self.settings.max_rows.min(16_384);
-        let buf = self.open.entry(start).or_insert_with(|| WindowBuf {
-            start,
-            rows: Rows::with_capacity(cap),
-            first_offset: offset,
-            last_offset: offset,
-            late: 0,
-        });
-        buf.rows.push(
-            record,
-            enrichment,
-            Provenance {
-                src_partition: partition,
-                src_offset: offset,
-            },
-        );
+        self.count(start, offset, late);
+        let buf = self.entry(start, offset);
+        buf.rows
+            .get_or_insert_with(|| Rows::with_capacity(cap))
+            .push(
+                record,
+                enrichment,
+                Provenance {
+                    src_partition: partition,
+                    src_offset: offset,
+                },
+            );
+        (start, late)
+    }
+
+    /// Counts one row of window `start` (from [`Self::observe`]) whose data comes as a batch
+    /// given to [`Self::attach`] before the window is taken.
+    pub fn count(&mut self, start: i64, offset: i64, late: bool) {
+        let buf = self.entry(start, offset);
+        buf.len += 1;
         buf.last_offset = offset;
         buf.late += u64::from(late);
-        (start, late)
+    }
+
+    /// Adds the data of rows already [`Self::count`]ed in window `start`.
+    pub fn attach(&mut self, start: i64, batch: RecordBatch) {
+        if let Some(buf) = self.open.get_mut(&start) {
+            buf.batches.push(batch);
+        }
     }
 
     /// The newest event time seen (microseconds).
     pub fn watermark(&self) -> Option<i64> {
         self.watermark
+    }
+
+    /// Whether some buffered window has closed (cheap: looks at the oldest one).
+    pub fn any_closable(&self) -> bool {
+        self.open
+            .first_key_value()
+            .is_some_and(|(&s, _)| self.is_closed(s))
     }
 
     /// Starts of the windows that have closed (oldest first).
@@ -154,7 +217,7 @@ impl Windows {
     pub fn full(&self, start: i64) -> bool {
         self.open
             .get(&start)
-            .is_some_and(|b| b.rows.len() >= self.settings.max_rows)
+            .is_some_and(|b| b.len >= self.settings.max_rows)
     }
 
     /// Starts of every buffered window.
@@ -174,6 +237,6 @@ impl Windows {
 
     /// Rows buffered in all windows.
     pub fn buffered_rows(&self) -> usize {
-        self.open.values().map(|b| b.rows.len()).sum()
+        self.open.values().map(|b| b.len).sum()
     }
 }

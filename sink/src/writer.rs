@@ -11,6 +11,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::{KeyValue, ParquetMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use std::fs::File;
 use std::path::PathBuf;
 
@@ -68,9 +69,17 @@ impl FileMeta {
     }
 }
 
+/// Columns whose values are mostly distinct: dictionary encoding would hash every value only to
+/// overflow its page and fall back, so they are written plain (then zstd).
+pub const PLAIN_COLUMNS: &[&str] = &["time", "src_offset"];
+
+/// Long free-text columns without min/max statistics: no query prunes row groups on them, and
+/// comparing every value twice was a visible share of the write cost.
+pub const NO_STATS_COLUMNS: &[&str] = &["request", "query", "referrer", "user_agent"];
+
 /// The writer properties every lake file uses.
 pub fn writer_properties(meta: &FileMeta) -> WriterProperties {
-    WriterProperties::builder()
+    let mut b = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
         ))
@@ -78,8 +87,14 @@ pub fn writer_properties(meta: &FileMeta) -> WriterProperties {
         .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(meta.key_values()))
-        .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")))
-        .build()
+        .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")));
+    for c in PLAIN_COLUMNS {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(*c), false);
+    }
+    for c in NO_STATS_COLUMNS {
+        b = b.set_column_statistics_enabled(ColumnPath::from(*c), EnabledStatistics::None);
+    }
+    b.build()
 }
 
 /// A Parquet writer for lake rows.
@@ -136,10 +151,10 @@ impl LakeWriter {
     }
 }
 
-/// Writes `batch` as a complete, fsynced file at `path` (created or truncated).
+/// Writes `batches`, in order, as one complete, fsynced file at `path` (created or truncated).
 pub fn write_file(
     path: &std::path::Path,
-    batch: &RecordBatch,
+    batches: &[RecordBatch],
     meta: &FileMeta,
 ) -> Result<ParquetMetaData, WriterError> {
     let file = File::create(path).map_err(|source| WriterError::Sync {
@@ -147,6 +162,8 @@ pub fn write_file(
         source,
     })?;
     let mut w = LakeWriter::try_new(file, path, meta)?;
-    w.write(batch)?;
+    for batch in batches {
+        w.write(batch)?;
+    }
     w.close()
 }

@@ -3,13 +3,16 @@
 //! dropped as a crash would drop it, reopened (recovery) and the stream replayed from its resume
 //! offset (or from the very start, as a broker with a stale committed offset would); the lake
 //! must end with every record exactly once and every rejected record exactly once in the dead
-//! letters, late records included.
+//! letters, late records included. Every scenario runs twice: records pushed one at a time (the
+//! Kafka sink) and in chunks of ready-built rows (`ingest`'s workers, [`PartitionPipeline::push_batch`]);
+//! both must also produce the very same files.
 
 mod common;
 
 use accesslake::enrich::Enrichment;
 use accesslake::lake::Lake;
 use accesslake::pipeline::{CommitStep, PartitionPipeline, WindowSettings};
+use accesslake::rows::{Provenance, Rows};
 use accesslake_transform::{Record, Timestamp, UtcOffset};
 use common::*;
 use std::borrow::Cow;
@@ -61,23 +64,64 @@ fn settings() -> WindowSettings {
     }
 }
 
+/// How records reach the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Mode {
+    /// `push` / `push_rejected`, one record at a time.
+    OneByOne,
+    /// `push_batch` with chunks of this many offsets.
+    Chunks(usize),
+}
+
+const MODES: [Mode; 2] = [Mode::OneByOne, Mode::Chunks(13)];
+
+fn dead_letter(o: i64) -> Vec<u8> {
+    format!("{{\"offset\":{o}}}").into_bytes()
+}
+
 /// Feeds `input` from `from` on; returns Err(()) when the injected fault fires.
-fn feed(
+fn feed_as(
+    mode: Mode,
     p: &mut PartitionPipeline,
     input: &[(i64, Option<i64>)],
     from: i64,
     fault_after: Option<(usize, CommitStep)>,
 ) -> Result<(), ()> {
     let enr = Enrichment::default();
-    for (i, &(o, t)) in input.iter().filter(|(o, _)| *o >= from).enumerate() {
+    let todo: Vec<_> = input.iter().filter(|(o, _)| *o >= from).collect();
+    let size = match mode {
+        Mode::OneByOne => 1,
+        Mode::Chunks(n) => n,
+    };
+    for (c, chunk) in todo.chunks(size).enumerate() {
         if let Some((k, step)) = fault_after {
-            if i == k {
+            if (c * size..(c + 1) * size).contains(&k) {
                 p.inject_fault(Some(step));
             }
         }
-        let r = match t {
-            Some(t) => p.push(o, &record(t, o), &enr),
-            None => p.push_rejected(o, format!("{{\"offset\":{o}}}").as_bytes()),
+        let r = match mode {
+            Mode::OneByOne => match *chunk[0] {
+                (o, Some(t)) => p.push(o, &record(t, o), &enr),
+                (o, None) => p.push_rejected(o, &dead_letter(o)),
+            },
+            Mode::Chunks(_) => {
+                let mut rows = Rows::with_capacity(chunk.len());
+                let mut rejected = Vec::new();
+                for &&(o, t) in chunk {
+                    match t {
+                        Some(t) => rows.push(
+                            &record(t, o),
+                            &enr,
+                            Provenance {
+                                src_partition: 3,
+                                src_offset: o,
+                            },
+                        ),
+                        None => rejected.push((o, dead_letter(o))),
+                    }
+                }
+                p.push_batch(&rows.finish(), &rejected)
+            }
         };
         if let Err(e) = r {
             assert!(e.to_string().contains("fault injected"), "{e}");
@@ -123,14 +167,66 @@ fn check_exactly_once(dir: &std::path::Path, input: &[(i64, Option<i64>)]) {
     );
 }
 
+/// Every file of the lake (relative path) with the offsets it holds, in row order.
+fn lake_files(dir: &std::path::Path) -> BTreeMap<String, Vec<i64>> {
+    parquet_files(dir)
+        .into_iter()
+        .map(|f| {
+            let offsets = read_parquet(&f)
+                .iter()
+                .flat_map(|b| {
+                    let c = b.column_by_name("src_offset").unwrap();
+                    let c = c
+                        .as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .unwrap();
+                    c.values().to_vec()
+                })
+                .collect();
+            let rel = f.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+            (rel, offsets)
+        })
+        .collect()
+}
+
+#[test]
+fn chunks_and_single_records_make_the_same_lake() {
+    let input = stream(500);
+    let mut lakes = Vec::new();
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+        feed_as(mode, &mut p, &input, 0, None).unwrap();
+        check_exactly_once(dir.path(), &input);
+        let stats = p.stats().clone();
+        let state = p.state().cloned();
+        lakes.push((lake_files(dir.path()), stats, state, dir));
+    }
+    let (a, b) = (&lakes[0], &lakes[1]);
+    assert!(a.0.len() > 5, "several files: {:?}", a.0.keys());
+    assert_eq!(
+        a.0, b.0,
+        "same files holding the same offsets in the same order"
+    );
+    assert_eq!(a.1, b.1, "same counters (late, skipped, commits, ...)");
+    assert_eq!(a.2, b.2, "same committed state");
+}
+
 #[test]
 fn no_crash_baseline() {
+    for mode in MODES {
+        no_crash_baseline_as(mode);
+    }
+}
+
+fn no_crash_baseline_as(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     let input = stream(500);
     let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
     assert_eq!(p.resume_offset(), None);
-    feed(&mut p, &input, 0, None).unwrap();
+    feed_as(mode, &mut p, &input, 0, None).unwrap();
     assert!(p.stats().late > 0, "the stream has late records");
     assert!(p.stats().commits > 3);
     assert_eq!(p.resume_offset(), Some(500));
@@ -143,7 +239,7 @@ fn no_crash_baseline() {
     // Replaying everything again adds nothing.
     drop(p);
     let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
-    feed(&mut p, &input, 0, None).unwrap();
+    feed_as(mode, &mut p, &input, 0, None).unwrap();
     assert_eq!(p.stats().skipped, 500);
     assert_eq!(p.stats().files, 0);
     check_exactly_once(dir.path(), &input);
@@ -152,28 +248,30 @@ fn no_crash_baseline() {
 #[test]
 fn crash_at_every_commit_step_then_replay() {
     let input = stream(400);
-    for step in [
-        CommitStep::Staged,
-        CommitStep::StateWritten,
-        CommitStep::HalfPublished,
-    ] {
-        for crash_at in [3usize, 41, 97, 160, 250, 333, 399] {
-            for replay_from_start in [false, true] {
-                let dir = tempfile::tempdir().unwrap();
-                let lake = Lake::open(dir.path()).unwrap();
-                let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
-                let crashed = feed(&mut p, &input, 0, Some((crash_at, step))).is_err();
-                drop(p); // the crash: everything in memory is gone
-                let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
-                let from = if replay_from_start {
-                    0
-                } else {
-                    p.resume_offset().unwrap_or(0)
-                };
-                if crashed {
-                    feed(&mut p, &input, from, None).unwrap();
+    for mode in MODES {
+        for step in [
+            CommitStep::Staged,
+            CommitStep::StateWritten,
+            CommitStep::HalfPublished,
+        ] {
+            for crash_at in [3usize, 41, 97, 160, 250, 333, 399] {
+                for replay_from_start in [false, true] {
+                    let dir = tempfile::tempdir().unwrap();
+                    let lake = Lake::open(dir.path()).unwrap();
+                    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+                    let crashed = feed_as(mode, &mut p, &input, 0, Some((crash_at, step))).is_err();
+                    drop(p); // the crash: everything in memory is gone
+                    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+                    let from = if replay_from_start {
+                        0
+                    } else {
+                        p.resume_offset().unwrap_or(0)
+                    };
+                    if crashed {
+                        feed_as(mode, &mut p, &input, from, None).unwrap();
+                    }
+                    check_exactly_once(dir.path(), &input);
                 }
-                check_exactly_once(dir.path(), &input);
             }
         }
     }
@@ -181,6 +279,12 @@ fn crash_at_every_commit_step_then_replay() {
 
 #[test]
 fn repeated_crashes() {
+    for mode in MODES {
+        repeated_crashes_as(mode);
+    }
+}
+
+fn repeated_crashes_as(mode: Mode) {
     let input = stream(600);
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
@@ -193,7 +297,8 @@ fn repeated_crashes() {
     for round in 0..30 {
         let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
         let from = p.resume_offset().unwrap_or(0);
-        if feed(
+        if feed_as(
+            mode,
             &mut p,
             &input,
             from,

@@ -103,7 +103,7 @@ fn rows_survive_a_parquet_round_trip() {
         last_offset: expected.len() as i64,
         window_start: 0,
     };
-    let written = write_file(&path, &batch, &meta).unwrap();
+    let written = write_file(&path, std::slice::from_ref(&batch), &meta).unwrap();
     assert_eq!(written.file_metadata().num_rows() as usize, expected.len());
 
     let f = std::fs::File::open(&path).unwrap();

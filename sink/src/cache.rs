@@ -1,0 +1,109 @@
+//! A bounded memo for the enrichment lookups (GeoIP by address, bot flag by user agent).
+//!
+//! Two generations of a hash map with a fast non-cryptographic hash (`rustc-hash`): lookups go to
+//! the young generation, then to the old one (a hit there is promoted); when the young generation
+//! reaches half the capacity it becomes the old one and the previous old one is dropped. Entries
+//! used within the last half-capacity insertions always survive, as with an LRU, at the cost of
+//! one or two hash probes and no per-hit bookkeeping (an LRU's list update dominated `ingest`'s
+//! profile). At most `capacity` entries are held.
+
+use rustc_hash::FxHashMap;
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+/// A bounded two-generation memo.
+pub struct Memo<K, V> {
+    young: FxHashMap<K, V>,
+    old: FxHashMap<K, V>,
+    half: usize,
+}
+
+impl<K: Hash + Eq, V> Memo<K, V> {
+    /// A memo holding at most `capacity` (at least 2) entries.
+    pub fn new(capacity: usize) -> Memo<K, V> {
+        Memo {
+            young: FxHashMap::default(),
+            old: FxHashMap::default(),
+            half: (capacity / 2).max(1),
+        }
+    }
+
+    /// The value for `key`, computed by `make` when it is not held. `to_key` makes the owned key
+    /// (only on a miss). Returns the value and whether it was computed.
+    pub fn get_or_insert_with<Q>(
+        &mut self,
+        key: &Q,
+        to_key: impl FnOnce(&Q) -> K,
+        make: impl FnOnce() -> V,
+    ) -> (&V, bool)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.young.contains_key(key) {
+            return (&self.young[key], false);
+        }
+        let (value, made) = match self.old.remove_entry(key) {
+            Some((k, v)) => ((k, v), false),
+            None => ((to_key(key), make()), true),
+        };
+        if self.young.len() >= self.half {
+            self.old = std::mem::take(&mut self.young);
+        }
+        let (k, v) = value;
+        (self.young.entry(k).or_insert(v), made)
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.young.len() + self.old.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn computes_once_while_held_and_stays_bounded() {
+        let mut m: Memo<u32, u32> = Memo::new(8);
+        let mut made = 0;
+        for round in 0..3 {
+            for k in 0..4u32 {
+                let (v, new) = m.get_or_insert_with(&k, |k| *k, || k * 10);
+                assert_eq!(*v, k * 10);
+                made += usize::from(new);
+                assert!(round == 0 || !new, "key {k} recomputed in round {round}");
+            }
+        }
+        assert_eq!(made, 4);
+        for k in 100..200u32 {
+            m.get_or_insert_with(&k, |k| *k, || k);
+            assert!(m.len() <= 8);
+        }
+        // The most recent half-capacity keys are still held.
+        for k in 196..200u32 {
+            assert!(!m.get_or_insert_with(&k, |k| *k, || 0).1);
+        }
+    }
+
+    fn bx(s: &str) -> Box<str> {
+        Box::from(s)
+    }
+
+    #[test]
+    fn a_hit_in_the_old_generation_is_promoted() {
+        let mut m: Memo<Box<str>, bool> = Memo::new(4);
+        m.get_or_insert_with("a", bx, || true);
+        m.get_or_insert_with("b", bx, || false);
+        m.get_or_insert_with("c", bx, || false); // "a", "b" now old
+        assert_eq!(m.get_or_insert_with("a", bx, || false), (&true, false));
+        m.get_or_insert_with("d", bx, || false); // young {"c","a"} -> old; "b" dropped
+        assert!(!m.get_or_insert_with("a", bx, || false).1);
+        assert!(m.get_or_insert_with("b", bx, || false).1);
+    }
+}
