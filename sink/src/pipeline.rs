@@ -467,7 +467,7 @@ impl PartitionPipeline {
     /// enrichment go on meanwhile (used by `ingest`). Commits still happen in order, and a
     /// returned [`Committed`] still means durable; [`Self::flush_all`] waits for all of them.
     pub fn with_background_writer(mut self) -> PartitionPipeline {
-        let (jobs, rx) = std::sync::mpsc::sync_channel::<CommitJob>(2);
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<CommitJob>(1);
         let (tx, done) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name(format!("commit-{}", self.partition))
