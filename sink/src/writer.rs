@@ -180,7 +180,10 @@ mod tests {
     fn per_column_settings_name_real_columns() {
         let schema = crate::rows::lake_schema();
         for c in PLAIN_COLUMNS.iter().chain(STRING_STATS_COLUMNS) {
-            assert!(schema.field_with_name(c).is_ok(), "{c} is not a lake column");
+            assert!(
+                schema.field_with_name(c).is_ok(),
+                "{c} is not a lake column"
+            );
         }
         for c in STRING_STATS_COLUMNS {
             let f = schema.field_with_name(c).unwrap();

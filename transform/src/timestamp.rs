@@ -110,11 +110,6 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     ))
 }
 
-fn push2(out: &mut Vec<u8>, v: u32) {
-    out.push(b'0' + (v / 10 % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
-}
-
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -135,22 +130,28 @@ pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
     let micros = t.0.rem_euclid(1_000_000) as u32;
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let sod = secs.rem_euclid(86_400) as u32;
-    if (0..=9999).contains(&y) {
-        push2(out, (y / 100) as u32);
-        push2(out, (y % 100) as u32);
-    } else {
+    if !(0..=9999).contains(&y) {
         out.extend_from_slice(format!("{y:+07}").as_bytes());
     }
-    out.push(b'-');
-    push2(out, m);
-    out.push(b'-');
-    push2(out, d);
-    out.push(b'T');
-    push2(out, sod / 3600);
-    out.push(b':');
-    push2(out, sod / 60 % 60);
-    out.push(b':');
-    push2(out, sod % 60);
+    // `YYYY-MM-DDTHH:MM:SS`, formatted on the stack and appended in one go.
+    let mut b = *b"0000-00-00T00:00:00";
+    let mut put2 = |at: usize, v: u32| {
+        b[at] = b'0' + (v / 10 % 10) as u8;
+        b[at + 1] = b'0' + (v % 10) as u8;
+    };
+    put2(0, (y.rem_euclid(10_000) / 100) as u32);
+    put2(2, (y.rem_euclid(100)) as u32);
+    put2(5, m);
+    put2(8, d);
+    put2(11, sod / 3600);
+    put2(14, sod / 60 % 60);
+    put2(17, sod % 60);
+    let date = if (0..=9999).contains(&y) {
+        &b[..]
+    } else {
+        &b[4..]
+    };
+    out.extend_from_slice(date);
     if micros != 0 {
         out.push(b'.');
         let mut frac = micros;
