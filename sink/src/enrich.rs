@@ -12,7 +12,9 @@
 //! layout of DB-IP Lite / ip-location-db (`country_code`, `state1`, `city`, `latitude`,
 //! `longitude`; no country name). Private, loopback, link-local and unparseable addresses, and
 //! addresses a database does not know, give nulls, never errors. A bounded memo keyed by address
-//! ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily skewed) cheap.
+//! ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily skewed) cheap;
+//! on a miss only the tree is walked when the database record it leads to (by its data-section
+//! offset) was decoded before, for another address.
 //!
 //! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
 //! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
@@ -72,17 +74,18 @@ accesslake_transform::schema! {
     }
 }
 
-/// What the databases say about one address (the cached value).
+/// What the databases say about one address (the cached value). Strings are shared: every
+/// address of one database record gets the same ones.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GeoInfo {
-    pub country_code: Option<Box<str>>,
-    pub country: Option<Box<str>>,
-    pub region: Option<Box<str>>,
-    pub city: Option<Box<str>>,
+    pub country_code: Option<Arc<str>>,
+    pub country: Option<Arc<str>>,
+    pub region: Option<Arc<str>>,
+    pub city: Option<Arc<str>>,
     pub latitude: Option<f64>,
     pub longitude: Option<f64>,
     pub asn: Option<u32>,
-    pub as_org: Option<Box<str>>,
+    pub as_org: Option<Arc<str>>,
 }
 
 /// The record layout of a city database.
@@ -124,6 +127,9 @@ const AGENT_CACHE: usize = 16_384;
 pub struct Enricher {
     db: Arc<Databases>,
     cache: Memo<IpAddr, GeoInfo>,
+    /// Decoded records by their data-section offsets (city, ASN): many addresses share one
+    /// record, and decoding, not the tree lookup, is the cost of a miss.
+    records: Memo<(usize, usize), GeoInfo>,
     cache_size: usize,
     agents: Memo<Box<str>, bool>,
     empty: GeoInfo,
@@ -186,6 +192,7 @@ impl Enricher {
         Enricher {
             db,
             cache: Memo::new(cache_size),
+            records: Memo::new(cache_size),
             cache_size,
             agents: Memo::new(AGENT_CACHE),
             empty: GeoInfo::default(),
@@ -239,12 +246,10 @@ impl Enricher {
             return &self.empty;
         }
         self.lookups += 1;
-        let db = &self.db;
-        let (g, missed) = self.cache.get_or_insert_with(
-            &addr,
-            |a| *a,
-            || lookup(db.city.as_ref(), db.asn.as_ref(), addr),
-        );
+        let (db, records) = (&self.db, &mut self.records);
+        let (g, missed) =
+            self.cache
+                .get_or_insert_with(&addr, |a| *a, || lookup(db, records, addr));
         self.misses += u64::from(missed);
         g
     }
@@ -255,7 +260,7 @@ impl Enricher {
     }
 }
 
-fn s(v: &Option<Box<str>>) -> Option<Cow<'_, str>> {
+fn s(v: &Option<Arc<str>>) -> Option<Cow<'_, str>> {
     v.as_deref().map(Cow::Borrowed)
 }
 
@@ -371,55 +376,98 @@ struct AsnRecord<'a> {
     autonomous_system_organization: Option<&'a str>,
 }
 
-fn boxed(s: Option<&str>) -> Option<Box<str>> {
-    s.filter(|s| !s.is_empty()).map(Box::from)
+fn boxed(s: Option<&str>) -> Option<Arc<str>> {
+    s.filter(|s| !s.is_empty()).map(Arc::from)
 }
 
-/// Looks `addr` up in both databases; a decoding problem is logged once per address and gives nulls.
-fn lookup(city: Option<&CityDb>, asn: Option<&Reader<Vec<u8>>>, addr: IpAddr) -> GeoInfo {
-    let mut g = GeoInfo::default();
-    if let Some(db) = city {
-        let found = db.reader.lookup(addr);
-        match (db.layout, found) {
-            (CityLayout::GeoIp2, Ok(r)) => match r.decode::<GeoIp2City>() {
-                Ok(Some(c)) => {
-                    let en =
-                        |n: &Option<Named>| boxed(n.as_ref().and_then(|n| n.names.as_ref()?.en));
-                    g.country_code = boxed(c.country.as_ref().and_then(|c| c.iso_code));
-                    g.country = en(&c.country);
-                    g.region = c
-                        .subdivisions
-                        .as_ref()
-                        .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
-                    g.city = en(&c.city);
-                    g.latitude = c.location.as_ref().and_then(|l| Some(l.latitude?.0));
-                    g.longitude = c.location.as_ref().and_then(|l| Some(l.longitude?.0));
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-            },
-            (CityLayout::Flat, Ok(r)) => match r.decode::<FlatCity>() {
-                Ok(Some(c)) => {
-                    g.country_code = boxed(c.country_code);
-                    g.region = boxed(c.state1);
-                    g.city = boxed(c.city);
-                    g.latitude = c.latitude.map(|c| c.0);
-                    g.longitude = c.longitude.map(|c| c.0);
-                }
-                Ok(None) => {}
-                Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-            },
-            (_, Err(e)) => tracing::debug!(%addr, error = %e, "GeoIP city lookup failed"),
+/// Marks "no record" in a [`lookup`] memo key.
+const NO_RECORD: usize = usize::MAX;
+
+/// Looks `addr` up in both databases and decodes the records found, reusing an already decoded
+/// pair of records from `records`; a lookup or decoding problem is logged and gives nulls.
+fn lookup(db: &Databases, records: &mut Memo<(usize, usize), GeoInfo>, addr: IpAddr) -> GeoInfo {
+    fn found<'a>(
+        r: Result<maxminddb::LookupResult<'a, Vec<u8>>, maxminddb::MaxMindDbError>,
+        what: &str,
+        addr: IpAddr,
+    ) -> Option<maxminddb::LookupResult<'a, Vec<u8>>> {
+        match r {
+            Ok(r) if r.has_data() => Some(r),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::debug!(%addr, error = %e, "GeoIP {what} lookup failed");
+                None
+            }
         }
     }
-    if let Some(db) = asn {
-        match db.lookup(addr).and_then(|r| r.decode::<AsnRecord>()) {
+    let city = db
+        .city
+        .as_ref()
+        .and_then(|c| Some((c.layout, found(c.reader.lookup(addr), "city", addr)?)));
+    let asn = db
+        .asn
+        .as_ref()
+        .and_then(|a| found(a.lookup(addr), "ASN", addr));
+    let key = (
+        city.as_ref()
+            .and_then(|(_, r)| r.offset())
+            .unwrap_or(NO_RECORD),
+        asn.as_ref().and_then(|r| r.offset()).unwrap_or(NO_RECORD),
+    );
+    if key == (NO_RECORD, NO_RECORD) {
+        return GeoInfo::default();
+    }
+    records
+        .get_or_insert_with(&key, |k| *k, || decode(city, asn, addr))
+        .0
+        .clone()
+}
+
+/// Decodes the records an address led to.
+fn decode(
+    city: Option<(CityLayout, maxminddb::LookupResult<'_, Vec<u8>>)>,
+    asn: Option<maxminddb::LookupResult<'_, Vec<u8>>>,
+    addr: IpAddr,
+) -> GeoInfo {
+    let mut g = GeoInfo::default();
+    match city {
+        Some((CityLayout::GeoIp2, r)) => match r.decode::<GeoIp2City>() {
+            Ok(Some(c)) => {
+                let en = |n: &Option<Named>| boxed(n.as_ref().and_then(|n| n.names.as_ref()?.en));
+                g.country_code = boxed(c.country.as_ref().and_then(|c| c.iso_code));
+                g.country = en(&c.country);
+                g.region = c
+                    .subdivisions
+                    .as_ref()
+                    .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
+                g.city = en(&c.city);
+                g.latitude = c.location.as_ref().and_then(|l| Some(l.latitude?.0));
+                g.longitude = c.location.as_ref().and_then(|l| Some(l.longitude?.0));
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
+        },
+        Some((CityLayout::Flat, r)) => match r.decode::<FlatCity>() {
+            Ok(Some(c)) => {
+                g.country_code = boxed(c.country_code);
+                g.region = boxed(c.state1);
+                g.city = boxed(c.city);
+                g.latitude = c.latitude.map(|c| c.0);
+                g.longitude = c.longitude.map(|c| c.0);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
+        },
+        None => {}
+    }
+    if let Some(r) = asn {
+        match r.decode::<AsnRecord>() {
             Ok(Some(a)) => {
                 g.asn = a.autonomous_system_number;
                 g.as_org = boxed(a.autonomous_system_organization);
             }
             Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP ASN lookup failed"),
+            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP ASN record not decoded"),
         }
     }
     g
