@@ -128,7 +128,8 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// Entries in the per-IP lookup cache.
+    /// Entries in each GeoIP memo (decoded results by address, and by database record); one pair
+    /// of memos per `ingest` worker thread.
     #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = 65_536)]
     pub geoip_cache_size: usize,
 }
