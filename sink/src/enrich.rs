@@ -129,7 +129,7 @@ pub struct Enricher {
     cache: Memo<IpAddr, GeoInfo>,
     /// Decoded records by their data-section offsets (city, ASN): many addresses share one
     /// record, and decoding, not the tree lookup, is the cost of a miss.
-    records: Memo<(usize, usize), GeoInfo>,
+    records: Memo<(Option<usize>, Option<usize>), GeoInfo>,
     cache_size: usize,
     agents: Memo<Box<str>, bool>,
     empty: GeoInfo,
@@ -380,12 +380,13 @@ fn boxed(s: Option<&str>) -> Option<Arc<str>> {
     s.filter(|s| !s.is_empty()).map(Arc::from)
 }
 
-/// Marks "no record" in a [`lookup`] memo key.
-const NO_RECORD: usize = usize::MAX;
-
 /// Looks `addr` up in both databases and decodes the records found, reusing an already decoded
 /// pair of records from `records`; a lookup or decoding problem is logged and gives nulls.
-fn lookup(db: &Databases, records: &mut Memo<(usize, usize), GeoInfo>, addr: IpAddr) -> GeoInfo {
+fn lookup(
+    db: &Databases,
+    records: &mut Memo<(Option<usize>, Option<usize>), GeoInfo>,
+    addr: IpAddr,
+) -> GeoInfo {
     fn found<'a>(
         r: Result<maxminddb::LookupResult<'a, Vec<u8>>, maxminddb::MaxMindDbError>,
         what: &str,
@@ -409,12 +410,10 @@ fn lookup(db: &Databases, records: &mut Memo<(usize, usize), GeoInfo>, addr: IpA
         .as_ref()
         .and_then(|a| found(a.lookup(addr), "ASN", addr));
     let key = (
-        city.as_ref()
-            .and_then(|(_, r)| r.offset())
-            .unwrap_or(NO_RECORD),
-        asn.as_ref().and_then(|r| r.offset()).unwrap_or(NO_RECORD),
+        city.as_ref().and_then(|(_, r)| r.offset()),
+        asn.as_ref().and_then(|r| r.offset()),
     );
-    if key == (NO_RECORD, NO_RECORD) {
+    if key == (None, None) {
         return GeoInfo::default();
     }
     records

@@ -102,17 +102,12 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// Parses and enriches one chunk whose first line has number `first`.
 fn parse_chunk(work: &Work<'_>, first: i64, data: &[u8], enricher: &mut Enricher) -> Chunk {
     let mut rows = Rows::with_capacity(data.len() / 200 + 16);
-    let mut chunk = Chunk {
-        batch: RecordBatch::new_empty(crate::rows::lake_schema()),
-        rejected: Vec::new(),
-        lines: 0,
-        already: 0,
-    };
+    let (mut rejected, mut lines_seen, mut already) = (Vec::new(), 0, 0);
     for (i, line) in lines(data).enumerate() {
         let offset = first + i as i64;
-        chunk.lines += 1;
+        lines_seen += 1;
         if offset < work.resume {
-            chunk.already += 1;
+            already += 1;
             continue;
         }
         let raw = trim_line_end(line);
@@ -133,12 +128,16 @@ fn parse_chunk(work: &Work<'_>, first: i64, data: &[u8], enricher: &mut Enricher
                     "raw": lossless_text(raw),
                 });
                 let dead = serde_json::to_vec(&obj).expect("JSON to a Vec");
-                chunk.rejected.push((offset, dead));
+                rejected.push((offset, dead));
             }
         }
     }
-    chunk.batch = rows.finish();
-    chunk
+    Chunk {
+        batch: rows.finish(),
+        rejected,
+        lines: lines_seen,
+        already,
+    }
 }
 
 /// Reads the next chunk of whole lines (at least [`CHUNK_BYTES`] unless the file ends); the
@@ -174,10 +173,9 @@ fn read_chunk(file: &mut File, carry: &mut Vec<u8>) -> std::io::Result<Option<Ve
     }
 }
 
-/// Lines in a chunk (the last may lack its newline).
+/// Lines in a chunk (the last may lack its newline), as [`lines`] splits it.
 fn count_lines(data: &[u8]) -> i64 {
-    let n = memchr::memchr_iter(b'\n', data).count();
-    (n + usize::from(!data.is_empty() && !data.ends_with(b"\n"))) as i64
+    lines(data).count() as i64
 }
 
 /// Ingests one file into an open lake. Chunks of lines are parsed and enriched by `workers`

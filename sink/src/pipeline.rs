@@ -231,19 +231,30 @@ impl PartitionPipeline {
         record: &Record<'_>,
         enrichment: &Enrichment<'_>,
     ) -> Result<Option<Committed>> {
-        self.accept_offset(offset)?;
-        if self.committed_in(offset, self.windows.window_of(record.time.0)) {
-            self.stats.skipped += 1;
+        let Some(start) = self.admit(offset, record.time.0)? else {
             return Ok(None);
-        }
-        let (start, late) = self
-            .windows
-            .push(offset, record, enrichment, self.partition);
-        self.stats.late += u64::from(late);
+        };
+        self.windows
+            .append(start, offset, record, enrichment, self.partition);
         match self.to_flush(start) {
             Some(flush) => self.commit(flush),
             None => Ok(None),
         }
+    }
+
+    /// The rules every data record goes through, whichever way its data comes: offset order,
+    /// skip if already in the lake, then window and lateness (the row is counted in its window).
+    /// Returns the window's start, or `None` for a skipped record.
+    fn admit(&mut self, offset: i64, time: i64) -> Result<Option<i64>> {
+        self.accept_offset(offset)?;
+        if self.committed_in(offset, self.windows.window_of(time)) {
+            self.stats.skipped += 1;
+            return Ok(None);
+        }
+        let (start, late) = self.windows.observe(time);
+        self.windows.count(start, offset, late);
+        self.stats.late += u64::from(late);
+        Ok(Some(start))
     }
 
     /// The windows to flush after a row of window `start` was buffered, if any.
@@ -285,20 +296,14 @@ impl PartitionPipeline {
                     last = self.push_rejected(*o, line)?.or(last);
                 }
             }
-            self.accept_offset(offset)?;
-            let t = times.value(i);
-            if self.committed_in(offset, self.windows.window_of(t)) {
+            let Some(start) = self.admit(offset, times.value(i))? else {
                 self.attach(batch, run.take(), i);
-                self.stats.skipped += 1;
                 continue;
-            }
-            let (start, late) = self.windows.observe(t);
+            };
             if run.is_some_and(|(w, _)| w != start) {
                 self.attach(batch, run.take(), i);
             }
             run.get_or_insert((start, i));
-            self.windows.count(start, offset, late);
-            self.stats.late += u64::from(late);
             if let Some(flush) = self.to_flush(start) {
                 self.attach(batch, run.take(), i + 1);
                 last = self.commit(flush)?.or(last);

@@ -5,10 +5,12 @@
 //! newest event time seen. A window is *closable* once the watermark has passed its end by the
 //! allowed lateness. A record whose window is already closable when it arrives is *late*: it is
 //! still buffered (into its own window, hence its own hour partition) and counted, and goes out
-//! with the next flush. Buffers are columnar ([`Rows`]); each keeps its first and last offset.
+//! with the next flush. Buffers are columnar ([`Rows`], or slices of batches built elsewhere);
+//! each keeps its first and last offset.
 //!
-//! API: [`Windows::push`] a record, then ask [`Windows::closable`] / [`Windows::full`] which
-//! windows to flush and [`Windows::take`] them; [`Windows::min_offset`] is the oldest offset still
+//! API: [`Windows::observe`] a record's time and [`Windows::count`] it in its window, give its
+//! data ([`Windows::append`] one row, or [`Windows::attach`] a batch of counted rows), then ask
+//! [`Windows::closable`] / [`Windows::full`] which windows to flush and [`Windows::take`] them; [`Windows::min_offset`] is the oldest offset still
 //! buffered (what a restart must replay from).
 
 use crate::enrich::Enrichment;
@@ -151,17 +153,16 @@ impl Windows {
         })
     }
 
-    /// Buffers one row; returns `(window start, late)`.
-    pub fn push(
+    /// Appends the data of one row already [`Self::count`]ed in window `start`.
+    pub fn append(
         &mut self,
+        start: i64,
         offset: i64,
         record: &Record<'_>,
         enrichment: &Enrichment<'_>,
         partition: i32,
-    ) -> (i64, bool) {
-        let (start, late) = self.observe(record.time.0);
+    ) {
         let cap = self.settings.max_rows.min(16_384);
-        self.count(start, offset, late);
         let buf = self.entry(start, offset);
         buf.rows
             .get_or_insert_with(|| Rows::with_capacity(cap))
@@ -173,11 +174,10 @@ impl Windows {
                     src_offset: offset,
                 },
             );
-        (start, late)
     }
 
-    /// Counts one row of window `start` (from [`Self::observe`]) whose data comes as a batch
-    /// given to [`Self::attach`] before the window is taken.
+    /// Counts one row of window `start` (from [`Self::observe`]); its data comes with
+    /// [`Self::append`], or in a batch given to [`Self::attach`] before the window is taken.
     pub fn count(&mut self, start: i64, offset: i64, late: bool) {
         let buf = self.entry(start, offset);
         buf.len += 1;
@@ -185,7 +185,7 @@ impl Windows {
         buf.late += u64::from(late);
     }
 
-    /// Adds the data of rows already [`Self::count`]ed in window `start`.
+    /// Adds the data of rows already [`Self::count`]ed in window `start`, as one batch.
     pub fn attach(&mut self, start: i64, batch: RecordBatch) {
         if let Some(buf) = self.open.get_mut(&start) {
             buf.batches.push(batch);
