@@ -363,6 +363,10 @@ pub struct ReportConfig {
     /// Countries broken down by city, and cities shown for each.
     #[arg(long, env = "ACCESSLAKE_REPORT_TOP_CITIES", default_value_t = 5)]
     pub top_cities: usize,
+    /// Ignore the per-file summaries and aggregate every row (same numbers, slower; for
+    /// checking).
+    #[arg(long)]
+    pub no_summaries: bool,
 }
 
 impl Default for ReportConfig {
@@ -375,6 +379,7 @@ impl Default for ReportConfig {
             print: false,
             top: 10,
             top_cities: 5,
+            no_summaries: false,
         }
     }
 }

@@ -4,6 +4,8 @@
 //! - data: `LAKE/year=YYYY/month=MM/day=DD/hour=HH/<source>-p<partition>-o<first_offset>.parquet`
 //!   (UTC hour of the rows' event time). A file holds rows of one source partition and is named
 //!   by its first offset, so a replayed flush overwrites rather than duplicates;
+//! - `LAKE/_accesslake/summary/year=YYYY/…/<name>.summary`: each data file's summary
+//!   (`crate::summary`, Parquet inside), committed with it;
 //! - `LAKE/_accesslake/state/<source>/<partition>.json`: resume state (`crate::offsets`);
 //! - `LAKE/_accesslake/staging/<source>/<partition>/.<name>.tmp`: files being committed;
 //! - `LAKE/_accesslake/rejected/<source>/p<partition>-o<first_offset>.jsonl`: dead letters.
@@ -113,6 +115,13 @@ impl Lake {
         )
     }
 
+    /// Lake-relative path of a data file's summary: `_accesslake/summary/<data path>` with
+    /// `.summary` for `.parquet` (so `**/*.parquet` readers never pick it up).
+    pub fn summary_target(data_target: &str) -> String {
+        let stem = data_target.strip_suffix(".parquet").unwrap_or(data_target);
+        format!("{META_DIR}/summary/{stem}.summary")
+    }
+
     /// Lake-relative path of a dead-letter file.
     pub fn rejected_target(source: &str, partition: i32, first: i64) -> String {
         format!("{META_DIR}/rejected/{source}/p{partition}-o{first}.jsonl")
@@ -214,6 +223,10 @@ mod tests {
             "year=2019/month=01/day=22/hour=00/requests.parsed-p2-o77.parquet"
         );
         assert_eq!(Lake::staged_name("a/b/c.parquet"), ".c.parquet.tmp");
+        assert_eq!(
+            Lake::summary_target("year=2019/month=01/day=22/hour=00/s-p2-o77.parquet"),
+            "_accesslake/summary/year=2019/month=01/day=22/hour=00/s-p2-o77.summary"
+        );
     }
 
     #[test]

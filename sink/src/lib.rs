@@ -3,7 +3,8 @@
 //!
 //! Modules, one noun each: [`config`] (flags of every command), [`enrich`] (GeoIP, ASN, `is_bot`),
 //! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file),
-//! [`lake`] (the directory layout and atomic publishing), [`offsets`] (per-partition resume state,
+//! [`summary`] (each data file's pre-aggregated summary), [`lake`] (the directory layout and
+//! atomic publishing), [`offsets`] (per-partition resume state,
 //! the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one source
 //! partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
 //! [`ingest`] and [`parse_cmd`] (commands); [`query`] (the read-only DuckDB view `logs` and the
@@ -29,6 +30,7 @@ pub mod report;
 pub mod report_html;
 pub mod report_text;
 pub mod rows;
+pub mod summary;
 pub mod window;
 pub mod writer;
 

@@ -27,6 +27,7 @@ use crate::enrich::Enrichment;
 use crate::error::Result;
 use crate::lake::{sync_dir, Lake};
 use crate::offsets::{self, PartitionState, PendingFile};
+use crate::summary;
 use crate::window::{state_key, Windows};
 use crate::writer::{self, FileMeta};
 use accesslake_transform::Record;
@@ -77,6 +78,7 @@ pub enum CommitStep {
 pub struct Committed {
     /// Every offset below this is in the lake.
     pub resume_offset: i64,
+    /// Data and dead-letter files (summaries not counted).
     pub files: usize,
     pub rows: u64,
     pub rejected: u64,
@@ -392,9 +394,15 @@ impl PartitionPipeline {
                 window_start: start,
             };
             rows += batch_rows;
+            // The data file, then its summary: both published by the same commit.
+            let summary = Lake::summary_target(&target);
             pending.push(PendingFile {
                 staged: Lake::staged_name(&target),
                 target,
+            });
+            pending.push(PendingFile {
+                staged: Lake::staged_name(&summary),
+                target: summary,
             });
             job.files.push((meta, batches));
             keys.push(state_key(start));
@@ -533,11 +541,13 @@ impl CommitJob {
         let mut pending = st.pending.iter();
         let (mut rows, mut bytes) = (0u64, 0u64);
         for (meta, batches) in &self.files {
-            let p = pending.next().expect("one pending entry per file");
+            let p = pending.next().expect("a pending entry per data file");
             let path = staging.join(&p.staged);
             writer::write_file(&path, batches, meta)?;
             bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
+            let p = pending.next().expect("a pending entry per summary");
+            summary::write_summary(&staging.join(&p.staged), batches)?;
         }
         let mut rejected = 0;
         if let Some(data) = &self.rejected {
@@ -560,10 +570,10 @@ impl CommitJob {
         offsets::store(&self.lake.state_path(source, partition), st)?;
         self.fault_at(CommitStep::StateWritten)?;
 
-        let files = st.pending.len();
+        let files = self.files.len() + self.rejected.is_some() as usize;
         if self.fault == Some(CommitStep::HalfPublished) {
             self.lake
-                .publish(source, partition, &st.pending[..files.min(1)])?;
+                .publish(source, partition, &st.pending[..st.pending.len().min(1)])?;
             return Err(PipelineError::Fault(CommitStep::HalfPublished).into());
         }
         self.lake.publish(source, partition, &st.pending)?;

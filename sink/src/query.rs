@@ -61,11 +61,25 @@ pub struct TimeRange {
     pub to: Option<i64>,
 }
 
+const HOUR: i64 = 3_600_000_000;
+
 impl TimeRange {
     /// Whether an hour partition starting at `hour_start` (µs) can hold rows in the range.
     pub fn overlaps_hour(&self, hour_start: i64) -> bool {
-        const HOUR: i64 = 3_600_000_000;
         self.from.is_none_or(|f| hour_start + HOUR > f) && self.to.is_none_or(|t| hour_start < t)
+    }
+
+    /// Whether the whole hour starting at `hour_start` (µs) lies in the range.
+    pub fn covers_hour(&self, hour_start: i64) -> bool {
+        self.from.is_none_or(|f| hour_start >= f) && self.to.is_none_or(|t| hour_start + HOUR <= t)
+    }
+
+    /// The range as SQL conditions on `time` (none when unbounded).
+    pub fn conditions(&self) -> Vec<String> {
+        let at = |us: i64| sql_str(&accesslake_transform::Timestamp(us).to_rfc3339());
+        let from = self.from.map(|f| format!("time >= TIMESTAMPTZ {}", at(f)));
+        let to = self.to.map(|t| format!("time < TIMESTAMPTZ {}", at(t)));
+        from.into_iter().chain(to).collect()
     }
 }
 
@@ -159,26 +173,71 @@ pub struct LakeDb {
     conn: Connection,
     raw: RawDb,
     files: usize,
+    summarised: usize,
+}
+
+/// Which views [`LakeDb::open_with`] creates besides `logs`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Summaries {
+    /// Only `logs`.
+    #[default]
+    None,
+    /// Also `summary`: the [`crate::summary`] rows of the range, read from each file's summary
+    /// where the file's whole hour is in the range and it has one, computed from the rows
+    /// (filtered on `time`) for the other files.
+    Use,
+    /// `summary` computed from the rows of every file (the summaries are not read).
+    Recompute,
 }
 
 impl LakeDb {
     /// Opens a session over the lake's files whose hour overlaps `range` (all when default).
     pub fn open(lake: &Path, range: TimeRange) -> Result<LakeDb, QueryError> {
+        Self::open_with(lake, range, Summaries::None)
+    }
+
+    /// [`LakeDb::open`], with the view `summary` when asked for.
+    pub fn open_with(
+        lake: &Path,
+        range: TimeRange,
+        summaries: Summaries,
+    ) -> Result<LakeDb, QueryError> {
         let all = lake_files(lake)?;
         if all.is_empty() {
             return Err(QueryError::Empty(lake.to_path_buf()));
         }
-        let files: Vec<String> = all
+        let absolute = |p: &Path| {
+            let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            p.to_string_lossy().into_owned()
+        };
+        let in_range: Vec<&LakeFile> = all
             .iter()
             .filter(|f| range.overlaps_hour(f.hour_start))
-            .map(|f| std::path::absolute(&f.path).unwrap_or_else(|_| f.path.clone()))
-            .map(|p| p.to_string_lossy().into_owned())
             .collect();
+        let files: Vec<String> = in_range.iter().map(|f| absolute(&f.path)).collect();
         if files.is_empty() {
             return Err(QueryError::EmptyRange(format!(
                 "{} files outside it",
                 all.len()
             )));
+        }
+        // Each file's summary, when it is to be read instead of the file.
+        let summary_of = |f: &LakeFile| -> Option<String> {
+            let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
+            let path = lake.join(crate::lake::Lake::summary_target(rel));
+            (range.covers_hour(f.hour_start) && path.is_file()).then(|| absolute(&path))
+        };
+        let (mut summarised, mut unsummarised) = (Vec::new(), Vec::new());
+        if summaries != Summaries::None {
+            for (f, data) in in_range.iter().zip(&files) {
+                match summaries == Summaries::Use {
+                    true => match summary_of(f) {
+                        Some(s) => summarised.push(s),
+                        None => unsummarised.push(data.clone()),
+                    },
+                    false => unsummarised.push(data.clone()),
+                }
+            }
         }
         let mut raw = RawDb {
             db: std::ptr::null_mut(),
@@ -196,27 +255,65 @@ impl LakeDb {
             }
             Connection::open_from_raw(raw.db)?
         };
-        let list = files
-            .iter()
-            .map(|f| sql_str(f))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = |files: &[String]| {
+            files
+                .iter()
+                .map(|f| sql_str(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut views = format!(
+            "CREATE VIEW logs AS SELECT * EXCLUDE (year, month, day, hour), year, month, day, hour
+                 FROM read_parquet([{}], hive_partitioning = true,
+                     hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER, 'hour': INTEGER}});",
+            list(&files)
+        );
+        if summaries != Summaries::None {
+            let mut parts = Vec::new();
+            if !summarised.is_empty() {
+                parts.push(format!(
+                    "SELECT * FROM read_parquet([{}], hive_partitioning = false)",
+                    list(&summarised)
+                ));
+            }
+            if !unsummarised.is_empty() {
+                let conds = range.conditions();
+                let filter = match conds.is_empty() {
+                    true => String::new(),
+                    false => format!(" WHERE {}", conds.join(" AND ")),
+                };
+                parts.push(crate::summary::sql(&format!(
+                    "(SELECT * FROM read_parquet([{}], hive_partitioning = false){filter})",
+                    list(&unsummarised)
+                )));
+            }
+            views.push_str(&format!(
+                "CREATE VIEW summary AS {};",
+                parts.join("\nUNION ALL ")
+            ));
+        }
+        let allowed: Vec<String> = files.iter().chain(&summarised).cloned().collect();
         conn.execute_batch(&format!(
             "SET autoinstall_known_extensions = false;
              SET autoload_known_extensions = false;
              SET parquet_metadata_cache = true;
-             CREATE VIEW logs AS SELECT * EXCLUDE (year, month, day, hour), year, month, day, hour
-                 FROM read_parquet([{list}], hive_partitioning = true,
-                     hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER, 'hour': INTEGER}});
-             SET allowed_paths = [{list}];
+             {views}
+             SET allowed_paths = [{}];
              SET enable_external_access = false;
-             SET lock_configuration = true;"
+             SET lock_configuration = true;",
+            list(&allowed)
         ))?;
         Ok(LakeDb {
             conn,
             raw,
             files: files.len(),
+            summarised: summarised.len(),
         })
+    }
+
+    /// How many files the view `summary` reads the summary of (the rest are aggregated).
+    pub fn summarised_count(&self) -> usize {
+        self.summarised
     }
 
     /// How many lake files the view `logs` reads.

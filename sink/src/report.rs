@@ -13,7 +13,7 @@
 //! `None` rows, so every ranking adds up to its total.
 
 use crate::config::ReportConfig;
-use crate::query::{sql_str, LakeDb, QueryError, TimeRange};
+use crate::query::{LakeDb, QueryError, Summaries, TimeRange};
 use accesslake_transform::Timestamp;
 use duckdb::types::FromSql;
 use duckdb::Row;
@@ -200,11 +200,12 @@ fn count(row: &Row<'_>, i: usize) -> duckdb::Result<u64> {
     Ok(get::<Option<i64>>(row, i)?.unwrap_or(0).max(0) as u64)
 }
 
-fn hour_start(y: i32, m: i32, d: i32, h: i32) -> i64 {
-    chrono::NaiveDate::from_ymd_opt(y, m as u32, d as u32)
-        .and_then(|d| d.and_hms_opt(h as u32, 0, 0))
-        .map(|t| t.and_utc().timestamp_micros())
-        .unwrap_or_default()
+/// Combines two optional values with `f`, a `None` giving way to the other.
+fn combine(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(f(a, b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The status class index of [`CLASSES`].
@@ -215,56 +216,43 @@ pub fn class_of(status: Option<i32>) -> usize {
     }
 }
 
-/// Builds the report by querying an open lake session.
+/// Builds the report by querying an open lake session with the view `summary`
+/// ([`LakeDb::open_with`]): every section sums [`crate::summary`] rows, read from each file's
+/// summary or computed from the rows of files without one (and of hours cut by the range).
 ///
-/// Six scans in all, each reading only the columns it needs: (1) hour partition × status ×
-/// `is_bot` (→ totals, status codes, hourly classes and bandwidth, bots vs humans, hours of the
-/// day), (2) country × region × city (→ countries and their top cities), (3) paths,
-/// (4) referrers, (5) non-200 responses by client address, (6) first and last `time`, read from
-/// the first and last hour partitions only.
+/// Five queries, one per summary section: (1) hour × status × `is_bot` (→ totals, first and
+/// last instant, status codes, hourly classes and bandwidth, bots vs humans, hours of the day),
+/// (2) country × region × city (→ countries and their top cities), (3) paths, (4) referrers,
+/// (5) non-200 responses by client address.
 pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, ReportError> {
     let conn = db.connection();
-    let mut conds = Vec::new();
-    if let Some(f) = range.from {
-        conds.push(format!("time >= TIMESTAMPTZ {}", sql_str(&rfc3339(f))));
-    }
-    if let Some(t) = range.to {
-        conds.push(format!("time < TIMESTAMPTZ {}", sql_str(&rfc3339(t))));
-    }
-    let filter = |extra: &[&str]| -> String {
-        let all: Vec<&str> = conds
-            .iter()
-            .map(String::as_str)
-            .chain(extra.iter().copied())
-            .collect();
-        match all.is_empty() {
-            true => String::new(),
-            false => format!("WHERE {}", all.join(" AND ")),
-        }
-    };
-    let w = filter(&[]);
     let mut report = Report {
         range,
         files: db.file_count(),
         ..Report::default()
     };
 
-    // (1) Hour partition × status × is_bot.
-    let mut hours: BTreeMap<(i32, i32, i32, i32), HourRow> = BTreeMap::new();
+    // (1) Hour × status × is_bot.
+    let mut hours: BTreeMap<i64, HourRow> = BTreeMap::new();
     let mut statuses: BTreeMap<(bool, Option<i32>), u64> = BTreeMap::new();
     let mut traffic: BTreeMap<u8, TrafficRow> = BTreeMap::new();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT year, month, day, hour, status, is_bot, count(*), coalesce(sum(bytes), 0)::BIGINT
-         FROM logs {w} GROUP BY ALL"
-    ))?;
+    let mut stmt = conn.prepare(
+        "SELECT epoch_us(hour), status, is_bot, sum(requests)::BIGINT, sum(bytes)::BIGINT,
+             epoch_us(min(first)), epoch_us(max(last))
+         FROM summary WHERE kind = 'traffic' GROUP BY 1, 2, 3",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
-        let key: (i32, i32, i32, i32) = (get(r, 0)?, get(r, 1)?, get(r, 2)?, get(r, 3)?);
-        let status: Option<i32> = get(r, 4)?;
-        let is_bot: Option<bool> = get(r, 5)?;
-        let (n, bytes) = (count(r, 6)?, count(r, 7)?);
-        let h = hours.entry(key).or_insert_with(|| HourRow {
-            hour_start: hour_start(key.0, key.1, key.2, key.3),
+        let hour_start: i64 = get(r, 0)?;
+        let status: Option<i32> = get(r, 1)?;
+        let is_bot: Option<bool> = get(r, 2)?;
+        let (n, bytes) = (count(r, 3)?, count(r, 4)?);
+        let (first, last): (Option<i64>, Option<i64>) = (get(r, 5)?, get(r, 6)?);
+        let t = &mut report.totals;
+        t.first = combine(t.first, first, i64::min);
+        t.last = combine(t.last, last, i64::max);
+        let h = hours.entry(hour_start).or_insert_with(|| HourRow {
+            hour_start,
             requests: 0,
             bytes: 0,
             classes: [0; 6],
@@ -315,10 +303,10 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     // (2) Country × region × city.
     let mut countries: HashMap<(Option<String>, Option<String>), CountryRow> = HashMap::new();
     let mut places: Vec<CityRow> = Vec::new();
-    let mut stmt = conn.prepare(&format!(
-        "SELECT country_code, country, region, city, count(*), coalesce(sum(bytes), 0)::BIGINT
-         FROM logs {w} GROUP BY ALL"
-    ))?;
+    let mut stmt = conn.prepare(
+        "SELECT country_code, country, region, city, sum(requests)::BIGINT, sum(bytes)::BIGINT
+         FROM summary WHERE kind = 'geo' GROUP BY ALL",
+    )?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let (code, name): (Option<String>, Option<String>) = (get(r, 0)?, get(r, 1)?);
@@ -415,9 +403,9 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     let ranking = |column: &str, nulls_ranked: bool| -> Result<(Vec<KeyRow>, u64), ReportError> {
         let order = if nulls_ranked { "" } else { "k IS NULL, " };
         let mut stmt = conn.prepare(&format!(
-            "SELECT k, n, b, coalesce(sum(n) FILTER (WHERE k IS NULL) OVER (), 0) FROM (
-                 SELECT {column} AS k, count(*) AS n, coalesce(sum(bytes), 0)::BIGINT AS b
-                 FROM logs {w} GROUP BY 1)
+            "SELECT k, n, b, coalesce(sum(n) FILTER (WHERE k IS NULL) OVER (), 0)::BIGINT FROM (
+                 SELECT {column} AS k, sum(requests)::BIGINT AS n, sum(bytes)::BIGINT AS b
+                 FROM summary WHERE kind = '{column}' GROUP BY 1)
              ORDER BY {order}n DESC, k NULLS LAST LIMIT {}",
             limits.top
         ))?;
@@ -440,13 +428,12 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     (report.top_referrers, report.no_referrer) = ranking("referrer", false)?;
 
     // (5) Non-200 responses by client address, and how many addresses got one.
-    let wn = filter(&["(status <> 200 OR status IS NULL)"]);
     let mut stmt = conn.prepare(&format!(
         "SELECT client_ip, n, asn, as_org, cc, country, st, count(*) OVER () FROM (
-             SELECT client_ip, count(*) AS n, min(asn) AS asn, min(as_org) AS as_org,
+             SELECT client_ip, sum(requests)::BIGINT AS n, min(asn) AS asn, min(as_org) AS as_org,
                  min(country_code) AS cc, min(country) AS country,
                  list(DISTINCT status ORDER BY status NULLS LAST)::VARCHAR AS st
-             FROM logs {wn} GROUP BY client_ip)
+             FROM summary WHERE kind = 'client' GROUP BY client_ip)
          ORDER BY n DESC, client_ip LIMIT {}",
         limits.top
     ))?;
@@ -471,30 +458,6 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         });
     }
 
-    // (6) First and last instants, from the first and last hour partitions only.
-    if let (Some(first), Some(last)) = (report.hourly.first(), report.hourly.last()) {
-        let part = |micros: i64| {
-            let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
-            use chrono::{Datelike, Timelike};
-            format!(
-                "year = {} AND month = {} AND day = {} AND hour = {}",
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour()
-            )
-        };
-        let (a, b) = (part(first.hour_start), part(last.hour_start));
-        (report.totals.first, report.totals.last) = conn.query_row(
-            &format!(
-                "SELECT (SELECT epoch_us(min(time)) FROM logs {}), (SELECT epoch_us(max(time)) FROM logs {})",
-                filter(&[&a]),
-                filter(&[&b])
-            ),
-            [],
-            |r| Ok((get(r, 0)?, get(r, 1)?)),
-        )?;
-    }
     Ok(report)
 }
 
@@ -519,7 +482,11 @@ fn execute(cfg: &ReportConfig) -> Result<(), ReportError> {
             return Err(ReportError::Range(rfc3339(f), rfc3339(t)));
         }
     }
-    let db = LakeDb::open(&cfg.lake, range)?;
+    let summaries = match cfg.no_summaries {
+        true => Summaries::Recompute,
+        false => Summaries::Use,
+    };
+    let db = LakeDb::open_with(&cfg.lake, range, summaries)?;
     let limits = Limits {
         top: cfg.top,
         cities: cfg.top_cities,

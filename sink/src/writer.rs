@@ -37,6 +37,8 @@ pub enum WriterError {
         #[source]
         source: std::io::Error,
     },
+    #[error("summarising rows: {0}")]
+    Summary(String),
 }
 
 /// What a lake file holds, recorded in its key-value metadata (keys `accesslake.*`).

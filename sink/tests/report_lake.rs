@@ -1,11 +1,13 @@
 //! `accesslake report` on a lake written by `accesslake ingest`: every number of every section
 //! of the structured [`Report`] is compared with `report_truth.py` (plain Python over pyarrow,
 //! the raw log lines, and the ASN test database's JSON source), for the whole lake and for a
-//! `--from`/`--to` range; the terminal command and its errors are checked too.
+//! `--from`/`--to` range; the terminal command and its errors are checked too. Every report is
+//! built twice, from the per-file summaries and from the rows, and the two must be equal; each
+//! summary file must equal the SQL summary of its data file.
 
 mod query_support;
 
-use accesslake::query::{LakeDb, TimeRange};
+use accesslake::query::{LakeDb, Summaries, TimeRange};
 use accesslake::report::{build, parse_time, Limits, Report};
 use query_support::{accesslake, build_lake, shared, TestLake};
 use serde_json::Value;
@@ -298,10 +300,28 @@ fn check(report: &Report, t: &Value) {
     assert_eq!(got, want, "busiest hours of the day");
 }
 
+/// The report of `range`, built from the per-file summaries; checked equal to the report built
+/// from every row (the summaries ignored), and reading summaries for `summarised` of the files.
+fn report(range: TimeRange, summarised: impl Fn(usize, usize) -> bool) -> Report {
+    let db = LakeDb::open_with(&lake().lake, range, Summaries::Use).unwrap();
+    assert!(
+        summarised(db.summarised_count(), db.file_count()),
+        "{} of {} files summarised",
+        db.summarised_count(),
+        db.file_count()
+    );
+    let report = build(&db, range, LIMITS).unwrap();
+    let db = LakeDb::open_with(&lake().lake, range, Summaries::Recompute).unwrap();
+    assert_eq!(db.summarised_count(), 0);
+    let recomputed = build(&db, range, LIMITS).unwrap();
+    assert_eq!(report, recomputed, "summaries and rows disagree");
+    report
+}
+
 #[test]
 fn whole_lake_report_matches_independent_computation() {
-    let db = LakeDb::open(&lake().lake, TimeRange::default()).unwrap();
-    let report = build(&db, TimeRange::default(), LIMITS).unwrap();
+    // Every file has its summary, and every hour is whole.
+    let report = report(TimeRange::default(), |s, n| s == n && n > 0);
     let t = truth(TimeRange::default());
     check(&report, &t);
     // Against the raw log lines themselves.
@@ -358,7 +378,8 @@ fn time_range_report_matches_and_prunes_files() {
         "range read {} of {all} files",
         db.file_count()
     );
-    let report = build(&db, range, LIMITS).unwrap();
+    // The two cut hours are aggregated from their rows, the whole ones read from summaries.
+    let report = report(range, |s, n| s > 0 && s < n);
     let t = truth(range);
     assert!(report.totals.requests > 0 && report.totals.requests < u(&t["raw_lines"]));
     check(&report, &t);
@@ -377,8 +398,7 @@ fn terminal_report_prints_every_section() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).unwrap();
-    let db = LakeDb::open(&lake().lake, TimeRange::default()).unwrap();
-    let report = build(&db, TimeRange::default(), LIMITS).unwrap();
+    let report = report(TimeRange::default(), |_, _| true);
     assert!(
         text.contains(&format!("{} requests", report.totals.requests)),
         "{text}"
@@ -431,4 +451,46 @@ fn report_errors_are_plain() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("no lake files in the requested time range")
     );
+}
+
+#[test]
+fn each_summary_equals_the_sql_summary_of_its_file() {
+    let files = accesslake::query::lake_files(&lake().lake).unwrap();
+    assert!(!files.is_empty());
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    for f in &files {
+        let rel = f.path.strip_prefix(&lake().lake).unwrap().to_str().unwrap();
+        let summary = lake()
+            .lake
+            .join(accesslake::lake::Lake::summary_target(rel));
+        assert!(summary.is_file(), "{} has no summary", f.path.display());
+        let (data, summary) = (f.path.display(), summary.display());
+        let sql = accesslake::summary::sql(&format!(
+            "read_parquet('{data}', hive_partitioning = false)"
+        ));
+        let stored = format!("SELECT * FROM read_parquet('{summary}', hive_partitioning = false)");
+        // Equal as multisets, both ways; and not trivially (the file has rows).
+        let differ: i64 = conn
+            .query_row(
+                &format!(
+                    "SELECT (SELECT count(*) FROM (({sql}) EXCEPT ALL ({stored})))
+                          + (SELECT count(*) FROM (({stored}) EXCEPT ALL ({sql})))"
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            differ, 0,
+            "{summary} differs from the SQL summary of {data}"
+        );
+        let kinds: i64 = conn
+            .query_row(
+                &format!("SELECT count(DISTINCT kind) FROM ({stored})"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(kinds >= 4, "{summary}: only {kinds} sections");
+    }
 }
