@@ -543,11 +543,21 @@ impl CommitJob {
         for (meta, batches) in &self.files {
             let p = pending.next().expect("a pending entry per data file");
             let path = staging.join(&p.staged);
-            writer::write_file(&path, batches, meta)?;
+            let s = pending.next().expect("a pending entry per summary");
+            // The summary is built on a thread of its own while the data file is encoded.
+            std::thread::scope(|scope| -> Result<()> {
+                let summary =
+                    scope.spawn(|| summary::write_summary(&staging.join(&s.staged), batches));
+                let data = writer::write_file(&path, batches, meta);
+                let summary = summary
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                data?;
+                summary?;
+                Ok(())
+            })?;
             bytes += fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-            let p = pending.next().expect("a pending entry per summary");
-            summary::write_summary(&staging.join(&p.staged), batches)?;
         }
         let mut rejected = 0;
         if let Some(data) = &self.rejected {

@@ -16,8 +16,7 @@
 
 use crate::writer::WriterError;
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray,
-    TimestampMicrosecondArray,
+    ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{
     DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -26,6 +25,7 @@ use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -179,6 +179,11 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ))
 });
 
+/// Columns written with dictionary encoding: those with few distinct values. The others are
+/// distinct within their section (paths, referrers, addresses, counts), or too few to repay a
+/// dictionary's hashing (place names), and zstd compresses them anyway.
+const DICTIONARY_COLUMNS: &[&str] = &["kind", "hour", "status", "is_bot", "country_code", "asn"];
+
 /// The summary's Arrow schema.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
@@ -274,10 +279,6 @@ fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray, Wr
         .ok_or_else(|| WriterError::Summary(format!("column {name:?} is not Utf8")))
 }
 
-fn get<'b>(a: &'b StringArray, i: usize) -> Option<&'b str> {
-    a.is_valid(i).then(|| a.value(i))
-}
-
 impl<'a> SummaryWriter<'a> {
     /// Starts a summary to be written to `file` (`path` is only used in error messages).
     pub fn try_new(file: File, path: impl Into<PathBuf>) -> Result<Self, WriterError> {
@@ -323,12 +324,11 @@ impl<'a> SummaryWriter<'a> {
         .map(|c| strings(batch, c));
         let (cc, country, region, city) = (cc?, country?, region?, city?);
         let (path, referrer, ip, as_org) = (path?, referrer?, ip?, as_org?);
-        for i in 0..batch.num_rows() {
+        // One pass per section, so each pass keeps one map and its columns in cache.
+        let bytes = || bytes.iter().map(|b| b.unwrap_or(0));
+        for (((t, st), bot), b) in time.iter().zip(status).zip(is_bot).zip(bytes()) {
             // Rows always have a time; a null one would be a bug upstream, summarised at 0.
-            let t = time.is_valid(i).then(|| time.value(i)).unwrap_or(0);
-            let st = status.is_valid(i).then(|| status.value(i));
-            let b = bytes.is_valid(i).then(|| bytes.value(i)).unwrap_or(0);
-            let bot = is_bot.is_valid(i).then(|| is_bot.value(i));
+            let t = t.unwrap_or(0);
             let hour = t.div_euclid(HOUR_US) * HOUR_US;
             let e = self.traffic.entry((hour, st, bot)).or_insert(Traffic {
                 requests: 0,
@@ -340,31 +340,42 @@ impl<'a> SummaryWriter<'a> {
             e.bytes += b;
             e.first = e.first.min(t);
             e.last = e.last.max(t);
-            let place = [get(cc, i), get(country, i), get(region, i), get(city, i)];
-            let g = self.geo.entry(place).or_default();
+        }
+        let places = cc.iter().zip(country).zip(region).zip(city);
+        for ((((cc, country), region), city), b) in places.zip(bytes()) {
+            let g = self.geo.entry([cc, country, region, city]).or_default();
             g.requests += 1;
             g.bytes += b;
-            for (map, key) in [
-                (&mut self.paths, get(path, i)),
-                (&mut self.referrers, get(referrer, i)),
-            ] {
+        }
+        for (map, column) in [(&mut self.paths, path), (&mut self.referrers, referrer)] {
+            for (key, b) in column.iter().zip(bytes()) {
                 let s = map.entry(key).or_default();
                 s.requests += 1;
                 s.bytes += b;
             }
+        }
+        let clients = status
+            .iter()
+            .zip(ip)
+            .zip(cc)
+            .zip(country)
+            .zip(asn)
+            .zip(as_org);
+        for (((((st, ip), cc), country), asn), as_org) in clients {
             if st != Some(200) {
-                let c = self.clients.entry((get(ip, i), st)).or_default();
+                let c = self.clients.entry((ip, st)).or_default();
                 c.requests += 1;
-                c.country_code = min(c.country_code, place[0]);
-                c.country = min(c.country, place[1]);
-                c.asn = min(c.asn, asn.is_valid(i).then(|| asn.value(i)));
-                c.as_org = min(c.as_org, get(as_org, i));
+                c.country_code = min(c.country_code, cc);
+                c.country = min(c.country, country);
+                c.asn = min(c.asn, asn);
+                c.as_org = min(c.as_org, as_org);
             }
         }
         Ok(())
     }
 
-    /// The summary as one batch, its rows sorted within each section.
+    /// The summary as one batch: sections in [`Section::ALL`] order, traffic rows sorted, the
+    /// others in the maps' order (deterministic: the hasher has no random seed).
     pub fn to_batch(&self) -> Result<RecordBatch, WriterError> {
         let mut b = Builder::default();
         let mut traffic: Vec<_> = self.traffic.iter().collect();
@@ -378,9 +389,7 @@ impl<'a> SummaryWriter<'a> {
             b.last.push(Some(t.last));
             b.pad();
         }
-        let mut geo: Vec<_> = self.geo.iter().collect();
-        geo.sort_unstable_by_key(|(k, _)| **k);
-        for (place, s) in geo {
+        for (place, s) in &self.geo {
             b.row(Section::Geo, Some(s.requests), Some(s.bytes));
             b.country_code.push(place[0]);
             b.country.push(place[1]);
@@ -392,9 +401,7 @@ impl<'a> SummaryWriter<'a> {
             (Section::Path, &self.paths),
             (Section::Referrer, &self.referrers),
         ] {
-            let mut rows: Vec<_> = map.iter().collect();
-            rows.sort_unstable_by_key(|(k, _)| **k);
-            for (key, s) in rows {
+            for (key, s) in map {
                 b.row(section, Some(s.requests), Some(s.bytes));
                 match section {
                     Section::Path => b.path.push(*key),
@@ -403,9 +410,7 @@ impl<'a> SummaryWriter<'a> {
                 b.pad();
             }
         }
-        let mut clients: Vec<_> = self.clients.iter().collect();
-        clients.sort_unstable_by_key(|(k, _)| **k);
-        for (&(ip, status), c) in clients {
+        for (&(ip, status), c) in &self.clients {
             b.row(Section::Client, Some(c.requests), None);
             b.status.push(status);
             b.country_code.push(c.country_code);
@@ -426,12 +431,16 @@ impl<'a> SummaryWriter<'a> {
             path: self.path.clone(),
             source,
         };
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(crate::writer::ZSTD_LEVEL).unwrap_or_default(),
             ))
-            .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")))
-            .build();
+            .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")));
+        for (c, _) in COLUMNS {
+            let dictionary = DICTIONARY_COLUMNS.contains(&c);
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c), dictionary);
+        }
+        let props = props.build();
         let mut w = ArrowWriter::try_new(&self.file, schema(), Some(props)).map_err(perr)?;
         w.write(&batch).map_err(perr)?;
         w.close().map_err(perr)?;
