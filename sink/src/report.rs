@@ -428,13 +428,17 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     (report.top_referrers, report.no_referrer) = ranking("referrer", false)?;
 
     // (5) Non-200 responses by client address, and how many addresses got one.
+    // The top addresses first; their details and statuses only then, from their own rows.
     let mut stmt = conn.prepare(&format!(
-        "SELECT client_ip, n, asn, as_org, cc, country, st, count(*) OVER () FROM (
-             SELECT client_ip, sum(requests)::BIGINT AS n, min(asn) AS asn, min(as_org) AS as_org,
-                 min(country_code) AS cc, min(country) AS country,
-                 list(DISTINCT status ORDER BY status NULLS LAST)::VARCHAR AS st
-             FROM summary WHERE kind = 'client' GROUP BY client_ip)
-         ORDER BY n DESC, client_ip LIMIT {}",
+        "WITH top AS (
+             SELECT client_ip, sum(requests)::BIGINT AS n, count(*) OVER () AS total
+             FROM summary WHERE kind = 'client' GROUP BY client_ip
+             ORDER BY n DESC, client_ip LIMIT {})
+         SELECT t.client_ip, t.n, min(s.asn), min(s.as_org), min(s.country_code),
+             min(s.country), list(DISTINCT s.status ORDER BY s.status NULLS LAST)::VARCHAR, t.total
+         FROM top t JOIN summary s ON s.kind = 'client' AND s.client_ip IS NOT DISTINCT FROM t.client_ip
+         GROUP BY t.client_ip, t.n, t.total
+         ORDER BY t.n DESC, t.client_ip",
         limits.top
     ))?;
     let mut rows = stmt.query([])?;
