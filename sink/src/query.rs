@@ -487,3 +487,32 @@ pub fn run(cfg: &QueryConfig) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_in_a_range() {
+        let h = 1_548_115_200_000_000; // 2019-01-22T00:00:00Z
+        let r = TimeRange {
+            from: Some(h + HOUR / 2),
+            to: Some(h + 3 * HOUR),
+        };
+        // The first hour is cut, the next two are whole, the fourth is outside.
+        let hours = [h, h + HOUR, h + 2 * HOUR, h + 3 * HOUR];
+        let overlaps = hours.map(|s| r.overlaps_hour(s));
+        let covers = hours.map(|s| r.covers_hour(s));
+        assert_eq!(overlaps, [true, true, true, false]);
+        assert_eq!(covers, [false, true, true, false]);
+        assert!(TimeRange::default().covers_hour(h));
+        assert!(TimeRange::default().conditions().is_empty());
+        assert_eq!(
+            r.conditions(),
+            [
+                "time >= TIMESTAMPTZ '2019-01-22T00:30:00Z'",
+                "time < TIMESTAMPTZ '2019-01-22T03:00:00Z'"
+            ]
+        );
+    }
+}
