@@ -35,6 +35,8 @@ pub enum ReportError {
     Range(String, String),
     #[error("cannot write {}: {}", .0.display(), .1)]
     Write(PathBuf, #[source] io::Error),
+    #[error("{0}\nA file's summary could not be read: delete it (the report then aggregates that file's rows), or run with --no-summaries.")]
+    DamagedSummary(String),
 }
 
 /// Parses a `--from`/`--to` value into µs since the epoch (UTC).
@@ -490,12 +492,21 @@ fn execute(cfg: &ReportConfig) -> Result<(), ReportError> {
         true => Summaries::Recompute,
         false => Summaries::Use,
     };
-    let db = LakeDb::open_with(&cfg.lake, range, summaries)?;
+    // DuckDB names a file it cannot read; a summary's gets a way out.
+    let damaged = |e: ReportError| match e {
+        ReportError::DuckDb(_) | ReportError::Query(QueryError::DuckDb(_))
+            if !cfg.no_summaries && e.to_string().contains(".summary'") =>
+        {
+            ReportError::DamagedSummary(e.to_string())
+        }
+        e => e,
+    };
+    let db = LakeDb::open_with(&cfg.lake, range, summaries).map_err(|e| damaged(e.into()))?;
     let limits = Limits {
         top: cfg.top,
         cities: cfg.top_cities,
     };
-    let report = build(&db, range, limits)?;
+    let report = build(&db, range, limits).map_err(damaged)?;
     if let Some(path) = &cfg.html {
         let html = crate::report_html::render(&report, limits);
         std::fs::write(path, html).map_err(|e| ReportError::Write(path.clone(), e))?;

@@ -494,3 +494,55 @@ fn each_summary_equals_the_sql_summary_of_its_file() {
         assert!(kinds >= 4, "{summary}: only {kinds} sections");
     }
 }
+
+#[test]
+fn a_damaged_summary_is_named_and_can_be_bypassed() {
+    fn copy(from: &std::path::Path, to: &std::path::Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            let target = to.join(e.file_name());
+            if e.file_type().unwrap().is_dir() {
+                copy(&e.path(), &target);
+            } else {
+                std::fs::copy(e.path(), &target).unwrap();
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copied = dir.path().join("lake");
+    copy(&lake().lake, &copied);
+    let files = accesslake::query::lake_files(&copied).unwrap();
+    let rel = files[0]
+        .path
+        .strip_prefix(&copied)
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let summary = copied.join(accesslake::lake::Lake::summary_target(rel));
+    std::fs::write(&summary, b"not parquet").unwrap();
+    let path = copied.to_str().unwrap();
+    let out = accesslake(&["report", "--lake", path]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(summary.to_str().unwrap()) && err.contains("--no-summaries"),
+        "{err}"
+    );
+    let out = accesslake(&["report", "--lake", path, "--no-summaries"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Without the damaged summary, its file's rows are aggregated: the full report again.
+    std::fs::remove_file(&summary).unwrap();
+    let out = accesslake(&["report", "--lake", path]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let whole = accesslake(&["report", "--lake", lake().lake_str()]);
+    assert_eq!(out.stdout, whole.stdout);
+}
