@@ -6,11 +6,12 @@
 //! Sections: requests by country (and city for the top countries); requests by status code and
 //! by status class per UTC hour; non-200 responses by client IP with the IP's ASN, AS
 //! organisation and country; top paths; top referrers; bots vs humans (requests and bytes);
-//! bandwidth per hour; busiest hours of the day. Hourly buckets are the lake's hour partitions
-//! (the UTC hour of each record's `time`), so they cost nothing to compute. `--from`/`--to`
-//! select a half-open UTC range: files of hours outside it are not opened at all, and rows are
-//! filtered on `time`. Null keys (unknown country, no referrer, unparsed path) are kept as
-//! `None` rows, so every ranking adds up to its total.
+//! bandwidth per hour; busiest hours of the day. Hourly buckets are the UTC hour of each
+//! record's `time`. Every number is a sum over per-file summaries ([`crate::summary`]), read
+//! from each file's summary where it has one. `--from`/`--to` select a half-open UTC range:
+//! files of hours outside it are not opened at all, and in the (at most two) hours the range
+//! cuts, rows are filtered on `time` and aggregated. Null keys (unknown country, no referrer,
+//! unparsed path) are kept as `None` rows, so every ranking adds up to its total.
 
 use crate::config::ReportConfig;
 use crate::query::{LakeDb, QueryError, Summaries, TimeRange};
