@@ -223,19 +223,19 @@ impl LakeDb {
         }
         // Each file's summary, when it is to be read instead of the file.
         let summary_of = |f: &LakeFile| -> Option<String> {
+            if summaries != Summaries::Use || !range.covers_hour(f.hour_start) {
+                return None;
+            }
             let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
             let path = lake.join(crate::lake::Lake::summary_target(rel));
-            (range.covers_hour(f.hour_start) && path.is_file()).then(|| absolute(&path))
+            path.is_file().then(|| absolute(&path))
         };
         let (mut summarised, mut unsummarised) = (Vec::new(), Vec::new());
         if summaries != Summaries::None {
             for (f, data) in in_range.iter().zip(&files) {
-                match summaries == Summaries::Use {
-                    true => match summary_of(f) {
-                        Some(s) => summarised.push(s),
-                        None => unsummarised.push(data.clone()),
-                    },
-                    false => unsummarised.push(data.clone()),
+                match summary_of(f) {
+                    Some(s) => summarised.push(s),
+                    None => unsummarised.push(data.clone()),
                 }
             }
         }

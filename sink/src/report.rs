@@ -15,6 +15,7 @@
 
 use crate::config::ReportConfig;
 use crate::query::{LakeDb, QueryError, Summaries, TimeRange};
+use crate::summary::combine;
 use accesslake_transform::Timestamp;
 use duckdb::types::FromSql;
 use duckdb::Row;
@@ -201,14 +202,6 @@ fn get<T: FromSql>(row: &Row<'_>, i: usize) -> duckdb::Result<T> {
 
 fn count(row: &Row<'_>, i: usize) -> duckdb::Result<u64> {
     Ok(get::<Option<i64>>(row, i)?.unwrap_or(0).max(0) as u64)
-}
-
-/// Combines two optional values with `f`, a `None` giving way to the other.
-fn combine(a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(f(a, b)),
-        (a, b) => a.or(b),
-    }
 }
 
 /// The status class index of [`CLASSES`].

@@ -244,10 +244,11 @@ struct Client<'a> {
     as_org: Option<&'a str>,
 }
 
-/// SQL `min`: the smaller of two values, a null losing to any value.
-fn min<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+/// Combines two nullable values as SQL aggregates do: `f` of both, a null losing to any value
+/// (`combine(a, b, Ord::min)` is SQL `min`).
+pub(crate) fn combine<T>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option<T> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
+        (Some(a), Some(b)) => Some(f(a, b)),
         (a, b) => a.or(b),
     }
 }
@@ -267,16 +268,20 @@ pub struct SummaryWriter<'a> {
     clients: FxHashMap<(Option<&'a str>, Option<i32>), Client<'a>>,
 }
 
-fn column<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b ArrayRef, WriterError> {
-    batch
+/// The column `name` of `batch`, downcast by `cast` (an `as_*_opt` of [`AsArray`]).
+fn typed<'b, T: ?Sized>(
+    batch: &'b RecordBatch,
+    name: &str,
+    cast: impl FnOnce(&'b ArrayRef) -> Option<&'b T>,
+) -> Result<&'b T, WriterError> {
+    let column = batch
         .column_by_name(name)
-        .ok_or_else(|| WriterError::Summary(format!("the batch has no column {name:?}")))
+        .ok_or_else(|| WriterError::Summary(format!("the batch has no column {name:?}")))?;
+    cast(column).ok_or_else(|| WriterError::Summary(format!("column {name:?} has the wrong type")))
 }
 
 fn strings<'b>(batch: &'b RecordBatch, name: &str) -> Result<&'b StringArray, WriterError> {
-    column(batch, name)?
-        .as_string_opt::<i32>()
-        .ok_or_else(|| WriterError::Summary(format!("column {name:?} is not Utf8")))
+    typed(batch, name, |a| a.as_string_opt::<i32>())
 }
 
 impl<'a> SummaryWriter<'a> {
@@ -295,22 +300,13 @@ impl<'a> SummaryWriter<'a> {
 
     /// Adds a batch of lake rows (any schema holding the lake's columns).
     pub fn write(&mut self, batch: &'a RecordBatch) -> Result<(), WriterError> {
-        let not = |name: &str| WriterError::Summary(format!("column {name:?} has the wrong type"));
-        let time = column(batch, "time")?
-            .as_primitive_opt::<TimestampMicrosecondType>()
-            .ok_or_else(|| not("time"))?;
-        let status = column(batch, "status")?
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| not("status"))?;
-        let bytes = column(batch, "bytes")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| not("bytes"))?;
-        let asn = column(batch, "asn")?
-            .as_primitive_opt::<Int64Type>()
-            .ok_or_else(|| not("asn"))?;
-        let is_bot = column(batch, "is_bot")?
-            .as_boolean_opt()
-            .ok_or_else(|| not("is_bot"))?;
+        let time = typed(batch, "time", |a| {
+            a.as_primitive_opt::<TimestampMicrosecondType>()
+        })?;
+        let status = typed(batch, "status", |a| a.as_primitive_opt::<Int32Type>())?;
+        let bytes = typed(batch, "bytes", |a| a.as_primitive_opt::<Int64Type>())?;
+        let asn = typed(batch, "asn", |a| a.as_primitive_opt::<Int64Type>())?;
+        let is_bot = typed(batch, "is_bot", |a| a.as_boolean_opt())?;
         let [cc, country, region, city, path, referrer, ip, as_org] = [
             "country_code",
             "country",
@@ -365,10 +361,10 @@ impl<'a> SummaryWriter<'a> {
             if st != Some(200) {
                 let c = self.clients.entry((ip, st)).or_default();
                 c.requests += 1;
-                c.country_code = min(c.country_code, cc);
-                c.country = min(c.country, country);
-                c.asn = min(c.asn, asn);
-                c.as_org = min(c.as_org, as_org);
+                c.country_code = combine(c.country_code, cc, Ord::min);
+                c.country = combine(c.country, country, Ord::min);
+                c.asn = combine(c.asn, asn, Ord::min);
+                c.as_org = combine(c.as_org, as_org, Ord::min);
             }
         }
         Ok(())
