@@ -12,8 +12,10 @@ pub mod text;
 pub mod timestamp;
 pub mod transform;
 
-pub use json::{json_len, write_record};
-pub use parse::{parse_line, parse_line_with, ErrorKind, Format, ParseError, ParseOptions};
+pub use json::{json_len, write_record, Escape};
+pub use parse::{
+    parse_for_json, parse_line, parse_line_with, ErrorKind, Format, ParseError, ParseOptions,
+};
 pub use schema::{Field, Kind, Record, Timestamp, UtcOffset, Value, SCHEMA_VERSION};
 pub use transform::{
     envelope_len, route, transform_value, Route, TransformOptions, DEFAULT_MEMORY_BUDGET,

@@ -7,6 +7,7 @@
 //! fields separated by one or more spaces. The request's closing quote is found by the structure
 //! that follows it (spaces, a status, spaces, a size), so a raw `"` inside a URL is kept.
 
+use crate::json::{quotes_if_plain, Escape};
 use crate::request::split_request;
 use crate::schema::Record;
 use crate::text::{unescape_quoted, utf8_or_hex};
@@ -102,15 +103,41 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
 /// Parses one line; a trailing `\n` / `\r\n` is ignored. Invalid UTF-8 bytes are rendered as
 /// `\xHH` text (the record then owns its strings, and `at` counts in that text).
 pub fn parse_line_with<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
+    parse(line, opts, false).map(|(record, _)| record)
+}
+
+/// Parses one line as [`parse_line_with`] does, and says how its JSON must treat strings: when
+/// the line has no control byte, no backslash and no `"` but the delimiters the parser used,
+/// no value needs escaping ([`Escape::Verbatim`]); the check is one pass over the line.
+pub fn parse_for_json<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+) -> Result<(Record<'a>, Escape), ParseError> {
+    parse(line, opts, true)
+}
+
+fn parse<'a>(
+    line: &'a [u8],
+    opts: &ParseOptions,
+    json: bool,
+) -> Result<(Record<'a>, Escape), ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if let Ok(s) = simdutf8::basic::from_utf8(line) {
-        return parse_str(s, opts);
+        let (record, delimiters) = parse_str(s, opts)?;
+        let plain = json && quotes_if_plain(line) == Some(delimiters);
+        let escape = if plain {
+            Escape::Verbatim
+        } else {
+            Escape::Check
+        };
+        return Ok((record, escape));
     }
-    match utf8_or_hex(line) {
-        Cow::Borrowed(s) => parse_str(s, opts),
-        Cow::Owned(fixed) => parse_str(&fixed, opts).map(Record::into_owned),
-    }
+    let record = match utf8_or_hex(line) {
+        Cow::Borrowed(s) => parse_str(s, opts)?.0,
+        Cow::Owned(fixed) => parse_str(&fixed, opts)?.0.into_owned(),
+    };
+    Ok((record, Escape::Check))
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -226,7 +253,8 @@ fn quoted_end(b: &[u8], start: usize) -> (usize, bool) {
     (close.unwrap_or(b.len()), backslash)
 }
 
-fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
+/// The record, and how many `"` of the line were delimiters (opening or closing a quoted field).
+fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize), ParseError> {
     let b = s.as_bytes();
     let mut pos = skip_spaces(b, 0);
     if pos == b.len() {
@@ -289,6 +317,8 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
     // Quoted fields (referrer, agent, forwarded_for, further ones ignored) and unquoted tails.
     let mut quoted: [Option<Cow<'a, str>>; 3] = [None, None, None];
     let mut n_quoted = 0;
+    // The request's two quotes, then two per closed field and one per field left open.
+    let mut delimiters = 2;
     pos = tail.next;
     loop {
         pos = skip_spaces(b, pos);
@@ -301,6 +331,7 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
                 *slot = quoted_value(&s[pos + 1..end], backslash);
             }
             n_quoted += 1;
+            delimiters += if end < b.len() { 2 } else { 1 };
             pos = end + 1;
         } else {
             pos = token_end(b, pos);
@@ -319,7 +350,7 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
 
     let parts = request.as_ref().map(split_request).unwrap_or_default();
     let [referrer, user_agent, forwarded_for] = quoted;
-    Ok(Record {
+    let record = Record {
         time,
         utc_offset,
         client_ip: Cow::Borrowed(field(heads[h])),
@@ -336,5 +367,6 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<Record<'a>, ParseErr
         referrer,
         user_agent,
         forwarded_for,
-    })
+    };
+    Ok((record, delimiters))
 }

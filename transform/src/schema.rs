@@ -159,6 +159,20 @@ macro_rules! schema {
             pub fn values(&self) -> [$crate::schema::Value<'_>; [$(stringify!($field)),*].len()] {
                 [ $( $crate::schema::Column::value(&self.$field) ),* ]
             }
+
+            /// Appends this value as one JSON object, keys in [`Self::FIELDS`] order. Unrolled
+            /// per field: each key is a constant and each value's kind is known here.
+            #[allow(unused_assignments)]
+            pub fn write_json<S: $crate::json::Sink>(&self, escape: $crate::json::Escape, out: &mut S) {
+                let mut open = b'{';
+                $(
+                    out.push(open);
+                    open = b',';
+                    out.extend(concat!("\"", stringify!($field), "\":").as_bytes());
+                    $crate::json::write_value($crate::schema::Column::value(&self.$field), escape, out);
+                )*
+                out.push(b'}');
+            }
         }
     };
 }

@@ -4,8 +4,8 @@
 //! Redpanda's per-transform limit; the host tests call it natively to predict the guest's output,
 //! and the sink's `ingest`/`parse` call [`transform_value`] (no budget).
 
-use crate::json::{json_len, write_record};
-use crate::parse::{parse_line_with, ParseError, ParseOptions};
+use crate::json::json_len;
+use crate::parse::{parse_for_json, ParseError, ParseOptions};
 
 /// The header that carries the rejection reason on a dead-lettered record.
 pub const ERROR_HEADER: &str = "accesslake-error";
@@ -91,8 +91,8 @@ pub fn transform_value(
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
     out.clear();
-    let record = parse_line_with(line, opts)?;
-    write_record(&record, out);
+    let (record, escape) = parse_for_json(line, opts)?;
+    record.write_json(escape, out);
     Ok(())
 }
 
@@ -112,8 +112,8 @@ pub fn route<'a>(
     let budget = opts.memory_budget;
     // The largest output value that fits beside the input, with four copies of the payload live.
     let room = (budget.saturating_sub(value.len()) / 4).saturating_sub(envelope);
-    let reason = match parse_line_with(value, &opts.parse) {
-        Ok(record) => {
+    let reason = match parse_for_json(value, &opts.parse) {
+        Ok((record, escape)) => {
             let bound = value.len().saturating_mul(12).saturating_add(1024);
             let len = if bound > room { json_len(&record) } else { 0 };
             if len <= room {
@@ -121,7 +121,7 @@ pub fn route<'a>(
                     out.shrink_to(len);
                     out.reserve_exact(len);
                 }
-                write_record(&record, out);
+                record.write_json(escape, out);
                 return Route::Parsed;
             }
             format!(

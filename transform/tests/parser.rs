@@ -3,8 +3,8 @@
 //! record).
 
 use accesslake_transform::{
-    parse_line, parse_line_with, transform_value, write_record, ErrorKind, Format, ParseOptions,
-    Record,
+    parse_for_json, parse_line, parse_line_with, transform_value, write_record, ErrorKind, Escape,
+    Format, ParseOptions, Record,
 };
 use std::io::BufRead;
 
@@ -267,7 +267,9 @@ fn hostile_bytes_never_panic() {
         line.truncate(((seed >> 40) as usize) % (line.len() + 1));
         let mut out = Vec::new();
         if transform_value(&line, &ParseOptions::default(), &mut out).is_ok() {
-            Record::from_json(&out).expect("valid JSON");
+            let record = parse_line(&line).unwrap();
+            assert_eq!(Record::from_json(&out).expect("valid JSON"), record);
+            assert_eq!(out, checked_json(&record), "{line:?}");
         }
     }
     let long = format!(
@@ -275,6 +277,49 @@ fn hostile_bytes_never_panic() {
         "a".repeat(128 * 1024)
     );
     assert!(parse_line(long.as_bytes()).is_ok());
+}
+
+/// The JSON of `record` with every string checked for bytes to escape.
+fn checked_json(record: &Record<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_record(record, &mut out);
+    out
+}
+
+#[test]
+fn strings_are_copied_verbatim_only_when_no_value_needs_escaping() {
+    let head = "1.2.3.4 - - [22/Jan/2019:03:56:14 +0000]";
+    for (tail, verbatim) in [
+        (r#""GET /a HTTP/1.1" 200 3 "-" "UA""#, true),
+        (r#""GET /a HTTP/1.1" 200 3 "-" "Mozilla (truncated"#, true),
+        (r#""GET /a HTTP/1.1" 200 3 "r" "u" "x" "y" 0.003"#, true),
+        (r#""GET /a"b HTTP/1.1" 200 3 "-" "UA""#, false),
+        (r#""GET /a\"b HTTP/1.1" 200 3 "-" "UA""#, false),
+        (r#""GET /a HTTP/1.1" 200 3 "-" "U\\A""#, false),
+        ("\"GET /a HTTP/1.1\" 200 3 \"-\" \"U\tA\"", false),
+        (r#""GET /a HTTP/1.1" 200 3 "-" "UA" t"ail"#, false),
+        (r#""GET /a HTTP/1.1" 200 3 "-" "U"A""#, false),
+    ] {
+        let line = format!("{head} {tail}");
+        let (record, escape) = parse_for_json(line.as_bytes(), &ParseOptions::default()).unwrap();
+        let want = if verbatim {
+            Escape::Verbatim
+        } else {
+            Escape::Check
+        };
+        assert_eq!(escape, want, "{line}");
+        let mut out = Vec::new();
+        transform_value(line.as_bytes(), &ParseOptions::default(), &mut out).unwrap();
+        assert_eq!(out, checked_json(&record), "{line}");
+        assert_eq!(Record::from_json(&out).unwrap(), record, "{line}");
+    }
+    // A client field with a quote: still escaped.
+    let line = r#"1.2.3"4 - - [22/Jan/2019:03:56:14 +0000] "GET /a HTTP/1.1" 200 3"#;
+    let (record, escape) = parse_for_json(line.as_bytes(), &ParseOptions::default()).unwrap();
+    assert_eq!(
+        (escape, record.client_ip.as_ref()),
+        (Escape::Check, "1.2.3\"4")
+    );
 }
 
 fn shared(name: &str) -> std::path::PathBuf {
@@ -296,6 +341,9 @@ fn every_line_round_trips(name: &str) -> usize {
             parse_line(&line).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&line)));
         out.clear();
         write_record(&record, &mut out);
+        let mut fast = Vec::new();
+        transform_value(&line, &ParseOptions::default(), &mut fast).unwrap();
+        assert_eq!(fast, out, "the transform's JSON is the checked JSON");
         let back = Record::from_json(&out).unwrap();
         assert_eq!(back, record);
         let via_serde: serde_json::Value = serde_json::to_value(&record).unwrap();
