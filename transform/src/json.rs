@@ -136,8 +136,21 @@ pub fn write_str<S: Sink>(s: &str, out: &mut S) {
 
 fn write_int<S: Sink>(v: i64, out: &mut S) {
     let mut buf = [0u8; 20];
-    let mut n = v.unsigned_abs();
     let mut i = buf.len();
+    // Statuses and most sizes fit in 32 bits, whose division by 10 is a multiplication even in
+    // wasm32 (which has no 64-bit multiply-high, so 64-bit division stays a division there).
+    if let Ok(mut n) = u32::try_from(v) {
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        return out.extend(&buf[i..]);
+    }
+    let mut n = v.unsigned_abs();
     loop {
         i -= 1;
         buf[i] = b'0' + (n % 10) as u8;
@@ -171,6 +184,39 @@ pub fn write_value<S: Sink>(v: Value<'_>, escape: Escape, out: &mut S) {
         Value::Float(Some(f)) if f.is_finite() => out.extend(format!("{f}").as_bytes()),
         Value::Bool(Some(b)) => out.extend(if b { b"true" } else { b"false" }),
         _ => out.extend(b"null"),
+    }
+}
+
+/// What goes before a field's value, each a constant made by the `schema!` macro: the separator
+/// (`{` or `,`) and the key, then (`quoted`) a string's opening quote, or (`null`) a null value.
+/// A field then takes one, two or three appends.
+pub struct Key {
+    pub bare: &'static str,
+    pub quoted: &'static str,
+    pub null: &'static str,
+}
+
+/// Appends one field: its key and its value.
+#[inline(always)]
+pub fn write_field<S: Sink>(out: &mut S, key: &Key, v: Value<'_>, escape: Escape) {
+    match v {
+        Value::Str(Some(s)) if escape == Escape::Verbatim => {
+            out.extend(key.quoted.as_bytes());
+            out.extend(s.as_bytes());
+            out.push(b'"');
+        }
+        Value::Timestamp(t) => {
+            out.extend(key.quoted.as_bytes());
+            out.rfc3339(crate::schema::Timestamp(t));
+            out.push(b'"');
+        }
+        Value::Str(None) | Value::Int(None) | Value::Float(None) | Value::Bool(None) => {
+            out.extend(key.null.as_bytes())
+        }
+        _ => {
+            out.extend(key.bare.as_bytes());
+            write_value(v, escape, out);
+        }
     }
 }
 
@@ -210,7 +256,11 @@ mod tests {
 
     #[test]
     fn ints_render_exactly() {
-        for v in [0i64, 7, -7, 200, i64::MAX, i64::MIN, 1_000_000] {
+        let edges = [u32::MAX as i64, u32::MAX as i64 + 1, -(u32::MAX as i64)];
+        for v in [0i64, 7, -7, 200, i64::MAX, i64::MIN, 1_000_000]
+            .into_iter()
+            .chain(edges)
+        {
             let mut out = Vec::new();
             write_int(v, &mut out);
             assert_eq!(String::from_utf8(out).unwrap(), v.to_string());

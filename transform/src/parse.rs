@@ -103,7 +103,7 @@ pub fn parse_line(line: &[u8]) -> Result<Record<'_>, ParseError> {
 /// Parses one line; a trailing `\n` / `\r\n` is ignored. Invalid UTF-8 bytes are rendered as
 /// `\xHH` text (the record then owns its strings, and `at` counts in that text).
 pub fn parse_line_with<'a>(line: &'a [u8], opts: &ParseOptions) -> Result<Record<'a>, ParseError> {
-    parse(line, opts, false).map(|(record, _)| record)
+    parse(line, opts, None)
 }
 
 /// Parses one line as [`parse_line_with`] does, and says how its JSON must treat strings: when
@@ -113,31 +113,34 @@ pub fn parse_for_json<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
 ) -> Result<(Record<'a>, Escape), ParseError> {
-    parse(line, opts, true)
+    let mut escape = Escape::Check;
+    parse(line, opts, Some(&mut escape)).map(|record| (record, escape))
 }
 
-fn parse<'a>(
+/// The parser behind both entry points. The record is returned as it is built (it is large: no
+/// wrapping tuple to copy it into); when `escape` is given it is set for the record's JSON.
+#[inline]
+pub(crate) fn parse<'a>(
     line: &'a [u8],
     opts: &ParseOptions,
-    json: bool,
-) -> Result<(Record<'a>, Escape), ParseError> {
+    escape: Option<&mut Escape>,
+) -> Result<Record<'a>, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut delimiters = 0;
     if let Ok(s) = simdutf8::basic::from_utf8(line) {
-        let (record, delimiters) = parse_str(s, opts)?;
-        let plain = json && quotes_if_plain(line) == Some(delimiters);
-        let escape = if plain {
-            Escape::Verbatim
-        } else {
-            Escape::Check
-        };
-        return Ok((record, escape));
+        let parsed = parse_str(s, opts, &mut delimiters);
+        if let (Ok(_), Some(escape)) = (&parsed, escape) {
+            if quotes_if_plain(line) == Some(delimiters) {
+                *escape = Escape::Verbatim;
+            }
+        }
+        return parsed;
     }
-    let record = match utf8_or_hex(line) {
-        Cow::Borrowed(s) => parse_str(s, opts)?.0,
-        Cow::Owned(fixed) => parse_str(&fixed, opts)?.0.into_owned(),
-    };
-    Ok((record, Escape::Check))
+    match utf8_or_hex(line) {
+        Cow::Borrowed(s) => parse_str(s, opts, &mut delimiters),
+        Cow::Owned(fixed) => parse_str(&fixed, opts, &mut delimiters).map(Record::into_owned),
+    }
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
@@ -199,10 +202,31 @@ fn quoted_value(s: &str, backslash: bool) -> Option<Cow<'_, str>> {
     }
 }
 
-/// `status` and `size` tokens after a candidate closing quote at `q`, and where the line goes on.
+/// A number token: `-` (`Some(None)`), or ASCII digits read as they are checked (`Some(Some(n))`,
+/// with `n` `None` when it does not fit in 64 bits); anything else is `None`.
+fn number(token: &[u8]) -> Option<Option<Option<i64>>> {
+    if token == b"-" {
+        return Some(None);
+    }
+    if token.is_empty() {
+        return None;
+    }
+    let mut n = Some(0i64);
+    for &c in token {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        n = n.and_then(|n| n.checked_mul(10)?.checked_add(i64::from(digit)));
+    }
+    Some(Some(n))
+}
+
+/// `status` and `size` after a candidate closing quote at `q`, and where the line goes on.
 struct Tail {
-    status: (usize, usize),
-    size: (usize, usize),
+    status: Option<u16>,
+    /// The size, or `Err(at)` when its digits do not fit in 64 bits.
+    size: Result<Option<i64>, usize>,
     next: usize,
 }
 
@@ -213,19 +237,21 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
     }
     let s0 = skip_spaces(b, s0);
     let s1 = token_end(b, s0);
-    let status = &b[s0..s1];
-    let status_ok =
-        status == b"-" || (1..=3).contains(&status.len()) && status.iter().all(u8::is_ascii_digit);
-    if !status_ok || s1 >= b.len() {
+    if s1 - s0 > 3 || s1 >= b.len() {
         return None;
     }
+    // At most three digits: a status always fits.
+    let status = number(&b[s0..s1])?.map(|n| n.unwrap_or(0) as u16);
     let z0 = skip_spaces(b, s1);
     let z1 = token_end(b, z0);
-    let size = &b[z0..z1];
-    let size_ok = size == b"-" || !size.is_empty() && size.iter().all(u8::is_ascii_digit);
-    size_ok.then_some(Tail {
-        status: (s0, s1),
-        size: (z0, z1),
+    let size = match number(&b[z0..z1])? {
+        None => Ok(None),
+        Some(Some(n)) => Ok(Some(n)),
+        Some(None) => Err(z0),
+    };
+    Some(Tail {
+        status,
+        size,
         next: z1,
     })
 }
@@ -253,8 +279,12 @@ fn quoted_end(b: &[u8], start: usize) -> (usize, bool) {
     (close.unwrap_or(b.len()), backslash)
 }
 
-/// The record, and how many `"` of the line were delimiters (opening or closing a quoted field).
-fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize), ParseError> {
+/// Parses a line; `delimiters` is set to how many `"` of it open or close a quoted field.
+fn parse_str<'a>(
+    s: &'a str,
+    opts: &ParseOptions,
+    delimiters: &mut usize,
+) -> Result<Record<'a>, ParseError> {
     let b = s.as_bytes();
     let mut pos = skip_spaces(b, 0);
     if pos == b.len() {
@@ -301,24 +331,14 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize),
     }
     let (req_close, tail, backslash) = request_end(b, pos + 1)?;
     let request = quoted_value(&s[pos + 1..req_close], backslash);
-    let status = match field(tail.status) {
-        "-" => None,
-        digits => digits.parse().ok(),
-    };
-    let bytes = match field(tail.size) {
-        "-" => None,
-        digits => Some(
-            digits
-                .parse::<i64>()
-                .or_else(|_| err(ErrorKind::Size, tail.size.0))?,
-        ),
-    };
+    let status = tail.status;
+    let bytes = tail.size.or_else(|at| err(ErrorKind::Size, at))?;
 
     // Quoted fields (referrer, agent, forwarded_for, further ones ignored) and unquoted tails.
     let mut quoted: [Option<Cow<'a, str>>; 3] = [None, None, None];
     let mut n_quoted = 0;
     // The request's two quotes, then two per closed field and one per field left open.
-    let mut delimiters = 2;
+    *delimiters = 2;
     pos = tail.next;
     loop {
         pos = skip_spaces(b, pos);
@@ -331,7 +351,7 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize),
                 *slot = quoted_value(&s[pos + 1..end], backslash);
             }
             n_quoted += 1;
-            delimiters += if end < b.len() { 2 } else { 1 };
+            *delimiters += if end < b.len() { 2 } else { 1 };
             pos = end + 1;
         } else {
             pos = token_end(b, pos);
@@ -350,7 +370,7 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize),
 
     let parts = request.as_ref().map(split_request).unwrap_or_default();
     let [referrer, user_agent, forwarded_for] = quoted;
-    let record = Record {
+    Ok(Record {
         time,
         utc_offset,
         client_ip: Cow::Borrowed(field(heads[h])),
@@ -367,6 +387,5 @@ fn parse_str<'a>(s: &'a str, opts: &ParseOptions) -> Result<(Record<'a>, usize),
         referrer,
         user_agent,
         forwarded_for,
-    };
-    Ok((record, delimiters))
+    })
 }

@@ -67,7 +67,7 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
     let (method, target, protocol) = match httparse_ranges(req) {
         Some((m, t, p)) => (sub(request, m.0, m.1), (t.0, t.1), Some(Cow::Borrowed(p))),
         None => {
-            let Some(sp) = req.find(' ') else {
+            let Some(sp) = memchr::memchr(b' ', req.as_bytes()) else {
                 return RequestParts::default();
             };
             if !is_method(&req[..sp]) {
@@ -77,7 +77,7 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
             let rest = req[rest_start..].trim_end_matches(' ');
             let mut end = rest_start + rest.len();
             let mut protocol = None;
-            let last_sp = rest.rfind(' ');
+            let last_sp = memchr::memrchr(b' ', rest.as_bytes());
             let tail_start = last_sp.map_or(0, |i| i + 1);
             if is_protocol(&rest[tail_start..]) {
                 protocol = Some(sub(request, rest_start + tail_start, end));
@@ -93,7 +93,7 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
             (sub(request, 0, sp), (rest_start, end), protocol)
         }
     };
-    let (path, query) = match req[target.0..target.1].find('?') {
+    let (path, query) = match memchr::memchr(b'?', &req.as_bytes()[target.0..target.1]) {
         Some(q) => (
             sub(request, target.0, target.0 + q),
             Some(sub(request, target.0 + q + 1, target.1)),

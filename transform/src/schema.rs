@@ -162,17 +162,35 @@ macro_rules! schema {
 
             /// Appends this value as one JSON object, keys in [`Self::FIELDS`] order. Unrolled
             /// per field: each key is a constant and each value's kind is known here.
-            #[allow(unused_assignments)]
             pub fn write_json<S: $crate::json::Sink>(&self, escape: $crate::json::Escape, out: &mut S) {
-                let mut open = b'{';
-                $(
-                    out.push(open);
-                    open = b',';
-                    out.extend(concat!("\"", stringify!($field), "\":").as_bytes());
-                    $crate::json::write_value($crate::schema::Column::value(&self.$field), escape, out);
-                )*
+                $crate::__json_fields!(self, escape, out; $($field),*);
                 out.push(b'}');
             }
+        }
+    };
+}
+
+/// The fields of a `schema!` struct written one by one, the first opening the object.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_fields {
+    ($self:ident, $escape:ident, $out:ident; $first:ident $(, $rest:ident)*) => {
+        $crate::json::write_field($out, &$crate::__json_key!("{", $first),
+            $crate::schema::Column::value(&$self.$first), $escape);
+        $( $crate::json::write_field($out, &$crate::__json_key!(",", $rest),
+            $crate::schema::Column::value(&$self.$rest), $escape); )*
+    };
+}
+
+/// The constant texts before a field's value ([`crate::json::Key`]).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __json_key {
+    ($sep:literal, $field:ident) => {
+        $crate::json::Key {
+            bare: concat!($sep, "\"", stringify!($field), "\":"),
+            quoted: concat!($sep, "\"", stringify!($field), "\":\""),
+            null: concat!($sep, "\"", stringify!($field), "\":null"),
         }
     };
 }
@@ -250,6 +268,11 @@ impl UtcOffset {
                 b'0' + (mm % 10) as u8,
             ],
         }
+    }
+    /// From text already checked to be `±hh:mm` with hours below 100 and minutes below 60
+    /// (as the timestamp parser has done).
+    pub(crate) fn from_text(text: [u8; 6]) -> UtcOffset {
+        UtcOffset { text }
     }
     /// Minutes east of UTC.
     pub fn minutes(&self) -> i32 {

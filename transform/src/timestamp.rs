@@ -19,6 +19,7 @@ pub enum TimestampError {
     Offset,
 }
 
+#[cfg(test)]
 const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
@@ -47,50 +48,61 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+/// Two ASCII digits as a number.
+fn two(a: u8, b: u8) -> Option<u32> {
+    let (a, b) = (a.wrapping_sub(b'0'), b.wrapping_sub(b'0'));
+    (a < 10 && b < 10).then(|| u32::from(a) * 10 + u32::from(b))
+}
+
+/// A month's number from its English abbreviation, in any case.
+fn month(name: [u8; 3]) -> Option<u32> {
+    // `| 0x20` lowercases ASCII letters and maps no other byte onto one.
+    Some(match name.map(|c| c | 0x20) {
+        [b'j', b'a', b'n'] => 1,
+        [b'f', b'e', b'b'] => 2,
+        [b'm', b'a', b'r'] => 3,
+        [b'a', b'p', b'r'] => 4,
+        [b'm', b'a', b'y'] => 5,
+        [b'j', b'u', b'n'] => 6,
+        [b'j', b'u', b'l'] => 7,
+        [b'a', b'u', b'g'] => 8,
+        [b's', b'e', b'p'] => 9,
+        [b'o', b'c', b't'] => 10,
+        [b'n', b'o', b'v'] => 11,
+        [b'd', b'e', b'c'] => 12,
+        _ => return None,
     })
 }
 
-/// Parses the text between `[` and `]`, e.g. `22/Jan/2019:03:56:14 +0330`.
+/// Parses the text between `[` and `]`, e.g. `22/Jan/2019:03:56:14 +0330`: fixed positions,
+/// read once each, no loop.
 pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
     use TimestampError::*;
     // Allow a one-digit day (`2/Jan/2019`) as some servers write it.
-    let (day, rest) = match s.iter().position(|&c| c == b'/') {
-        Some(i @ 1..=2) => (digits(&s[..i]).ok_or(Layout)?, &s[i + 1..]),
+    let (day, rest) = match *s {
+        [d0, d1, b'/', ref rest @ ..] => (two(d0, d1).ok_or(Layout)?, rest),
+        [d0, b'/', ref rest @ ..] => (two(b'0', d0).ok_or(Layout)?, rest),
         _ => return Err(Layout),
     };
     // rest: Mon/yyyy:HH:MM:SS +hhmm  (23 bytes)
-    if rest.len() != 23
-        || rest[3] != b'/'
-        || rest[8] != b':'
-        || rest[11] != b':'
-        || rest[14] != b':'
-        || rest[17] != b' '
-    {
+    let [m0, m1, m2, b'/', y0, y1, y2, y3, b':', h0, h1, b':', i0, i1, b':', s0, s1, b' ', sign, oh0, oh1, om0, om1] =
+        *rest
+    else {
         return Err(Layout);
-    }
-    let month = MONTHS
-        .iter()
-        .position(|m| m.eq_ignore_ascii_case(&rest[..3]))
-        .ok_or(Month)? as u32
-        + 1;
-    let year = digits(&rest[4..8]).ok_or(Layout)?;
+    };
+    let month = month([m0, m1, m2]).ok_or(Month)?;
+    let year = two(y0, y1).ok_or(Layout)? * 100 + two(y2, y3).ok_or(Layout)?;
     let (h, m, sec) = (
-        digits(&rest[9..11]).ok_or(Layout)?,
-        digits(&rest[12..14]).ok_or(Layout)?,
-        digits(&rest[15..17]).ok_or(Layout)?,
+        two(h0, h1).ok_or(Layout)?,
+        two(i0, i1).ok_or(Layout)?,
+        two(s0, s1).ok_or(Layout)?,
     );
-    let sign = match rest[18] {
-        b'+' => 1,
-        b'-' => -1,
+    let east = match sign {
+        b'+' => true,
+        b'-' => false,
         _ => return Err(Layout),
     };
-    let (oh, om) = (
-        digits(&rest[19..21]).ok_or(Layout)?,
-        digits(&rest[21..23]).ok_or(Layout)?,
-    );
+    let (oh, om) = (two(oh0, oh1).ok_or(Layout)?, two(om0, om1).ok_or(Layout)?);
     if day == 0 || day > days_in_month(year, month) {
         return Err(Date);
     }
@@ -100,13 +112,16 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     if oh > 23 || om > 59 {
         return Err(Offset);
     }
-    let offset_min = sign * (oh * 60 + om) as i32;
+    let offset_min = (oh * 60 + om) as i32;
+    let offset_min = if east { offset_min } else { -offset_min };
     let days = days_from_civil(i64::from(year), month, day);
     let local = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     let utc = local - i64::from(offset_min) * 60;
+    // The offset's text is the log's own digits (`-0000` is written `+00:00`).
+    let sign = if offset_min < 0 { b'-' } else { b'+' };
     Ok((
         Timestamp(utc * 1_000_000),
-        UtcOffset::from_minutes(offset_min),
+        UtcOffset::from_text([sign, oh0, oh1, b':', om0, om1]),
     ))
 }
 
@@ -200,6 +215,10 @@ mod tests {
             "1970-01-01T00:00:00Z +00:00"
         );
         assert_eq!(
+            utc("17/May/2015:10:05:03 -0000"),
+            "2015-05-17T10:05:03Z +00:00"
+        );
+        assert_eq!(
             utc("10/oct/2000:13:55:36 -0700"),
             "2000-10-10T20:55:36Z -07:00"
         );
@@ -239,6 +258,30 @@ mod tests {
                 assert_eq!(civil_from_days(days), (i64::from(y), m, last));
             }
         }
+    }
+
+    #[test]
+    fn month_names_in_any_case_and_nothing_else() {
+        for (i, name) in MONTHS.iter().enumerate() {
+            let want = Some(i as u32 + 1);
+            assert_eq!(month(**name), want);
+            assert_eq!(month(name.map(|c| c.to_ascii_uppercase())), want);
+            assert_eq!(month(name.map(|c| c.to_ascii_lowercase())), want);
+        }
+        let mut hits = 0;
+        for a in 0..=255u8 {
+            for b in 0..=255u8 {
+                hits += [b'n', b'N', b'@', 0x0e, 0xce]
+                    .iter()
+                    .filter(|&&c| month([a, b, c]).is_some())
+                    .count();
+            }
+        }
+        assert_eq!(
+            hits,
+            2 * 2 * 2 * 2,
+            "jan and jun: 4 cases of their first two letters, with n or N"
+        );
     }
 
     #[test]

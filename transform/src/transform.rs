@@ -5,7 +5,8 @@
 //! and the sink's `ingest`/`parse` call [`transform_value`] (no budget).
 
 use crate::json::json_len;
-use crate::parse::{parse_for_json, ParseError, ParseOptions};
+use crate::json::Escape;
+use crate::parse::{parse, ParseError, ParseOptions};
 
 /// The header that carries the rejection reason on a dead-lettered record.
 pub const ERROR_HEADER: &str = "accesslake-error";
@@ -91,7 +92,8 @@ pub fn transform_value(
     out: &mut Vec<u8>,
 ) -> Result<(), ParseError> {
     out.clear();
-    let (record, escape) = parse_for_json(line, opts)?;
+    let mut escape = Escape::Check;
+    let record = parse(line, opts, Some(&mut escape))?;
     record.write_json(escape, out);
     Ok(())
 }
@@ -112,8 +114,9 @@ pub fn route<'a>(
     let budget = opts.memory_budget;
     // The largest output value that fits beside the input, with four copies of the payload live.
     let room = (budget.saturating_sub(value.len()) / 4).saturating_sub(envelope);
-    let reason = match parse_for_json(value, &opts.parse) {
-        Ok((record, escape)) => {
+    let mut escape = Escape::Check;
+    let reason = match parse(value, &opts.parse, Some(&mut escape)) {
+        Ok(record) => {
             let bound = value.len().saturating_mul(12).saturating_add(1024);
             let len = if bound > room { json_len(&record) } else { 0 };
             if len <= room {
