@@ -211,15 +211,28 @@ fn number(token: &[u8]) -> Option<Option<Option<i64>>> {
     if token.is_empty() {
         return None;
     }
-    let mut n = Some(0i64);
-    for &c in token {
+    let mut n = 0i64;
+    // Eighteen digits always fit: only longer tokens pay for overflow checks (a 64-bit
+    // `checked_mul` is a 128-bit multiplication on wasm32).
+    let mut fits = true;
+    for (i, &c) in token.iter().enumerate() {
         let digit = c.wrapping_sub(b'0');
         if digit > 9 {
             return None;
         }
-        n = n.and_then(|n| n.checked_mul(10)?.checked_add(i64::from(digit)));
+        if i < 18 {
+            n = n * 10 + i64::from(digit);
+        } else if fits {
+            match n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(i64::from(digit)))
+            {
+                Some(m) => n = m,
+                None => fits = false,
+            }
+        }
     }
-    Some(Some(n))
+    Some(Some(fits.then_some(n)))
 }
 
 /// `status` and `size` after a candidate closing quote at `q`, and where the line goes on.

@@ -38,12 +38,14 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+/// 32-bit arithmetic is enough for every year of a log line (0–9999) and keeps each division by a
+/// constant a multiplication on wasm32, where the 64-bit one is a library call.
+fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let mp = ((m + 9) % 12) as i32;
+    let doy = (153 * mp + 2) / 5 + d as i32 - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
 }
@@ -114,8 +116,8 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     }
     let offset_min = (oh * 60 + om) as i32;
     let offset_min = if east { offset_min } else { -offset_min };
-    let days = days_from_civil(i64::from(year), month, day);
-    let local = days * 86_400 + i64::from(h * 3600 + m * 60 + sec);
+    let days = days_from_civil(year as i32, month, day);
+    let local = i64::from(days) * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     let utc = local - i64::from(offset_min) * 60;
     // The offset's text is the log's own digits (`-0000` is written `+00:00`).
     let sign = if offset_min < 0 { b'-' } else { b'+' };
@@ -125,8 +127,9 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     ))
 }
 
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Hinnant's `civil_from_days`),
+/// in 32-bit arithmetic: every [`Timestamp`] is within ±2^27 days of 1970.
+fn civil_from_days(z: i32) -> (i32, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -135,16 +138,24 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    (yoe + era * 400 + i32::from(m <= 2), m, d)
 }
 
 /// Appends `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
 /// digits as needed up to microseconds).
 pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
     let secs = t.0.div_euclid(1_000_000);
-    let micros = t.0.rem_euclid(1_000_000) as u32;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400) as u32;
+    // The remainder without a second division; exact modulo 2^64 even where the product wraps.
+    let micros = t.0.wrapping_sub(secs.wrapping_mul(1_000_000)) as u32;
+    // Seconds from 1970 to 2106 fit in 32 bits: the common case stays in 32-bit arithmetic.
+    let (days, sod) = match u32::try_from(secs) {
+        Ok(s) => ((s / 86_400) as i32, s % 86_400),
+        Err(_) => (
+            secs.div_euclid(86_400) as i32,
+            secs.rem_euclid(86_400) as u32,
+        ),
+    };
+    let (y, m, d) = civil_from_days(days);
     if !(0..=9999).contains(&y) {
         out.extend_from_slice(format!("{y:+07}").as_bytes());
     }
@@ -253,9 +264,9 @@ mod tests {
                 assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last).is_some());
                 assert!(chrono::NaiveDate::from_ymd_opt(y as i32, m, last + 1).is_none());
                 let date = chrono::NaiveDate::from_ymd_opt(y as i32, m, last).unwrap();
-                let days = days_from_civil(i64::from(y), m, last);
-                assert_eq!(days, (date - epoch).num_days());
-                assert_eq!(civil_from_days(days), (i64::from(y), m, last));
+                let days = days_from_civil(y as i32, m, last);
+                assert_eq!(i64::from(days), (date - epoch).num_days());
+                assert_eq!(civil_from_days(days), (y as i32, m, last));
             }
         }
     }
@@ -312,6 +323,10 @@ mod tests {
             1_548_118_574,
             4_102_444_799,
             253_402_300_799,
+            u32::MAX as i64,
+            u32::MAX as i64 + 1,
+            -62_135_596_800,
+            -5_000_000_000,
         ] {
             let mut v = Vec::new();
             write_rfc3339(Timestamp(secs * 1_000_000), &mut v);
@@ -320,6 +335,18 @@ mod tests {
                 String::from_utf8(v).unwrap(),
                 want.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
+        }
+    }
+
+    #[test]
+    fn renders_the_extremes() {
+        for (t, want) in [
+            (i64::MAX, "+294247-01-10T04:00:54.775807Z"),
+            (i64::MIN, "-290308-12-21T19:59:05.224192Z"),
+        ] {
+            let mut v = Vec::new();
+            write_rfc3339(Timestamp(t), &mut v);
+            assert_eq!(String::from_utf8(v).unwrap(), want);
         }
     }
 

@@ -245,6 +245,21 @@ fn rejects_lines_with_clear_reasons() {
         ErrorKind::StatusAndSize
     );
     assert_eq!(err(br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 99999999999999999999"#), ErrorKind::Size);
+    assert_eq!(
+        err(
+            br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 9223372036854775808"#
+        ),
+        ErrorKind::Size
+    );
+    for size in [
+        "999999999999999999",
+        "9223372036854775807",
+        "0000000000000000000000042",
+    ] {
+        let line =
+            format!(r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 {size}"#);
+        assert_eq!(ok(&line).bytes, Some(size.parse().unwrap()), "{size}");
+    }
     assert_eq!(err(br#""""""""""""""""""#), ErrorKind::MissingTimestamp);
     assert_eq!(err(&[0u8; 64]), ErrorKind::MissingTimestamp);
 }
