@@ -141,6 +141,18 @@ fn civil_from_days(z: i32) -> (i32, u32, u32) {
     (yoe + era * 400 + i32::from(m <= 2), m, d)
 }
 
+/// `00` to `99`, two ASCII digits each: a two-digit field is one lookup.
+static PAIRS: [u8; 200] = {
+    let mut t = [0u8; 200];
+    let mut i = 0;
+    while i < 100 {
+        t[2 * i] = b'0' + (i / 10) as u8;
+        t[2 * i + 1] = b'0' + (i % 10) as u8;
+        i += 1;
+    }
+    t
+};
+
 /// Appends `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
 /// digits as needed up to microseconds).
 pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
@@ -162,8 +174,8 @@ pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
     // `YYYY-MM-DDTHH:MM:SS`, formatted on the stack and appended in one go.
     let mut b = *b"0000-00-00T00:00:00";
     let mut put2 = |at: usize, v: u32| {
-        b[at] = b'0' + (v / 10 % 10) as u8;
-        b[at + 1] = b'0' + (v % 10) as u8;
+        let pair = (v as usize % 100) * 2;
+        b[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
     };
     put2(0, (y.rem_euclid(10_000) / 100) as u32);
     put2(2, (y.rem_euclid(100)) as u32);
