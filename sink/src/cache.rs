@@ -54,6 +54,26 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         (self.young.entry(k).or_insert(v), made)
     }
 
+    /// As [`Memo::get_or_insert_with`] for a `Copy` value, returned by value: a hit then costs
+    /// one hash and one key comparison (the borrowing version looks a held key up twice).
+    pub fn get_copied_or_insert_with<Q>(
+        &mut self,
+        key: &Q,
+        to_key: impl FnOnce(&Q) -> K,
+        make: impl FnOnce() -> V,
+    ) -> (V, bool)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+        V: Copy,
+    {
+        if let Some(v) = self.young.get(key) {
+            return (*v, false);
+        }
+        let (v, made) = self.get_or_insert_with(key, to_key, make);
+        (*v, made)
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.young.len() + self.old.len()
@@ -89,6 +109,21 @@ mod tests {
         for k in 196..200u32 {
             assert!(!m.get_or_insert_with(&k, |k| *k, || 0).1);
         }
+    }
+
+    #[test]
+    fn copied_values_behave_like_borrowed_ones() {
+        let mut m: Memo<Box<str>, bool> = Memo::new(4);
+        assert_eq!(m.get_copied_or_insert_with("a", bx, || true), (true, true));
+        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (true, false));
+        m.get_copied_or_insert_with("b", bx, || false);
+        m.get_copied_or_insert_with("c", bx, || false); // "a", "b" now old
+        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (true, false));
+        for k in ["d", "e", "f", "g"] {
+            m.get_copied_or_insert_with(k, bx, || false);
+            assert!(m.len() <= 4);
+        }
+        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (false, true));
     }
 
     fn bx(s: &str) -> Box<str> {

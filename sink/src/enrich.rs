@@ -215,9 +215,8 @@ impl Enricher {
     /// The enrichment of one record.
     pub fn enrich(&mut self, client_ip: &str, user_agent: Option<&str>) -> Enrichment<'_> {
         let is_bot = user_agent.is_some_and(|ua| {
-            *self
-                .agents
-                .get_or_insert_with(ua, |s: &str| Box::from(s), || is_bot(ua))
+            self.agents
+                .get_copied_or_insert_with(ua, |s: &str| Box::from(s), || is_bot(ua))
                 .0
         });
         let g = self.geo(client_ip);
