@@ -115,15 +115,24 @@ mod tests {
     fn copied_values_behave_like_borrowed_ones() {
         let mut m: Memo<Box<str>, bool> = Memo::new(4);
         assert_eq!(m.get_copied_or_insert_with("a", bx, || true), (true, true));
-        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (true, false));
+        assert_eq!(
+            m.get_copied_or_insert_with("a", bx, || false),
+            (true, false)
+        );
         m.get_copied_or_insert_with("b", bx, || false);
         m.get_copied_or_insert_with("c", bx, || false); // "a", "b" now old
-        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (true, false));
+        assert_eq!(
+            m.get_copied_or_insert_with("a", bx, || false),
+            (true, false)
+        );
         for k in ["d", "e", "f", "g"] {
             m.get_copied_or_insert_with(k, bx, || false);
             assert!(m.len() <= 4);
         }
-        assert_eq!(m.get_copied_or_insert_with("a", bx, || false), (false, true));
+        assert_eq!(
+            m.get_copied_or_insert_with("a", bx, || false),
+            (false, true)
+        );
     }
 
     fn bx(s: &str) -> Box<str> {

@@ -5,7 +5,7 @@
 //! ([`json_len`]), so a caller with a memory budget can size or refuse a record first.
 
 use crate::schema::{Record, Value};
-use crate::timestamp::write_rfc3339;
+use crate::timestamp::{format_rfc3339, write_rfc3339, RFC3339_MAX};
 
 /// Where JSON bytes go: a `Vec<u8>` (the encoder) or a [`Counter`] (the exact length).
 pub trait Sink {
@@ -42,9 +42,7 @@ impl Sink for Counter {
         self.0 += b.len();
     }
     fn rfc3339(&mut self, t: crate::schema::Timestamp) {
-        let mut buf = Vec::with_capacity(32);
-        write_rfc3339(t, &mut buf);
-        self.0 += buf.len();
+        self.0 += format_rfc3339(t, &mut [0; RFC3339_MAX]);
     }
 }
 

@@ -153,9 +153,19 @@ static PAIRS: [u8; 200] = {
     t
 };
 
-/// Appends `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
-/// digits as needed up to microseconds).
-pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
+/// Writes `v % 100` as two digits at `at`.
+fn put2(buf: &mut [u8], at: usize, v: u32) {
+    let pair = (v as usize % 100) * 2;
+    buf[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
+}
+
+/// The longest RFC 3339 text [`format_rfc3339`] writes (`+294247-01-10T04:00:54.775807Z` is 30).
+pub const RFC3339_MAX: usize = 32;
+
+/// Writes `t` as RFC 3339 UTC (`2019-01-22T00:26:14Z`; a fraction only when non-zero, as many
+/// digits as needed up to microseconds; a year outside 0–9999 with its sign and six digits) into
+/// `buf`, and returns its length.
+pub fn format_rfc3339(t: Timestamp, buf: &mut [u8; RFC3339_MAX]) -> usize {
     let secs = t.0.div_euclid(1_000_000);
     // The remainder without a second division; exact modulo 2^64 even where the product wraps.
     let micros = t.0.wrapping_sub(secs.wrapping_mul(1_000_000)) as u32;
@@ -168,40 +178,48 @@ pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
         ),
     };
     let (y, m, d) = civil_from_days(days);
-    if !(0..=9999).contains(&y) {
-        out.extend_from_slice(format!("{y:+07}").as_bytes());
-    }
-    // `YYYY-MM-DDTHH:MM:SS`, formatted on the stack and appended in one go.
-    let mut b = *b"0000-00-00T00:00:00";
-    let mut put2 = |at: usize, v: u32| {
-        let pair = (v as usize % 100) * 2;
-        b[at..at + 2].copy_from_slice(&PAIRS[pair..pair + 2]);
-    };
-    put2(0, (y.rem_euclid(10_000) / 100) as u32);
-    put2(2, (y.rem_euclid(100)) as u32);
-    put2(5, m);
-    put2(8, d);
-    put2(11, sod / 3600);
-    put2(14, sod / 60 % 60);
-    put2(17, sod % 60);
-    let date = if (0..=9999).contains(&y) {
-        &b[..]
+    let mut n = if (0..=9999).contains(&y) {
+        put2(buf, 0, y as u32 / 100);
+        put2(buf, 2, y as u32);
+        4
     } else {
-        &b[4..]
+        // Every timestamp's year is within ±292,278: six digits.
+        let a = y.unsigned_abs();
+        buf[0] = if y < 0 { b'-' } else { b'+' };
+        put2(buf, 1, a / 10_000);
+        put2(buf, 3, a / 100);
+        put2(buf, 5, a);
+        7
     };
-    out.extend_from_slice(date);
+    buf[n..n + 15].copy_from_slice(b"-00-00T00:00:00");
+    put2(buf, n + 1, m);
+    put2(buf, n + 4, d);
+    put2(buf, n + 7, sod / 3600);
+    put2(buf, n + 10, sod / 60 % 60);
+    put2(buf, n + 13, sod % 60);
+    n += 15;
     if micros != 0 {
-        out.push(b'.');
-        let mut frac = micros;
+        let mut digits = [0u8; 6];
+        put2(&mut digits, 0, micros / 10_000);
+        put2(&mut digits, 2, micros / 100);
+        put2(&mut digits, 4, micros);
         let mut width = 6;
-        while frac % 10 == 0 {
-            frac /= 10;
+        while digits[width - 1] == b'0' {
             width -= 1;
         }
-        let s = format!("{frac:0width$}");
-        out.extend_from_slice(s.as_bytes());
+        buf[n] = b'.';
+        buf[n + 1..n + 1 + width].copy_from_slice(&digits[..width]);
+        n += 1 + width;
     }
-    out.push(b'Z');
+    buf[n] = b'Z';
+    n + 1
+}
+
+/// Appends `t` as RFC 3339 UTC ([`format_rfc3339`]).
+pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
+    let mut buf = [0u8; RFC3339_MAX];
+    let n = format_rfc3339(t, &mut buf);
+    out.extend_from_slice(&buf[..n]);
 }
 
 #[cfg(test)]
