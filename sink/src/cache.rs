@@ -2,13 +2,15 @@
 //!
 //! Two generations of a hash map with a fast non-cryptographic hash (`rustc-hash`): lookups go to
 //! the young generation, then to the old one (a hit there is promoted); when the young generation
-//! reaches half the capacity it becomes the old one and the previous old one is dropped. Entries
+//! reaches half the capacity it becomes the old one, and the previous old one is emptied and reused
+//! as the young one (its table already sized, so no generation grows one by rehashing). Entries
 //! used within the last half-capacity insertions always survive, as with an LRU, at the cost of
 //! one or two hash probes and no per-hit bookkeeping (an LRU's list update dominated `ingest`'s
 //! profile). At most `capacity` entries are held.
 
 use rustc_hash::FxHashMap;
 use std::borrow::Borrow;
+use std::collections::hash_map::Entry;
 use std::hash::Hash;
 
 /// A bounded two-generation memo.
@@ -48,10 +50,30 @@ impl<K: Hash + Eq, V> Memo<K, V> {
             None => ((to_key(key), make()), true),
         };
         if self.young.len() >= self.half {
-            self.old = std::mem::take(&mut self.young);
+            self.retire_young();
         }
         let (k, v) = value;
         (self.young.entry(k).or_insert(v), made)
+    }
+
+    /// As [`Memo::get_or_insert_with`] for a key that is cheap to own (an address, a pair of
+    /// offsets): one hash and one probe of the young generation, hit or miss. When the young
+    /// generation is full it is retired first, so a key it held is found in the old one and
+    /// promoted; at most `capacity` entries are still held.
+    pub fn get_or_insert_owned(&mut self, key: K, make: impl FnOnce() -> V) -> (&V, bool) {
+        if self.young.len() >= self.half {
+            self.retire_young();
+        }
+        match self.young.entry(key) {
+            Entry::Occupied(e) => (e.into_mut(), false),
+            Entry::Vacant(e) => {
+                let (v, made) = match self.old.remove(e.key()) {
+                    Some(v) => (v, false),
+                    None => (make(), true),
+                };
+                (e.insert(v), made)
+            }
+        }
     }
 
     /// As [`Memo::get_or_insert_with`] for a `Copy` value, returned by value: a hit then costs
@@ -72,6 +94,14 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         }
         let (v, made) = self.get_or_insert_with(key, to_key, make);
         (*v, made)
+    }
+
+    /// The young generation becomes the old one; the old one's table, emptied, is the new young
+    /// one, so the memo does not grow a table from nothing (rehashing as it doubles) every
+    /// generation.
+    fn retire_young(&mut self) {
+        std::mem::swap(&mut self.young, &mut self.old);
+        self.young.clear();
     }
 
     /// Entries held.
@@ -133,6 +163,33 @@ mod tests {
             m.get_copied_or_insert_with("a", bx, || false),
             (false, true)
         );
+    }
+
+    #[test]
+    fn owned_keys_behave_like_borrowed_ones() {
+        let mut m: Memo<u32, u32> = Memo::new(8);
+        let mut made = 0;
+        for round in 0..3 {
+            for k in 0..4u32 {
+                let (v, new) = m.get_or_insert_owned(k, || k * 10);
+                assert_eq!(*v, k * 10);
+                made += usize::from(new);
+                assert!(round == 0 || !new, "key {k} recomputed in round {round}");
+            }
+        }
+        assert_eq!(made, 4);
+        for k in 100..200u32 {
+            m.get_or_insert_owned(k, || k);
+            assert!(m.len() <= 8);
+        }
+        for k in 196..200u32 {
+            assert!(!m.get_or_insert_owned(k, || 0).1);
+        }
+        // A key of a full young generation survives its retirement.
+        let mut m: Memo<u32, u32> = Memo::new(4);
+        m.get_or_insert_owned(1, || 1);
+        m.get_or_insert_owned(2, || 2);
+        assert_eq!(m.get_or_insert_owned(1, || 0), (&1, false));
     }
 
     fn bx(s: &str) -> Box<str> {

@@ -246,9 +246,9 @@ impl Enricher {
         }
         self.lookups += 1;
         let (db, records) = (&self.db, &mut self.records);
-        let (g, missed) =
-            self.cache
-                .get_or_insert_with(&addr, |a| *a, || lookup(db, records, addr));
+        let (g, missed) = self
+            .cache
+            .get_or_insert_owned(addr, || lookup(db, records, addr));
         self.misses += u64::from(missed);
         g
     }
@@ -416,7 +416,7 @@ fn lookup(
         return GeoInfo::default();
     }
     records
-        .get_or_insert_with(&key, |k| *k, || decode(city, asn, addr))
+        .get_or_insert_owned(key, || decode(city, asn, addr))
         .0
         .clone()
 }

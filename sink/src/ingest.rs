@@ -147,16 +147,13 @@ fn read_chunk(file: &mut File, carry: &mut Vec<u8>) -> std::io::Result<Option<Ve
     let (mut eof, mut want) = (false, CHUNK_BYTES);
     loop {
         while buf.len() < want && !eof {
-            let len = buf.len();
-            buf.resize(len + CHUNK_BYTES, 0);
-            let n = loop {
-                match file.read(&mut buf[len..]) {
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    r => break r?,
-                }
-            };
-            buf.truncate(len + n);
-            eof = n == 0;
+            // Appended into spare capacity: no zero-filling of the megabyte first. `read_to_end`
+            // retries interrupted reads; it stops at the limit or at the end of the file.
+            buf.reserve(CHUNK_BYTES);
+            let n = (&mut *file)
+                .take(CHUNK_BYTES as u64)
+                .read_to_end(&mut buf)?;
+            eof = n < CHUNK_BYTES;
         }
         if eof {
             return Ok((!buf.is_empty()).then_some(buf));
