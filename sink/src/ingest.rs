@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::parse_cmd::{lossless_text, trim_line_end};
 use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
-use crate::rows::{Provenance, Rows};
+use crate::rows::{Provenance, Rows, TextSizes};
 use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -99,9 +99,16 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
-/// Parses and enriches one chunk whose first line has number `first`.
-fn parse_chunk(work: &Work<'_>, first: i64, data: &[u8], enricher: &mut Enricher) -> Chunk {
-    let mut rows = Rows::with_capacity(data.len() / 200 + 16);
+/// Parses and enriches one chunk whose first line has number `first`. `sizes` is how much text
+/// the worker's previous chunk held (its columns are sized from it), and is updated.
+fn parse_chunk(
+    work: &Work<'_>,
+    first: i64,
+    data: &[u8],
+    enricher: &mut Enricher,
+    sizes: &mut Option<TextSizes>,
+) -> Chunk {
+    let mut rows = Rows::with_capacity_like(data.len() / 200 + 16, sizes.as_ref());
     let (mut rejected, mut lines_seen, mut already) = (Vec::new(), 0, 0);
     for (i, line) in lines(data).enumerate() {
         let offset = first + i as i64;
@@ -132,6 +139,7 @@ fn parse_chunk(work: &Work<'_>, first: i64, data: &[u8], enricher: &mut Enricher
             }
         }
     }
+    *sizes = Some(rows.text_sizes());
     Chunk {
         batch: rows.finish(),
         rejected,
@@ -220,8 +228,9 @@ pub fn ingest_file(
             std::thread::Builder::new()
                 .name(format!("ingest-{w}"))
                 .spawn_scoped(scope, move || {
+                    let mut sizes = None;
                     for (first, data) in job_rx {
-                        let chunk = parse_chunk(work, first, &data, &mut enricher);
+                        let chunk = parse_chunk(work, first, &data, &mut enricher, &mut sizes);
                         if res_tx.send(chunk).is_err() {
                             return;
                         }

@@ -71,12 +71,13 @@ enum Column {
 }
 
 impl Column {
-    fn new(kind: Kind, rows: usize) -> Column {
+    /// A builder with room for `rows` values; a text column also for `text` bytes.
+    fn new(kind: Kind, rows: usize, text: usize) -> Column {
         match kind {
             Kind::Timestamp => {
                 Column::Time(TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC"))
             }
-            Kind::Str => Column::Str(StringBuilder::with_capacity(rows, rows * 16)),
+            Kind::Str => Column::Str(StringBuilder::with_capacity(rows, text)),
             Kind::Int32 => Column::I32(Int32Builder::with_capacity(rows)),
             Kind::Int64 => Column::I64(Int64Builder::with_capacity(rows)),
             Kind::Float64 => Column::F64(Float64Builder::with_capacity(rows)),
@@ -124,6 +125,13 @@ impl Column {
     }
 }
 
+/// How much text a buffer of `rows` rows held, per column ([`Rows::text_sizes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextSizes {
+    pub rows: usize,
+    pub bytes: Vec<usize>,
+}
+
 /// A columnar buffer of lake rows.
 pub struct Rows {
     columns: Vec<Column>,
@@ -131,11 +139,45 @@ pub struct Rows {
 }
 
 impl Rows {
-    /// An empty buffer with room for `rows` rows.
+    /// An empty buffer with room for `rows` rows (and 16 bytes per text value).
     pub fn with_capacity(rows: usize) -> Rows {
+        Rows::with_capacity_like(rows, None)
+    }
+
+    /// An empty buffer with room for `rows` rows, each text column sized after `like`: the
+    /// [`TextSizes`] of an earlier buffer, scaled to `rows` with an eighth to spare. A text buffer
+    /// that has to grow doubles and copies what it holds; sized from the last chunk of the same
+    /// input, it rarely has to.
+    pub fn with_capacity_like(rows: usize, like: Option<&TextSizes>) -> Rows {
+        let text = |i: usize| match like {
+            Some(t) if t.rows > 0 => {
+                let per_row = t.bytes.get(i).copied().unwrap_or(0) as f64 / t.rows as f64;
+                (per_row * rows as f64 * 1.125) as usize
+            }
+            _ => rows * 16,
+        };
         Rows {
-            columns: lake_fields().map(|f| Column::new(f.kind, rows)).collect(),
+            columns: lake_fields()
+                .enumerate()
+                .map(|(i, f)| Column::new(f.kind, rows, text(i)))
+                .collect(),
             len: 0,
+        }
+    }
+
+    /// The text bytes each column holds now, a sizing hint for the next buffer.
+    pub fn text_sizes(&self) -> TextSizes {
+        let bytes = self
+            .columns
+            .iter()
+            .map(|c| match c {
+                Column::Str(b) => b.values_slice().len(),
+                _ => 0,
+            })
+            .collect();
+        TextSizes {
+            rows: self.len,
+            bytes,
         }
     }
 
@@ -200,5 +242,27 @@ mod tests {
         assert_eq!(s.field(n - 2).name(), "src_partition");
         assert_eq!(s.field(n - 1).name(), "src_offset");
         assert_eq!(s.field(Record::FIELDS.len()).name(), "country_code");
+    }
+
+    #[test]
+    fn text_columns_are_sized_after_an_earlier_buffer() {
+        let line = br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET /a HTTP/1.1" 200 3 "-" "UA""#;
+        let record = accesslake_transform::parse_line(line).unwrap();
+        let e = Enrichment::default();
+        let mut rows = Rows::with_capacity(4);
+        for i in 0..4 {
+            let prov = Provenance {
+                src_partition: 0,
+                src_offset: i,
+            };
+            rows.push(&record, &e, prov);
+        }
+        let sizes = rows.text_sizes();
+        let at = |name: &str| lake_fields().position(|f| f.name == name).unwrap();
+        assert_eq!(sizes.rows, 4);
+        assert_eq!(sizes.bytes[at("client_ip")], 4 * "1.2.3.4".len());
+        assert_eq!(sizes.bytes[at("status")], 0, "not a text column");
+        assert_eq!(sizes.bytes[at("request")], 4 * "GET /a HTTP/1.1".len());
+        assert!(Rows::with_capacity_like(40, Some(&sizes)).is_empty());
     }
 }
