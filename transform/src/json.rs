@@ -1,6 +1,9 @@
 //! JSON encoding of a [`Record`]: one object, keys and order from [`Record::FIELDS`], `null` for
 //! absent values, `time` as RFC 3339 UTC. Written straight into a reusable byte buffer (no serde
-//! on the hot path); [`Record::from_json`] reads it back with serde, and the tests check both agree.
+//! on the hot path) by [`Record::write_json`], which the `schema!` macro unrolls per field over
+//! constant [`Key`]s; [`Record::from_json`] reads it back with serde, and the tests check both
+//! agree. Whether any string needs escaping is decided once per line ([`Escape`],
+//! [`quotes_if_plain`]): usually none does, and values are copied as they are.
 //! The same code, over a [`Counter`], gives a record's exact JSON length without writing it
 //! ([`json_len`]), so a caller with a memory budget can size or refuse a record first.
 

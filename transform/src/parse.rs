@@ -202,11 +202,19 @@ fn quoted_value(s: &str, backslash: bool) -> Option<Cow<'_, str>> {
     }
 }
 
-/// A number token: `-` (`Some(None)`), or ASCII digits read as they are checked (`Some(Some(n))`,
-/// with `n` `None` when it does not fit in 64 bits); anything else is `None`.
-fn number(token: &[u8]) -> Option<Option<Option<i64>>> {
+/// A status or size token.
+enum Number {
+    /// `-`.
+    Dash,
+    Value(i64),
+    /// Digits beyond 64 bits.
+    TooBig,
+}
+
+/// Reads a number token while checking its digits; `None` when it is neither `-` nor digits.
+fn number(token: &[u8]) -> Option<Number> {
     if token == b"-" {
-        return Some(None);
+        return Some(Number::Dash);
     }
     if token.is_empty() {
         return None;
@@ -232,7 +240,11 @@ fn number(token: &[u8]) -> Option<Option<Option<i64>>> {
             }
         }
     }
-    Some(Some(fits.then_some(n)))
+    Some(if fits {
+        Number::Value(n)
+    } else {
+        Number::TooBig
+    })
 }
 
 /// `status` and `size` after a candidate closing quote at `q`, and where the line goes on.
@@ -253,14 +265,18 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
     if s1 - s0 > 3 || s1 >= b.len() {
         return None;
     }
-    // At most three digits: a status always fits.
-    let status = number(&b[s0..s1])?.map(|n| n.unwrap_or(0) as u16);
+    let status = match number(&b[s0..s1])? {
+        Number::Dash => None,
+        // At most three digits.
+        Number::Value(n) => Some(n as u16),
+        Number::TooBig => return None,
+    };
     let z0 = skip_spaces(b, s1);
     let z1 = token_end(b, z0);
     let size = match number(&b[z0..z1])? {
-        None => Ok(None),
-        Some(Some(n)) => Ok(Some(n)),
-        Some(None) => Err(z0),
+        Number::Dash => Ok(None),
+        Number::Value(n) => Ok(Some(n)),
+        Number::TooBig => Err(z0),
     };
     Some(Tail {
         status,
