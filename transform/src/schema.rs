@@ -253,6 +253,9 @@ pub struct UtcOffset {
 }
 
 impl UtcOffset {
+    /// `+00:00`.
+    pub const UTC: UtcOffset = UtcOffset { text: *b"+00:00" };
+
     /// From a signed number of minutes east of UTC (|minutes| < 100 hours).
     pub fn from_minutes(minutes: i32) -> UtcOffset {
         let sign = if minutes < 0 { b'-' } else { b'+' };
