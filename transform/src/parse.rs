@@ -127,24 +127,18 @@ pub(crate) fn parse<'a>(
 ) -> Result<Record<'a>, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut delimiters = 0;
     if let Ok(s) = simdutf8::basic::from_utf8(line) {
-        let parsed = parse_str(s, opts, &mut delimiters);
-        if let (Ok(_), Some(escape)) = (&parsed, escape) {
-            if quotes_if_plain(line) == Some(delimiters) {
-                *escape = Escape::Verbatim;
-            }
-        }
-        return parsed;
+        return parse_str(s, opts, escape);
     }
+    // Hex-rendered bytes carry backslashes: their JSON is always checked.
     match utf8_or_hex(line) {
-        Cow::Borrowed(s) => parse_str(s, opts, &mut delimiters),
-        Cow::Owned(fixed) => parse_str(&fixed, opts, &mut delimiters).map(Record::into_owned),
+        Cow::Borrowed(s) => parse_str(s, opts, None),
+        Cow::Owned(fixed) => parse_str(&fixed, opts, None).map(Record::into_owned),
     }
 }
 
 fn skip_spaces(b: &[u8], mut i: usize) -> usize {
-    while i < b.len() && b[i] == b' ' {
+    while let Some(b' ') = b.get(i) {
         i += 1;
     }
     i
@@ -308,11 +302,13 @@ fn quoted_end(b: &[u8], start: usize) -> (usize, bool) {
     (close.unwrap_or(b.len()), backslash)
 }
 
-/// Parses a line; `delimiters` is set to how many `"` of it open or close a quoted field.
+/// Parses a line. With `escape`, also decides how its JSON treats strings: verbatim when the
+/// line's only `"` are the delimiters of its quoted fields and it has no backslash or control
+/// byte ([`quotes_if_plain`]).
 fn parse_str<'a>(
     s: &'a str,
     opts: &ParseOptions,
-    delimiters: &mut usize,
+    escape: Option<&mut Escape>,
 ) -> Result<Record<'a>, ParseError> {
     let b = s.as_bytes();
     let mut pos = skip_spaces(b, 0);
@@ -367,7 +363,7 @@ fn parse_str<'a>(
     let mut quoted: [Option<Cow<'a, str>>; 3] = [None, None, None];
     let mut n_quoted = 0;
     // The request's two quotes, then two per closed field and one per field left open.
-    *delimiters = 2;
+    let mut delimiters = 2;
     pos = tail.next;
     loop {
         pos = skip_spaces(b, pos);
@@ -375,12 +371,19 @@ fn parse_str<'a>(
             break;
         }
         if b[pos] == b'"' {
-            let (end, backslash) = quoted_end(b, pos + 1);
+            // `"-"` (no referrer: four lines in ten) is closed where it starts: no search.
+            let dash = b.get(pos + 1..pos + 3) == Some(b"-\"")
+                && matches!(b.get(pos + 3), None | Some(b' '));
+            let (end, backslash) = if dash {
+                (pos + 2, false)
+            } else {
+                quoted_end(b, pos + 1)
+            };
             if let Some(slot) = quoted.get_mut(n_quoted) {
                 *slot = quoted_value(&s[pos + 1..end], backslash);
             }
             n_quoted += 1;
-            *delimiters += if end < b.len() { 2 } else { 1 };
+            delimiters += if end < b.len() { 2 } else { 1 };
             pos = end + 1;
         } else {
             pos = token_end(b, pos);
@@ -397,6 +400,11 @@ fn parse_str<'a>(
         return err(ErrorKind::FormatMismatch(opts.format), 0);
     }
 
+    if let Some(escape) = escape {
+        if quotes_if_plain(b) == Some(delimiters) {
+            *escape = Escape::Verbatim;
+        }
+    }
     let parts = request.as_ref().map(split_request).unwrap_or_default();
     let [referrer, user_agent, forwarded_for] = quoted;
     Ok(Record {
