@@ -213,25 +213,29 @@ fn number(token: &[u8]) -> Option<Number> {
     if token.is_empty() {
         return None;
     }
-    let mut n = 0i64;
     // Eighteen digits always fit: only longer tokens pay for overflow checks (a 64-bit
     // `checked_mul` is a 128-bit multiplication on wasm32).
-    let mut fits = true;
-    for (i, &c) in token.iter().enumerate() {
+    let (head, tail) = token.split_at(token.len().min(18));
+    let mut n = 0i64;
+    for &c in head {
         let digit = c.wrapping_sub(b'0');
         if digit > 9 {
             return None;
         }
-        if i < 18 {
-            n = n * 10 + i64::from(digit);
-        } else if fits {
-            match n
-                .checked_mul(10)
-                .and_then(|n| n.checked_add(i64::from(digit)))
-            {
-                Some(m) => n = m,
-                None => fits = false,
-            }
+        n = n * 10 + i64::from(digit);
+    }
+    let mut fits = true;
+    for &c in tail {
+        let digit = c.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        match n
+            .checked_mul(10)
+            .and_then(|n| n.checked_add(i64::from(digit)))
+        {
+            Some(m) if fits => n = m,
+            _ => fits = false,
         }
     }
     Some(if fits {
