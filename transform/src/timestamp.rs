@@ -26,7 +26,7 @@ const MONTHS: [&[u8; 3]; 12] = [
 ];
 
 fn is_leap(y: u32) -> bool {
-    y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+    y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400))
 }
 
 fn days_in_month(y: u32, m: u32) -> u32 {
@@ -296,8 +296,8 @@ mod tests {
     fn matches_chrono_on_a_sweep() {
         for (i, off) in [(0u32, "+0000"), (7, "-0930"), (13, "+0545")] {
             for day in [1u32, 15, 28] {
-                for month in 0..12 {
-                    let name = std::str::from_utf8(MONTHS[month]).unwrap();
+                for (month, name) in MONTHS.iter().enumerate() {
+                    let name = std::str::from_utf8(&name[..]).unwrap();
                     let s = format!(
                         "{day:02}/{name}/{}:{i:02}:0{}:59 {off}",
                         1999 + month,
