@@ -30,36 +30,10 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         }
     }
 
-    /// The value for `key`, computed by `make` when it is not held. `to_key` makes the owned key
-    /// (only on a miss). Returns the value and whether it was computed.
-    pub fn get_or_insert_with<Q>(
-        &mut self,
-        key: &Q,
-        to_key: impl FnOnce(&Q) -> K,
-        make: impl FnOnce() -> V,
-    ) -> (&V, bool)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        if self.young.contains_key(key) {
-            return (&self.young[key], false);
-        }
-        let (value, made) = match self.old.remove_entry(key) {
-            Some((k, v)) => ((k, v), false),
-            None => ((to_key(key), make()), true),
-        };
-        if self.young.len() >= self.half {
-            self.retire_young();
-        }
-        let (k, v) = value;
-        (self.young.entry(k).or_insert(v), made)
-    }
-
-    /// As [`Memo::get_or_insert_with`] for a key that is cheap to own (an address, a pair of
-    /// offsets): one hash and one probe of the young generation, hit or miss. When the young
+    /// The value for `key`, computed by `make` when it is not held; also whether it was
+    /// computed. One hash and one probe of the young generation, hit or miss. When the young
     /// generation is full it is retired first, so a key it held is found in the old one and
-    /// promoted; at most `capacity` entries are still held.
+    /// promoted; at most `capacity` entries are held.
     pub fn get_or_insert_owned(&mut self, key: K, make: impl FnOnce() -> V) -> (&V, bool) {
         if self.young.len() >= self.half {
             self.retire_young();
@@ -76,8 +50,9 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         }
     }
 
-    /// As [`Memo::get_or_insert_with`] for a `Copy` value, returned by value: a hit then costs
-    /// one hash and one key comparison (the borrowing version looks a held key up twice).
+    /// As [`Memo::get_or_insert_owned`] for a key looked up by a borrowed form (a user agent as
+    /// `&str` for a `Box<str>` key) and a `Copy` value, returned by value: a hit costs one hash
+    /// and no allocation; `to_key` makes the owned key only when the young generation misses.
     pub fn get_copied_or_insert_with<Q>(
         &mut self,
         key: &Q,
@@ -92,7 +67,7 @@ impl<K: Hash + Eq, V> Memo<K, V> {
         if let Some(v) = self.young.get(key) {
             return (*v, false);
         }
-        let (v, made) = self.get_or_insert_with(key, to_key, make);
+        let (v, made) = self.get_or_insert_owned(to_key(key), make);
         (*v, made)
     }
 
@@ -124,7 +99,7 @@ mod tests {
         let mut made = 0;
         for round in 0..3 {
             for k in 0..4u32 {
-                let (v, new) = m.get_or_insert_with(&k, |k| *k, || k * 10);
+                let (v, new) = m.get_or_insert_owned(k, || k * 10);
                 assert_eq!(*v, k * 10);
                 made += usize::from(new);
                 assert!(round == 0 || !new, "key {k} recomputed in round {round}");
@@ -132,17 +107,22 @@ mod tests {
         }
         assert_eq!(made, 4);
         for k in 100..200u32 {
-            m.get_or_insert_with(&k, |k| *k, || k);
+            m.get_or_insert_owned(k, || k);
             assert!(m.len() <= 8);
         }
         // The most recent half-capacity keys are still held.
         for k in 196..200u32 {
-            assert!(!m.get_or_insert_with(&k, |k| *k, || 0).1);
+            assert!(!m.get_or_insert_owned(k, || 0).1);
         }
+        // A key of a full young generation survives its retirement.
+        let mut m: Memo<u32, u32> = Memo::new(4);
+        m.get_or_insert_owned(1, || 1);
+        m.get_or_insert_owned(2, || 2);
+        assert_eq!(m.get_or_insert_owned(1, || 0), (&1, false));
     }
 
     #[test]
-    fn copied_values_behave_like_borrowed_ones() {
+    fn borrowed_lookups_stay_bounded_and_forget_the_oldest() {
         let mut m: Memo<Box<str>, bool> = Memo::new(4);
         assert_eq!(m.get_copied_or_insert_with("a", bx, || true), (true, true));
         assert_eq!(
@@ -165,33 +145,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn owned_keys_behave_like_borrowed_ones() {
-        let mut m: Memo<u32, u32> = Memo::new(8);
-        let mut made = 0;
-        for round in 0..3 {
-            for k in 0..4u32 {
-                let (v, new) = m.get_or_insert_owned(k, || k * 10);
-                assert_eq!(*v, k * 10);
-                made += usize::from(new);
-                assert!(round == 0 || !new, "key {k} recomputed in round {round}");
-            }
-        }
-        assert_eq!(made, 4);
-        for k in 100..200u32 {
-            m.get_or_insert_owned(k, || k);
-            assert!(m.len() <= 8);
-        }
-        for k in 196..200u32 {
-            assert!(!m.get_or_insert_owned(k, || 0).1);
-        }
-        // A key of a full young generation survives its retirement.
-        let mut m: Memo<u32, u32> = Memo::new(4);
-        m.get_or_insert_owned(1, || 1);
-        m.get_or_insert_owned(2, || 2);
-        assert_eq!(m.get_or_insert_owned(1, || 0), (&1, false));
-    }
-
     fn bx(s: &str) -> Box<str> {
         Box::from(s)
     }
@@ -199,12 +152,15 @@ mod tests {
     #[test]
     fn a_hit_in_the_old_generation_is_promoted() {
         let mut m: Memo<Box<str>, bool> = Memo::new(4);
-        m.get_or_insert_with("a", bx, || true);
-        m.get_or_insert_with("b", bx, || false);
-        m.get_or_insert_with("c", bx, || false); // "a", "b" now old
-        assert_eq!(m.get_or_insert_with("a", bx, || false), (&true, false));
-        m.get_or_insert_with("d", bx, || false); // young {"c","a"} -> old; "b" dropped
-        assert!(!m.get_or_insert_with("a", bx, || false).1);
-        assert!(m.get_or_insert_with("b", bx, || false).1);
+        m.get_copied_or_insert_with("a", bx, || true);
+        m.get_copied_or_insert_with("b", bx, || false);
+        m.get_copied_or_insert_with("c", bx, || false); // "a", "b" now old
+        assert_eq!(
+            m.get_copied_or_insert_with("a", bx, || false),
+            (true, false)
+        );
+        m.get_copied_or_insert_with("d", bx, || false); // young {"c","a"} -> old; "b" dropped
+        assert!(!m.get_copied_or_insert_with("a", bx, || false).1);
+        assert!(m.get_copied_or_insert_with("b", bx, || false).1);
     }
 }

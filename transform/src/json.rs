@@ -9,6 +9,7 @@
 
 use crate::schema::{Record, Value};
 use crate::timestamp::{format_rfc3339, write_rfc3339, RFC3339_MAX};
+use std::ops::{Div, Rem};
 
 /// Where JSON bytes go: a `Vec<u8>` (the encoder) or a [`Counter`] (the exact length).
 pub trait Sink {
@@ -135,46 +136,43 @@ pub fn write_str<S: Sink>(s: &str, out: &mut S) {
     out.push(b'"');
 }
 
-fn write_int<S: Sink>(v: i64, out: &mut S) {
-    let mut buf = [0u8; 20];
+/// Writes the decimal digits of `n` at the end of `buf` and returns where they start.
+fn decimal<T>(mut n: T, buf: &mut [u8; 20]) -> usize
+where
+    T: Copy + PartialEq + From<u8> + Div<Output = T> + Rem<Output = T> + TryInto<u8>,
+{
+    let (zero, ten) = (T::from(0), T::from(10));
     let mut i = buf.len();
-    // Statuses and most sizes fit in 32 bits, whose division by 10 is a multiplication even in
-    // wasm32 (which has no 64-bit multiply-high, so 64-bit division stays a division there).
-    if let Ok(mut n) = u32::try_from(v) {
-        loop {
-            i -= 1;
-            buf[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        return out.extend(&buf[i..]);
-    }
-    let mut n = v.unsigned_abs();
     loop {
         i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+        buf[i] = b'0' + (n % ten).try_into().unwrap_or(0);
+        n = n / ten;
+        if n == zero {
+            return i;
         }
     }
-    if v < 0 {
-        out.push(b'-');
-    }
-    out.extend(&buf[i..]);
 }
 
-/// Appends one value in JSON.
-#[inline(always)]
-pub fn write_value<S: Sink>(v: Value<'_>, escape: Escape, out: &mut S) {
-    match v {
-        Value::Str(Some(s)) if escape == Escape::Verbatim => {
-            out.push(b'"');
-            out.extend(s.as_bytes());
-            out.push(b'"');
+fn write_int<S: Sink>(v: i64, out: &mut S) {
+    let mut buf = [0u8; 20];
+    // Statuses and most sizes fit in 32 bits, whose division by 10 is a multiplication even in
+    // wasm32 (which has no 64-bit multiply-high, so 64-bit division stays a division there).
+    let start = match u32::try_from(v) {
+        Ok(n) => decimal(n, &mut buf),
+        Err(_) => {
+            if v < 0 {
+                out.push(b'-');
+            }
+            decimal(v.unsigned_abs(), &mut buf)
         }
+    };
+    out.extend(&buf[start..]);
+}
+
+/// Appends one value in JSON, its strings checked for bytes to escape.
+#[inline(always)]
+pub fn write_value<S: Sink>(v: Value<'_>, out: &mut S) {
+    match v {
         Value::Timestamp(t) => {
             out.push(b'"');
             out.rfc3339(crate::schema::Timestamp(t));
@@ -216,7 +214,7 @@ pub fn write_field<S: Sink>(out: &mut S, key: &Key, v: Value<'_>, escape: Escape
         }
         _ => {
             out.extend(key.bare.as_bytes());
-            write_value(v, escape, out);
+            write_value(v, out);
         }
     }
 }
