@@ -17,6 +17,7 @@ use crate::memory::{check_all, memory, range, write};
 use crate::record::{decode_payload, encode_payload, read_varint, InputRecord, OutputRecord};
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::Arc;
 use wasmtime::{Caller, Linker, Result};
 
 pub(crate) const MODULE: &str = "redpanda_transform";
@@ -56,7 +57,8 @@ pub(crate) struct Batch {
 impl Batch {
     /// Encodes `records` (at least one) into a batch.
     pub(crate) fn new(records: &[InputRecord]) -> Self {
-        let mut data = Vec::new();
+        let size: usize = records.iter().map(InputRecord::payload_len).sum();
+        let mut data = Vec::with_capacity(size);
         let mut queue = VecDeque::with_capacity(records.len());
         for r in records {
             let start = data.len();
@@ -101,7 +103,8 @@ pub(crate) enum GuestEvent {
 /// Per-VM state of the transform module.
 #[derive(Debug, Default)]
 pub(crate) struct Abi {
-    outputs: Vec<String>,
+    /// Output topic names, shared by every record written to them (no copy per record).
+    outputs: Vec<Arc<str>>,
     inbox: Option<Receiver<Batch>>,
     events: Option<SyncSender<GuestEvent>>,
     fuel_per_record: u64,
@@ -117,7 +120,7 @@ impl Abi {
         fuel_per_record: u64,
     ) -> Self {
         Self {
-            outputs,
+            outputs: outputs.into_iter().map(Arc::from).collect(),
             inbox: Some(inbox),
             events: Some(events),
             fuel_per_record,
@@ -212,7 +215,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let state = c.data_mut();
             let event = match state.abi.current.take() {
                 Some(_) => GuestEvent::Done {
-                    outputs: std::mem::take(&mut state.abi.emitted),
+                    // The next batch's list starts at this one's size: no growth by doubling.
+                    outputs: {
+                        let n = state.abi.emitted.len();
+                        std::mem::replace(&mut state.abi.emitted, Vec::with_capacity(n))
+                    },
                     stdout: std::mem::take(&mut state.wasi.stdout),
                     stderr: std::mem::take(&mut state.wasi.stderr),
                     memory_bytes,

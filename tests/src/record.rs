@@ -6,6 +6,8 @@
 //! `write_record` takes back; [`decode_payload`] validates exactly as Redpanda's
 //! `model::validate_record_payload` does (lengths ≥ -1, header count ≥ 0, no trailing bytes).
 
+use std::sync::Arc;
+
 /// A record header. Kafka header keys are never null; a null key from a guest decodes as empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
@@ -44,12 +46,27 @@ impl InputRecord {
     }
 }
 
+impl InputRecord {
+    /// The size of this record's payload ([`encode_payload`]).
+    pub fn payload_len(&self) -> usize {
+        let sized = |b: Option<&[u8]>| b.map_or(1, |b| varint_len(b.len() as i64) + b.len());
+        sized(self.key.as_deref())
+            + sized(self.value.as_deref())
+            + varint_len(self.headers.len() as i64)
+            + self
+                .headers
+                .iter()
+                .map(|h| sized(Some(&h.key)) + sized(h.value.as_deref()))
+                .sum::<usize>()
+    }
+}
+
 /// A record the transform wrote, with the output topic it was routed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputRecord {
     /// Index of the topic in the host's output topic list (0 = the default output).
     pub topic_index: usize,
-    pub topic: String,
+    pub topic: Arc<str>,
     pub key: Option<Vec<u8>>,
     pub value: Option<Vec<u8>>,
     pub headers: Vec<Header>,
@@ -93,6 +110,12 @@ pub fn write_varint(out: &mut Vec<u8>, v: i64) {
         u >>= 7;
     }
     out.push(u as u8);
+}
+
+/// The bytes [`write_varint`] takes for `v`.
+pub fn varint_len(v: i64) -> usize {
+    let u = ((v << 1) ^ (v >> 63)) as u64;
+    (64 - (u | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Reads a zigzag varint from the front of `buf`, returning it and the bytes consumed.
@@ -199,12 +222,14 @@ mod tests {
             let mut out = Vec::new();
             write_varint(&mut out, v);
             assert_eq!(out, bytes);
+            assert_eq!(varint_len(v), out.len());
             assert_eq!(read_varint(&out).unwrap(), (v, bytes.len()));
         }
-        for v in [i64::MIN, i64::MAX, 300, -300] {
+        for v in [i64::MIN, i64::MAX, 300, -300, 63, -64, 8191, -8192, 8192] {
             let mut out = Vec::new();
             write_varint(&mut out, v);
             assert_eq!(read_varint(&out).unwrap().0, v);
+            assert_eq!(varint_len(v), out.len(), "{v}");
         }
     }
 
@@ -216,7 +241,23 @@ mod tests {
         ];
         let mut buf = Vec::new();
         encode_payload(&mut buf, None, Some(b""), &headers);
-        assert_eq!(decode_payload(&buf).unwrap(), (None, Some(vec![]), headers));
+        assert_eq!(
+            decode_payload(&buf).unwrap(),
+            (None, Some(vec![]), headers.clone())
+        );
+        let record = InputRecord {
+            key: Some(vec![7; 200]),
+            value: None,
+            headers,
+            ..InputRecord::default()
+        };
+        let mut sized = Vec::new();
+        encode_payload(&mut sized, record.key.as_deref(), None, &record.headers);
+        assert_eq!(record.payload_len(), sized.len());
+        assert_eq!(
+            InputRecord::with_value(vec![1; 70]).payload_len(),
+            1 + 2 + 70 + 1
+        );
         assert!(matches!(
             decode_payload(&[buf.as_slice(), &[0]].concat()),
             Err(PayloadError::Trailing(1))

@@ -182,7 +182,7 @@ fn rejected_lines_go_unchanged_to_the_dlq_with_the_reason() {
         )
         .expect_err("garbage is rejected")
         .to_string();
-        assert_eq!(output.topic, "requests.dlq");
+        assert_eq!(&*output.topic, "requests.dlq");
         assert_eq!(output.value, input.value);
         assert_eq!(output.key, input.key);
         assert_eq!(output.header(ERROR_HEADER), Some(reason.as_bytes()));
