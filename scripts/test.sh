@@ -68,6 +68,9 @@ cargo fmt --all -- --check
 step "tests"
 cargo test --release --workspace --locked -- --test-threads 2
 
+step "parser tests in a debug build (overflow checks, and the parser's debug assertions)"
+cargo test --locked -p accesslake-transform -- --test-threads 2
+
 step "quickstart (README): ingest the sample logs, then report"
 demo_lake=$(mktemp -d)
 scripts/demo.sh "$demo_lake/lake"

@@ -10,7 +10,7 @@
 use crate::json::{quotes_if_plain, Escape};
 use crate::request::split_request;
 use crate::schema::Record;
-use crate::text::{unescape_quoted, utf8_or_hex};
+use crate::text::{cut, unescape_quoted, utf8_or_hex};
 use crate::timestamp::{parse_clf_time, TimestampError};
 use memchr::{memchr, memchr2_iter};
 use std::borrow::Cow;
@@ -338,7 +338,7 @@ fn parse_str<'a>(
     if n < 3 {
         return err(ErrorKind::FieldCount { found: n }, pos);
     }
-    let field = |(a, z): (usize, usize)| &s[a..z];
+    let field = |(a, z): (usize, usize)| cut(s, a, z);
     let (vhost, h) = if n == 4 {
         (Some(Cow::Borrowed(field(heads[0]))), 1)
     } else {
@@ -359,7 +359,7 @@ fn parse_str<'a>(
         return err(ErrorKind::MissingRequest, pos);
     }
     let (req_close, tail, backslash) = request_end(b, pos + 1)?;
-    let request = quoted_value(&s[pos + 1..req_close], backslash);
+    let request = quoted_value(cut(s, pos + 1, req_close), backslash);
     let status = tail.status;
     let bytes = tail.size.or_else(|at| err(ErrorKind::Size, at))?;
 
@@ -384,7 +384,7 @@ fn parse_str<'a>(
                 quoted_end(b, pos + 1)
             };
             if let Some(slot) = quoted.get_mut(n_quoted) {
-                *slot = quoted_value(&s[pos + 1..end], backslash);
+                *slot = quoted_value(cut(s, pos + 1, end), backslash);
             }
             n_quoted += 1;
             delimiters += if end < b.len() { 2 } else { 1 };

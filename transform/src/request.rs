@@ -3,6 +3,7 @@
 //! `METHOD target [HTTP/x.y]` (spaces inside the path, no protocol, HTTP/2.0) is split on its first
 //! and last space; anything else (TLS handshakes, `hello`) keeps only the whole `request`.
 
+use crate::text::cut;
 use std::borrow::Cow;
 
 /// The parts of a request line, each borrowed from the request text where possible.
@@ -29,7 +30,7 @@ fn is_protocol(p: &str) -> bool {
 /// Sub-slices `req` by byte range, keeping the borrow when `req` is borrowed.
 fn sub<'a>(req: &Cow<'a, str>, start: usize, end: usize) -> Cow<'a, str> {
     match req {
-        Cow::Borrowed(s) => Cow::Borrowed(&s[start..end]),
+        Cow::Borrowed(s) => Cow::Borrowed(cut(s, start, end)),
         Cow::Owned(s) => Cow::Owned(s[start..end].to_owned()),
     }
 }

@@ -23,6 +23,25 @@ pub fn utf8_or_hex(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// `&s[a..z]` for cut points the parser found at delimiters: each of `a` and `z` is 0, `s.len()`,
+/// the position of an ASCII byte of `s` or the position just after one. In UTF-8 a continuation
+/// byte never is, nor follows, an ASCII byte, so such a point is always a char boundary and the
+/// two boundary checks `&s[a..z]` makes are skipped (the bounds are still checked). Debug builds
+/// assert the boundaries on every cut (CI runs the parser's tests, sample logs and damaged
+/// lines included, in one).
+#[inline]
+pub(crate) fn cut(s: &str, a: usize, z: usize) -> &str {
+    if cfg!(debug_assertions) {
+        assert!(
+            s.is_char_boundary(a) && s.is_char_boundary(z),
+            "cut {a}..{z} of {s:?}"
+        );
+    }
+    let bytes = &s.as_bytes()[a..z];
+    // SAFETY: `s` is UTF-8 and `a`, `z` are char boundaries (see above), so `bytes` is UTF-8.
+    unsafe { std::str::from_utf8_unchecked(bytes) }
+}
+
 /// Unescapes `\"` and `\\` inside a quoted field; borrows when there is nothing to unescape.
 pub fn unescape_quoted(s: &str) -> Cow<'_, str> {
     let b = s.as_bytes();
@@ -66,6 +85,27 @@ mod tests {
         assert_eq!(utf8_or_hex(b"a\xffb\xc3"), "a\\xFFb\\xC3");
         assert_eq!(utf8_or_hex(b"\xe2\x82"), "\\xE2\\x82");
         assert_eq!(utf8_or_hex(b"ok \xc3\xa9 \x80"), "ok é \\x80");
+    }
+
+    #[test]
+    fn cut_is_a_slice() {
+        assert_eq!(cut("a é b", 0, 1), "a");
+        assert_eq!(cut("a é b", 2, 4), "é");
+        assert_eq!(cut("a é b", 5, 6), "b");
+        assert_eq!(cut("", 0, 0), "");
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "cut 3..4")]
+    fn cut_checks_char_boundaries_in_debug_builds() {
+        cut("a é b", 3, 4);
+    }
+
+    #[test]
+    #[should_panic]
+    fn cut_checks_bounds() {
+        cut("abc", 1, 4);
     }
 
     #[test]
