@@ -3,7 +3,7 @@
 //! on the hot path) by [`Record::write_json`], which the `schema!` macro unrolls per field over
 //! constant [`Key`]s; [`Record::from_json`] reads it back with serde, and the tests check both
 //! agree. Whether any string needs escaping is decided once per line ([`Escape`],
-//! [`quotes_if_plain`]): usually none does, and values are copied as they are.
+//! [`scan_line`]): usually none does, and values are copied as they are.
 //! The same code, over a [`Counter`], gives a record's exact JSON length without writing it
 //! ([`json_len`]), so a caller with a memory budget can size or refuse a record first.
 
@@ -79,27 +79,45 @@ pub enum Escape {
     /// Check every string (always correct).
     #[default]
     Check,
-    /// The text the values come from was checked as a whole ([`quotes_if_plain`]): no value holds
+    /// The text the values come from was checked as a whole ([`scan_line`]): no value holds
     /// a control byte, `"` or `\`, so each is copied as it is.
     Verbatim,
 }
 
-/// The number of `"` in `b` when it has no control byte and no backslash, else `None`. One pass
-/// over a whole line, in blocks the compiler vectorises (a byte counter per block packs the most
-/// lanes): when the count equals the quotes the parser used as delimiters, no field of the line
-/// needs escaping ([`Escape::Verbatim`]). Other shapes of this loop were measured: per-lane
-/// counters across blocks (not vectorised, 8 instructions per byte) and two separate passes
-/// (slightly more instructions).
-pub fn quotes_if_plain(b: &[u8]) -> Option<usize> {
-    let (mut quotes, mut special) = (0usize, false);
+/// What one pass over a whole line found ([`scan_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineScan {
+    /// The number of `"` in the line when it has no control byte and no backslash, else
+    /// `None`: when the count equals the quotes the parser used as delimiters, no field of the
+    /// line needs escaping ([`Escape::Verbatim`]).
+    pub plain_quotes: Option<usize>,
+    /// Every byte is ASCII, so the line is UTF-8 without further validation.
+    pub ascii: bool,
+}
+
+/// One pass over a line, in blocks the compiler vectorises (a byte counter per block packs the
+/// most lanes): counts its `"`, looks for control bytes and backslashes, and ORs its bytes
+/// together (the high bit says whether a byte is not ASCII). Other shapes of this loop were
+/// measured: per-lane counters across blocks (not vectorised, 8 instructions per byte), and a
+/// separate pass for each question (more instructions).
+pub fn scan_line(b: &[u8]) -> LineScan {
+    let (mut quotes, mut special, mut any) = (0usize, false, 0u8);
     for block in b.chunks(128) {
-        let (q, s) = block.iter().fold((0u8, false), |(q, s), &c| {
-            (q + u8::from(c == b'"'), s | (c < 0x20) | (c == b'\\'))
+        let (q, s, a) = block.iter().fold((0u8, false, 0u8), |(q, s, a), &c| {
+            (
+                q + u8::from(c == b'"'),
+                s | (c < 0x20) | (c == b'\\'),
+                a | c,
+            )
         });
         quotes += usize::from(q);
         special |= s;
+        any |= a;
     }
-    (!special).then_some(quotes)
+    LineScan {
+        plain_quotes: (!special).then_some(quotes),
+        ascii: any < 0x80,
+    }
 }
 
 /// Appends `s` as a quoted JSON string.
@@ -251,6 +269,29 @@ mod tests {
             let back: String = serde_json::from_slice(&out).unwrap();
             assert_eq!(back, s);
         }
+    }
+
+    #[test]
+    fn a_line_scan_counts_quotes_and_finds_specials_and_non_ascii() {
+        let scan = |b: &[u8]| {
+            let s = scan_line(b);
+            (s.plain_quotes, s.ascii)
+        };
+        assert_eq!(scan(b""), (Some(0), true));
+        assert_eq!(scan(br#"a "b" "c""#), (Some(4), true));
+        assert_eq!(scan(br#"a "b\" c"#), (None, true));
+        assert_eq!(scan(b"a  b"), (None, true));
+        assert_eq!(scan(b"a  b"), (Some(0), true));
+        assert_eq!(scan("\"é\"".as_bytes()), (Some(2), false));
+        assert_eq!(scan(b"\xff"), (Some(0), false));
+        // Past the first 128-byte block, and 300 quotes (more than a block's u8 counter holds
+        // when summed naively across blocks).
+        let mut long = vec![b'"'; 300];
+        long.push(0x80);
+        assert_eq!(scan(&long), (Some(300), false));
+        long.pop();
+        long.push(b'\n');
+        assert_eq!(scan(&long), (None, true));
     }
 
     #[test]

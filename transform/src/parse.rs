@@ -7,7 +7,7 @@
 //! fields separated by one or more spaces. The request's closing quote is found by the structure
 //! that follows it (spaces, a status, spaces, a size), so a raw `"` inside a URL is kept.
 
-use crate::json::{quotes_if_plain, Escape};
+use crate::json::{scan_line, Escape};
 use crate::request::split_request;
 use crate::schema::Record;
 use crate::text::{cut, unescape_quoted, utf8_or_hex};
@@ -127,8 +127,24 @@ pub(crate) fn parse<'a>(
 ) -> Result<Record<'a>, ParseError> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
-    if let Ok(s) = simdutf8::basic::from_utf8(line) {
-        return parse_str(s, opts, escape);
+    match escape {
+        // For JSON the line is scanned anyway: when that pass finds only ASCII, it is UTF-8.
+        Some(escape) => {
+            let scan = scan_line(line);
+            if scan.ascii {
+                // SAFETY: every byte is below 0x80, and ASCII is UTF-8.
+                let s = unsafe { std::str::from_utf8_unchecked(line) };
+                return parse_str(s, opts, Some((escape, scan.plain_quotes)));
+            }
+            if let Ok(s) = simdutf8::basic::from_utf8(line) {
+                return parse_str(s, opts, Some((escape, scan.plain_quotes)));
+            }
+        }
+        None => {
+            if let Ok(s) = simdutf8::basic::from_utf8(line) {
+                return parse_str(s, opts, None);
+            }
+        }
     }
     // Hex-rendered bytes carry backslashes: their JSON is always checked.
     match utf8_or_hex(line) {
@@ -306,13 +322,15 @@ fn quoted_end(b: &[u8], start: usize) -> (usize, bool) {
     (close.unwrap_or(b.len()), backslash)
 }
 
-/// Parses a line. With `escape`, also decides how its JSON treats strings: verbatim when the
-/// line's only `"` are the delimiters of its quoted fields and it has no backslash or control
-/// byte ([`quotes_if_plain`]).
+/// Parses a line. With `escape` (and the line's [`LineScan::plain_quotes`]), also decides how
+/// its JSON treats strings: verbatim when the line's only `"` are the delimiters of its quoted
+/// fields and it has no backslash or control byte.
+///
+/// [`LineScan::plain_quotes`]: crate::json::LineScan::plain_quotes
 fn parse_str<'a>(
     s: &'a str,
     opts: &ParseOptions,
-    escape: Option<&mut Escape>,
+    escape: Option<(&mut Escape, Option<usize>)>,
 ) -> Result<Record<'a>, ParseError> {
     let b = s.as_bytes();
     let mut pos = skip_spaces(b, 0);
@@ -404,8 +422,8 @@ fn parse_str<'a>(
         return err(ErrorKind::FormatMismatch(opts.format), 0);
     }
 
-    if let Some(escape) = escape {
-        if quotes_if_plain(b) == Some(delimiters) {
+    if let Some((escape, plain_quotes)) = escape {
+        if plain_quotes == Some(delimiters) {
             *escape = Escape::Verbatim;
         }
     }
