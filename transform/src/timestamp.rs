@@ -242,16 +242,50 @@ pub fn format_rfc3339(t: Timestamp, buf: &mut [u8; RFC3339_MAX]) -> usize {
     n + 1
 }
 
-/// Appends `t` as RFC 3339 UTC ([`format_rfc3339`]).
+thread_local! {
+    /// The last instant this thread formatted, its text and the text's length (0: none yet).
+    /// Consecutive records mostly share an instant, as they share a timestamp text.
+    static LAST_RFC3339: Cell<(Timestamp, [u8; RFC3339_MAX], usize)> =
+        const { Cell::new((Timestamp(0), [0; RFC3339_MAX], 0)) };
+}
+
+/// Appends `t` as RFC 3339 UTC ([`format_rfc3339`]); the same instant as the previous call on
+/// this thread is copied, not formatted again.
 pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
-    let mut buf = [0u8; RFC3339_MAX];
-    let n = format_rfc3339(t, &mut buf);
-    out.extend_from_slice(&buf[..n]);
+    LAST_RFC3339.with(|last| {
+        let (instant, mut buf, mut n) = last.get();
+        if n == 0 || instant != t {
+            n = format_rfc3339(t, &mut buf);
+            last.set((t, buf, n));
+        }
+        out.extend_from_slice(&buf[..n]);
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rfc3339_memo_answers_only_for_the_same_instant() {
+        // A fresh thread: the memo is empty, and instant 0 must still be formatted.
+        std::thread::spawn(|| {
+            let fresh = |t: Timestamp| {
+                let mut buf = [0u8; RFC3339_MAX];
+                let n = format_rfc3339(t, &mut buf);
+                buf[..n].to_vec()
+            };
+            let (a, b) = (Timestamp(0), Timestamp(1_548_129_374_000_000));
+            let close = Timestamp(b.0 + 1);
+            for t in [a, a, b, b, close, b, a, Timestamp(-1), a] {
+                let mut out = Vec::new();
+                write_rfc3339(t, &mut out);
+                assert_eq!(out, fresh(t), "{t:?}");
+            }
+        })
+        .join()
+        .unwrap();
+    }
 
     fn utc(s: &str) -> String {
         let (t, o) = parse_clf_time(s.as_bytes()).unwrap();
