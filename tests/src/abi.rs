@@ -14,7 +14,9 @@
 
 use crate::host::HostState;
 use crate::memory::{check_all, memory, range, write};
-use crate::record::{decode_payload, encode_payload, read_varint, InputRecord, OutputRecord};
+use crate::record::{
+    decode_payload_parts, encode_payload, read_varint, Header, InputRecord, OutputRecord, Payload,
+};
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
@@ -109,7 +111,19 @@ pub(crate) struct Abi {
     events: Option<SyncSender<GuestEvent>>,
     fuel_per_record: u64,
     current: Option<Batch>,
-    emitted: Vec<OutputRecord>,
+    /// The records written in the current batch; their values are ranges of `values`.
+    emitted: Vec<Emitted>,
+    /// The current batch's output values, back to back.
+    values: Vec<u8>,
+}
+
+/// A record written in the current batch, its value not yet shared ([`Abi::take_outputs`]).
+#[derive(Debug)]
+struct Emitted {
+    topic_index: usize,
+    key: Option<Vec<u8>>,
+    value: Option<(usize, usize)>,
+    headers: Vec<Header>,
 }
 
 impl Abi {
@@ -127,10 +141,28 @@ impl Abi {
             ..Self::default()
         }
     }
+
+    /// The current batch's outputs, their values sharing one buffer. The next batch's lists
+    /// start at this one's sizes: no growth by doubling.
+    fn take_outputs(&mut self) -> Vec<OutputRecord> {
+        let values = Vec::with_capacity(self.values.len());
+        let values = Arc::new(std::mem::replace(&mut self.values, values));
+        let emitted = Vec::with_capacity(self.emitted.len());
+        std::mem::replace(&mut self.emitted, emitted)
+            .into_iter()
+            .map(|e| OutputRecord {
+                topic_index: e.topic_index,
+                topic: Arc::clone(&self.outputs[e.topic_index]),
+                key: e.key,
+                value: e.value.map(|(a, z)| Payload::in_buffer(&values, a, z)),
+                headers: e.headers,
+            })
+            .collect()
+    }
 }
 
 fn emit(state: &mut HostState, payload: &[u8], topic: Option<&[u8]>) -> i32 {
-    let Ok((key, value, headers)) = decode_payload(payload) else {
+    let Ok((key, value, headers)) = decode_payload_parts(payload) else {
         return INVALID_BUFFER;
     };
     let abi = &mut state.abi;
@@ -141,11 +173,14 @@ fn emit(state: &mut HostState, payload: &[u8], topic: Option<&[u8]>) -> i32 {
             None => return INVALID_WRITE,
         },
     };
-    let topic = abi.outputs[topic_index].clone();
-    abi.emitted.push(OutputRecord {
+    let value = value.map(|v| {
+        let start = abi.values.len();
+        abi.values.extend_from_slice(v);
+        (start, abi.values.len())
+    });
+    abi.emitted.push(Emitted {
         topic_index,
-        topic,
-        key,
+        key: key.map(<[u8]>::to_vec),
         value,
         headers,
     });
@@ -215,11 +250,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             let state = c.data_mut();
             let event = match state.abi.current.take() {
                 Some(_) => GuestEvent::Done {
-                    // The next batch's list starts at this one's size: no growth by doubling.
-                    outputs: {
-                        let n = state.abi.emitted.len();
-                        std::mem::replace(&mut state.abi.emitted, Vec::with_capacity(n))
-                    },
+                    outputs: state.abi.take_outputs(),
                     stdout: std::mem::take(&mut state.wasi.stdout),
                     stderr: std::mem::take(&mut state.wasi.stderr),
                     memory_bytes,
@@ -322,7 +353,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             if state.abi.current.is_none() {
                 return Ok(NO_ACTIVE_TRANSFORM);
             }
-            if decode_payload(payload).is_err() {
+            if decode_payload_parts(payload).is_err() {
                 return Ok(INVALID_BUFFER);
             }
             match parse_options(opts)? {

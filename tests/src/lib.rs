@@ -18,7 +18,7 @@ pub mod wasi;
 
 pub use guest::{build_wasm, wasm_path, Guest, GuestError};
 pub use host::{Host, HostConfig, HostError};
-pub use record::{Header, InputRecord, OutputRecord, PayloadError};
+pub use record::{Header, InputRecord, OutputRecord, Payload, PayloadError};
 
 /// Any failure of this crate's library code.
 #[derive(Debug, thiserror::Error)]

@@ -68,8 +68,71 @@ pub struct OutputRecord {
     pub topic_index: usize,
     pub topic: Arc<str>,
     pub key: Option<Vec<u8>>,
-    pub value: Option<Vec<u8>>,
+    pub value: Option<Payload>,
     pub headers: Vec<Header>,
+}
+
+/// An output value: a range of the buffer its batch's values were copied into, shared by the
+/// batch's records (as a broker appends them to one batch), so an output record costs no
+/// allocation of its own. Compares and prints as its bytes.
+#[derive(Clone)]
+pub struct Payload {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+    end: usize,
+}
+
+impl Payload {
+    /// The value at `start..end` of a batch's shared buffer.
+    pub(crate) fn in_buffer(buf: &Arc<Vec<u8>>, start: usize, end: usize) -> Self {
+        assert!(
+            start <= end && end <= buf.len(),
+            "payload range out of its buffer"
+        );
+        Self {
+            buf: Arc::clone(buf),
+            start,
+            end,
+        }
+    }
+}
+
+impl From<Vec<u8>> for Payload {
+    fn from(v: Vec<u8>) -> Self {
+        let end = v.len();
+        Self {
+            buf: Arc::new(v),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+}
+
+impl AsRef<[u8]> for Payload {
+    fn as_ref(&self) -> &[u8] {
+        self
+    }
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Payload {}
+
+impl std::fmt::Debug for Payload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
 }
 
 impl OutputRecord {
@@ -179,13 +242,22 @@ pub fn encode_payload(
     }
 }
 
+/// The key, value and headers of a payload, borrowed from it.
+pub type Parts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
+
 /// Decodes and validates a whole record payload.
-pub fn decode_payload(mut buf: &[u8]) -> Result<Decoded, PayloadError> {
-    let next = |buf: &mut &[u8]| -> Result<Option<Vec<u8>>, PayloadError> {
+pub fn decode_payload(buf: &[u8]) -> Result<Decoded, PayloadError> {
+    let (key, value, headers) = decode_payload_parts(buf)?;
+    Ok((key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), headers))
+}
+
+/// Decodes and validates a whole record payload, borrowing its key and value.
+pub fn decode_payload_parts(mut buf: &[u8]) -> Result<Parts<'_>, PayloadError> {
+    fn next<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>, PayloadError> {
         let (bytes, n) = read_sized(buf)?;
         *buf = &buf[n..];
-        Ok(bytes.map(<[u8]>::to_vec))
-    };
+        Ok(bytes)
+    }
     let key = next(&mut buf)?;
     let value = next(&mut buf)?;
     let (count, n) = read_varint(buf)?;
@@ -195,8 +267,8 @@ pub fn decode_payload(mut buf: &[u8]) -> Result<Decoded, PayloadError> {
     }
     let mut headers = Vec::new();
     for _ in 0..count {
-        let key = next(&mut buf)?.unwrap_or_default();
-        let value = next(&mut buf)?;
+        let key = next(&mut buf)?.unwrap_or_default().to_vec();
+        let value = next(&mut buf)?.map(<[u8]>::to_vec);
         headers.push(Header { key, value });
     }
     if !buf.is_empty() {
@@ -231,6 +303,24 @@ mod tests {
             assert_eq!(read_varint(&out).unwrap().0, v);
             assert_eq!(varint_len(v), out.len(), "{v}");
         }
+    }
+
+    #[test]
+    fn a_payload_is_its_range_of_the_buffer() {
+        let buf = Arc::new(b"abcdef".to_vec());
+        let p = Payload::in_buffer(&buf, 1, 4);
+        assert_eq!(&*p, b"bcd");
+        assert_eq!(p, Payload::from(b"bcd".to_vec()));
+        assert_ne!(p, Payload::in_buffer(&buf, 1, 3));
+        assert_eq!(format!("{p:?}"), format!("{:?}", b"bcd"));
+        drop(buf);
+        assert_eq!(p.to_vec(), b"bcd", "the range keeps the buffer alive");
+    }
+
+    #[test]
+    #[should_panic(expected = "out of its buffer")]
+    fn a_payload_range_must_lie_in_its_buffer() {
+        Payload::in_buffer(&Arc::new(vec![0; 4]), 2, 5);
     }
 
     #[test]

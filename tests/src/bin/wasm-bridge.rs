@@ -233,7 +233,7 @@ fn send(producer: &ThreadedProducer<Deliveries>, out: &OutputRecord, partition: 
         record = record.key(key.as_slice());
     }
     if let Some(value) = &out.value {
-        record = record.payload(value.as_slice());
+        record = record.payload(&value[..]);
     }
     loop {
         match producer.send(record) {
