@@ -14,4 +14,4 @@ RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-w
   -p accesslake-transform --bin accesslake-transform
 cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 target=$CARGO_TARGET_DIR
-"$target/release/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --max-line "$log"
+"$target/release/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --rounds 5 --max-line "$log"
