@@ -15,7 +15,7 @@
 use crate::host::HostState;
 use crate::memory::{check_all, memory, range, write};
 use crate::record::{
-    decode_payload_parts, encode_payload, read_varint, Header, InputRecord, OutputRecord, Payload,
+    decode_payload, encode_payload, read_varint, Header, InputRecord, OutputRecord, Payload,
 };
 use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -162,7 +162,7 @@ impl Abi {
 }
 
 fn emit(state: &mut HostState, payload: &[u8], topic: Option<&[u8]>) -> i32 {
-    let Ok((key, value, headers)) = decode_payload_parts(payload) else {
+    let Ok((key, value, headers)) = decode_payload(payload) else {
         return INVALID_BUFFER;
     };
     let abi = &mut state.abi;
@@ -353,7 +353,7 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> Result<()> {
             if state.abi.current.is_none() {
                 return Ok(NO_ACTIVE_TRANSFORM);
             }
-            if decode_payload_parts(payload).is_err() {
+            if decode_payload(payload).is_err() {
                 return Ok(INVALID_BUFFER);
             }
             match parse_options(opts)? {

@@ -162,9 +162,6 @@ pub enum PayloadError {
     Trailing(usize),
 }
 
-/// The key, value and headers of a decoded payload.
-pub type Decoded = (Option<Vec<u8>>, Option<Vec<u8>>, Vec<Header>);
-
 /// Appends `v` as a zigzag varint.
 pub fn write_varint(out: &mut Vec<u8>, v: i64) {
     let mut u = ((v << 1) ^ (v >> 63)) as u64;
@@ -242,17 +239,11 @@ pub fn encode_payload(
     }
 }
 
-/// The key, value and headers of a payload, borrowed from it.
-pub type Parts<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
+/// The key and value of a decoded payload (borrowed from it) and its headers.
+pub type Decoded<'a> = (Option<&'a [u8]>, Option<&'a [u8]>, Vec<Header>);
 
 /// Decodes and validates a whole record payload.
-pub fn decode_payload(buf: &[u8]) -> Result<Decoded, PayloadError> {
-    let (key, value, headers) = decode_payload_parts(buf)?;
-    Ok((key.map(<[u8]>::to_vec), value.map(<[u8]>::to_vec), headers))
-}
-
-/// Decodes and validates a whole record payload, borrowing its key and value.
-pub fn decode_payload_parts(mut buf: &[u8]) -> Result<Parts<'_>, PayloadError> {
+pub fn decode_payload(mut buf: &[u8]) -> Result<Decoded<'_>, PayloadError> {
     fn next<'a>(buf: &mut &'a [u8]) -> Result<Option<&'a [u8]>, PayloadError> {
         let (bytes, n) = read_sized(buf)?;
         *buf = &buf[n..];
@@ -333,7 +324,7 @@ mod tests {
         encode_payload(&mut buf, None, Some(b""), &headers);
         assert_eq!(
             decode_payload(&buf).unwrap(),
-            (None, Some(vec![]), headers.clone())
+            (None, Some(&b""[..]), headers.clone())
         );
         let record = InputRecord {
             key: Some(vec![7; 200]),

@@ -4,6 +4,8 @@
 
 use crate::schema::{Timestamp, UtcOffset};
 use std::cell::Cell;
+use std::convert::Infallible;
+use std::thread::LocalKey;
 
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -80,12 +82,33 @@ fn month(name: [u8; 3]) -> Option<u32> {
 /// The longest timestamp text: `dd/Mon/yyyy:HH:MM:SS +hhmm`.
 const CLF_TIME_LEN: usize = 26;
 
+/// A memo of one key and its value ([`remembered`]).
+type Last<K, V> = Cell<Option<(K, V)>>;
+
 std::thread_local! {
-    /// The last timestamp text this thread parsed and its result. A log is in time order with
-    /// many lines to a second, so most lines repeat the previous one's timestamp (three in four
-    /// on the benchmark's log, which has four lines a second).
-    static LAST_TIME: Cell<([u8; CLF_TIME_LEN], (Timestamp, UtcOffset))> =
-        const { Cell::new(([0; CLF_TIME_LEN], (Timestamp(0), UtcOffset::UTC))) };
+    /// The last timestamp text this thread parsed, and its result.
+    static LAST_TIME: Last<[u8; CLF_TIME_LEN], (Timestamp, UtcOffset)> = const { Cell::new(None) };
+    /// The last instant this thread formatted, its text and the text's length.
+    static LAST_RFC3339: Last<Timestamp, ([u8; RFC3339_MAX], usize)> = const { Cell::new(None) };
+}
+
+/// The per-thread memo behind both directions: answers from `last` when `key` is the key it
+/// holds, else computes, remembers and answers (an error is not remembered). A log is in time
+/// order with many lines to a second, so most lines repeat the previous one's timestamp (three
+/// in four on the benchmark's log, which has four lines a second).
+fn remembered<K: Copy + PartialEq, V: Copy, E>(
+    last: &'static LocalKey<Last<K, V>>,
+    key: K,
+    compute: impl FnOnce() -> Result<V, E>,
+) -> Result<V, E> {
+    last.with(|cell| match cell.get() {
+        Some((k, v)) if k == key => Ok(v),
+        _ => {
+            let v = compute()?;
+            cell.set(Some((key, v)));
+            Ok(v)
+        }
+    })
 }
 
 /// Parses the text between `[` and `]`, e.g. `22/Jan/2019:03:56:14 +0330`: fixed positions,
@@ -94,15 +117,7 @@ pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError
     let Ok(key) = <[u8; CLF_TIME_LEN]>::try_from(s) else {
         return read_clf_time(s);
     };
-    LAST_TIME.with(|last| {
-        let (text, parsed) = last.get();
-        if text == key {
-            return Ok(parsed);
-        }
-        let parsed = read_clf_time(s)?;
-        last.set((key, parsed));
-        Ok(parsed)
-    })
+    remembered(&LAST_TIME, key, || read_clf_time(s))
 }
 
 fn read_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
@@ -242,24 +257,15 @@ pub fn format_rfc3339(t: Timestamp, buf: &mut [u8; RFC3339_MAX]) -> usize {
     n + 1
 }
 
-thread_local! {
-    /// The last instant this thread formatted, its text and the text's length (0: none yet).
-    /// Consecutive records mostly share an instant, as they share a timestamp text.
-    static LAST_RFC3339: Cell<(Timestamp, [u8; RFC3339_MAX], usize)> =
-        const { Cell::new((Timestamp(0), [0; RFC3339_MAX], 0)) };
-}
-
 /// Appends `t` as RFC 3339 UTC ([`format_rfc3339`]); the same instant as the previous call on
 /// this thread is copied, not formatted again.
 pub fn write_rfc3339(t: Timestamp, out: &mut Vec<u8>) {
-    LAST_RFC3339.with(|last| {
-        let (instant, mut buf, mut n) = last.get();
-        if n == 0 || instant != t {
-            n = format_rfc3339(t, &mut buf);
-            last.set((t, buf, n));
-        }
-        out.extend_from_slice(&buf[..n]);
-    })
+    let Ok((buf, n)) = remembered(&LAST_RFC3339, t, || {
+        let mut buf = [0u8; RFC3339_MAX];
+        let n = format_rfc3339(t, &mut buf);
+        Ok::<_, Infallible>((buf, n))
+    });
+    out.extend_from_slice(&buf[..n]);
 }
 
 #[cfg(test)]
