@@ -20,12 +20,13 @@
 //! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
 //! distinct agent (memoised too: a log has few distinct agents).
 //!
-//! The databases are opened once and shared ([`Enricher::fork`] gives another thread its own
-//! caches over the same databases).
+//! The databases are memory-mapped once (pages load as lookups touch them, so opening costs
+//! nothing) and shared ([`Enricher::fork`] gives another thread its own caches over the same
+//! databases).
 
 use crate::cache::Memo;
 use aho_corasick::AhoCorasick;
-use maxminddb::Reader;
+use maxminddb::{Mmap, Reader};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -110,14 +111,14 @@ impl CityLayout {
 }
 
 struct CityDb {
-    reader: Reader<Vec<u8>>,
+    reader: Reader<Mmap>,
     layout: CityLayout,
 }
 
 /// The opened databases, shared by every fork of an [`Enricher`].
 struct Databases {
     city: Option<CityDb>,
-    asn: Option<Reader<Vec<u8>>>,
+    asn: Option<Reader<Mmap>>,
 }
 
 /// Distinct user agents whose bot flag is memoised.
@@ -145,7 +146,10 @@ impl Enricher {
         cache_size: usize,
     ) -> Result<Enricher, EnrichError> {
         let open = |p: &Path| {
-            Reader::open_readfile(p).map_err(|source| EnrichError::Open {
+            // SAFETY: the file is mapped read-only and must not be modified in place while it is
+            // mapped. Database updaters (`geoipupdate`, DB-IP's downloads) replace the file by
+            // renaming a new one over it, which leaves this mapping on the old inode.
+            unsafe { Reader::open_mmap(p) }.map_err(|source| EnrichError::Open {
                 path: p.to_path_buf(),
                 source,
             })
@@ -387,10 +391,10 @@ fn lookup(
     addr: IpAddr,
 ) -> GeoInfo {
     fn found<'a>(
-        r: Result<maxminddb::LookupResult<'a, Vec<u8>>, maxminddb::MaxMindDbError>,
+        r: Result<maxminddb::LookupResult<'a, Mmap>, maxminddb::MaxMindDbError>,
         what: &str,
         addr: IpAddr,
-    ) -> Option<maxminddb::LookupResult<'a, Vec<u8>>> {
+    ) -> Option<maxminddb::LookupResult<'a, Mmap>> {
         match r {
             Ok(r) if r.has_data() => Some(r),
             Ok(_) => None,
@@ -423,8 +427,8 @@ fn lookup(
 
 /// Decodes the records an address led to.
 fn decode(
-    city: Option<(CityLayout, maxminddb::LookupResult<'_, Vec<u8>>)>,
-    asn: Option<maxminddb::LookupResult<'_, Vec<u8>>>,
+    city: Option<(CityLayout, maxminddb::LookupResult<'_, Mmap>)>,
+    asn: Option<maxminddb::LookupResult<'_, Mmap>>,
     addr: IpAddr,
 ) -> GeoInfo {
     let mut g = GeoInfo::default();
