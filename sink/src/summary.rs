@@ -24,7 +24,7 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 use std::fs::File;
@@ -183,6 +183,10 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// distinct within their section (paths, referrers, addresses, counts), or too few to repay a
 /// dictionary's hashing (place names), and zstd compresses them anyway.
 const DICTIONARY_COLUMNS: &[&str] = &["kind", "hour", "status", "is_bot", "country_code", "asn"];
+
+/// Columns with min/max statistics: the ones a reader filters summaries on (`kind`, and `hour`
+/// for `--from`/`--to`). Min/max of the other columns would prune nothing in a file this small.
+const STATISTICS_COLUMNS: &[&str] = &["kind", "hour"];
 
 /// The summary's Arrow schema.
 pub fn schema() -> SchemaRef {
@@ -383,16 +387,16 @@ impl<'a> SummaryWriter<'a> {
             b.is_bot.push(is_bot);
             b.first.push(Some(t.first));
             b.last.push(Some(t.last));
-            b.pad();
         }
+        b.pad();
         for (place, s) in &self.geo {
             b.row(Section::Geo, Some(s.requests), Some(s.bytes));
             b.country_code.push(place[0]);
             b.country.push(place[1]);
             b.region.push(place[2]);
             b.city.push(place[3]);
-            b.pad();
         }
+        b.pad();
         for (section, map) in [
             (Section::Path, &self.paths),
             (Section::Referrer, &self.referrers),
@@ -403,8 +407,8 @@ impl<'a> SummaryWriter<'a> {
                     Section::Path => b.path.push(*key),
                     _ => b.referrer.push(*key),
                 }
-                b.pad();
             }
+            b.pad();
         }
         for (&(ip, status), c) in &self.clients {
             b.row(Section::Client, Some(c.requests), None);
@@ -414,8 +418,8 @@ impl<'a> SummaryWriter<'a> {
             b.client_ip.push(ip);
             b.asn.push(c.asn);
             b.as_org.push(c.as_org);
-            b.pad();
         }
+        b.pad();
         b.finish()
             .map_err(|e| WriterError::Summary(format!("building the summary batch: {e}")))
     }
@@ -434,7 +438,13 @@ impl<'a> SummaryWriter<'a> {
             .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")));
         for (c, _) in COLUMNS {
             let dictionary = DICTIONARY_COLUMNS.contains(&c);
-            props = props.set_column_dictionary_enabled(ColumnPath::from(c), dictionary);
+            let stats = match STATISTICS_COLUMNS.contains(&c) {
+                true => EnabledStatistics::Chunk,
+                false => EnabledStatistics::None,
+            };
+            props = props
+                .set_column_dictionary_enabled(ColumnPath::from(c), dictionary)
+                .set_column_statistics_enabled(ColumnPath::from(c), stats);
         }
         let props = props.build();
         let mut w = ArrowWriter::try_new(&self.file, schema(), Some(props)).map_err(perr)?;
@@ -447,7 +457,8 @@ impl<'a> SummaryWriter<'a> {
     }
 }
 
-/// Column builders in [`COLUMNS`] order; [`Builder::pad`] fills the columns a row left out.
+/// Column builders in [`COLUMNS`] order. A section pushes its rows' values into the columns it
+/// fills, then [`Builder::pad`] fills the columns it left out with one run of nulls.
 #[derive(Default)]
 struct Builder<'a> {
     kind: Vec<&'static str>,
@@ -476,12 +487,12 @@ impl<'a> Builder<'a> {
         self.bytes.push(bytes);
     }
 
-    /// Pushes a null into every column shorter than `kind`.
+    /// Fills every column shorter than `kind` with nulls, up to its length.
     fn pad(&mut self) {
         let n = self.kind.len();
-        fn fill<T>(v: &mut Vec<Option<T>>, n: usize) {
-            while v.len() < n {
-                v.push(None);
+        fn fill<T: Clone>(v: &mut Vec<Option<T>>, n: usize) {
+            if v.len() < n {
+                v.resize(n, None);
             }
         }
         fill(&mut self.hour, n);
@@ -544,4 +555,19 @@ pub fn write_summary(path: &Path, batches: &[RecordBatch]) -> Result<(), WriterE
         w.write(b)?;
     }
     w.close()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_column_settings_name_real_columns() {
+        for c in DICTIONARY_COLUMNS.iter().chain(STATISTICS_COLUMNS) {
+            assert!(
+                COLUMNS.iter().any(|(name, _)| name == c),
+                "{c} is not a summary column"
+            );
+        }
+    }
 }
