@@ -88,3 +88,6 @@ rm -rf "$tiny"
 
 step "deployment lint"
 scripts/lint-deploy.sh
+
+step "cache: prune build outputs this workspace no longer uses"
+scripts/prune-target.sh
