@@ -75,8 +75,9 @@ impl FileMeta {
 /// Integer columns whose values are mostly distinct but close to the previous row's (rows come in
 /// log order): dictionary encoding would hash every value only to overflow its page, and plain
 /// 8-byte values would be a quarter of what zstd has to read. `DELTA_BINARY_PACKED` stores the
-/// differences in a few bits each (`src_offset`'s steps of 1 in none).
-pub const DELTA_COLUMNS: &[&str] = &["time", "src_offset"];
+/// differences in a few bits each (`src_offset`'s steps of 1, and `src_partition`, constant in a
+/// file, in none).
+pub const DELTA_COLUMNS: &[&str] = &["time", "src_partition", "src_offset"];
 
 /// The only string columns with min/max statistics: short codes a filter may prune row groups
 /// on. Other strings (paths, agents, addresses, names) never prune an hour's row group, and
