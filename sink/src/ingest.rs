@@ -186,9 +186,9 @@ fn count_lines(data: &[u8]) -> i64 {
 }
 
 /// Ingests one file into an open lake. Chunks of lines are parsed and enriched by `workers`
-/// threads (each with its own enricher caches over the shared databases); the rows come back
-/// in line order and go through the partition's pipeline on this thread, and its commits run
-/// on a thread of their own.
+/// threads (each with its own enricher caches over the shared databases), each taking the next
+/// chunk when it is free; the rows are put back in line order and go through the partition's
+/// pipeline on this thread, and its commits run on a thread of their own.
 pub fn ingest_file(
     lake: &Lake,
     path: &Path,
@@ -218,56 +218,68 @@ pub fn ingest_file(
         file_id: id,
         ..FileSummary::default()
     };
+    // Workers take the next chunk from one shared queue as soon as they are free, so a worker
+    // on a slower (or busier) core takes fewer chunks instead of holding the others up; results
+    // carry their chunk's sequence number and are put back in line order here.
+    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, i64, Vec<u8>)>(workers);
+    let (res_tx, res_rx) = std::sync::mpsc::channel::<(usize, Chunk)>();
+    let job_rx = std::sync::Mutex::new(job_rx);
     std::thread::scope(|scope| -> Result<()> {
-        // Chunk k goes to worker k % workers; results are taken back in the same order.
-        let mut to_workers = Vec::with_capacity(workers);
-        let mut from_workers = Vec::with_capacity(workers);
+        // Owned by this closure, so an early return closes the queues and the workers stop.
+        let (job_tx, res_tx) = (job_tx, res_tx);
         for w in 0..workers {
-            let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(i64, Vec<u8>)>(2);
-            let (res_tx, res_rx) = std::sync::mpsc::channel::<Chunk>();
+            let (jobs, results) = (&job_rx, res_tx.clone());
             let mut enricher = enricher.fork();
             let work = &work;
             std::thread::Builder::new()
                 .name(format!("ingest-{w}"))
                 .spawn_scoped(scope, move || {
                     let mut sizes = None;
-                    for (first, data) in job_rx {
+                    // The lock is held only while taking a job (a poisoned one stops the worker).
+                    while let Some((seq, first, data)) =
+                        jobs.lock().ok().and_then(|rx| rx.recv().ok())
+                    {
                         let chunk = parse_chunk(work, first, &data, &mut enricher, &mut sizes);
-                        if res_tx.send(chunk).is_err() {
+                        if results.send((seq, chunk)).is_err() {
                             return;
                         }
                     }
                 })
                 .map_err(|e| Error::file(path, e))?;
-            to_workers.push(job_tx);
-            from_workers.push(res_rx);
         }
-        let (mut sent, mut received) = (0usize, 0usize);
+        drop(res_tx);
+        let (mut sent, mut next) = (0usize, 0usize);
+        // Chunks that came back before an earlier one, by sequence number.
+        let mut early = std::collections::BTreeMap::new();
         let mut next_line = 1i64;
         let mut carry = Vec::new();
         let mut eof = false;
         loop {
-            while !eof && sent - received < 2 * workers {
+            while !eof && sent - next < 2 * workers {
                 match read_chunk(&mut file, &mut carry).map_err(|e| Error::file(path, e))? {
                     Some(data) => {
                         let first = next_line;
                         next_line += count_lines(&data);
                         progress.inc(data.len() as u64);
-                        to_workers[sent % workers]
-                            .send((first, data))
+                        job_tx
+                            .send((sent, first, data))
                             .map_err(|_| PipelineError::WorkerGone)?;
                         sent += 1;
                     }
                     None => eof = true,
                 }
             }
-            if received == sent {
+            if next == sent {
                 break;
             }
-            let chunk = from_workers[received % workers]
-                .recv()
-                .map_err(|_| PipelineError::WorkerGone)?;
-            received += 1;
+            let chunk = loop {
+                if let Some(chunk) = early.remove(&next) {
+                    break chunk;
+                }
+                let (seq, chunk) = res_rx.recv().map_err(|_| PipelineError::WorkerGone)?;
+                early.insert(seq, chunk);
+            };
+            next += 1;
             summary.lines += chunk.lines;
             summary.already += chunk.already;
             pipe.push_batch(&chunk.batch, &chunk.rejected)?;
