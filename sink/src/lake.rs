@@ -49,6 +49,31 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Creates `dir` and its missing ancestors (those inside `root`), one level at a time; returns
+/// the directories whose entries that changed: the parent of each directory created (or found
+/// created by a concurrent writer between the check and the `mkdir`).
+fn create_missing(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, LakeError> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.is_dir() && cur.starts_with(root) && cur != root {
+        missing.push(cur);
+        match cur.parent() {
+            Some(parent) => cur = parent,
+            None => break,
+        }
+    }
+    let mut changed = Vec::new();
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && d.is_dir() => {}
+            Err(e) => return Err(io(d)(e)),
+        }
+        changed.extend(d.parent().map(Path::to_path_buf));
+    }
+    Ok(changed)
+}
+
 /// A lake rooted at a directory.
 #[derive(Debug, Clone)]
 pub struct Lake {
@@ -134,7 +159,10 @@ impl Lake {
     }
 
     /// Moves each pending file from the staging directory to its target (creating directories),
-    /// then fsyncs every directory touched. Idempotent: a file already moved is left alone.
+    /// then fsyncs every directory whose entries changed: the staging directory, each target's
+    /// directory, and the parent of each directory created (an existing ancestor is not synced
+    /// again; an hour's first file used to sync all eight ancestors up to the root).
+    /// Idempotent: a file already moved is left alone.
     /// Returns the number of files moved.
     pub fn publish(
         &self,
@@ -150,15 +178,8 @@ impl Lake {
             let to = self.root.join(&p.target);
             if from.exists() {
                 let dir = to.parent().unwrap_or(&self.root).to_path_buf();
-                if !dir.is_dir() {
-                    fs::create_dir_all(&dir).map_err(io(&dir))?;
-                    // New directories must survive too: sync every ancestor up to the root.
-                    let mut cur = dir.parent();
-                    while let Some(c) = cur.filter(|c| c.starts_with(&self.root)) {
-                        dirs.insert(c.to_path_buf());
-                        cur = c.parent();
-                    }
-                }
+                // A new directory must survive too: its parent's entry for it is synced.
+                dirs.extend(create_missing(&dir, &self.root)?);
                 fs::rename(&from, &to).map_err(io(&from))?;
                 dirs.insert(dir);
                 moved += 1;
@@ -234,6 +255,26 @@ mod tests {
         assert!(Lake::check_source("requests.parsed").is_ok());
         assert!(Lake::check_source("../x").is_err());
         assert!(Lake::check_source("").is_err());
+    }
+
+    #[test]
+    fn only_new_directories_change_their_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("year=2020/month=01")).unwrap();
+        let hour = root.join("year=2020/month=01/day=01/hour=00");
+        assert_eq!(
+            create_missing(&hour, root).unwrap(),
+            vec![
+                root.join("year=2020/month=01"),
+                root.join("year=2020/month=01/day=01")
+            ]
+        );
+        assert!(hour.is_dir());
+        assert!(create_missing(&hour, root).unwrap().is_empty());
+        // A file in the way is an error, not a directory.
+        fs::write(root.join("year=2021"), b"").unwrap();
+        assert!(create_missing(&root.join("year=2021/month=01"), root).is_err());
     }
 
     #[test]
