@@ -60,6 +60,8 @@ pub enum PipelineError {
     WriterGone,
     #[error("a parse worker has stopped")]
     WorkerGone,
+    #[error("cannot start a parse worker: {0}")]
+    Spawn(#[source] std::io::Error),
 }
 
 /// Instants inside a commit where a test can make it stop, as a crash would.
