@@ -16,7 +16,8 @@
 
 use crate::writer::WriterError;
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Int32Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, StringArray,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{
     DataType, Field, Int32Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
@@ -382,19 +383,19 @@ impl<'a> SummaryWriter<'a> {
         traffic.sort_unstable_by_key(|(k, _)| **k);
         for (&(hour, status, is_bot), t) in traffic {
             b.row(Section::Traffic, Some(t.requests), Some(t.bytes));
-            b.hour.push(Some(hour));
-            b.status.push(status);
-            b.is_bot.push(is_bot);
-            b.first.push(Some(t.first));
-            b.last.push(Some(t.last));
+            b.hour.append_value(hour);
+            b.status.append_option(status);
+            b.is_bot.append_option(is_bot);
+            b.first.append_value(t.first);
+            b.last.append_value(t.last);
         }
         b.pad();
         for (place, s) in &self.geo {
             b.row(Section::Geo, Some(s.requests), Some(s.bytes));
-            b.country_code.push(place[0]);
-            b.country.push(place[1]);
-            b.region.push(place[2]);
-            b.city.push(place[3]);
+            b.country_code.append_option(place[0]);
+            b.country.append_option(place[1]);
+            b.region.append_option(place[2]);
+            b.city.append_option(place[3]);
         }
         b.pad();
         for (section, map) in [
@@ -404,20 +405,20 @@ impl<'a> SummaryWriter<'a> {
             for (key, s) in map {
                 b.row(section, Some(s.requests), Some(s.bytes));
                 match section {
-                    Section::Path => b.path.push(*key),
-                    _ => b.referrer.push(*key),
+                    Section::Path => b.path.append_option(*key),
+                    _ => b.referrer.append_option(*key),
                 }
             }
             b.pad();
         }
         for (&(ip, status), c) in &self.clients {
             b.row(Section::Client, Some(c.requests), None);
-            b.status.push(status);
-            b.country_code.push(c.country_code);
-            b.country.push(c.country);
-            b.client_ip.push(ip);
-            b.asn.push(c.asn);
-            b.as_org.push(c.as_org);
+            b.status.append_option(status);
+            b.country_code.append_option(c.country_code);
+            b.country.append_option(c.country);
+            b.client_ip.append_option(ip);
+            b.asn.append_option(c.asn);
+            b.as_org.append_option(c.as_org);
         }
         b.pad();
         b.finish()
@@ -457,48 +458,48 @@ impl<'a> SummaryWriter<'a> {
     }
 }
 
-/// Column builders in [`COLUMNS`] order. A section pushes its rows' values into the columns it
+/// Arrow builders in [`COLUMNS`] order. A section appends its rows' values to the columns it
 /// fills, then [`Builder::pad`] fills the columns it left out with one run of nulls.
 #[derive(Default)]
-struct Builder<'a> {
-    kind: Vec<&'static str>,
-    hour: Vec<Option<i64>>,
-    status: Vec<Option<i32>>,
-    is_bot: Vec<Option<bool>>,
-    country_code: Vec<Option<&'a str>>,
-    country: Vec<Option<&'a str>>,
-    region: Vec<Option<&'a str>>,
-    city: Vec<Option<&'a str>>,
-    path: Vec<Option<&'a str>>,
-    referrer: Vec<Option<&'a str>>,
-    client_ip: Vec<Option<&'a str>>,
-    asn: Vec<Option<i64>>,
-    as_org: Vec<Option<&'a str>>,
-    requests: Vec<Option<i64>>,
-    bytes: Vec<Option<i64>>,
-    first: Vec<Option<i64>>,
-    last: Vec<Option<i64>>,
+struct Builder {
+    kind: StringBuilder,
+    hour: TimestampMicrosecondBuilder,
+    status: Int32Builder,
+    is_bot: BooleanBuilder,
+    country_code: StringBuilder,
+    country: StringBuilder,
+    region: StringBuilder,
+    city: StringBuilder,
+    path: StringBuilder,
+    referrer: StringBuilder,
+    client_ip: StringBuilder,
+    asn: Int64Builder,
+    as_org: StringBuilder,
+    requests: Int64Builder,
+    bytes: Int64Builder,
+    first: TimestampMicrosecondBuilder,
+    last: TimestampMicrosecondBuilder,
 }
 
-impl<'a> Builder<'a> {
+impl Builder {
     fn row(&mut self, s: Section, requests: Option<i64>, bytes: Option<i64>) {
-        self.kind.push(s.name());
-        self.requests.push(requests);
-        self.bytes.push(bytes);
+        self.kind.append_value(s.name());
+        self.requests.append_option(requests);
+        self.bytes.append_option(bytes);
     }
 
     /// Fills every column shorter than `kind` with nulls, up to its length.
     fn pad(&mut self) {
         let n = self.kind.len();
-        fn fill<T: Clone>(v: &mut Vec<Option<T>>, n: usize) {
-            if v.len() < n {
-                v.resize(n, None);
-            }
+        for b in [&mut self.hour, &mut self.first, &mut self.last] {
+            b.append_nulls(n - b.len());
         }
-        fill(&mut self.hour, n);
-        fill(&mut self.status, n);
-        fill(&mut self.is_bot, n);
-        for v in [
+        for b in [&mut self.asn, &mut self.requests, &mut self.bytes] {
+            b.append_nulls(n - b.len());
+        }
+        self.status.append_nulls(n - self.status.len());
+        self.is_bot.append_nulls(n - self.is_bot.len());
+        for b in [
             &mut self.country_code,
             &mut self.country,
             &mut self.region,
@@ -508,37 +509,32 @@ impl<'a> Builder<'a> {
             &mut self.client_ip,
             &mut self.as_org,
         ] {
-            fill(v, n);
+            b.append_nulls(n - b.len());
         }
-        fill(&mut self.asn, n);
-        fill(&mut self.first, n);
-        fill(&mut self.last, n);
     }
 
-    fn finish(self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        let s = |v: Vec<Option<&str>>| Arc::new(StringArray::from(v)) as ArrayRef;
-        let t = |v: Vec<Option<i64>>| {
-            Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC")) as ArrayRef
-        };
-        let i64s = |v: Vec<Option<i64>>| Arc::new(Int64Array::from(v)) as ArrayRef;
+    fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        fn time(b: &mut TimestampMicrosecondBuilder) -> ArrayRef {
+            Arc::new(b.finish().with_timezone("UTC"))
+        }
         let columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from(self.kind)),
-            t(self.hour),
-            Arc::new(Int32Array::from(self.status)),
-            Arc::new(BooleanArray::from(self.is_bot)),
-            s(self.country_code),
-            s(self.country),
-            s(self.region),
-            s(self.city),
-            s(self.path),
-            s(self.referrer),
-            s(self.client_ip),
-            i64s(self.asn),
-            s(self.as_org),
-            i64s(self.requests),
-            i64s(self.bytes),
-            t(self.first),
-            t(self.last),
+            Arc::new(self.kind.finish()),
+            time(&mut self.hour),
+            Arc::new(self.status.finish()),
+            Arc::new(self.is_bot.finish()),
+            Arc::new(self.country_code.finish()),
+            Arc::new(self.country.finish()),
+            Arc::new(self.region.finish()),
+            Arc::new(self.city.finish()),
+            Arc::new(self.path.finish()),
+            Arc::new(self.referrer.finish()),
+            Arc::new(self.client_ip.finish()),
+            Arc::new(self.asn.finish()),
+            Arc::new(self.as_org.finish()),
+            Arc::new(self.requests.finish()),
+            Arc::new(self.bytes.finish()),
+            time(&mut self.first),
+            time(&mut self.last),
         ];
         RecordBatch::try_new(schema(), columns)
     }
