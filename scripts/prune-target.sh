@@ -7,20 +7,19 @@
 # What is kept: every artifact cargo names (fresh or rebuilt) for the release builds that
 # scripts/test.sh runs, and anything modified in the last $PRUNE_MIN_AGE minutes (default 120),
 # so a build running beside this one keeps its outputs. A wrongly deleted file would only be
-# rebuilt. Usage: scripts/prune-target.sh [--dry-run]
+# rebuilt. Usage: scripts/prune-target.sh [--dry-run | --list]  (--list: also print the paths)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:?set CARGO_TARGET_DIR}"
 release="$CARGO_TARGET_DIR/release"
 [ -d "$release/deps" ] || exit 0
-dry=${1:-}
+mode=${1:-}
 
 keep=$(mktemp)
 trap 'rm -f "$keep"' EXIT
-for args in "build --all-targets" "test --no-run"; do
-    # shellcheck disable=SC2086 # $args is two words on purpose
-    cargo $args --release --workspace --locked --message-format=json 2>/dev/null
-done | python3 -c '
+# `--all-targets` names the test executables too (the ones `cargo test --release` runs).
+cargo build --all-targets --release --workspace --locked --message-format=json 2>/dev/null |
+    python3 -c '
 import json, os, sys
 for line in sys.stdin:
     try:
@@ -75,6 +74,8 @@ if [ -z "$stale" ]; then
 fi
 bytes=$(echo "$stale" | xargs -d '\n' du -scb | tail -n 1 | cut -f1)
 echo "prune: $(echo "$stale" | wc -l) stale outputs, $((bytes / 1024 / 1024)) MiB"
-if [ "$dry" = "--list" ]; then echo "$stale"; elif [ "$dry" != "--dry-run" ]; then
-    echo "$stale" | xargs -d '\n' rm -rf
-fi
+case "$mode" in
+    --list) echo "$stale" ;;
+    --dry-run) ;;
+    *) echo "$stale" | xargs -d '\n' rm -rf ;;
+esac

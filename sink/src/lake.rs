@@ -50,7 +50,7 @@ pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Creates `dir` and its missing ancestors (those inside `root`), one level at a time; returns
-/// the directories whose entries that changed: the parent of each directory created (or found
+/// the directories whose entries changed: the parent of each directory created (or found
 /// created by a concurrent writer between the check and the `mkdir`).
 fn create_missing(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, LakeError> {
     let mut missing = Vec::new();
@@ -160,8 +160,7 @@ impl Lake {
 
     /// Moves each pending file from the staging directory to its target (creating directories),
     /// then fsyncs every directory whose entries changed: the staging directory, each target's
-    /// directory, and the parent of each directory created (an existing ancestor is not synced
-    /// again; an hour's first file used to sync all eight ancestors up to the root).
+    /// directory, and the parent of each directory created (an existing ancestor is not synced).
     /// Idempotent: a file already moved is left alone.
     /// Returns the number of files moved.
     pub fn publish(

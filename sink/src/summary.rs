@@ -439,9 +439,10 @@ impl<'a> SummaryWriter<'a> {
             .set_created_by(format!("accesslake {}", env!("CARGO_PKG_VERSION")));
         for (c, _) in COLUMNS {
             let dictionary = DICTIONARY_COLUMNS.contains(&c);
-            let stats = match STATISTICS_COLUMNS.contains(&c) {
-                true => EnabledStatistics::Chunk,
-                false => EnabledStatistics::None,
+            let stats = if STATISTICS_COLUMNS.contains(&c) {
+                EnabledStatistics::Chunk
+            } else {
+                EnabledStatistics::None
             };
             props = props
                 .set_column_dictionary_enabled(ColumnPath::from(c), dictionary)
