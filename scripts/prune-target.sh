@@ -4,8 +4,8 @@
 # behind by earlier commits, dependency bumps or feature changes. Each commit's test binaries
 # are ~200 MB (DuckDB is linked into each), so a CI cache that only grows fills its disk.
 #
-# What is kept: every artifact cargo names (fresh or rebuilt) for the release builds that
-# scripts/test.sh runs, and anything modified in the last $PRUNE_MIN_AGE minutes (default 120),
+# What is kept: every artifact cargo names (fresh or rebuilt) for the release builds and the
+# clippy run that scripts/test.sh does, and anything modified in the last $PRUNE_MIN_AGE minutes (default 120),
 # so a build running beside this one keeps its outputs. A wrongly deleted file would only be
 # rebuilt. Usage: scripts/prune-target.sh [--dry-run | --list]  (--list: also print the paths)
 set -euo pipefail
@@ -17,9 +17,12 @@ mode=${1:-}
 
 keep=$(mktemp)
 trap 'rm -f "$keep"' EXIT
-# `--all-targets` names the test executables too (the ones `cargo test --release` runs).
-cargo build --all-targets --release --workspace --locked --message-format=json 2>/dev/null |
-    python3 -c '
+# `--all-targets` names the test executables too (the ones `cargo test --release` runs); clippy
+# names its metadata-only (check) outputs of every dependency.
+{
+    cargo build --all-targets --release --workspace --locked --message-format=json 2>/dev/null
+    cargo clippy --all-targets --release --workspace --locked --message-format=json -- -D warnings 2>/dev/null
+} | python3 -c '
 import json, os, sys
 for line in sys.stdin:
     try:

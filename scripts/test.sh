@@ -65,6 +65,9 @@ export TANSU="$(tail -n 1 "$tansu_log")"
 step "formatting"
 cargo fmt --all -- --check
 
+step "clippy, every crate and target, warnings as errors (reuses the release build scripts: no DuckDB rebuild)"
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
+
 step "tests"
 cargo test --release --workspace --locked -- --test-threads 2
 

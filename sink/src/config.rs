@@ -103,9 +103,7 @@ impl LogFormat {
             LogFormat::Combined => Format::Combined,
             LogFormat::VhostCombined => Format::VhostCombined,
         };
-        let mut opts = ParseOptions::default();
-        opts.format = format;
-        opts
+        ParseOptions { format }
     }
 }
 

@@ -454,9 +454,7 @@ impl Sink {
 /// Runs the command until SIGTERM/SIGINT: then flushes, commits and returns success.
 pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
     let settings = cfg.window();
-    settings
-        .validate()
-        .map_err(|e| ConsumerError::Settings(e))?;
+    settings.validate().map_err(ConsumerError::Settings)?;
     if !(cfg.idle_flush_secs > 0.0 && cfg.idle_flush_secs.is_finite()) {
         return Err(ConsumerError::Settings(
             "idle flush must be a positive number of seconds".into(),

@@ -19,9 +19,9 @@ svg line.grid{stroke:#e5e5e5}.totals span{margin-right:24px}
 
 /// One `<section>`: heading, chart, table.
 fn section(out: &mut String, id: &str, title: &str, chart: &str, table: &str) {
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<section id=\"{id}\"><h2>{}</h2><div class=\"row\"><div>{chart}</div><div>{table}</div></div></section>\n",
+        "<section id=\"{id}\"><h2>{}</h2><div class=\"row\"><div>{chart}</div><div>{table}</div></div></section>",
         escape(title)
     );
 }
@@ -104,9 +104,9 @@ pub fn render(r: &Report, limits: Limits) -> String {
         (Some(a), Some(b)) => format!("{} … {}", rfc3339(a), rfc3339(b)),
         _ => "no rows".into(),
     };
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"totals\"><span><b>{}</b> requests</span><span><b>{}</b> ({} bytes)</span><span>{} files</span><span>{}</span></p>\n",
+        "<p class=\"totals\"><span><b>{}</b> requests</span><span><b>{}</b> ({} bytes)</span><span>{} files</span><span>{}</span></p>",
         t.requests,
         escape(&human_bytes(t.bytes)),
         t.bytes,

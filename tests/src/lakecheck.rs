@@ -73,8 +73,12 @@ pub fn counts(lake: &Path) -> Result<LakeCounts> {
     })
 }
 
-/// Per source partition: (rows, distinct offsets, min offset, max offset).
-pub fn per_partition(lake: &Path) -> Result<Vec<(i32, i64, i64, i64, i64)>> {
+/// One source partition's offsets in the lake: (partition, rows, distinct offsets, min offset,
+/// max offset).
+pub type PartitionCounts = (i32, i64, i64, i64, i64);
+
+/// Per source partition, in partition order.
+pub fn per_partition(lake: &Path) -> Result<Vec<PartitionCounts>> {
     let conn = duckdb::Connection::open_in_memory()?;
     let sql = format!(
         "SELECT src_partition, count(*), count(DISTINCT src_offset), min(src_offset), max(src_offset)
@@ -82,7 +86,7 @@ pub fn per_partition(lake: &Path) -> Result<Vec<(i32, i64, i64, i64, i64)>> {
         scan(lake)
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map([], |r| -> duckdb::Result<(i32, i64, i64, i64, i64)> {
+    let rows = stmt.query_map([], |r| -> duckdb::Result<PartitionCounts> {
         Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
