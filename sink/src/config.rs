@@ -197,6 +197,7 @@ impl IngestConfig {
             window_secs: self.window_secs,
             lateness_secs: self.lateness_secs,
             max_rows: self.max_rows,
+            ..WindowSettings::default()
         }
     }
 }
@@ -253,7 +254,8 @@ pub struct RunConfig {
     /// partition passes its end by this much. Later records are still written (counted as late).
     #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = 10)]
     pub lateness_secs: u32,
-    /// Maximum rows per Parquet file: a window holding this many rows is flushed at once.
+    /// Maximum rows per Parquet file: a window holding this many rows, or 512 MiB of text in one
+    /// column, is flushed at once.
     #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
     pub max_rows: usize,
     /// Flush a partition's open windows after this many seconds without a new record.
@@ -271,6 +273,7 @@ impl RunConfig {
             window_secs: self.window_secs,
             lateness_secs: self.lateness_secs,
             max_rows: self.max_rows,
+            ..WindowSettings::default()
         }
     }
 }

@@ -118,8 +118,10 @@ impl Text {
         if let Some(s) = s {
             self.bytes.extend_from_slice(s.as_bytes());
         }
-        // The same limit arrow's `StringBuilder` has: 2 GiB of text in one buffer. Buffers hold
-        // one ingest chunk or one window's rows up to the file row limit, far below it.
+        // The limit of a `Utf8` array (and of arrow's `StringBuilder`): 2 GiB of text. A buffer
+        // holds one ingest chunk (about 1 MiB of lines) or one window's pushed rows, which is
+        // flushed at `WindowSettings::max_text_bytes` (at most 512 MiB), so only a single value
+        // over 1 GiB could reach it.
         let end = i32::try_from(self.bytes.len()).expect("under 2 GiB of text per column buffer");
         self.offsets.push(end);
         self.validity.push(s.is_some());
@@ -275,6 +277,18 @@ impl Rows {
                 .collect(),
             len: 0,
         }
+    }
+
+    /// The most text bytes any one column holds.
+    pub fn largest_text(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                Column::Str(c) => c.bytes.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// The text bytes each column holds now, a sizing hint for the next buffer.

@@ -28,7 +28,16 @@ pub struct WindowSettings {
     pub lateness_secs: u32,
     /// Rows at which a window is flushed regardless of time (the max rows per file).
     pub max_rows: usize,
+    /// Bytes of text in any one column at which a window of rows pushed one at a time is
+    /// flushed regardless of time. An Arrow `Utf8` column holds under 2 GiB; this keeps a
+    /// window of very long values (8 KiB user agents, say, 250,000 times) from reaching it, and
+    /// bounds the memory a window holds.
+    pub max_text_bytes: usize,
 }
+
+/// The default [`WindowSettings::max_text_bytes`]: 512 MiB, so one more record of up to 1 GiB
+/// (beyond what a Kafka record can carry by default) still fits under the 2 GiB limit.
+pub const MAX_TEXT_BYTES: usize = 512 << 20;
 
 impl Default for WindowSettings {
     fn default() -> Self {
@@ -36,6 +45,7 @@ impl Default for WindowSettings {
             window_secs: 60,
             lateness_secs: 10,
             max_rows: 250_000,
+            max_text_bytes: MAX_TEXT_BYTES,
         }
     }
 }
@@ -51,6 +61,11 @@ impl WindowSettings {
         }
         if self.max_rows == 0 {
             return Err("max rows per file must be at least 1".into());
+        }
+        if self.max_text_bytes == 0 || self.max_text_bytes > MAX_TEXT_BYTES {
+            return Err(format!(
+                "text bytes per window column must be between 1 and {MAX_TEXT_BYTES}"
+            ));
         }
         Ok(())
     }
@@ -213,11 +228,15 @@ impl Windows {
             .collect()
     }
 
-    /// Whether the window at `start` holds `max_rows` rows.
+    /// Whether the window at `start` holds `max_rows` rows, or `max_text_bytes` of text in one
+    /// column of its pushed rows. (Attached batches were built and bounded elsewhere.)
     pub fn full(&self, start: i64) -> bool {
-        self.open
-            .get(&start)
-            .is_some_and(|b| b.len >= self.settings.max_rows)
+        self.open.get(&start).is_some_and(|b| {
+            b.len >= self.settings.max_rows
+                || b.rows
+                    .as_ref()
+                    .is_some_and(|r| r.largest_text() >= self.settings.max_text_bytes)
+        })
     }
 
     /// Starts of every buffered window.
@@ -238,5 +257,58 @@ impl Windows {
     /// Rows buffered in all windows.
     pub fn buffered_rows(&self) -> usize {
         self.open.values().map(|b| b.len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_is_full_at_its_row_or_text_bound() {
+        let settings = WindowSettings {
+            max_rows: 10,
+            max_text_bytes: 200,
+            ..WindowSettings::default()
+        };
+        settings.validate().unwrap();
+        let agent = "A".repeat(60);
+        let line = format!(
+            r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3 "-" "{agent}""#
+        );
+        let record = accesslake_transform::parse_line(line.as_bytes()).unwrap();
+        let mut w = Windows::new(settings, None);
+        let start = w.window_of(record.time.0);
+        // 60 bytes of agent per row: the fourth row brings the column to 240 >= 200.
+        for offset in 0..4 {
+            assert!(!w.full(start), "full after {offset} rows");
+            w.count(start, offset, false);
+            w.append(start, offset, &record, &Enrichment::default(), 0);
+        }
+        assert!(w.full(start));
+
+        // The row bound alone, with short values.
+        let mut w = Windows::new(settings, None);
+        let short = accesslake_transform::parse_line(
+            br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3 "-" "ua""#,
+        )
+        .unwrap();
+        for offset in 0..10 {
+            assert!(!w.full(start));
+            w.count(start, offset, false);
+            w.append(start, offset, &short, &Enrichment::default(), 0);
+        }
+        assert!(w.full(start));
+    }
+
+    #[test]
+    fn text_bound_is_checked() {
+        let with = |max_text_bytes| WindowSettings {
+            max_text_bytes,
+            ..WindowSettings::default()
+        };
+        assert!(with(0).validate().is_err());
+        assert!(with(MAX_TEXT_BYTES + 1).validate().is_err());
+        assert!(with(MAX_TEXT_BYTES).validate().is_ok());
     }
 }

@@ -61,6 +61,7 @@ fn settings() -> WindowSettings {
         window_secs: 60,
         lateness_secs: 30,
         max_rows: 40,
+        ..WindowSettings::default()
     }
 }
 
