@@ -427,6 +427,15 @@ impl<'a> SummaryWriter<'a> {
 
     /// Writes the summary and fsyncs it.
     pub fn close(self) -> Result<(), WriterError> {
+        let path = self.path.clone();
+        self.finish()?
+            .sync_all()
+            .map_err(|source| WriterError::Sync { path, source })
+    }
+
+    /// Writes the summary without fsyncing it: returns the open file, which the caller syncs
+    /// (`File::sync_all`) before relying on it.
+    pub fn finish(self) -> Result<File, WriterError> {
         let batch = self.to_batch()?;
         let perr = |source| WriterError::Parquet {
             path: self.path.clone(),
@@ -452,10 +461,7 @@ impl<'a> SummaryWriter<'a> {
         let mut w = ArrowWriter::try_new(&self.file, schema(), Some(props)).map_err(perr)?;
         w.write(&batch).map_err(perr)?;
         w.close().map_err(perr)?;
-        self.file.sync_all().map_err(|source| WriterError::Sync {
-            path: self.path.clone(),
-            source,
-        })
+        Ok(self.file)
     }
 }
 
@@ -541,8 +547,10 @@ impl Builder {
     }
 }
 
-/// Writes the summary of `batches` (the rows of one data file) to `path`, fsynced.
-pub fn write_summary(path: &Path, batches: &[RecordBatch]) -> Result<(), WriterError> {
+/// Writes the summary of `batches` (the rows of one data file) to `path` and returns the open,
+/// complete file, not yet fsynced: a commit syncs all its staged files at once before its
+/// commit point.
+pub fn write_summary(path: &Path, batches: &[RecordBatch]) -> Result<File, WriterError> {
     let file = File::create(path).map_err(|source| WriterError::Sync {
         path: path.into(),
         source,
@@ -551,7 +559,7 @@ pub fn write_summary(path: &Path, batches: &[RecordBatch]) -> Result<(), WriterE
     for b in batches {
         w.write(b)?;
     }
-    w.close()
+    w.finish()
 }
 
 #[cfg(test)]

@@ -143,22 +143,31 @@ impl LakeWriter {
     }
 
     /// Finishes the file and fsyncs it; returns its metadata.
-    pub fn close(mut self) -> Result<ParquetMetaData, WriterError> {
+    pub fn close(self) -> Result<ParquetMetaData, WriterError> {
         let path = self.path.clone();
-        let perr = |source| WriterError::Parquet {
-            path: path.clone(),
+        let (meta, file) = self.finish()?;
+        file.sync_all()
+            .map_err(|source| WriterError::Sync { path, source })?;
+        Ok(meta)
+    }
+
+    /// Finishes the file (footer written) without fsyncing it: returns its metadata and the
+    /// open file, which the caller syncs (`File::sync_all`) before relying on it.
+    pub fn finish(mut self) -> Result<(ParquetMetaData, File), WriterError> {
+        let meta = self.inner.finish().map_err(|source| WriterError::Parquet {
+            path: self.path.clone(),
             source,
-        };
-        let meta = self.inner.finish().map_err(perr)?;
+        })?;
         // `finish` wrote the footer; `into_inner` would try to flush a finished writer.
-        self.inner
+        let file = self
+            .inner
             .inner()
-            .sync_all()
+            .try_clone()
             .map_err(|source| WriterError::Sync {
-                path: path.clone(),
+                path: self.path.clone(),
                 source,
             })?;
-        Ok(meta)
+        Ok((meta, file))
     }
 }
 
@@ -168,6 +177,24 @@ pub fn write_file(
     batches: &[RecordBatch],
     meta: &FileMeta,
 ) -> Result<ParquetMetaData, WriterError> {
+    write_all(path, batches, meta)?.close()
+}
+
+/// As [`write_file`], but leaves the fsync to the caller: returns the open, complete file. A
+/// commit syncs all its staged files at once, on a thread of its own, before its commit point.
+pub fn write_file_unsynced(
+    path: &std::path::Path,
+    batches: &[RecordBatch],
+    meta: &FileMeta,
+) -> Result<File, WriterError> {
+    Ok(write_all(path, batches, meta)?.finish()?.1)
+}
+
+fn write_all(
+    path: &std::path::Path,
+    batches: &[RecordBatch],
+    meta: &FileMeta,
+) -> Result<LakeWriter, WriterError> {
     let file = File::create(path).map_err(|source| WriterError::Sync {
         path: path.into(),
         source,
@@ -176,7 +203,7 @@ pub fn write_file(
     for batch in batches {
         w.write(batch)?;
     }
-    w.close()
+    Ok(w)
 }
 
 #[cfg(test)]

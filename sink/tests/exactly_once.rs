@@ -72,9 +72,21 @@ enum Mode {
     OneByOne,
     /// `push_batch` with chunks of this many offsets.
     Chunks(usize),
+    /// As `Chunks`, with commits on the background threads (as `ingest` runs them): staging of
+    /// one commit overlaps the commit point and publishing of the one before.
+    Background(usize),
 }
 
-const MODES: [Mode; 2] = [Mode::OneByOne, Mode::Chunks(13)];
+const MODES: [Mode; 3] = [Mode::OneByOne, Mode::Chunks(13), Mode::Background(13)];
+
+/// Opens (recovers) the test partition, with the background writer in `Mode::Background`.
+fn open(mode: Mode, lake: &Lake) -> PartitionPipeline {
+    let p = PartitionPipeline::open(lake, "t", 3, settings()).unwrap();
+    match mode {
+        Mode::Background(_) => p.with_background_writer(),
+        _ => p,
+    }
+}
 
 fn dead_letter(o: i64) -> Vec<u8> {
     format!("{{\"offset\":{o}}}").into_bytes()
@@ -92,7 +104,7 @@ fn feed_as(
     let todo: Vec<_> = input.iter().filter(|(o, _)| *o >= from).collect();
     let size = match mode {
         Mode::OneByOne => 1,
-        Mode::Chunks(n) => n,
+        Mode::Chunks(n) | Mode::Background(n) => n,
     };
     for (c, chunk) in todo.chunks(size).enumerate() {
         if let Some((k, step)) = fault_after {
@@ -105,7 +117,7 @@ fn feed_as(
                 (o, Some(t)) => p.push(o, &record(t, o), &enr),
                 (o, None) => p.push_rejected(o, &dead_letter(o)),
             },
-            Mode::Chunks(_) => {
+            Mode::Chunks(_) | Mode::Background(_) => {
                 let mut rows = Rows::with_capacity(chunk.len());
                 let mut rejected = Vec::new();
                 for &&(o, t) in chunk {
@@ -191,27 +203,32 @@ fn lake_files(dir: &std::path::Path) -> BTreeMap<String, Vec<i64>> {
 }
 
 #[test]
-fn chunks_and_single_records_make_the_same_lake() {
+fn every_mode_makes_the_same_lake() {
     let input = stream(500);
     let mut lakes = Vec::new();
     for mode in MODES {
         let dir = tempfile::tempdir().unwrap();
         let lake = Lake::open(dir.path()).unwrap();
-        let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+        let mut p = open(mode, &lake);
         feed_as(mode, &mut p, &input, 0, None).unwrap();
         check_exactly_once(dir.path(), &input);
         let stats = p.stats().clone();
         let state = p.state().cloned();
         lakes.push((lake_files(dir.path()), stats, state, dir));
     }
-    let (a, b) = (&lakes[0], &lakes[1]);
+    let a = &lakes[0];
     assert!(a.0.len() > 5, "several files: {:?}", a.0.keys());
-    assert_eq!(
-        a.0, b.0,
-        "same files holding the same offsets in the same order"
-    );
-    assert_eq!(a.1, b.1, "same counters (late, skipped, commits, ...)");
-    assert_eq!(a.2, b.2, "same committed state");
+    for (b, mode) in lakes[1..].iter().zip(&MODES[1..]) {
+        assert_eq!(
+            a.0, b.0,
+            "{mode:?}: same files holding the same offsets in the same order"
+        );
+        assert_eq!(
+            a.1, b.1,
+            "{mode:?}: same counters (late, skipped, commits, ...)"
+        );
+        assert_eq!(a.2, b.2, "{mode:?}: same committed state");
+    }
 }
 
 #[test]
@@ -225,7 +242,7 @@ fn no_crash_baseline_as(mode: Mode) {
     let dir = tempfile::tempdir().unwrap();
     let lake = Lake::open(dir.path()).unwrap();
     let input = stream(500);
-    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+    let mut p = open(mode, &lake);
     assert_eq!(p.resume_offset(), None);
     feed_as(mode, &mut p, &input, 0, None).unwrap();
     assert!(p.stats().late > 0, "the stream has late records");
@@ -239,7 +256,7 @@ fn no_crash_baseline_as(mode: Mode) {
         .is_dir());
     // Replaying everything again adds nothing.
     drop(p);
-    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+    let mut p = open(mode, &lake);
     feed_as(mode, &mut p, &input, 0, None).unwrap();
     assert_eq!(p.stats().skipped, 500);
     assert_eq!(p.stats().files, 0);
@@ -259,10 +276,10 @@ fn crash_at_every_commit_step_then_replay() {
                 for replay_from_start in [false, true] {
                     let dir = tempfile::tempdir().unwrap();
                     let lake = Lake::open(dir.path()).unwrap();
-                    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+                    let mut p = open(mode, &lake);
                     let crashed = feed_as(mode, &mut p, &input, 0, Some((crash_at, step))).is_err();
                     drop(p); // the crash: everything in memory is gone
-                    let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+                    let mut p = open(mode, &lake);
                     let from = if replay_from_start {
                         0
                     } else {
@@ -296,7 +313,7 @@ fn repeated_crashes_as(mode: Mode) {
     ];
     let mut crashes = 0;
     for round in 0..30 {
-        let mut p = PartitionPipeline::open(&lake, "t", 3, settings()).unwrap();
+        let mut p = open(mode, &lake);
         let from = p.resume_offset().unwrap_or(0);
         if feed_as(
             mode,
