@@ -279,7 +279,7 @@ pub fn ingest_file(
         return Ok(FileSummary::default());
     };
     let mut pipe =
-        PartitionPipeline::open(lake, SOURCE, id, cfg.window())?.with_background_writer();
+        PartitionPipeline::open(lake, SOURCE, id, cfg.window())?.with_background_writer()?;
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");

@@ -7,12 +7,15 @@
 //! atomic publishing), [`offsets`] (per-partition resume state,
 //! the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one source
 //! partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
+//! [`commit`] (executing a commit: stage, fsync, commit point, publish; in the background for
+//! `ingest`),
 //! [`ingest`] and [`parse_cmd`] (commands); [`query`] (the read-only DuckDB view `logs` and the
 //! `query` command), [`report`] (the `report` command's sections), [`report_html`] and [`chart`]
 //! (its HTML page and inline SVG charts).
 
 pub mod cache;
 pub mod chart;
+pub mod commit;
 pub mod config;
 pub mod consumer;
 pub mod enrich;

@@ -19,24 +19,22 @@
 //!
 //! After any error the pipeline must be dropped and reopened: reopening is recovery, and
 //! replaying from `resume_offset` yields each record exactly once in the lake.
-//! A commit: write each flushed window to a staged file and fsync it (and the staging dir), write
-//! and rename the state file naming those files as pending (the commit point), then rename them
-//! into place. See `doc/DESIGN.md`.
+//! This module decides what a commit holds and its new state; [`crate::commit`] executes it:
+//! write each flushed window to a staged file and fsync it (and the staging dir), write and
+//! rename the state file naming those files as pending (the commit point), then rename them into
+//! place. See `doc/DESIGN.md`.
 
+use crate::commit::{Background, CommitJob};
 use crate::enrich::Enrichment;
 use crate::error::Result;
-use crate::lake::{sync_dir, Lake};
+use crate::lake::Lake;
 use crate::offsets::{self, PartitionState, PendingFile};
-use crate::summary;
 use crate::window::{state_key, Windows};
-use crate::writer::{self, FileMeta};
+use crate::writer::FileMeta;
 use accesslake_transform::Record;
 use arrow::array::AsArray;
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
-use std::fs::{self, File};
-use std::io::Write;
-use std::path::PathBuf;
 
 pub use crate::window::WindowSettings;
 
@@ -484,213 +482,11 @@ impl PartitionPipeline {
     }
 
     /// Moves commits to threads of their own, so parsing and enrichment go on meanwhile (used
-    /// by `ingest`): one encodes and stages each commit's files, the next runs its commit point
-    /// and publishes it, so a commit's directory fsyncs, state write and renames overlap the
-    /// encoding of the next one. Commits still reach their commit point in order, one after
-    /// the other, and a returned [`Committed`] still means durable; [`Self::flush_all`] waits
-    /// for all of them. Dropping the pipeline waits for the commits already handed over.
-    pub fn with_background_writer(mut self) -> PartitionPipeline {
-        let name = |stage: &str| format!("{stage}-{}", self.partition);
-        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<CommitJob>(1);
-        // Only metadata passes here (the batches are dropped once encoded).
-        let (staged_tx, staged_rx) = std::sync::mpsc::sync_channel::<Result<Staged>>(1);
-        let (done_tx, done) = std::sync::mpsc::channel();
-        let stage = std::thread::Builder::new()
-            .name(name("commit"))
-            .spawn(move || {
-                for job in job_rx {
-                    let staged = job.stage();
-                    let failed = staged.is_err();
-                    // An error goes down the line too, so results stay in commit order.
-                    if staged_tx.send(staged).is_err() || failed {
-                        return;
-                    }
-                }
-            })
-            .expect("spawn the commit thread");
-        let publish = std::thread::Builder::new()
-            .name(name("publish"))
-            .spawn(move || {
-                for staged in staged_rx {
-                    let r = staged.and_then(Staged::commit);
-                    let failed = r.is_err();
-                    if done_tx.send(r).is_err() || failed {
-                        return;
-                    }
-                }
-            })
-            .expect("spawn the publish thread");
-        self.background = Some(Background {
-            jobs: Some(jobs),
-            done,
-            threads: vec![stage, publish],
-        });
-        self
-    }
-}
-
-/// The commit threads of [`PartitionPipeline::with_background_writer`].
-struct Background {
-    jobs: Option<std::sync::mpsc::SyncSender<CommitJob>>,
-    done: std::sync::mpsc::Receiver<Result<Committed>>,
-    threads: Vec<std::thread::JoinHandle<()>>,
-}
-
-impl Background {
-    fn send(&self, job: CommitJob) -> std::result::Result<(), ()> {
-        match &self.jobs {
-            Some(jobs) => jobs.send(job).map_err(drop),
-            None => Err(()),
-        }
-    }
-}
-
-impl Drop for Background {
-    /// Closes the job queue and waits for the threads: they finish the commits already handed
-    /// over (or stop at the first error), so nothing of this pipeline writes after it is gone.
-    fn drop(&mut self) {
-        self.jobs = None;
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-/// One commit, ready to execute: encoded nowhere yet, its new state already computed.
-struct CommitJob {
-    lake: Lake,
-    files: Vec<(FileMeta, Vec<RecordBatch>)>,
-    rejected: Option<Vec<u8>>,
-    state: PartitionState,
-    fault: Option<CommitStep>,
-}
-
-impl CommitJob {
-    /// Stage and fsync every file, commit the state (the commit point), publish.
-    fn run(self) -> Result<Committed> {
-        self.stage()?.commit()
-    }
-
-    /// Writes every file of the commit into the staging directory; [`Staged::commit`] fsyncs
-    /// them (so this stage is all encoding, and the disk waits happen on the next one).
-    fn stage(self) -> Result<Staged> {
-        let st = &self.state;
-        let (source, partition) = (st.source.as_str(), st.partition);
-        let staging = self.lake.staging_dir(source, partition);
-        fs::create_dir_all(&staging).map_err(|e| crate::Error::file(&staging, e))?;
-        let mut pending = st.pending.iter();
-        let (mut rows, mut bytes) = (0u64, 0u64);
-        let mut unsynced = Vec::with_capacity(st.pending.len());
-        for (meta, batches) in &self.files {
-            let p = pending.next().expect("a pending entry per data file");
-            let path = staging.join(&p.staged);
-            let s = pending.next().expect("a pending entry per summary");
-            let summary_path = staging.join(&s.staged);
-            // The summary is built on a thread of its own while the data file is encoded.
-            let (data, summary) = std::thread::scope(|scope| -> Result<(File, File)> {
-                let summary = scope.spawn(|| summary::write_summary(&summary_path, batches));
-                let data = writer::write_file_unsynced(&path, batches, meta);
-                let summary = summary
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                Ok((data?, summary?))
-            })?;
-            bytes += data.metadata().map(|m| m.len()).unwrap_or(0);
-            unsynced.push((path, data));
-            unsynced.push((summary_path, summary));
-            rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
-        }
-        let mut rejected = 0;
-        if let Some(data) = &self.rejected {
-            let p = pending
-                .next()
-                .expect("a pending entry for the dead letters");
-            let path = staging.join(&p.staged);
-            let write = |p: &std::path::Path| -> std::io::Result<File> {
-                let mut f = File::create(p)?;
-                f.write_all(data)?;
-                Ok(f)
-            };
-            let file = write(&path).map_err(|e| crate::Error::file(&path, e))?;
-            unsynced.push((path, file));
-            bytes += data.len() as u64;
-            rejected = data.iter().filter(|&&b| b == b'\n').count() as u64;
-        }
-        let files = self.files.len() + self.rejected.is_some() as usize;
-        Ok(Staged {
-            lake: self.lake,
-            state: self.state,
-            fault: self.fault,
-            staging,
-            unsynced,
-            files,
-            rows,
-            rejected,
-            bytes,
-        })
-    }
-}
-
-/// A commit whose files are written to the staging directory: what is left is to fsync them,
-/// its commit point and the renames ([`Staged::commit`]).
-struct Staged {
-    lake: Lake,
-    state: PartitionState,
-    fault: Option<CommitStep>,
-    staging: PathBuf,
-    /// The staged files, open, not yet fsynced.
-    unsynced: Vec<(PathBuf, File)>,
-    files: usize,
-    rows: u64,
-    rejected: u64,
-    bytes: u64,
-}
-
-impl Staged {
-    fn fault_at(&self, step: CommitStep) -> Result<()> {
-        if self.fault == Some(step) {
-            return Err(PipelineError::Fault(step).into());
-        }
-        Ok(())
-    }
-
-    /// Fsyncs the staged files and the staging directory, commits the state (the commit point),
-    /// publishes.
-    fn commit(self) -> Result<Committed> {
-        let st = &self.state;
-        let (source, partition) = (st.source.as_str(), st.partition);
-        let (files, rows, rejected, bytes) = (self.files, self.rows, self.rejected, self.bytes);
-        for (path, file) in &self.unsynced {
-            file.sync_all().map_err(|e| crate::Error::file(path, e))?;
-        }
-        let staging = &self.staging;
-        sync_dir(staging).map_err(|e| crate::Error::file(staging, e))?;
-        self.fault_at(CommitStep::Staged)?;
-
-        offsets::store(&self.lake.state_path(source, partition), st)?;
-        self.fault_at(CommitStep::StateWritten)?;
-
-        if self.fault == Some(CommitStep::HalfPublished) {
-            self.lake
-                .publish(source, partition, &st.pending[..st.pending.len().min(1)])?;
-            return Err(PipelineError::Fault(CommitStep::HalfPublished).into());
-        }
-        self.lake.publish(source, partition, &st.pending)?;
-        tracing::debug!(
-            source,
-            partition,
-            files,
-            rows,
-            rejected,
-            resume = st.resume_offset,
-            "committed"
-        );
-        Ok(Committed {
-            resume_offset: st.resume_offset,
-            files,
-            rows,
-            rejected,
-            bytes,
-        })
+    /// by `ingest`; see [`Background`]). Commits still reach their commit point in order, and a
+    /// returned [`Committed`] still means durable; [`Self::flush_all`] waits for all of them.
+    /// Dropping the pipeline waits for the commits already handed over.
+    pub fn with_background_writer(mut self) -> Result<PartitionPipeline> {
+        self.background = Some(Background::spawn(self.partition)?);
+        Ok(self)
     }
 }

@@ -83,7 +83,7 @@ const MODES: [Mode; 3] = [Mode::OneByOne, Mode::Chunks(13), Mode::Background(13)
 fn open(mode: Mode, lake: &Lake) -> PartitionPipeline {
     let p = PartitionPipeline::open(lake, "t", 3, settings()).unwrap();
     match mode {
-        Mode::Background(_) => p.with_background_writer(),
+        Mode::Background(_) => p.with_background_writer().unwrap(),
         _ => p,
     }
 }
