@@ -1,6 +1,8 @@
 //! One Parquet file of lake rows, shaped like arrow-rs's `ArrowWriter`:
 //! [`LakeWriter::try_new`]`(file, &FileMeta)` → [`LakeWriter::write`]`(&batch)` (any number of
-//! times) → [`LakeWriter::close`] → the file's Parquet metadata, after the data is fsynced.
+//! times) → [`LakeWriter::close`] → the file's Parquet metadata, after the data is fsynced
+//! ([`LakeWriter::finish`] leaves the fsync to a caller that syncs several files at once, as a
+//! commit does; [`write_file`] and [`write_file_unsynced`] do either in one call).
 //!
 //! Files are zstd-compressed with dictionary encoding and row groups of up to
 //! [`ROW_GROUP_ROWS`] rows, and carry key-value metadata: the schema version, the source, the
