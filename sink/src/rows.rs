@@ -170,13 +170,39 @@ impl<T: ArrowPrimitiveType> Fixed<T> {
     }
 }
 
+/// A boolean column under construction: one byte per value until [`Flags::finish`] packs them.
+struct Flags {
+    values: Vec<bool>,
+    validity: Validity,
+}
+
+impl Flags {
+    fn with_capacity(rows: usize) -> Flags {
+        Flags {
+            values: Vec::with_capacity(rows),
+            validity: Validity::with_capacity(rows),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, v: Option<bool>) {
+        self.values.push(v.unwrap_or_default());
+        self.validity.push(v.is_some());
+    }
+
+    fn finish(&mut self) -> BooleanArray {
+        let values = BooleanBuffer::from(std::mem::take(&mut self.values));
+        BooleanArray::new(values, self.validity.finish())
+    }
+}
+
 enum Column {
     Time(Fixed<TimestampMicrosecondType>),
     Str(Text),
     I32(Fixed<Int32Type>),
     I64(Fixed<Int64Type>),
     F64(Fixed<Float64Type>),
-    Bool(Vec<bool>, Validity),
+    Bool(Flags),
 }
 
 impl Column {
@@ -188,7 +214,7 @@ impl Column {
             Kind::Int32 => Column::I32(Fixed::with_capacity(rows)),
             Kind::Int64 => Column::I64(Fixed::with_capacity(rows)),
             Kind::Float64 => Column::F64(Fixed::with_capacity(rows)),
-            Kind::Bool => Column::Bool(Vec::with_capacity(rows), Validity::with_capacity(rows)),
+            Kind::Bool => Column::Bool(Flags::with_capacity(rows)),
         }
     }
 
@@ -202,10 +228,7 @@ impl Column {
             (Column::I32(c), Value::Int(i)) => c.push(i.and_then(|i| i32::try_from(i).ok())),
             (Column::I64(c), Value::Int(i)) => c.push(i),
             (Column::F64(c), Value::Float(f)) => c.push(f),
-            (Column::Bool(c, validity), Value::Bool(x)) => {
-                c.push(x.unwrap_or_default());
-                validity.push(x.is_some());
-            }
+            (Column::Bool(c), Value::Bool(x)) => c.push(x),
             // Kinds and values both derive from the same declarations: unreachable in practice,
             // and a null is the honest value if it ever happens.
             (c, _) => c.append_null(),
@@ -219,10 +242,7 @@ impl Column {
             Column::I32(c) => c.push(None),
             Column::I64(c) => c.push(None),
             Column::F64(c) => c.push(None),
-            Column::Bool(c, validity) => {
-                c.push(false);
-                validity.push(false);
-            }
+            Column::Bool(c) => c.push(None),
         }
     }
 
@@ -233,10 +253,7 @@ impl Column {
             Column::I32(c) => Arc::new(c.finish()),
             Column::I64(c) => Arc::new(c.finish()),
             Column::F64(c) => Arc::new(c.finish()),
-            Column::Bool(c, validity) => {
-                let values = BooleanBuffer::from(std::mem::take(c));
-                Arc::new(BooleanArray::new(values, validity.finish()))
-            }
+            Column::Bool(c) => Arc::new(c.finish()),
         }
     }
 }
@@ -281,28 +298,22 @@ impl Rows {
         }
     }
 
+    /// The text bytes each column holds (0 for a column that is not text).
+    fn text_lens(&self) -> impl Iterator<Item = usize> + '_ {
+        self.columns.iter().map(|c| match c {
+            Column::Str(c) => c.bytes.len(),
+            _ => 0,
+        })
+    }
+
     /// The most text bytes any one column holds.
     pub fn largest_text(&self) -> usize {
-        self.columns
-            .iter()
-            .map(|c| match c {
-                Column::Str(c) => c.bytes.len(),
-                _ => 0,
-            })
-            .max()
-            .unwrap_or(0)
+        self.text_lens().max().unwrap_or(0)
     }
 
     /// The text bytes each column holds now, a sizing hint for the next buffer.
     pub fn text_sizes(&self) -> TextSizes {
-        let bytes = self
-            .columns
-            .iter()
-            .map(|c| match c {
-                Column::Str(c) => c.bytes.len(),
-                _ => 0,
-            })
-            .collect();
+        let bytes = self.text_lens().collect();
         TextSizes {
             rows: self.len,
             bytes,

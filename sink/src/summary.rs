@@ -425,16 +425,8 @@ impl<'a> SummaryWriter<'a> {
             .map_err(|e| WriterError::Summary(format!("building the summary batch: {e}")))
     }
 
-    /// Writes the summary and fsyncs it.
-    pub fn close(self) -> Result<(), WriterError> {
-        let path = self.path.clone();
-        self.finish()?
-            .sync_all()
-            .map_err(|source| WriterError::Sync { path, source })
-    }
-
     /// Writes the summary without fsyncing it: returns the open file, which the caller syncs
-    /// (`File::sync_all`) before relying on it.
+    /// (`File::sync_all`) before relying on it (a commit syncs all its files at once).
     pub fn finish(self) -> Result<File, WriterError> {
         let batch = self.to_batch()?;
         let perr = |source| WriterError::Parquet {
