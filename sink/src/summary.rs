@@ -260,9 +260,10 @@ pub(crate) fn combine<T>(a: Option<T>, b: Option<T>, f: fn(T, T) -> T) -> Option
 
 type Place<'a> = [Option<&'a str>; 4];
 
-/// Aggregates lake rows into a summary and writes it as one fsynced Parquet file, shaped like
+/// Aggregates lake rows into a summary and writes it as one Parquet file, shaped like
 /// `ArrowWriter`: [`SummaryWriter::try_new`] → [`SummaryWriter::write`] (borrowing each batch
-/// until [`SummaryWriter::close`], which writes the file).
+/// until [`SummaryWriter::finish`], which writes the file and hands it back for the caller to
+/// fsync).
 pub struct SummaryWriter<'a> {
     file: File,
     path: PathBuf,
