@@ -11,7 +11,7 @@ use crate::json::{scan_line, Escape};
 use crate::request::split_request;
 use crate::schema::Record;
 use crate::text::{cut, unescape_quoted, utf8_or_hex};
-use crate::timestamp::{parse_clf_time, TimestampError};
+use crate::timestamp::{parse_clf_time, TimestampError, CLF_TIME_LEN};
 use memchr::{memchr, memchr2_iter};
 use std::borrow::Cow;
 use std::fmt;
@@ -363,14 +363,27 @@ fn parse_str<'a>(
         (None, 0)
     };
 
-    let close = match memchr(b']', &b[pos..]) {
-        Some(j) => pos + j,
-        None => return err(ErrorKind::UnterminatedTimestamp, pos),
+    // The usual `[dd/Mon/yyyy:HH:MM:SS ±hhmm]` is closed at a fixed place: looked at first. A
+    // text that parses there has no `]` inside, so this is the `]` a search would find.
+    let fixed = pos + 1 + CLF_TIME_LEN;
+    let usual = match b.get(fixed) {
+        Some(b']') => parse_clf_time(&b[pos + 1..fixed]).ok().map(|t| (fixed, t)),
+        _ => None,
     };
-    let (time, utc_offset) = parse_clf_time(&b[pos + 1..close]).map_err(|e| ParseError {
-        kind: ErrorKind::Timestamp(e),
-        at: pos + 1,
-    })?;
+    let (close, (time, utc_offset)) = match usual {
+        Some(found) => found,
+        None => {
+            let close = match memchr(b']', &b[pos..]) {
+                Some(j) => pos + j,
+                None => return err(ErrorKind::UnterminatedTimestamp, pos),
+            };
+            let time = parse_clf_time(&b[pos + 1..close]).map_err(|e| ParseError {
+                kind: ErrorKind::Timestamp(e),
+                at: pos + 1,
+            })?;
+            (close, time)
+        }
+    };
 
     pos = skip_spaces(b, close + 1);
     if b.get(pos) != Some(&b'"') {

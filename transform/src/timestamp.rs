@@ -80,22 +80,28 @@ fn month(name: [u8; 3]) -> Option<u32> {
 }
 
 /// The longest timestamp text: `dd/Mon/yyyy:HH:MM:SS +hhmm`.
-const CLF_TIME_LEN: usize = 26;
+pub(crate) const CLF_TIME_LEN: usize = 26;
 
 /// A memo of one key and its value ([`remembered`]).
 type Last<K, V> = Cell<Option<(K, V)>>;
 
 std::thread_local! {
+    /// The day and offset of the last timestamp text this thread parsed (its text without the
+    /// clock), and that day's local midnight as a UTC instant with the offset.
+    static LAST_DAY: Last<DayKey, (Timestamp, UtcOffset)> = const { Cell::new(None) };
     /// The last timestamp text this thread parsed, and its result.
     static LAST_TIME: Last<[u8; CLF_TIME_LEN], (Timestamp, UtcOffset)> = const { Cell::new(None) };
     /// The last instant this thread formatted, its text and the text's length.
     static LAST_RFC3339: Last<Timestamp, ([u8; RFC3339_MAX], usize)> = const { Cell::new(None) };
 }
 
+/// A timestamp text without its clock: `dd/Mon/yyyy:` and ` ±hhmm`.
+type DayKey = ([u8; 12], [u8; 6]);
+
 /// The per-thread memo behind both directions: answers from `last` when `key` is the key it
 /// holds, else computes, remembers and answers (an error is not remembered). A log is in time
-/// order with many lines to a second, so most lines repeat the previous one's timestamp (three
-/// in four on the benchmark's log, which has four lines a second).
+/// order, so most lines share the previous one's day and offset (all but the first of a day), and
+/// many its second.
 fn remembered<K: Copy + PartialEq, V: Copy, E>(
     last: &'static LocalKey<Last<K, V>>,
     key: K,
@@ -112,12 +118,39 @@ fn remembered<K: Copy + PartialEq, V: Copy, E>(
 }
 
 /// Parses the text between `[` and `]`, e.g. `22/Jan/2019:03:56:14 +0330`: fixed positions,
-/// read once each, no loop. A text equal to the previous one on this thread is not read again.
+/// read once each, no loop. A text equal to the previous one on this thread is not read again;
+/// when only its clock (`HH:MM:SS`) differs, only the clock is read.
 pub fn parse_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
-    let Ok(key) = <[u8; CLF_TIME_LEN]>::try_from(s) else {
+    let Ok(text) = <&[u8; CLF_TIME_LEN]>::try_from(s) else {
         return read_clf_time(s);
     };
-    remembered(&LAST_TIME, key, || read_clf_time(s))
+    remembered(&LAST_TIME, *text, || {
+        same_day(text).map_or_else(|| read_clf_time(s), Ok)
+    })
+}
+
+/// The usual 26-byte text through the day memo: the clock is read here, the day and offset
+/// (with every check of theirs) by [`read_clf_time`] at midnight once per day. `None` when
+/// anything is wrong: the caller reads the whole text again for the exact error.
+fn same_day(text: &[u8; CLF_TIME_LEN]) -> Option<(Timestamp, UtcOffset)> {
+    let [b':', h0, h1, b':', i0, i1, b':', s0, s1] = text[11..20] else {
+        return None;
+    };
+    let (h, m, sec) = (two(h0, h1)?, two(i0, i1)?, two(s0, s1)?);
+    if h > 23 || m > 59 || sec > 59 {
+        return None;
+    }
+    let mut day: DayKey = ([0; 12], [0; 6]);
+    day.0.copy_from_slice(&text[..12]);
+    day.1.copy_from_slice(&text[20..]);
+    let (midnight, offset) = remembered(&LAST_DAY, day, || {
+        let mut at_midnight = *text;
+        at_midnight[12..20].copy_from_slice(b"00:00:00");
+        read_clf_time(&at_midnight)
+    })
+    .ok()?;
+    let clock = i64::from(h * 3600 + m * 60 + sec);
+    Some((Timestamp(midnight.0 + clock * 1_000_000), offset))
 }
 
 fn read_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
@@ -391,6 +424,53 @@ mod tests {
             parse_clf_time(b"2/Jan/2019:03:56:14 +0330").unwrap().0 .0,
             first.0 .0 - 20 * 86_400 * 1_000_000
         );
+    }
+
+    #[test]
+    fn the_day_memo_reads_only_the_clock_and_keeps_every_check() {
+        std::thread::spawn(|| {
+            let at = |s: &str| parse_clf_time(s.as_bytes());
+            let fresh = |s: &str| read_clf_time(s.as_bytes());
+            // Same day and offset, other clocks: each must equal a full read.
+            let same_day = [
+                "22/Jan/2019:03:56:14 +0330",
+                "22/Jan/2019:00:00:00 +0330",
+                "22/Jan/2019:23:59:59 +0330",
+                "22/Jan/2019:12:34:56 +0330",
+            ];
+            for s in same_day {
+                assert_eq!(at(s), fresh(s), "{s}");
+            }
+            // The day or the offset changes: the memo must not answer for the old one.
+            for s in [
+                "23/Jan/2019:12:34:56 +0330",
+                "23/Jan/2019:12:34:56 -0330",
+                "23/Feb/2019:12:34:56 -0330",
+                "23/Feb/2020:12:34:56 -0330",
+            ] {
+                assert_eq!(at(s), fresh(s), "{s}");
+            }
+            // A bad clock on the remembered day gives the full read's error, and is not kept.
+            for (s, e) in [
+                ("23/Feb/2020:24:00:00 -0330", TimestampError::Time),
+                ("23/Feb/2020:12:60:00 -0330", TimestampError::Time),
+                ("23/Feb/2020:12:00:60 -0330", TimestampError::Time),
+                ("23/Feb/2020:1a:00:00 -0330", TimestampError::Layout),
+                ("23/Feb/2020 12:00:00 -0330", TimestampError::Layout),
+                ("23/Feb/2020:12-00:00 -0330", TimestampError::Layout),
+                ("30/Feb/2020:12:00:00 -0330", TimestampError::Date),
+                ("23/Feb/2020:12:00:00 -2400", TimestampError::Offset),
+            ] {
+                assert_eq!(at(s), Err(e), "{s}");
+                assert_eq!(fresh(s), Err(e), "{s}");
+            }
+            assert_eq!(
+                at("23/Feb/2020:12:34:57 -0330"),
+                fresh("23/Feb/2020:12:34:57 -0330")
+            );
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
