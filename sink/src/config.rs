@@ -158,6 +158,12 @@ pub struct IngestConfig {
     /// thread each, in line order, whatever this is.
     #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0)]
     pub threads: usize,
+    /// The longest line parsed, in bytes (at most 1 GiB). A longer line goes to the dead-letter
+    /// file with its length and its first this-many bytes; the rest of it is read past, never
+    /// held in memory.
+    #[arg(long, env = "ACCESSLAKE_MAX_LINE_BYTES", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
+    pub max_line_bytes: u32,
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -176,6 +182,7 @@ impl Default for IngestConfig {
             max_rows: 250_000,
             format: LogFormat::Auto,
             threads: 0,
+            max_line_bytes: 1 << 20,
             no_progress: false,
             files: Vec::new(),
         }

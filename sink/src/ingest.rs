@@ -84,6 +84,35 @@ struct Work<'a> {
     resume: i64,
     opts: &'a ParseOptions,
     display: &'a str,
+    /// Lines longer than this many bytes are not parsed (see [`IngestConfig::max_line_bytes`]).
+    max_line: usize,
+}
+
+impl Work<'_> {
+    /// The dead letter of a line longer than the limit: its length and its first bytes.
+    fn too_long(&self, offset: i64, head: &[u8], len: u64) -> Vec<u8> {
+        let head = &head[..head.len().min(self.max_line)];
+        let obj = serde_json::json!({
+            "file": self.display,
+            "line": offset,
+            "error": format!(
+                "line is {len} bytes, longer than the limit of {} (--max-line-bytes): not parsed; \"raw\" holds its first {} bytes",
+                self.max_line,
+                head.len()
+            ),
+            "raw": lossless_text(head),
+        });
+        serde_json::to_vec(&obj).expect("JSON to a Vec")
+    }
+}
+
+/// What the reader hands to a worker.
+enum Piece {
+    /// Whole lines (at least [`CHUNK_BYTES`] of them unless the file ends).
+    Lines(Vec<u8>),
+    /// One line longer than the limit: its first bytes (up to the limit) and its length without
+    /// its line end. The rest of it was read past, never held.
+    Long { head: Vec<u8>, len: u64 },
 }
 
 /// The lines of a chunk, each with its `\n` (the last one may lack it: the end of the file).
@@ -119,6 +148,10 @@ fn parse_chunk(
             continue;
         }
         let raw = trim_line_end(line);
+        if raw.len() > work.max_line {
+            rejected.push((offset, work.too_long(offset, raw, raw.len() as u64)));
+            continue;
+        }
         match parse_line_with(raw, work.opts) {
             Ok(record) => {
                 let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
@@ -149,34 +182,85 @@ fn parse_chunk(
     }
 }
 
-/// Reads the next chunk of whole lines (at least [`CHUNK_BYTES`] unless the file ends); the
-/// bytes after the chunk's last newline are kept in `carry` for the next one.
-fn read_chunk(file: &mut File, carry: &mut Vec<u8>) -> std::io::Result<Option<Vec<u8>>> {
+/// Appends up to [`CHUNK_BYTES`] from `file` to `buf`, into spare capacity (no zero-filling of
+/// the megabyte first); `read_to_end` retries interrupted reads. Returns the bytes read: fewer
+/// than asked only at the end of the file.
+fn read_more(file: &mut File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    buf.reserve(CHUNK_BYTES);
+    (&mut *file).take(CHUNK_BYTES as u64).read_to_end(buf)
+}
+
+/// Reads the next piece: whole lines (at least [`CHUNK_BYTES`] unless the file ends), the bytes
+/// after the last newline kept in `carry` for the next call; or, when the line at the start is
+/// longer than `max_line` bytes, that line alone as [`Piece::Long`], read past to its end in
+/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length.
+fn read_chunk(
+    file: &mut File,
+    carry: &mut Vec<u8>,
+    max_line: usize,
+) -> std::io::Result<Option<Piece>> {
     let mut buf = std::mem::take(carry);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
     loop {
         while buf.len() < want && !eof {
-            // Appended into spare capacity: no zero-filling of the megabyte first. `read_to_end`
-            // retries interrupted reads; it stops at the limit or at the end of the file.
-            buf.reserve(CHUNK_BYTES);
-            let n = (&mut *file)
-                .take(CHUNK_BYTES as u64)
-                .read_to_end(&mut buf)?;
-            eof = n < CHUNK_BYTES;
+            eof = read_more(file, &mut buf)? < CHUNK_BYTES;
         }
         if eof {
-            return Ok((!buf.is_empty()).then_some(buf));
+            // Bounded already (a too-long last line is refused by the worker, from memory).
+            return Ok((!buf.is_empty()).then_some(Piece::Lines(buf)));
         }
         match memchr::memrchr(b'\n', &buf) {
             Some(i) => {
                 carry.extend_from_slice(&buf[i + 1..]);
                 buf.truncate(i + 1);
-                return Ok(Some(buf));
+                return Ok(Some(Piece::Lines(buf)));
+            }
+            // The first line goes past the limit (a line end of `\n` or `\r\n` aside).
+            None if buf.len() > max_line.saturating_add(2) => {
+                return read_past_long_line(file, buf, carry, max_line).map(Some);
             }
             // One line longer than the buffer: read on.
             None => want = buf.len() + CHUNK_BYTES,
         }
     }
+}
+
+/// The rest of [`read_chunk`] for a line longer than the limit, whose first bytes are `buf` (no
+/// newline among them): keeps its head, reads on to its newline counting its length, and leaves
+/// what follows the newline in `carry`.
+fn read_past_long_line(
+    file: &mut File,
+    mut buf: Vec<u8>,
+    carry: &mut Vec<u8>,
+    max_line: usize,
+) -> std::io::Result<Piece> {
+    // The length as `trim_line_end` would leave it: a `\r` just before the end is not counted.
+    let mut len = buf.len() as u64;
+    let mut cr = buf.last() == Some(&b'\r');
+    buf.truncate(max_line);
+    let (mut tail, mut eof) = (Vec::new(), false);
+    while !eof {
+        tail.clear();
+        let n = read_more(file, &mut tail)?;
+        eof = n < CHUNK_BYTES;
+        if let Some(i) = memchr::memchr(b'\n', &tail) {
+            carry.extend_from_slice(&tail[i + 1..]);
+            cr = if i == 0 { cr } else { tail[i - 1] == b'\r' };
+            len += i as u64;
+            return Ok(Piece::Long {
+                head: buf,
+                len: len - u64::from(cr),
+            });
+        }
+        len += n as u64;
+        if n > 0 {
+            cr = tail[n - 1] == b'\r';
+        }
+    }
+    Ok(Piece::Long {
+        head: buf,
+        len: len - u64::from(cr),
+    })
 }
 
 /// Lines in a chunk (the last may lack its newline), as [`lines`] splits it: memchr's vectorised
@@ -290,6 +374,7 @@ pub fn ingest_file(
         resume,
         opts,
         display: &display,
+        max_line: cfg.max_line_bytes as usize,
     };
     let mut summary = FileSummary {
         file_id: id,
@@ -297,20 +382,37 @@ pub fn ingest_file(
     };
     let mut next_line = 1i64;
     let mut carry = Vec::new();
-    let next_chunk = || -> Result<Option<(i64, Vec<u8>)>> {
-        let Some(data) = read_chunk(&mut file, &mut carry).map_err(|e| Error::file(path, e))?
-        else {
+    let next_chunk = || -> Result<Option<(i64, Piece)>> {
+        let piece = read_chunk(&mut file, &mut carry, work.max_line);
+        let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
             return Ok(None);
         };
         let first = next_line;
-        next_line += count_lines(&data);
-        progress.inc(data.len() as u64);
-        Ok(Some((first, data)))
+        let (lines, bytes) = match &piece {
+            Piece::Lines(data) => (count_lines(data), data.len() as u64),
+            Piece::Long { len, .. } => (1, len + 1),
+        };
+        next_line += lines;
+        progress.inc(bytes);
+        Ok(Some((first, piece)))
     };
     let states = (0..workers).map(|_| (enricher.fork(), None)).collect();
     let parse = |(enricher, sizes): &mut (Enricher, Option<TextSizes>),
-                 (first, data): (i64, Vec<u8>)| {
-        parse_chunk(&work, first, &data, enricher, sizes)
+                 (first, piece): (i64, Piece)| match piece {
+        Piece::Lines(data) => parse_chunk(&work, first, &data, enricher, sizes),
+        Piece::Long { head, len } => {
+            let already = first < work.resume;
+            let rejected = match already {
+                true => Vec::new(),
+                false => vec![(first, work.too_long(first, &head, len))],
+            };
+            Chunk {
+                batch: Rows::with_capacity_like(0, None).finish(),
+                rejected,
+                lines: 1,
+                already: u64::from(already),
+            }
+        }
     };
     in_order(states, next_chunk, parse, |chunk: Chunk| {
         summary.lines += chunk.lines;
@@ -393,7 +495,10 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
         let (mut carry, mut got, mut counted) = (Vec::new(), Vec::new(), 0);
-        while let Some(chunk) = read_chunk(&mut file, &mut carry).unwrap() {
+        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30).unwrap() {
+            let Piece::Lines(chunk) = piece else {
+                panic!("no line is over the limit");
+            };
             assert!(chunk.ends_with(b"\n") || chunk.ends_with(b"newline"));
             counted += count_lines(&chunk);
             got.extend(lines(&chunk).map(<[u8]>::to_vec));
@@ -409,6 +514,82 @@ mod tests {
         for edge in [&b""[..], b"\n", b"a", b"a\n", b"\n\n", b"a\nb"] {
             assert_eq!(count_lines(edge), lines(edge).count() as i64, "{edge:?}");
         }
+    }
+
+    /// A line as the workers see it: its text, or its head and length when over `max`.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Line(Vec<u8>),
+        Long(Vec<u8>, u64),
+    }
+
+    fn seen(line: &[u8], max: usize) -> Seen {
+        let raw = trim_line_end(line);
+        match raw.len() > max {
+            true => Seen::Long(raw[..max].to_vec(), raw.len() as u64),
+            false => Seen::Line(line.to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_read_past_not_held() {
+        let max = 100;
+        let mut text = Vec::new();
+        let huge = |n: usize, c: u8| vec![c; n];
+        for i in 0..20_000 {
+            writeln!(text, "line {i}").unwrap();
+            match i {
+                // Over the limit inside an ordinary chunk: refused by the worker, from memory.
+                7 => text.extend_from_slice(&[huge(150, b'a'), b"\n".to_vec()].concat()),
+                // Exactly at the limit, with and without `\r`: parsed.
+                8 => text.extend_from_slice(&[huge(max, b'b'), b"\r\n".to_vec()].concat()),
+                9 => text.extend_from_slice(&[huge(max, b'c'), b"\n".to_vec()].concat()),
+                // Far over it, across chunk boundaries, a `\r\n` split over two reads too.
+                10_000 => {
+                    text.extend_from_slice(&huge(3 * CHUNK_BYTES + 17, b'd'));
+                    text.extend_from_slice(b"\r\n");
+                }
+                15_000 => {
+                    let n = 4 * CHUNK_BYTES - text.len() % CHUNK_BYTES - 1;
+                    text.extend_from_slice(&huge(n, b'e'));
+                    text.extend_from_slice(b"\r\n");
+                }
+                _ => {}
+            }
+        }
+        // A last line without newline, far over the limit.
+        text.extend_from_slice(&huge(2 * CHUNK_BYTES + 5, b'f'));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        std::fs::write(&path, &text).unwrap();
+        let mut file = File::open(&path).unwrap();
+        let (mut carry, mut got, mut longs) = (Vec::new(), Vec::new(), 0);
+        while let Some(piece) = read_chunk(&mut file, &mut carry, max).unwrap() {
+            match piece {
+                Piece::Lines(chunk) => {
+                    assert!(chunk.len() <= 3 * CHUNK_BYTES + max, "{}", chunk.len());
+                    got.extend(lines(&chunk).map(|l| seen(l, max)));
+                }
+                Piece::Long { head, len } => {
+                    longs += 1;
+                    assert_eq!(head.len(), max);
+                    got.push(Seen::Long(head, len));
+                }
+            }
+        }
+        let want: Vec<Seen> = text
+            .split_inclusive(|&b| b == b'\n')
+            .map(|l| seen(l, max))
+            .collect();
+        assert_eq!(got.len(), want.len());
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert_eq!(g, w, "line {}", i + 1);
+        }
+        assert_eq!(
+            longs, 3,
+            "the lines far over the limit are read past, the last one too"
+        );
+        assert!(want.contains(&Seen::Long(vec![b'd'; max], 3 * CHUNK_BYTES as u64 + 17)));
     }
 
     /// `in_order` over jobs `0..n`: the results in the order `consume` saw them.

@@ -119,9 +119,11 @@ impl Text {
             self.bytes.extend_from_slice(s.as_bytes());
         }
         // The limit of a `Utf8` array (and of arrow's `StringBuilder`): 2 GiB of text. A buffer
-        // holds one ingest chunk (about 1 MiB of lines) or one window's pushed rows, which is
-        // flushed at `WindowSettings::max_text_bytes` (at most 512 MiB), so only a single value
-        // over 1 GiB could reach it.
+        // holds one ingest chunk (about 1 MiB of lines, none over `--max-line-bytes`, at most
+        // 1 GiB) or one window's pushed rows, which is flushed at
+        // `WindowSettings::max_text_bytes` (at most 512 MiB), so only a single Kafka record over
+        // 1 GiB could reach it (librdkafka refuses messages over 100 MB unless
+        // `receive.message.max.bytes` is raised).
         let end = i32::try_from(self.bytes.len()).expect("under 2 GiB of text per column buffer");
         self.offsets.push(end);
         self.validity.push(s.is_some());

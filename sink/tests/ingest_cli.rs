@@ -151,6 +151,58 @@ fn appended_file_adds_only_new_lines() {
     );
 }
 
+#[test]
+fn a_line_over_the_limit_is_a_dead_letter_and_the_rest_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let log = tmp.path().join("long.log");
+    let known = std::fs::read(known_ips_log(tmp.path())).unwrap();
+    // A parseable line of 5 MiB (its path is long) between two copies of the known lines: over
+    // the default limit of 1 MiB, it must be refused with its length, not parsed or dropped.
+    let path = "a".repeat(5 << 20);
+    let long = format!(
+        "81.2.69.142 - - [22/Jan/2019:04:00:00 +0330] \"GET /{path} HTTP/1.1\" 200 1 \"-\" \"-\""
+    );
+    let text = [&known[..], long.as_bytes(), b"\n", &known[..]].concat();
+    std::fs::write(&log, &text).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 8 rows written, 3 rejected"), "{summary}");
+    let dead = dead_letters(&lake);
+    let refused: Vec<_> = dead.iter().filter(|d| d["line"] == 6).collect();
+    assert_eq!(refused.len(), 1, "{dead:?}");
+    let error = refused[0]["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("line is {} bytes", long.len())) && error.contains("1048576"),
+        "{error}"
+    );
+    let raw = refused[0]["raw"].as_str().unwrap();
+    assert_eq!(raw.len(), 1 << 20);
+    assert!(long.starts_with(raw));
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), 8);
+    assert_unique(&prov);
+    assert!(!prov.iter().any(|&(_, line)| line == 6));
+
+    // A higher limit parses it; the lake is new, so nothing is skipped as already there.
+    let lake2 = tmp.path().join("lake2");
+    let out = accesslake(&[
+        "ingest",
+        "--lake",
+        lake2.to_str().unwrap(),
+        "--max-line-bytes",
+        "8388608",
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let summary = String::from_utf8(out.stdout).unwrap();
+    assert!(summary.contains(" 9 rows written, 2 rejected"), "{summary}");
+
+    // A rerun of the first lake adds nothing, the refused line included.
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 0 rows written, 0 rejected"), "{summary}");
+    assert_eq!(dead_letters(&lake).len(), dead.len());
+}
+
 const PY: &str = r#"
 import json, sys, duckdb, pyarrow.dataset as ds
 lake = sys.argv[1]
