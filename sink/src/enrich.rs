@@ -6,15 +6,11 @@
 //! cache. The enrichment columns are declared once, with `accesslake_transform::schema!`, so the
 //! lake schema derives from that declaration ([`Enrichment::FIELDS`]).
 //!
-//! City databases come in two layouts, detected from the database metadata (`database_type`):
-//! the GeoIP2/GeoLite2 City schema (`country.iso_code`, `country.names.en`,
-//! `subdivisions[0].names.en`, `city.names.en`, `location.latitude/longitude`), and the flat
-//! layout of DB-IP Lite / ip-location-db (`country_code`, `state1`, `city`, `latitude`,
-//! `longitude`; no country name). Private, loopback, link-local and unparseable addresses, and
-//! addresses a database does not know, give nulls, never errors. A bounded memo keyed by address
-//! ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily skewed) cheap;
-//! on a miss only the tree is walked when the database record it leads to (by its data-section
-//! offset) was decoded before, for another address.
+//! The databases themselves (opening, layouts, decoding) are [`crate::geoip`]'s. Private,
+//! loopback, link-local and unparseable addresses give nulls without a lookup. A bounded memo
+//! keyed by address ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily
+//! skewed) cheap; on a miss only the tree is walked when the database record it leads to (by its
+//! data-section offset) was decoded before, for another address.
 //!
 //! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
 //! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
@@ -25,30 +21,13 @@
 //! databases).
 
 use crate::cache::Memo;
+use crate::geoip::{lookup, Databases};
+pub use crate::geoip::{CityLayout, GeoInfo, GeoIpError};
 use aho_corasick::AhoCorasick;
-use maxminddb::{Mmap, Reader};
-use serde::Deserialize;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, LazyLock};
-
-/// Errors opening a GeoIP database (lookups themselves never fail).
-#[derive(Debug, thiserror::Error)]
-pub enum EnrichError {
-    #[error("cannot open GeoIP database {path}: {source}")]
-    Open {
-        path: PathBuf,
-        #[source]
-        source: maxminddb::MaxMindDbError,
-    },
-    #[error("{path}: database type {kind:?} has no {wanted} data")]
-    WrongKind {
-        path: PathBuf,
-        kind: String,
-        wanted: &'static str,
-    },
-}
 
 accesslake_transform::schema! {
     /// The columns the sink adds to each record. Unknown values are `None` (null).
@@ -75,52 +54,6 @@ accesslake_transform::schema! {
     }
 }
 
-/// What the databases say about one address (the cached value). Strings are shared: every
-/// address of one database record gets the same ones.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct GeoInfo {
-    pub country_code: Option<Arc<str>>,
-    pub country: Option<Arc<str>>,
-    pub region: Option<Arc<str>>,
-    pub city: Option<Arc<str>>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub asn: Option<u32>,
-    pub as_org: Option<Arc<str>>,
-}
-
-/// The record layout of a city database.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CityLayout {
-    /// GeoIP2 / GeoLite2 City (or Country) schema.
-    GeoIp2,
-    /// Flat DB-IP Lite / ip-location-db layout.
-    Flat,
-}
-
-impl CityLayout {
-    /// Detects the layout from a database's `database_type` metadata.
-    pub fn detect(database_type: &str) -> CityLayout {
-        let t = database_type.to_ascii_lowercase();
-        if t.starts_with("geoip2") || t.starts_with("geolite2") || t.starts_with("geoip-") {
-            CityLayout::GeoIp2
-        } else {
-            CityLayout::Flat
-        }
-    }
-}
-
-struct CityDb {
-    reader: Reader<Mmap>,
-    layout: CityLayout,
-}
-
-/// The opened databases, shared by every fork of an [`Enricher`].
-struct Databases {
-    city: Option<CityDb>,
-    asn: Option<Reader<Mmap>>,
-}
-
 /// Distinct user agents whose bot flag is memoised.
 const AGENT_CACHE: usize = 16_384;
 
@@ -144,50 +77,9 @@ impl Enricher {
         city: Option<&Path>,
         asn: Option<&Path>,
         cache_size: usize,
-    ) -> Result<Enricher, EnrichError> {
-        let open = |p: &Path| {
-            // SAFETY: the file is mapped read-only and must not be modified in place while it is
-            // mapped. Database updaters (`geoipupdate`, DB-IP's downloads) replace the file by
-            // renaming a new one over it, which leaves this mapping on the old inode.
-            unsafe { Reader::open_mmap(p) }.map_err(|source| EnrichError::Open {
-                path: p.to_path_buf(),
-                source,
-            })
-        };
-        let city = match city {
-            Some(p) => {
-                let reader = open(p)?;
-                let kind = reader.metadata().database_type.clone();
-                if kind.to_ascii_lowercase().contains("asn") {
-                    return Err(EnrichError::WrongKind {
-                        path: p.into(),
-                        kind,
-                        wanted: "city",
-                    });
-                }
-                let layout = CityLayout::detect(&kind);
-                tracing::info!(path = %p.display(), database_type = %kind, ?layout, "GeoIP city database");
-                Some(CityDb { reader, layout })
-            }
-            None => None,
-        };
-        let asn = match asn {
-            Some(p) => {
-                let reader = open(p)?;
-                let kind = reader.metadata().database_type.clone();
-                if !kind.to_ascii_lowercase().contains("asn") && !kind.contains("ISP") {
-                    return Err(EnrichError::WrongKind {
-                        path: p.into(),
-                        kind,
-                        wanted: "ASN",
-                    });
-                }
-                Some(reader)
-            }
-            None => None,
-        };
+    ) -> Result<Enricher, GeoIpError> {
         Ok(Enricher::with_databases(
-            Arc::new(Databases { city, asn }),
+            Arc::new(Databases::open(city, asn)?),
             cache_size,
         ))
     }
@@ -239,7 +131,7 @@ impl Enricher {
 
     /// What the databases say about `ip` (all `None` when nothing is known).
     pub fn geo(&mut self, ip: &str) -> &GeoInfo {
-        if self.db.city.is_none() && self.db.asn.is_none() {
+        if self.db.is_empty() {
             return &self.empty;
         }
         let Some(addr) = parse_addr(ip) else {
@@ -334,179 +226,6 @@ fn is_public(ip: IpAddr) -> bool {
                 || (seg0 & 0xffc0) == 0xfe80)
         }
     }
-}
-
-#[derive(Deserialize)]
-struct En<'a> {
-    #[serde(borrow, default)]
-    en: Option<&'a str>,
-}
-#[derive(Deserialize)]
-struct Named<'a> {
-    #[serde(borrow, default)]
-    iso_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    names: Option<En<'a>>,
-}
-#[derive(Deserialize)]
-struct Location {
-    #[serde(default)]
-    latitude: Option<Coord>,
-    #[serde(default)]
-    longitude: Option<Coord>,
-}
-/// Only the GeoIP2 City fields the lake keeps (serde skips the rest).
-#[derive(Deserialize)]
-struct GeoIp2City<'a> {
-    #[serde(borrow, default)]
-    country: Option<Named<'a>>,
-    #[serde(borrow, default)]
-    subdivisions: Option<Vec<Named<'a>>>,
-    #[serde(borrow, default)]
-    city: Option<Named<'a>>,
-    #[serde(default)]
-    location: Option<Location>,
-}
-/// A coordinate: a `double` in GeoIP2 databases, a `float` in DB-IP Lite. The MaxMind decoder
-/// is strict about the stored type, so read whichever it is.
-#[derive(Clone, Copy)]
-struct Coord(f64);
-
-impl<'de> Deserialize<'de> for Coord {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct FloatOrDouble;
-        impl serde::de::Visitor<'_> for FloatOrDouble {
-            type Value = Coord;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a float or a double")
-            }
-            fn visit_f32<E>(self, v: f32) -> Result<Coord, E> {
-                Ok(Coord(f64::from(v)))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Coord, E> {
-                Ok(Coord(v))
-            }
-        }
-        d.deserialize_any(FloatOrDouble)
-    }
-}
-
-/// The flat DB-IP / ip-location-db city layout.
-#[derive(Deserialize)]
-struct FlatCity<'a> {
-    #[serde(borrow, default)]
-    country_code: Option<&'a str>,
-    #[serde(borrow, default)]
-    state1: Option<&'a str>,
-    #[serde(borrow, default)]
-    city: Option<&'a str>,
-    #[serde(default)]
-    latitude: Option<Coord>,
-    #[serde(default)]
-    longitude: Option<Coord>,
-}
-#[derive(Deserialize)]
-struct AsnRecord<'a> {
-    #[serde(default)]
-    autonomous_system_number: Option<u32>,
-    #[serde(borrow, default)]
-    autonomous_system_organization: Option<&'a str>,
-}
-
-fn boxed(s: Option<&str>) -> Option<Arc<str>> {
-    s.filter(|s| !s.is_empty()).map(Arc::from)
-}
-
-/// Looks `addr` up in both databases and decodes the records found, reusing an already decoded
-/// pair of records from `records`; a lookup or decoding problem is logged and gives nulls.
-fn lookup(
-    db: &Databases,
-    records: &mut Memo<(Option<usize>, Option<usize>), GeoInfo>,
-    addr: IpAddr,
-) -> GeoInfo {
-    fn found<'a>(
-        r: Result<maxminddb::LookupResult<'a, Mmap>, maxminddb::MaxMindDbError>,
-        what: &str,
-        addr: IpAddr,
-    ) -> Option<maxminddb::LookupResult<'a, Mmap>> {
-        match r {
-            Ok(r) if r.has_data() => Some(r),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::debug!(%addr, error = %e, "GeoIP {what} lookup failed");
-                None
-            }
-        }
-    }
-    let city = db
-        .city
-        .as_ref()
-        .and_then(|c| Some((c.layout, found(c.reader.lookup(addr), "city", addr)?)));
-    let asn = db
-        .asn
-        .as_ref()
-        .and_then(|a| found(a.lookup(addr), "ASN", addr));
-    let key = (
-        city.as_ref().and_then(|(_, r)| r.offset()),
-        asn.as_ref().and_then(|r| r.offset()),
-    );
-    if key == (None, None) {
-        return GeoInfo::default();
-    }
-    records
-        .get_or_insert_owned(key, || decode(city, asn, addr))
-        .0
-        .clone()
-}
-
-/// Decodes the records an address led to.
-fn decode(
-    city: Option<(CityLayout, maxminddb::LookupResult<'_, Mmap>)>,
-    asn: Option<maxminddb::LookupResult<'_, Mmap>>,
-    addr: IpAddr,
-) -> GeoInfo {
-    let mut g = GeoInfo::default();
-    match city {
-        Some((CityLayout::GeoIp2, r)) => match r.decode::<GeoIp2City>() {
-            Ok(Some(c)) => {
-                let en = |n: &Option<Named>| boxed(n.as_ref().and_then(|n| n.names.as_ref()?.en));
-                g.country_code = boxed(c.country.as_ref().and_then(|c| c.iso_code));
-                g.country = en(&c.country);
-                g.region = c
-                    .subdivisions
-                    .as_ref()
-                    .and_then(|s| boxed(s.first()?.names.as_ref()?.en));
-                g.city = en(&c.city);
-                g.latitude = c.location.as_ref().and_then(|l| Some(l.latitude?.0));
-                g.longitude = c.location.as_ref().and_then(|l| Some(l.longitude?.0));
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-        },
-        Some((CityLayout::Flat, r)) => match r.decode::<FlatCity>() {
-            Ok(Some(c)) => {
-                g.country_code = boxed(c.country_code);
-                g.region = boxed(c.state1);
-                g.city = boxed(c.city);
-                g.latitude = c.latitude.map(|c| c.0);
-                g.longitude = c.longitude.map(|c| c.0);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-        },
-        None => {}
-    }
-    if let Some(r) = asn {
-        match r.decode::<AsnRecord>() {
-            Ok(Some(a)) => {
-                g.asn = a.autonomous_system_number;
-                g.as_org = boxed(a.autonomous_system_organization);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP ASN record not decoded"),
-        }
-    }
-    g
 }
 
 /// The bot substrings, one per line of `bots.txt` (comments and blanks skipped).
@@ -627,12 +346,5 @@ mod tests {
             accepted > 1_000,
             "only {accepted} random quads: the test checks too little"
         );
-    }
-
-    #[test]
-    fn layout_is_detected_from_database_type() {
-        assert_eq!(CityLayout::detect("GeoIP2-City"), CityLayout::GeoIp2);
-        assert_eq!(CityLayout::detect("GeoLite2-City"), CityLayout::GeoIp2);
-        assert_eq!(CityLayout::detect("city ipv4"), CityLayout::Flat);
     }
 }

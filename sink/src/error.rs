@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Enrich(#[from] crate::enrich::EnrichError),
+    GeoIp(#[from] crate::geoip::GeoIpError),
     #[error(transparent)]
     Writer(#[from] crate::writer::WriterError),
     #[error(transparent)]

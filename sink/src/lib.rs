@@ -1,7 +1,8 @@
 //! accesslake, the sink: parsed access-log records → GeoIP/bot enrichment → event-time windows →
 //! Hive-partitioned Parquet, exactly once per source partition.
 //!
-//! Modules, one noun each: [`config`] (flags of every command), [`enrich`] (GeoIP, ASN, `is_bot`),
+//! Modules, one noun each: [`config`] (flags of every command), [`enrich`] (GeoIP, ASN, `is_bot`, with memos),
+//! [`geoip`] (the MaxMind-format databases and their record layouts),
 //! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file),
 //! [`summary`] (each data file's pre-aggregated summary), [`lake`] (the directory layout and
 //! atomic publishing), [`offsets`] (per-partition resume state,
@@ -20,6 +21,7 @@ pub mod config;
 pub mod consumer;
 pub mod enrich;
 pub mod error;
+pub mod geoip;
 pub mod ingest;
 pub mod lake;
 pub mod metrics;
