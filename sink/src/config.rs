@@ -115,6 +115,37 @@ pub struct ParseConfig {
     /// The log layout.
     #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
     pub format: LogFormat,
+    #[command(flatten)]
+    pub lines: LineLimit,
+}
+
+/// How long a raw log line may be, shared by `ingest` and `parse`.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LineLimit {
+    /// The longest line parsed, in bytes (at most 1 GiB). A longer line is rejected with its
+    /// length and its first this-many bytes; the rest of it is read past, never held in memory.
+    #[arg(long, env = "ACCESSLAKE_MAX_LINE_BYTES", default_value_t = LineLimit::DEFAULT,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
+    pub max_line_bytes: u32,
+}
+
+impl LineLimit {
+    /// 1 MiB: Redpanda's and Kafka's default largest message, so the streaming path has the
+    /// same limit.
+    pub const DEFAULT: u32 = 1 << 20;
+
+    /// The limit in bytes.
+    pub fn bytes(&self) -> usize {
+        self.max_line_bytes as usize
+    }
+}
+
+impl Default for LineLimit {
+    fn default() -> Self {
+        LineLimit {
+            max_line_bytes: LineLimit::DEFAULT,
+        }
+    }
 }
 
 /// GeoIP database paths, shared by `ingest` and `run`.
@@ -158,12 +189,8 @@ pub struct IngestConfig {
     /// thread each, in line order, whatever this is.
     #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0)]
     pub threads: usize,
-    /// The longest line parsed, in bytes (at most 1 GiB). A longer line goes to the dead-letter
-    /// file with its length and its first this-many bytes; the rest of it is read past, never
-    /// held in memory.
-    #[arg(long, env = "ACCESSLAKE_MAX_LINE_BYTES", default_value_t = 1 << 20,
-          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
-    pub max_line_bytes: u32,
+    #[command(flatten)]
+    pub lines: LineLimit,
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
     pub no_progress: bool,
@@ -182,7 +209,7 @@ impl Default for IngestConfig {
             max_rows: 250_000,
             format: LogFormat::Auto,
             threads: 0,
-            max_line_bytes: 1 << 20,
+            lines: LineLimit::default(),
             no_progress: false,
             files: Vec::new(),
         }

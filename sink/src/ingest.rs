@@ -13,7 +13,7 @@ use crate::config::IngestConfig;
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
-use crate::parse_cmd::{lossless_text, trim_line_end};
+use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
 use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use accesslake_transform::{parse_line_with, ParseOptions};
@@ -84,7 +84,7 @@ struct Work<'a> {
     resume: i64,
     opts: &'a ParseOptions,
     display: &'a str,
-    /// Lines longer than this many bytes are not parsed (see [`IngestConfig::max_line_bytes`]).
+    /// Lines longer than this many bytes are not parsed (see [`crate::config::LineLimit`]).
     max_line: usize,
 }
 
@@ -95,11 +95,7 @@ impl Work<'_> {
         let obj = serde_json::json!({
             "file": self.display,
             "line": offset,
-            "error": format!(
-                "line is {len} bytes, longer than the limit of {} (--max-line-bytes): not parsed; \"raw\" holds its first {} bytes",
-                self.max_line,
-                head.len()
-            ),
+            "error": too_long_error(len, self.max_line),
             "raw": lossless_text(head),
         });
         serde_json::to_vec(&obj).expect("JSON to a Vec")
@@ -374,7 +370,7 @@ pub fn ingest_file(
         resume,
         opts,
         display: &display,
-        max_line: cfg.max_line_bytes as usize,
+        max_line: cfg.lines.bytes(),
     };
     let mut summary = FileSummary {
         file_id: id,

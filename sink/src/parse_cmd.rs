@@ -1,9 +1,11 @@
 //! `accesslake parse [FILE]`: raw log lines in, one JSON record per line on stdout, and for each
 //! rejected line a JSON object `{"line": N, "error": "...", "raw": "..."}` on stderr.
 //!
-//! It streams with one reusable line buffer (`BufRead::read_until`), so memory stays flat on any
-//! file size. Lines are numbered from 1. `raw` is the line without its line ending; invalid UTF-8
-//! bytes in it are written as `\xHH` (see [`lossless_text`]).
+//! It streams with one reusable line buffer ([`read_line_bounded`]), so memory stays flat on any
+//! file size, even one whose lines never end: a line longer than `--max-line-bytes` is rejected
+//! with its length and its first bytes, and the rest of it is read past. Lines are numbered from
+//! 1. `raw` is the line without its line ending; invalid UTF-8 bytes in it are written as `\xHH`
+//! (see [`lossless_text`]).
 
 use crate::config::ParseConfig;
 use crate::error::{Error, Result};
@@ -17,12 +19,19 @@ pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
     let opts = cfg.format.parse_options();
+    let max = cfg.lines.bytes();
     let res = match cfg.file.as_deref() {
         Some(p) if p.as_os_str() != "-" => {
             let f = File::open(p).map_err(|e| Error::file(p, e))?;
-            parse_stream(BufReader::with_capacity(1 << 16, f), stdout, stderr, &opts)
+            parse_stream(
+                BufReader::with_capacity(1 << 16, f),
+                stdout,
+                stderr,
+                &opts,
+                max,
+            )
         }
-        _ => parse_stream(io::stdin().lock(), stdout, stderr, &opts),
+        _ => parse_stream(io::stdin().lock(), stdout, stderr, &opts, max),
     };
     match res {
         Ok(_) => Ok(ExitCode::SUCCESS),
@@ -40,24 +49,79 @@ pub struct ParseCounts {
     pub rejected: u64,
 }
 
-/// Parses every line of `input`, writing records to `out` and rejections to `err`.
+/// The reason given for a line longer than `max` bytes.
+pub fn too_long_error(len: u64, max: usize) -> String {
+    format!(
+        "line is {len} bytes, longer than the limit of {max} (--max-line-bytes): not parsed; \"raw\" holds its first {max} bytes"
+    )
+}
+
+/// Reads the next line into `line` (cleared first) without its `\n`, keeping at most `keep`
+/// bytes of it and reading past the rest. Returns the line's length as [`trim_line_end`] would
+/// leave it (a `\r` before the end not counted), or `None` at the end of the input.
+pub fn read_line_bounded(
+    input: &mut impl BufRead,
+    line: &mut Vec<u8>,
+    keep: usize,
+) -> io::Result<Option<u64>> {
+    line.clear();
+    let (mut len, mut last, mut any) = (0u64, None, false);
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
+        }
+        any = true;
+        let (n, newline) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i, true),
+            None => (buf.len(), false),
+        };
+        let room = keep.saturating_sub(line.len());
+        line.extend_from_slice(&buf[..n.min(room)]);
+        if n > 0 {
+            last = Some(buf[n - 1]);
+        }
+        len += n as u64;
+        input.consume(n + usize::from(newline));
+        if newline {
+            break;
+        }
+    }
+    Ok(any.then(|| len - u64::from(last == Some(b'\r'))))
+}
+
+/// Parses every line of `input`, writing records to `out` and rejections to `err`. A line longer
+/// than `max_line` bytes is rejected without being held whole.
 pub fn parse_stream(
     mut input: impl BufRead,
     out: impl Write,
     err: impl Write,
     opts: &accesslake_transform::ParseOptions,
+    max_line: usize,
 ) -> io::Result<ParseCounts> {
     let mut out = BufWriter::with_capacity(1 << 16, out);
     let mut err = BufWriter::new(err);
     let mut line = Vec::with_capacity(4096);
     let mut json = Vec::with_capacity(4096);
     let mut counts = ParseCounts::default();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
+    // One byte more than the limit: a line exactly at it may still end in `\r`.
+    while let Some(len) = read_line_bounded(&mut input, &mut line, max_line.saturating_add(1))? {
         counts.lines += 1;
+        if len > max_line as u64 {
+            counts.rejected += 1;
+            let obj = serde_json::json!({
+                "line": counts.lines,
+                "error": too_long_error(len, max_line),
+                "raw": lossless_text(&line[..max_line.min(line.len())]),
+            });
+            serde_json::to_writer(&mut err, &obj)?;
+            err.write_all(b"\n")?;
+            continue;
+        }
         let raw = trim_line_end(&line);
         match transform_value(raw, opts, &mut json) {
             Ok(()) => {
@@ -110,6 +174,73 @@ mod tests {
     fn invalid_utf8_is_escaped() {
         assert_eq!(lossless_text(b"ok \xff\xfe end"), "ok \\xFF\\xFE end");
         assert_eq!(lossless_text("é".as_bytes()), "é");
+    }
+
+    #[test]
+    fn bounded_lines_match_whole_lines_across_buffer_edges() {
+        let mut text = Vec::new();
+        for (i, n) in [0usize, 1, 5, 6, 7, 8, 13, 40, 3, 200].iter().enumerate() {
+            text.extend(std::iter::repeat_n(b'a' + i as u8, *n));
+            text.extend_from_slice(if i % 2 == 0 { b"\r\n" } else { b"\n" });
+        }
+        text.extend_from_slice(b"no newline at the end\r");
+        for capacity in [1, 2, 3, 7, 64, 1 << 16] {
+            for keep in [0, 1, 6, 7, 100, 1000] {
+                let mut input = io::BufReader::with_capacity(capacity, &text[..]);
+                let (mut line, mut got) = (Vec::new(), Vec::new());
+                while let Some(len) = read_line_bounded(&mut input, &mut line, keep).unwrap() {
+                    got.push((line.clone(), len));
+                }
+                let want: Vec<(Vec<u8>, u64)> = text
+                    .split_inclusive(|&b| b == b'\n')
+                    .map(|l| {
+                        let body = l.strip_suffix(b"\n").unwrap_or(l);
+                        (
+                            body[..body.len().min(keep)].to_vec(),
+                            trim_line_end(l).len() as u64,
+                        )
+                    })
+                    .collect();
+                assert_eq!(got, want, "capacity {capacity}, keep {keep}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_rejected_and_the_next_parsed() {
+        let good = b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"";
+        let long = [&good[..50], &vec![b'x'; 10_000][..]].concat();
+        let input = [&good[..], b"\n", &long, b"\r\n", good, b"\r\n", good].concat();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let opts = accesslake_transform::ParseOptions::default();
+        let counts = parse_stream(&input[..], &mut out, &mut err, &opts, good.len()).unwrap();
+        assert_eq!(
+            counts,
+            ParseCounts {
+                lines: 4,
+                records: 3,
+                rejected: 1
+            }
+        );
+        assert_eq!(
+            out.split(|&b| b == b'\n').filter(|l| !l.is_empty()).count(),
+            3
+        );
+        let dead: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        assert_eq!(dead["line"], 2);
+        assert_eq!(dead["error"], too_long_error(long.len() as u64, good.len()));
+        assert_eq!(
+            dead["raw"].as_str().unwrap().as_bytes(),
+            &long[..good.len()]
+        );
+        // At the limit exactly, with a `\r\n` ending, the line is parsed.
+        let mut err = Vec::new();
+        let counts = parse_stream(&input[..], io::sink(), &mut err, &opts, long.len()).unwrap();
+        assert_eq!(counts.rejected, 1);
+        let dead: serde_json::Value = serde_json::from_slice(&err).unwrap();
+        // The long line is no log line: refused by the parser, not by its length.
+        assert_eq!(dead["error"], "unterminated \"request\" (at byte 41)");
+        assert_eq!(dead["raw"].as_str().unwrap().as_bytes(), &long[..]);
     }
 
     #[test]
