@@ -3,9 +3,9 @@
 //!
 //! It streams with one reusable line buffer ([`read_line_bounded`]), so memory stays flat on any
 //! file size, even one whose lines never end: a line longer than `--max-line-bytes` is rejected
-//! with its length and its first bytes, and the rest of it is read past. Lines are numbered from
-//! 1. `raw` is the line without its line ending; invalid UTF-8 bytes in it are written as `\xHH`
-//! (see [`lossless_text`]).
+//! with its length and its first bytes, and the rest of it is read past. Lines are numbered
+//! from one. `raw` is the line without its line ending; invalid UTF-8 bytes in it are written as
+//! `\xHH` (see [`lossless_text`]).
 
 use crate::config::ParseConfig;
 use crate::error::{Error, Result};
