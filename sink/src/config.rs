@@ -320,6 +320,10 @@ pub struct ProduceConfig {
     /// Destination topic (the transform's input).
     #[arg(long, default_value = "requests")]
     pub topic: String,
+    /// Where a line too large for one record goes, cut, with the reason in a header (the
+    /// transform's dead-letter topic).
+    #[arg(long, default_value = "requests.dlq")]
+    pub dlq_topic: String,
     /// Batch compression (snappy is left out: some Kafka-API brokers mis-handle it).
     #[arg(long, default_value = "lz4", value_parser = ["lz4", "zstd", "gzip", "none"])]
     pub compression: String,

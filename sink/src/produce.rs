@@ -6,10 +6,17 @@
 //! because some Kafka-API brokers mis-handle it), shows a progress bar on a terminal, waits for
 //! every delivery report, and fails if any record was not delivered. Extra librdkafka settings
 //! (`-X key=value`: SASL, TLS, batching) pass straight through and override the defaults.
+//!
+//! A line too large for one record (over the producer's `message.max.bytes`, 1,000,000 bytes by
+//! default) is not lost and does not stop the load: it goes to the dead-letter topic as the
+//! transform sends a line it cannot parse, its first [`DEAD_LETTER_HEAD`] bytes as the value,
+//! the reason in the `accesslake-error` header and its length in `accesslake-truncated`.
 
+use accesslake_transform::{ERROR_HEADER, TRUNCATED_HEADER};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::io::BufRead;
@@ -45,6 +52,8 @@ pub struct ProduceOptions {
     pub brokers: String,
     /// Destination topic.
     pub topic: String,
+    /// Where a line too large for one record goes (see the module doc).
+    pub dlq_topic: String,
     /// Files to read, in order.
     pub files: Vec<PathBuf>,
     /// Batch compression codec (`lz4`, `zstd`, `gzip`, `none`).
@@ -64,6 +73,9 @@ pub struct ProduceStats {
     pub delivered: u64,
     /// Bytes of record values delivered.
     pub bytes: u64,
+    /// Lines too large for one record, sent (cut) to the dead-letter topic instead; included in
+    /// `delivered`.
+    pub dead_lettered: u64,
     /// Wall time of the whole run.
     pub elapsed: Duration,
 }
@@ -139,14 +151,16 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
 
-    let mut sent = 0u64;
-    let mut bytes = 0u64;
+    let mut sent = Sent::default();
     for path in &opts.files {
         bar.set_message(path.display().to_string());
-        let (n, b) = produce_file(&producer, &opts.topic, path, &bar)?;
-        sent += n;
-        bytes += b;
+        produce_file(&producer, opts, path, &bar, &mut sent)?;
     }
+    let Sent {
+        records: sent,
+        bytes,
+        dead_lettered,
+    } = sent;
 
     let deadline = Instant::now() + opts.flush_timeout;
     while producer.in_flight_count() > 0 {
@@ -182,17 +196,32 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
     Ok(ProduceStats {
         delivered,
         bytes,
+        dead_lettered,
         elapsed: start.elapsed(),
     })
 }
 
-/// Sends one file's lines; returns (records, value bytes) handed to the producer.
+/// Bytes of a too-large line kept in its dead letter.
+pub const DEAD_LETTER_HEAD: usize = 64 * 1024;
+
+/// What has been handed to the producer so far.
+#[derive(Debug, Default)]
+struct Sent {
+    /// Records of both topics (each gets a delivery report).
+    records: u64,
+    /// Value bytes of the lines sent whole.
+    bytes: u64,
+    dead_lettered: u64,
+}
+
+/// Sends one file's lines, counting them into `sent`.
 fn produce_file(
     producer: &ThreadedProducer<Context>,
-    topic: &str,
+    opts: &ProduceOptions,
     path: &Path,
     bar: &ProgressBar,
-) -> Result<(u64, u64), ProduceError> {
+    sent: &mut Sent,
+) -> Result<(), ProduceError> {
     let read_err = |source| ProduceError::Read {
         path: path.to_path_buf(),
         source,
@@ -200,23 +229,50 @@ fn produce_file(
     let file = std::fs::File::open(path).map_err(read_err)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::with_capacity(4096);
-    let (mut n, mut bytes) = (0u64, 0u64);
+    let mut number = 0u64;
     loop {
         line.clear();
         let read = reader.read_until(b'\n', &mut line).map_err(read_err)?;
         if read == 0 {
             break;
         }
+        number += 1;
         bar.inc(read as u64);
         let mut value: &[u8] = &line;
         if let Some(v) = value.strip_suffix(b"\n") {
             value = v.strip_suffix(b"\r").unwrap_or(v);
         }
-        send(producer, topic, value)?;
-        n += 1;
-        bytes += value.len() as u64;
+        sent.records += 1;
+        match send(producer, &opts.topic, value, None) {
+            Ok(()) => sent.bytes += value.len() as u64,
+            Err(ProduceError::Kafka(KafkaError::MessageProduction(
+                RDKafkaErrorCode::MessageSizeTooLarge,
+            ))) => {
+                let reason = format!(
+                    "line {number} of {} is {} bytes, too large for one record (the producer's \
+                     message.max.bytes): the value holds its first {} bytes",
+                    path.display(),
+                    value.len(),
+                    DEAD_LETTER_HEAD.min(value.len())
+                );
+                let headers = OwnedHeaders::new()
+                    .insert(Header {
+                        key: ERROR_HEADER,
+                        value: Some(&reason),
+                    })
+                    .insert(Header {
+                        key: TRUNCATED_HEADER,
+                        value: Some(&value.len().to_string()),
+                    });
+                let head = &value[..DEAD_LETTER_HEAD.min(value.len())];
+                send(producer, &opts.dlq_topic, head, Some(headers))?;
+                tracing::warn!(file = %path.display(), line = number, bytes = value.len(), topic = %opts.dlq_topic, "line too large for one record: dead-lettered");
+                sent.dead_lettered += 1;
+            }
+            Err(e) => return Err(e),
+        }
     }
-    Ok((n, bytes))
+    Ok(())
 }
 
 /// Enqueues one record, waiting while librdkafka's local queue is full.
@@ -224,8 +280,12 @@ fn send(
     producer: &ThreadedProducer<Context>,
     topic: &str,
     value: &[u8],
+    headers: Option<OwnedHeaders>,
 ) -> Result<(), ProduceError> {
     let mut record: BaseRecord<'_, (), [u8]> = BaseRecord::to(topic).payload(value);
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),
@@ -244,6 +304,7 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
     let opts = ProduceOptions {
         brokers: cfg.kafka.brokers.clone(),
         topic: cfg.topic.clone(),
+        dlq_topic: cfg.dlq_topic.clone(),
         files: cfg.files.clone(),
         compression: cfg.compression.clone(),
         settings: cfg.kafka.settings.clone(),
@@ -252,13 +313,19 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
     };
     let stats = produce(&opts)?;
     let secs = stats.elapsed.as_secs_f64();
-    println!(
-        "produced {} records ({} bytes) to {} in {:.2} s, {:.0} records/s",
-        stats.delivered,
+    let whole = stats.delivered - stats.dead_lettered;
+    print!(
+        "produced {whole} records ({} bytes) to {} in {secs:.2} s, {:.0} records/s",
         stats.bytes,
         opts.topic,
-        secs,
         stats.delivered as f64 / secs.max(1e-9)
     );
+    if stats.dead_lettered > 0 {
+        print!(
+            "; {} line(s) too large for one record went to {}",
+            stats.dead_lettered, opts.dlq_topic
+        );
+    }
+    println!();
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -42,6 +42,47 @@ fn input_lines() -> Vec<String> {
     lines
 }
 
+/// The first `want` records of `requests.dlq` (from the beginning of every partition): value and
+/// headers (as text).
+fn dead_letters(broker: &Broker, want: usize) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{Offset, TopicPartitionList};
+    let consumer: BaseConsumer = broker
+        .client_config()
+        .set("group.id", "e2e-dead-letters")
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut partitions = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        partitions
+            .add_partition_offset("requests.dlq", p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&partitions).unwrap();
+    let (mut got, deadline) = (
+        Vec::new(),
+        std::time::Instant::now() + Duration::from_secs(60),
+    );
+    while got.len() < want && std::time::Instant::now() < deadline {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        let headers = m.headers().map_or(Vec::new(), |h| {
+            h.iter()
+                .map(|h| {
+                    let v = String::from_utf8_lossy(h.value.unwrap_or_default());
+                    (h.key.to_string(), v.into_owned())
+                })
+                .collect()
+        });
+        got.push((m.payload().unwrap_or_default().to_vec(), headers));
+    }
+    got
+}
+
 fn duck(lake: &Path, sql: &str, n: usize) -> Vec<Vec<String>> {
     let conn = duckdb::Connection::open_in_memory().unwrap();
     let sql = sql.replace("{lake}", &scan(lake));
@@ -91,7 +132,12 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let input = dir.path().join("access.log");
-    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    // A line too large for one record (the producer's message.max.bytes is 1,000,000): produce
+    // sends its head to the dead-letter topic and goes on.
+    let huge = format!("{} \"{}\"", lines[0], "x".repeat(1_500_000));
+    let (head, tail) = lines.split_at(1000);
+    let text = [head, &[huge.clone()], tail].concat().join("\n") + "\n";
+    std::fs::write(&input, text).unwrap();
     let bootstrap = broker.bootstrap();
 
     // 1. produce the raw lines.
@@ -107,8 +153,24 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("produced {} records", lines.len())),
+        stdout.contains(&format!("produced {} records", lines.len()))
+            && stdout.contains("; 1 line(s) too large for one record went to requests.dlq"),
         "{stdout}"
+    );
+    let dead = dead_letters(&broker, 1);
+    assert_eq!(dead.len(), 1);
+    let (value, headers) = &dead[0];
+    assert_eq!(value.as_slice(), &huge.as_bytes()[..64 * 1024]);
+    let header = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+    assert_eq!(header("accesslake-truncated"), Some(huge.len().to_string()));
+    let reason = header("accesslake-error").unwrap();
+    assert!(
+        reason.starts_with(&format!(
+            "line 1001 of {} is {} bytes, too large",
+            input.display(),
+            huge.len()
+        )),
+        "{reason}"
     );
     assert_eq!(
         broker
@@ -162,8 +224,8 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
             .unwrap()
             .iter()
             .sum::<i64>(),
-        invalid,
-        "the transform's DLQ holds the invalid lines"
+        invalid + 1,
+        "the DLQ holds the invalid lines (from the transform) and the huge one (from produce)"
     );
 
     let geo = duck(
