@@ -42,9 +42,11 @@ fn input_lines() -> Vec<String> {
     lines
 }
 
-/// The first `want` records of `requests.dlq` (from the beginning of every partition): value and
-/// headers (as text).
-fn dead_letters(broker: &Broker, want: usize) -> Vec<(Vec<u8>, Vec<(String, String)>)> {
+/// A record's value and headers (as text).
+type Record = (Vec<u8>, Vec<(String, String)>);
+
+/// The first `want` records of `requests.dlq`, from the beginning of every partition.
+fn dead_letters(broker: &Broker, want: usize) -> Vec<Record> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::message::{Headers, Message};
     use rdkafka::{Offset, TopicPartitionList};
@@ -136,7 +138,10 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     // sends its head to the dead-letter topic and goes on.
     let huge = format!("{} \"{}\"", lines[0], "x".repeat(1_500_000));
     let (head, tail) = lines.split_at(1000);
-    let text = [head, &[huge.clone()], tail].concat().join("\n") + "\n";
+    let text = [head, std::slice::from_ref(&huge), tail]
+        .concat()
+        .join("\n")
+        + "\n";
     std::fs::write(&input, text).unwrap();
     let bootstrap = broker.bootstrap();
 
