@@ -119,11 +119,12 @@ pub struct ParseConfig {
     pub lines: LineLimit,
 }
 
-/// How long a raw log line may be, shared by `ingest` and `parse`.
+/// How long a raw log line may be, shared by `ingest`, `parse` and `produce`.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct LineLimit {
-    /// The longest line parsed, in bytes (at most 1 GiB). A longer line is rejected with its
-    /// length and its first this-many bytes; the rest of it is read past, never held in memory.
+    /// The longest line read whole, in bytes (at most 1 GiB). A longer line is rejected (a dead
+    /// letter) with its length and its first bytes; the rest of it is read past, never held in
+    /// memory.
     #[arg(long, env = "ACCESSLAKE_MAX_LINE_BYTES", default_value_t = LineLimit::DEFAULT,
           value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
     pub max_line_bytes: u32,
@@ -324,6 +325,8 @@ pub struct ProduceConfig {
     /// transform's dead-letter topic).
     #[arg(long, default_value = "requests.dlq")]
     pub dlq_topic: String,
+    #[command(flatten)]
+    pub lines: LineLimit,
     /// Batch compression (snappy is left out: some Kafka-API brokers mis-handle it).
     #[arg(long, default_value = "lz4", value_parser = ["lz4", "zstd", "gzip", "none"])]
     pub compression: String,

@@ -10,8 +10,11 @@
 //! A line too large for one record (over the producer's `message.max.bytes`, 1,000,000 bytes by
 //! default) is not lost and does not stop the load: it goes to the dead-letter topic as the
 //! transform sends a line it cannot parse, its first [`DEAD_LETTER_HEAD`] bytes as the value,
-//! the reason in the `accesslake-error` header and its length in `accesslake-truncated`.
+//! the reason in the `accesslake-error` header and its length in `accesslake-truncated`. So does
+//! a line over `--max-line-bytes`, which is read past rather than held whole (memory stays
+//! bounded on a file with no newline at all).
 
+use crate::parse_cmd::{read_line_bounded, trim_line_end};
 use accesslake_transform::{ERROR_HEADER, TRUNCATED_HEADER};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::config::ClientConfig;
@@ -19,7 +22,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -54,6 +56,9 @@ pub struct ProduceOptions {
     pub topic: String,
     /// Where a line too large for one record goes (see the module doc).
     pub dlq_topic: String,
+    /// Lines longer than this many bytes are not read whole: they go to `dlq_topic` as a line
+    /// too large for one record does.
+    pub max_line: usize,
     /// Files to read, in order.
     pub files: Vec<PathBuf>,
     /// Batch compression codec (`lz4`, `zstd`, `gzip`, `none`).
@@ -230,31 +235,34 @@ fn produce_file(
     let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
     let mut line = Vec::with_capacity(4096);
     let mut number = 0u64;
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(read_err)?;
-        if read == 0 {
-            break;
-        }
+    // One byte more than the limit: a line exactly at it may still end in `\r`.
+    let keep = opts.max_line.saturating_add(1);
+    while let Some(len) = read_line_bounded(&mut reader, &mut line, keep).map_err(read_err)? {
         number += 1;
-        bar.inc(read as u64);
-        let mut value: &[u8] = &line;
-        if let Some(v) = value.strip_suffix(b"\n") {
-            value = v.strip_suffix(b"\r").unwrap_or(v);
-        }
+        bar.inc(len + 1);
+        let value = trim_line_end(&line);
         sent.records += 1;
-        match send(producer, &opts.topic, value, None) {
+        let too_large = |limit: &str| {
+            format!(
+                "line {number} of {} is {len} bytes, too large for one record ({limit}): the \
+                 value holds its first {} bytes",
+                path.display(),
+                DEAD_LETTER_HEAD.min(value.len())
+            )
+        };
+        let result = match len > opts.max_line as u64 {
+            true => Err(too_large("over --max-line-bytes")),
+            false => match send(producer, &opts.topic, value, None) {
+                Ok(()) => Ok(()),
+                Err(ProduceError::Kafka(KafkaError::MessageProduction(
+                    RDKafkaErrorCode::MessageSizeTooLarge,
+                ))) => Err(too_large("over the producer's message.max.bytes")),
+                Err(e) => return Err(e),
+            },
+        };
+        match result {
             Ok(()) => sent.bytes += value.len() as u64,
-            Err(ProduceError::Kafka(KafkaError::MessageProduction(
-                RDKafkaErrorCode::MessageSizeTooLarge,
-            ))) => {
-                let reason = format!(
-                    "line {number} of {} is {} bytes, too large for one record (the producer's \
-                     message.max.bytes): the value holds its first {} bytes",
-                    path.display(),
-                    value.len(),
-                    DEAD_LETTER_HEAD.min(value.len())
-                );
+            Err(reason) => {
                 let headers = OwnedHeaders::new()
                     .insert(Header {
                         key: ERROR_HEADER,
@@ -262,14 +270,13 @@ fn produce_file(
                     })
                     .insert(Header {
                         key: TRUNCATED_HEADER,
-                        value: Some(&value.len().to_string()),
+                        value: Some(&len.to_string()),
                     });
                 let head = &value[..DEAD_LETTER_HEAD.min(value.len())];
                 send(producer, &opts.dlq_topic, head, Some(headers))?;
-                tracing::warn!(file = %path.display(), line = number, bytes = value.len(), topic = %opts.dlq_topic, "line too large for one record: dead-lettered");
+                tracing::warn!(file = %path.display(), line = number, bytes = len, topic = %opts.dlq_topic, "line too large for one record: dead-lettered");
                 sent.dead_lettered += 1;
             }
-            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -305,6 +312,7 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
         brokers: cfg.kafka.brokers.clone(),
         topic: cfg.topic.clone(),
         dlq_topic: cfg.dlq_topic.clone(),
+        max_line: cfg.lines.bytes(),
         files: cfg.files.clone(),
         compression: cfg.compression.clone(),
         settings: cfg.kafka.settings.clone(),

@@ -134,14 +134,14 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let input = dir.path().join("access.log");
-    // A line too large for one record (the producer's message.max.bytes is 1,000,000): produce
-    // sends its head to the dead-letter topic and goes on.
-    let huge = format!("{} \"{}\"", lines[0], "x".repeat(1_500_000));
+    // Two lines too large for one record: one over `--max-line-bytes` (1 MiB), never read whole,
+    // and one under it but over the producer's message.max.bytes (1,000,000). `produce` sends
+    // the head of each to the dead-letter topic and goes on.
+    let over_limit = format!("{} \"{}\"", lines[0], "x".repeat(1_500_000));
+    let over_message = format!("{} \"{}\"", lines[1], "y".repeat(1_020_000));
+    let huge = [over_limit.clone(), over_message.clone()];
     let (head, tail) = lines.split_at(1000);
-    let text = [head, std::slice::from_ref(&huge), tail]
-        .concat()
-        .join("\n")
-        + "\n";
+    let text = [head, &huge[..1], tail, &huge[1..]].concat().join("\n") + "\n";
     std::fs::write(&input, text).unwrap();
     let bootstrap = broker.bootstrap();
 
@@ -159,24 +159,33 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains(&format!("produced {} records", lines.len()))
-            && stdout.contains("; 1 line(s) too large for one record went to requests.dlq"),
+            && stdout.contains("; 2 line(s) too large for one record went to requests.dlq"),
         "{stdout}"
     );
-    let dead = dead_letters(&broker, 1);
-    assert_eq!(dead.len(), 1);
-    let (value, headers) = &dead[0];
-    assert_eq!(value.as_slice(), &huge.as_bytes()[..64 * 1024]);
-    let header = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-    assert_eq!(header("accesslake-truncated"), Some(huge.len().to_string()));
-    let reason = header("accesslake-error").unwrap();
-    assert!(
-        reason.starts_with(&format!(
-            "line 1001 of {} is {} bytes, too large",
+    let mut dead = dead_letters(&broker, 2);
+    assert_eq!(dead.len(), 2);
+    // x before y: the line over the limit first.
+    dead.sort_by_key(|(value, _)| value.last().copied());
+    let want = [
+        (&over_limit, 1001, "over --max-line-bytes"),
+        (
+            &over_message,
+            lines.len() + 2,
+            "over the producer's message.max.bytes",
+        ),
+    ];
+    for ((value, headers), (line, number, why)) in dead.iter().zip(want) {
+        assert_eq!(value.as_slice(), &line.as_bytes()[..64 * 1024]);
+        let header = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
+        assert_eq!(header("accesslake-truncated"), Some(line.len().to_string()));
+        let reason = header("accesslake-error").unwrap();
+        let want = format!(
+            "line {number} of {} is {} bytes, too large for one record ({why})",
             input.display(),
-            huge.len()
-        )),
-        "{reason}"
-    );
+            line.len()
+        );
+        assert!(reason.starts_with(&want), "{reason}");
+    }
     assert_eq!(
         broker
             .high_watermarks("requests")
@@ -229,8 +238,8 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
             .unwrap()
             .iter()
             .sum::<i64>(),
-        invalid + 1,
-        "the DLQ holds the invalid lines (from the transform) and the huge one (from produce)"
+        invalid + 2,
+        "the DLQ holds the invalid lines (from the transform) and the huge ones (from produce)"
     );
 
     let geo = duck(
