@@ -13,13 +13,13 @@ use crate::config::IngestConfig;
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::logfile;
 use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
 use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
@@ -43,11 +43,13 @@ pub struct FileSummary {
     pub pipeline: PipelineStats,
 }
 
-/// The id of a file: FNV-1a (64-bit) of its first line (at most [`ID_PREFIX`] bytes, newline
-/// included), folded to a non-negative `i32`. `None` for an empty file.
+/// The id of a file: FNV-1a (64-bit) of its first line of text (at most [`ID_PREFIX`] bytes,
+/// newline included; a compressed file's decompressed text), folded to a non-negative `i32`.
+/// `None` for an empty file.
 pub fn file_id(path: &Path) -> std::io::Result<Option<i32>> {
     let mut head = Vec::with_capacity(ID_PREFIX);
-    File::open(path)?
+    logfile::open(path, |_| {})?
+        .text
         .take(ID_PREFIX as u64)
         .read_to_end(&mut head)?;
     if head.is_empty() {
@@ -181,7 +183,7 @@ fn parse_chunk(
 /// Appends up to [`CHUNK_BYTES`] from `file` to `buf`, into spare capacity (no zero-filling of
 /// the megabyte first); `read_to_end` retries interrupted reads. Returns the bytes read: fewer
 /// than asked only at the end of the file.
-fn read_more(file: &mut File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+fn read_more(file: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     buf.reserve(CHUNK_BYTES);
     (&mut *file).take(CHUNK_BYTES as u64).read_to_end(buf)
 }
@@ -191,7 +193,7 @@ fn read_more(file: &mut File, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// longer than `max_line` bytes, that line alone as [`Piece::Long`], read past to its end in
 /// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length.
 fn read_chunk(
-    file: &mut File,
+    file: &mut dyn Read,
     carry: &mut Vec<u8>,
     max_line: usize,
 ) -> std::io::Result<Option<Piece>> {
@@ -225,7 +227,7 @@ fn read_chunk(
 /// newline among them): keeps its head, reads on to its newline counting its length, and leaves
 /// what follows the newline in `carry`.
 fn read_past_long_line(
-    file: &mut File,
+    file: &mut dyn Read,
     mut buf: Vec<u8>,
     carry: &mut Vec<u8>,
     max_line: usize,
@@ -363,7 +365,9 @@ pub fn ingest_file(
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");
-    let mut file = File::open(path).map_err(|e| Error::file(path, e))?;
+    let bar = progress.clone();
+    let log = logfile::open(path, move |n| bar.inc(n)).map_err(|e| Error::file(path, e))?;
+    let (mut file, compressed) = (log.text, log.compressed);
     let display = path.display().to_string();
     let work = Work {
         file_id: id,
@@ -389,7 +393,10 @@ pub fn ingest_file(
             Piece::Long { len, .. } => (1, len + 1),
         };
         next_line += lines;
-        progress.inc(bytes);
+        // A compressed file's progress is counted as the file is read.
+        if !compressed {
+            progress.inc(bytes);
+        }
         Ok(Some((first, piece)))
     };
     let states = (0..workers).map(|_| (enricher.fork(), None)).collect();
@@ -475,6 +482,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
     use std::io::Write;
 
     #[test]

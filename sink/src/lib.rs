@@ -1,18 +1,17 @@
 //! accesslake, the sink: parsed access-log records → GeoIP/bot enrichment → event-time windows →
 //! Hive-partitioned Parquet, exactly once per source partition.
 //!
-//! Modules, one noun each: [`config`] (flags of every command), [`enrich`] (GeoIP, ASN, `is_bot`, with memos),
-//! [`geoip`] (the MaxMind-format databases and their record layouts),
-//! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file),
-//! [`summary`] (each data file's pre-aggregated summary), [`lake`] (the directory layout and
-//! atomic publishing), [`offsets`] (per-partition resume state,
-//! the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one source
-//! partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
+//! Modules, one noun each: [`config`] (flags of every command), [`logfile`] (opening plain or
+//! gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
+//! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar
+//! row buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated
+//! summary), [`lake`] (the directory layout and atomic publishing), [`offsets`] (per-partition
+//! resume state, the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one
+//! source partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
 //! [`commit`] (executing a commit: stage, fsync, commit point, publish; in the background for
-//! `ingest`),
-//! [`ingest`] and [`parse_cmd`] (commands); [`query`] (the read-only DuckDB view `logs` and the
-//! `query` command), [`report`] (the `report` command's sections), [`report_html`] and [`chart`]
-//! (its HTML page and inline SVG charts).
+//! `ingest`), [`ingest`], [`parse_cmd`] and [`produce`] (commands); [`query`] (the read-only
+//! DuckDB view `logs` and the `query` command), [`report`] (the `report` command's sections),
+//! [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
 
 pub mod cache;
 pub mod chart;
@@ -24,6 +23,7 @@ pub mod error;
 pub mod geoip;
 pub mod ingest;
 pub mod lake;
+pub mod logfile;
 pub mod metrics;
 pub mod offsets;
 pub mod parse_cmd;

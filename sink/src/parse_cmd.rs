@@ -9,8 +9,8 @@
 
 use crate::config::ParseConfig;
 use crate::error::{Error, Result};
+use crate::logfile;
 use accesslake_transform::transform_value;
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
 
@@ -20,19 +20,17 @@ pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
     let stderr = io::stderr().lock();
     let opts = cfg.format.parse_options();
     let max = cfg.lines.bytes();
-    let res = match cfg.file.as_deref() {
+    // Plain or gzip-compressed, from a file or from standard input.
+    let input = match cfg.file.as_deref() {
         Some(p) if p.as_os_str() != "-" => {
-            let f = File::open(p).map_err(|e| Error::file(p, e))?;
-            parse_stream(
-                BufReader::with_capacity(1 << 16, f),
-                stdout,
-                stderr,
-                &opts,
-                max,
-            )
+            logfile::open(p, |_| {})
+                .map_err(|e| Error::file(p, e))?
+                .text
         }
-        _ => parse_stream(io::stdin().lock(), stdout, stderr, &opts, max),
+        _ => logfile::decode(BufReader::with_capacity(1 << 16, io::stdin()))?,
     };
+    let input = BufReader::with_capacity(1 << 16, input);
+    let res = parse_stream(input, stdout, stderr, &opts, max);
     match res {
         Ok(_) => Ok(ExitCode::SUCCESS),
         // A closed pipe downstream (`| head`) is a normal way to stop.

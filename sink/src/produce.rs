@@ -231,15 +231,19 @@ fn produce_file(
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(read_err)?;
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, file);
+    let progress = bar.clone();
+    let log = crate::logfile::open(path, move |n| progress.inc(n)).map_err(read_err)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, log.text);
     let mut line = Vec::with_capacity(4096);
     let mut number = 0u64;
     // One byte more than the limit: a line exactly at it may still end in `\r`.
     let keep = opts.max_line.saturating_add(1);
     while let Some(len) = read_line_bounded(&mut reader, &mut line, keep).map_err(read_err)? {
         number += 1;
-        bar.inc(len + 1);
+        // A compressed file's progress is counted as the file is read.
+        if !log.compressed {
+            bar.inc(len + 1);
+        }
         let value = trim_line_end(&line);
         sent.records += 1;
         let too_large = |limit: &str| {

@@ -152,6 +152,44 @@ fn appended_file_adds_only_new_lines() {
 }
 
 #[test]
+fn a_gzip_log_reads_as_its_text_and_is_the_same_partition() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let plain = shared_log("zanbil_first1000.log");
+    let text = std::fs::read(&plain).unwrap();
+    // As logrotate leaves it: compressed, in two gzip members (`cat a.gz b.gz`), another name.
+    let gz = tmp.path().join("access.log.2.gz");
+    let (a, b) = text.split_at(text.len() / 2);
+    let member = |part: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(part).unwrap();
+        e.finish().unwrap()
+    };
+    std::fs::write(&gz, [member(a), member(b)].concat()).unwrap();
+
+    // `parse` reads the compressed file as its text.
+    let out = |f: &Path| accesslake(&["parse", f.to_str().unwrap()]);
+    let (from_gz, from_plain) = (out(&gz), out(&plain));
+    assert!(from_gz.status.success());
+    assert_eq!(from_gz.stdout, from_plain.stdout);
+    assert_eq!(from_gz.stderr, from_plain.stderr);
+
+    // `ingest` too, and the plain log after it is the same partition: nothing added twice.
+    let (accepted, _, _) = parse_counts(&plain);
+    let summary = ingest(&lake, &[&gz]);
+    assert!(
+        summary.contains(&format!("{accepted} rows written")),
+        "{summary}"
+    );
+    let summary = ingest(&lake, &[&plain]);
+    assert!(summary.contains(" 0 rows written"), "{summary}");
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), accepted);
+    assert_unique(&prov);
+}
+
+#[test]
 fn a_line_over_the_limit_is_a_dead_letter_and_the_rest_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");

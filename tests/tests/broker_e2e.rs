@@ -133,7 +133,8 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     }
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let input = dir.path().join("access.log");
+    // Compressed, as a rotated log is: `produce` reads it as its text.
+    let input = dir.path().join("access.log.1.gz");
     // Two lines too large for one record: one over `--max-line-bytes` (1 MiB), never read whole,
     // and one under it but over the producer's message.max.bytes (1,000,000). `produce` sends
     // the head of each to the dead-letter topic and goes on.
@@ -142,7 +143,9 @@ fn raw_lines_through_produce_wasm_and_sink_to_duckdb() {
     let huge = [over_limit.clone(), over_message.clone()];
     let (head, tail) = lines.split_at(1000);
     let text = [head, &huge[..1], tail, &huge[1..]].concat().join("\n") + "\n";
-    std::fs::write(&input, text).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    std::fs::write(&input, gz.finish().unwrap()).unwrap();
     let bootstrap = broker.bootstrap();
 
     // 1. produce the raw lines.

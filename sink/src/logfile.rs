@@ -1,0 +1,170 @@
+//! Opening raw log files: plain text, or gzip-compressed (rotated logs such as
+//! `access.log.2.gz`), told apart by the gzip magic bytes, not by the name. Every command that
+//! reads log files (`ingest`, `parse`, `produce`) opens them here, so each reads both. A
+//! compressed file is decompressed as it is read, all of its members as `zcat` does, never to
+//! disk.
+//!
+//! `ingest` names a file by its first line ([`crate::ingest::file_id`]), read through here: a log
+//! and the same log compressed after rotation are one source partition, so ingesting both adds
+//! each line once.
+
+use flate2::bufread::MultiGzDecoder;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+/// The first two bytes of every gzip member.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A log file's text, decompressed if the file is compressed.
+pub type LogReader = Box<dyn Read + Send>;
+
+/// A log file opened for its text.
+pub struct LogFile {
+    /// The text: the file itself, or its decompression as it is read.
+    pub text: LogReader,
+    /// Whether the file is gzip-compressed. Its bytes on disk are then not its text's, and are
+    /// reported to `open`'s `on_read` as they are read; a plain file's bytes are its text's, which
+    /// the caller counts as it reads them (so a plain file is read with no wrapper in between,
+    /// and `read_to_end` fills spare capacity without zeroing it first).
+    pub compressed: bool,
+}
+
+/// Opens a log file. For a compressed file, `on_read` is told how many bytes of the file each
+/// read took (for a progress bar over the files' sizes).
+pub fn open(path: &Path, on_read: impl FnMut(u64) + Send + 'static) -> io::Result<LogFile> {
+    let mut file = File::open(path)?;
+    let mut magic = [0u8; 2];
+    let mut got = 0;
+    while got < magic.len() {
+        match file.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    file.seek(SeekFrom::Start(0))?;
+    if got < magic.len() || magic != GZIP_MAGIC {
+        return Ok(LogFile {
+            text: Box::new(file),
+            compressed: false,
+        });
+    }
+    let counted = Counted {
+        inner: file,
+        on_read,
+    };
+    Ok(LogFile {
+        text: Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 16,
+            counted,
+        ))),
+        compressed: true,
+    })
+}
+
+/// The text of a stream that may be gzip-compressed (standard input, say): it is if its first
+/// bytes are the gzip magic.
+pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogReader> {
+    let gzip = loop {
+        match input.fill_buf() {
+            Ok(head) => break head.starts_with(&GZIP_MAGIC),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    };
+    Ok(match gzip {
+        true => Box::new(MultiGzDecoder::new(input)),
+        false => Box::new(input),
+    })
+}
+
+/// A reader that reports the bytes each read took.
+struct Counted<R, F> {
+    inner: R,
+    on_read: F,
+}
+
+impl<R: Read, F: FnMut(u64)> Read for Counted<R, F> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.on_read)(n as u64);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::write::GzEncoder;
+    use flate2::Compression;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    /// The text of a file, and the bytes counted: the file's own for a compressed file, the
+    /// text's for a plain one (as the callers count them).
+    fn read_all(path: &Path) -> (Vec<u8>, u64) {
+        let seen = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&seen);
+        let mut file = open(path, move |n| {
+            counter.fetch_add(n, Ordering::Relaxed);
+        })
+        .unwrap();
+        let mut text = Vec::new();
+        file.text.read_to_end(&mut text).unwrap();
+        if !file.compressed {
+            seen.fetch_add(text.len() as u64, Ordering::Relaxed);
+        }
+        (text, seen.load(Ordering::Relaxed))
+    }
+
+    #[test]
+    fn plain_gzip_and_multi_member_gzip_read_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let (a, b) = text.split_at(text.len() / 3);
+        let files = [
+            ("plain", text.clone()),
+            ("one.gz", gzip(&text)),
+            // `cat a.gz b.gz > c.gz` is a valid gzip file of both texts.
+            ("two.gz", [gzip(a), gzip(b)].concat()),
+            ("empty", Vec::new()),
+            ("one byte", b"\x1f".to_vec()),
+        ];
+        for (name, bytes) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            let (got, counted) = read_all(&path);
+            let want: &[u8] = match name {
+                "empty" => b"",
+                "one byte" => b"\x1f",
+                _ => &text,
+            };
+            assert_eq!(got, want, "{name}");
+            assert_eq!(counted, bytes.len() as u64, "{name}: the file's own bytes");
+        }
+    }
+
+    #[test]
+    fn a_damaged_gzip_file_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = gzip(b"a line\n".repeat(1000).as_slice());
+        bytes.truncate(bytes.len() / 2);
+        let path = dir.path().join("cut.gz");
+        std::fs::write(&path, &bytes).unwrap();
+        let mut file = open(&path, |_| {}).unwrap();
+        assert!(file.compressed);
+        let mut text = Vec::new();
+        assert!(file.text.read_to_end(&mut text).is_err());
+    }
+}
