@@ -356,6 +356,14 @@ pub fn ingest_file(
     enricher: &Enricher,
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
+    // The file is read twice (its id from its first line, then its lines): a pipe would lose
+    // what the first read took.
+    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
+    if !meta.is_file() {
+        let why = "not a regular file: ingest reads a file twice (its first line names it); \
+                   save the stream to a file first, or load it with `produce`";
+        return Err(Error::file(path, std::io::Error::other(why)));
+    }
     let Some(id) = file_id(path).map_err(|e| Error::file(path, e))? else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
         return Ok(FileSummary::default());

@@ -30,10 +30,15 @@ pub struct LogFile {
     pub compressed: bool,
 }
 
-/// Opens a log file. For a compressed file, `on_read` is told how many bytes of the file each
-/// read took (for a progress bar over the files' sizes).
+/// Opens a log file. For a compressed regular file, `on_read` is told how many bytes of the file
+/// each read took (for a progress bar over the files' sizes). A pipe or other stream (`<(zcat
+/// …)`, `/dev/stdin`) cannot be read again from the top, so its first bytes are looked at
+/// through a buffer instead, and `on_read` is not called.
 pub fn open(path: &Path, on_read: impl FnMut(u64) + Send + 'static) -> io::Result<LogFile> {
     let mut file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return decode(BufReader::with_capacity(1 << 16, file));
+    }
     let mut magic = [0u8; 2];
     let mut got = 0;
     while got < magic.len() {
@@ -66,7 +71,7 @@ pub fn open(path: &Path, on_read: impl FnMut(u64) + Send + 'static) -> io::Resul
 
 /// The text of a stream that may be gzip-compressed (standard input, say): it is if its first
 /// bytes are the gzip magic.
-pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogReader> {
+pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> {
     let gzip = loop {
         match input.fill_buf() {
             Ok(head) => break head.starts_with(&GZIP_MAGIC),
@@ -74,9 +79,12 @@ pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogReader
             Err(e) => return Err(e),
         }
     };
-    Ok(match gzip {
-        true => Box::new(MultiGzDecoder::new(input)),
-        false => Box::new(input),
+    Ok(LogFile {
+        text: match gzip {
+            true => Box::new(MultiGzDecoder::new(input)),
+            false => Box::new(input),
+        },
+        compressed: gzip,
     })
 }
 
@@ -152,6 +160,27 @@ mod tests {
             };
             assert_eq!(got, want, "{name}");
             assert_eq!(counted, bytes.len() as u64, "{name}: the file's own bytes");
+        }
+    }
+
+    #[test]
+    fn a_pipe_is_read_once_plain_or_compressed() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"one line\nand another\n".repeat(5000);
+        for (name, bytes) in [("plain", text.clone()), ("gz", gzip(&text))] {
+            let fifo = dir.path().join(name);
+            let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+            assert!(made.unwrap().success(), "mkfifo");
+            let writer = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::write(fifo, bytes).unwrap())
+            };
+            let mut file = open(&fifo, |_| {}).unwrap();
+            let mut got = Vec::new();
+            file.text.read_to_end(&mut got).unwrap();
+            writer.join().unwrap();
+            assert_eq!(got, text, "{name}");
+            assert_eq!(file.compressed, name == "gz");
         }
     }
 

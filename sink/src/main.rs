@@ -1,19 +1,40 @@
-//! The `accesslake` binary: parse flags, initialise logging, dispatch to a command.
+//! The `accesslake` binary: parse flags, initialise logging, dispatch to a command, and print a
+//! failure as one line.
 
 use accesslake::config::{Cli, Command};
 use clap::Parser;
+use std::error::Error;
 use std::process::ExitCode;
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.log.init();
-    match cli.command {
-        Command::Parse(c) => Ok(accesslake::parse_cmd::run(&c)?),
-        Command::Ingest(c) => Ok(accesslake::ingest::run(&c)?),
-        Command::Run(c) => Ok(accesslake::consumer::run(&c)?),
-        Command::Produce(c) => Ok(accesslake::produce::run(&c)?),
+    let result = match cli.command {
+        Command::Parse(c) => accesslake::parse_cmd::run(&c),
+        Command::Ingest(c) => accesslake::ingest::run(&c),
+        Command::Run(c) => accesslake::consumer::run(&c),
+        Command::Produce(c) => accesslake::produce::run(&c),
         // These print their own one-line error (DuckDB's message) and exit 1.
         Command::Query(c) => Ok(accesslake::query::run(&c)),
         Command::Report(c) => Ok(accesslake::report::run(&c)),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("accesslake: error: {}", one_line(&e));
+        ExitCode::FAILURE
+    })
+}
+
+/// The error and its causes on one line, each cause added only when the text before it does not
+/// already say it (many messages quote their cause).
+fn one_line(e: &dyn Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = c.source();
     }
+    text
 }

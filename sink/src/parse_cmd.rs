@@ -27,7 +27,7 @@ pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
                 .map_err(|e| Error::file(p, e))?
                 .text
         }
-        _ => logfile::decode(BufReader::with_capacity(1 << 16, io::stdin()))?,
+        _ => logfile::decode(BufReader::with_capacity(1 << 16, io::stdin()))?.text,
     };
     let input = BufReader::with_capacity(1 << 16, input);
     let res = parse_stream(input, stdout, stderr, &opts, max);

@@ -190,6 +190,33 @@ fn a_gzip_log_reads_as_its_text_and_is_the_same_partition() {
 }
 
 #[test]
+fn a_pipe_is_refused_with_one_line_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let fifo = tmp.path().join("pipe.log");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    // Refused before it is opened: no writer is needed, nothing blocks.
+    let out = accesslake(&[
+        "ingest",
+        "--lake",
+        lake.to_str().unwrap(),
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("accesslake: error: ") && err.contains("not a regular file"),
+        "{err}"
+    );
+    assert!(lake_provenance(&lake).is_empty());
+}
+
+#[test]
 fn a_line_over_the_limit_is_a_dead_letter_and_the_rest_goes_on() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
