@@ -91,16 +91,21 @@ struct Work<'a> {
 }
 
 impl Work<'_> {
-    /// The dead letter of a line longer than the limit: its length and its first bytes.
-    fn too_long(&self, offset: i64, head: &[u8], len: u64) -> Vec<u8> {
-        let head = &head[..head.len().min(self.max_line)];
+    /// A dead letter: one JSON object with the file, the line number, the reason and the line.
+    fn dead_letter(&self, offset: i64, error: String, raw: &[u8]) -> Vec<u8> {
         let obj = serde_json::json!({
             "file": self.display,
             "line": offset,
-            "error": too_long_error(len, self.max_line),
-            "raw": lossless_text(head),
+            "error": error,
+            "raw": lossless_text(raw),
         });
         serde_json::to_vec(&obj).expect("JSON to a Vec")
+    }
+
+    /// The dead letter of a line longer than the limit: its length and its first bytes.
+    fn too_long(&self, offset: i64, head: &[u8], len: u64) -> Vec<u8> {
+        let head = &head[..head.len().min(self.max_line)];
+        self.dead_letter(offset, too_long_error(len, self.max_line), head)
     }
 }
 
@@ -159,16 +164,7 @@ fn parse_chunk(
                 };
                 rows.push(&record, &e, prov);
             }
-            Err(err) => {
-                let obj = serde_json::json!({
-                    "file": work.display,
-                    "line": offset,
-                    "error": err.to_string(),
-                    "raw": lossless_text(raw),
-                });
-                let dead = serde_json::to_vec(&obj).expect("JSON to a Vec");
-                rejected.push((offset, dead));
-            }
+            Err(err) => rejected.push((offset, work.dead_letter(offset, err.to_string(), raw))),
         }
     }
     *sizes = Some(rows.text_sizes());

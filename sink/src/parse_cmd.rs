@@ -109,15 +109,22 @@ pub fn parse_stream(
     // One byte more than the limit: a line exactly at it may still end in `\r`.
     while let Some(len) = read_line_bounded(&mut input, &mut line, max_line.saturating_add(1))? {
         counts.lines += 1;
-        if len > max_line as u64 {
+        // A rejected line: one JSON object on `err`.
+        let mut reject = |error: String, raw: &[u8]| -> io::Result<()> {
             counts.rejected += 1;
             let obj = serde_json::json!({
                 "line": counts.lines,
-                "error": too_long_error(len, max_line),
-                "raw": lossless_text(&line[..max_line.min(line.len())]),
+                "error": error,
+                "raw": lossless_text(raw),
             });
             serde_json::to_writer(&mut err, &obj)?;
-            err.write_all(b"\n")?;
+            err.write_all(b"\n")
+        };
+        if len > max_line as u64 {
+            reject(
+                too_long_error(len, max_line),
+                &line[..max_line.min(line.len())],
+            )?;
             continue;
         }
         let raw = trim_line_end(&line);
@@ -127,16 +134,7 @@ pub fn parse_stream(
                 out.write_all(&json)?;
                 out.write_all(b"\n")?;
             }
-            Err(e) => {
-                counts.rejected += 1;
-                let obj = serde_json::json!({
-                    "line": counts.lines,
-                    "error": e.to_string(),
-                    "raw": lossless_text(raw),
-                });
-                serde_json::to_writer(&mut err, &obj)?;
-                err.write_all(b"\n")?;
-            }
+            Err(e) => reject(e.to_string(), raw)?,
         }
     }
     out.flush()?;
