@@ -39,18 +39,14 @@ pub fn open(path: &Path, on_read: impl FnMut(u64) + Send + 'static) -> io::Resul
     if !file.metadata()?.is_file() {
         return decode(BufReader::with_capacity(1 << 16, file));
     }
-    let mut magic = [0u8; 2];
-    let mut got = 0;
-    while got < magic.len() {
-        match file.read(&mut magic[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
+    // A regular file: its first bytes are looked at, then it is read from the top, with no
+    // buffer in between for a plain one.
+    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
+    (&mut file)
+        .take(GZIP_MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
     file.seek(SeekFrom::Start(0))?;
-    if got < magic.len() || magic != GZIP_MAGIC {
+    if head != GZIP_MAGIC {
         return Ok(LogFile {
             text: Box::new(file),
             compressed: false,
