@@ -169,6 +169,49 @@ fn token_end(b: &[u8], i: usize) -> usize {
         .map_or(b.len(), |j| i + j)
 }
 
+/// The fields after the fourth before the `[timestamp]` (a user name with spaces): the
+/// timestamp's position, how many fields, and where the last ends.
+#[cold]
+#[inline(never)]
+fn more_heads(b: &[u8], mut pos: usize) -> Result<(usize, (usize, usize)), ParseError> {
+    let (mut more, mut last_end) = (0, pos);
+    while b[pos] != b'[' || bracketed_address(b, pos) {
+        last_end = token_end(b, pos);
+        more += 1;
+        pos = skip_spaces(b, last_end);
+        if pos == b.len() {
+            return err(ErrorKind::MissingTimestamp, pos);
+        }
+    }
+    Ok((pos, (more, last_end)))
+}
+
+/// Whether the `[` at `i` opens an address in brackets (`[2001:db8::1]`, `[::1]:443`) rather
+/// than the timestamp: letters, digits, `:`, `.`, `%`, `-` and `_` up to a `]` (with at least one
+/// `:`), then the field's end or a `:port`. A timestamp has a `/` two or three bytes in.
+#[inline(always)]
+fn bracketed_address(b: &[u8], i: usize) -> bool {
+    !(b.get(i + 3) == Some(&b'/') || b.get(i + 2) == Some(&b'/')) && bracketed_address_slow(b, i)
+}
+
+#[cold]
+#[inline(never)]
+fn bracketed_address_slow(b: &[u8], i: usize) -> bool {
+    let t = &b[i + 1..token_end(b, i)];
+    let Some(close) = memchr(b']', t) else {
+        return false;
+    };
+    let (addr, after) = (&t[..close], &t[close + 1..]);
+    let addr_byte = |c: &u8| c.is_ascii_alphanumeric() || b":.%-_".contains(c);
+    addr.contains(&b':')
+        && addr.iter().all(addr_byte)
+        && match after {
+            [] => true,
+            [b':', port @ ..] => !port.is_empty() && port.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
 /// Scans a quoted field's body from `start` for its closing quote: the first quote not escaped
 /// by a backslash for which `accept` says yes. One pass finds quotes and backslashes together, so
 /// it also tells whether the body has any backslash at all (if not, there is nothing to unescape).
@@ -299,18 +342,42 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
     })
 }
 
-/// Finds the request's closing quote: the first unescaped `"` followed by a status and a size.
-/// Also says whether the request has a backslash.
+/// Finds the request's closing quote: an unescaped `"` followed by a status and a size. Also
+/// says whether the request has a backslash. Where a logger leaves `"` in a URL unescaped, more
+/// than one quote can be followed by a status and a size; the first after which the request ends
+/// in a protocol (` HTTP/1.1`) is taken, else the first of them. (A request made to look like
+/// that, `/x HTTP/1.1" 200 0 "…`, is still read the way it was written: the layout cannot tell.)
 fn request_end(b: &[u8], start: usize) -> Result<(usize, Tail, bool), ParseError> {
     let mut tail = None;
-    let (close, first, backslash) = find_close(b, start, |q| {
-        tail = status_and_size(b, q);
-        tail.is_some()
+    let mut without_protocol: Option<(usize, Tail)> = None;
+    let (close, first, backslash) = find_close(b, start, |q| match status_and_size(b, q) {
+        Some(t) if ends_with_protocol(&b[start..q]) => {
+            tail = Some(t);
+            true
+        }
+        Some(t) => {
+            without_protocol.get_or_insert((q, t));
+            false
+        }
+        None => false,
     });
-    match (close, tail, first) {
-        (Some(q), Some(tail), _) => Ok((q, tail, backslash)),
-        (_, _, None) => err(ErrorKind::UnterminatedRequest, start - 1),
-        (_, _, Some(q)) => err(ErrorKind::StatusAndSize, q + 1),
+    match (close, tail, without_protocol, first) {
+        (Some(q), Some(tail), _, _) => Ok((q, tail, backslash)),
+        (_, _, Some((q, tail)), _) => Ok((q, tail, memchr(b'\\', &b[start..q]).is_some())),
+        (_, _, _, None) => err(ErrorKind::UnterminatedRequest, start - 1),
+        (_, _, _, Some(q)) => err(ErrorKind::StatusAndSize, q + 1),
+    }
+}
+
+/// Whether a request's text ends in a space and a protocol (`HTTP/1.1`, `HTTP/2`; as
+/// [`crate::request::is_protocol`]).
+fn ends_with_protocol(r: &[u8]) -> bool {
+    match *r {
+        [.., b' ', b'H', b'T', b'T', b'P', b'/', d, b'.', e] => {
+            d.is_ascii_digit() && e.is_ascii_digit()
+        }
+        [.., b' ', b'H', b'T', b'T', b'P', b'/', d] => d.is_ascii_digit(),
+        _ => false,
     }
 }
 
@@ -338,12 +405,15 @@ fn parse_str<'a>(
         return err(ErrorKind::Empty, 0);
     }
 
-    // Up to four space-separated fields before the `[timestamp]`.
+    // The space-separated fields before the `[timestamp]`: the first four kept, any more counted
+    // (`extra`, with the end of the last).
     let mut heads = [(0usize, 0usize); 4];
     let mut n = 0;
-    while b[pos] != b'[' {
+    let mut extra = (0, 0);
+    while b[pos] != b'[' || bracketed_address(b, pos) {
         if n == heads.len() {
-            return err(ErrorKind::FieldCount { found: n + 1 }, pos);
+            (pos, extra) = more_heads(b, pos)?;
+            break;
         }
         let end = token_end(b, pos);
         heads[n] = (pos, end);
@@ -357,11 +427,33 @@ fn parse_str<'a>(
         return err(ErrorKind::FieldCount { found: n }, pos);
     }
     let field = |(a, z): (usize, usize)| cut(s, a, z);
-    let (vhost, h) = if n == 4 {
-        (Some(Cow::Borrowed(field(heads[0]))), 1)
+    // A vhost comes first when the format says so or, in `Auto`, when a fourth field follows
+    // and the second is not an ident's `-` (it is then the client's address).
+    let vhost_first = n == 4
+        && match opts.format {
+            Format::Auto => field(heads[1]) != "-",
+            Format::VhostCombined => true,
+            Format::Common | Format::Combined => false,
+        };
+    let h = usize::from(vhost_first);
+    // Apache's `%u` and nginx's `$remote_user` are logged unescaped, so a user name may hold
+    // spaces: the fields after an ident `-` up to the timestamp are the user. Extra fields after
+    // any other ident make the line unreadable.
+    let (more, more_end) = extra;
+    let user_end = if n + more == h + 3 {
+        heads[h + 2].1
+    } else if field(heads[h + 1]) == "-" {
+        if more > 0 {
+            more_end
+        } else {
+            heads[n - 1].1
+        }
+    } else if opts.format == Format::Auto {
+        return err(ErrorKind::FieldCount { found: n + more }, pos);
     } else {
-        (None, 0)
+        return err(ErrorKind::FormatMismatch(opts.format), 0);
     };
+    let vhost = vhost_first.then(|| Cow::Borrowed(field(heads[0])));
 
     // The usual `[dd/Mon/yyyy:HH:MM:SS ±hhmm]` is closed at a fixed place: looked at first. A
     // text that parses there has no `]` inside, so this is the `]` a search would find.
@@ -427,9 +519,9 @@ fn parse_str<'a>(
 
     let fits = match opts.format {
         Format::Auto => true,
-        Format::Common => n == 3 && n_quoted == 0,
-        Format::Combined => n == 3 && n_quoted >= 2,
-        Format::VhostCombined => n == 4 && n_quoted >= 2,
+        Format::Common => n_quoted == 0,
+        Format::Combined => n_quoted >= 2,
+        Format::VhostCombined => vhost.is_some() && n_quoted >= 2,
     };
     if !fits {
         return err(ErrorKind::FormatMismatch(opts.format), 0);
@@ -448,7 +540,7 @@ fn parse_str<'a>(
         client_ip: Cow::Borrowed(field(heads[h])),
         vhost,
         ident: dash_or(field(heads[h + 1])),
-        user: dash_or(field(heads[h + 2])),
+        user: dash_or(cut(s, heads[h + 2].0, user_end)),
         request,
         method: parts.method,
         path: parts.path,

@@ -23,8 +23,13 @@ fn is_method(m: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c == b'-' || c == b'_')
 }
 
-fn is_protocol(p: &str) -> bool {
-    p.len() >= 6 && p.starts_with("HTTP/")
+/// `HTTP/` and a version: a digit, or a digit, `.` and a digit (`HTTP/1.1`, `HTTP/2`).
+pub(crate) fn is_protocol(p: &[u8]) -> bool {
+    match *p {
+        [b'H', b'T', b'T', b'P', b'/', d] => d.is_ascii_digit(),
+        [b'H', b'T', b'T', b'P', b'/', d, b'.', e] => d.is_ascii_digit() && e.is_ascii_digit(),
+        _ => false,
+    }
 }
 
 /// Sub-slices `req` by byte range, keeping the borrow when `req` is borrowed.
@@ -80,7 +85,7 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
             let mut protocol = None;
             let last_sp = memchr::memrchr(b' ', rest.as_bytes());
             let tail_start = last_sp.map_or(0, |i| i + 1);
-            if is_protocol(&rest[tail_start..]) {
+            if is_protocol(&rest.as_bytes()[tail_start..]) {
                 protocol = Some(sub(request, rest_start + tail_start, end));
                 end = rest_start + rest[..last_sp.unwrap_or(0)].trim_end_matches(' ').len();
             }

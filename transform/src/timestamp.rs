@@ -20,7 +20,19 @@ pub enum TimestampError {
     Time,
     #[error("timestamp has a UTC offset out of range")]
     Offset,
+    #[error("timestamp falls outside the years 0000 to 9999 in UTC")]
+    Year,
 }
+
+/// The first and last second of the years 0000 to 9999, UTC: the instants RFC 3339 can write.
+/// A local time on the first or last day of that range can fall outside it once its offset is
+/// taken away.
+const UTC_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+/// The last second of a day, from its midnight, in microseconds.
+const LAST_SECOND: i64 = 86_399 * 1_000_000;
+/// [`UTC_SECONDS`] in microseconds.
+const UTC_MICROS: std::ops::RangeInclusive<i64> =
+    *UTC_SECONDS.start() * 1_000_000..=*UTC_SECONDS.end() * 1_000_000;
 
 #[cfg(test)]
 const MONTHS: [&[u8; 3]; 12] = [
@@ -146,7 +158,14 @@ fn same_day(text: &[u8; CLF_TIME_LEN]) -> Option<(Timestamp, UtcOffset)> {
     let (midnight, offset) = remembered(&LAST_DAY, day, || {
         let mut at_midnight = *text;
         at_midnight[12..20].copy_from_slice(b"00:00:00");
-        read_clf_time(&at_midnight)
+        // A day that can cross the years' range is not remembered: each of its texts is read
+        // whole, with the range check.
+        read_clf_time(&at_midnight).and_then(|(t, o)| match t.0 {
+            t0 if t0 < *UTC_MICROS.start() || t0 + LAST_SECOND > *UTC_MICROS.end() => {
+                Err(TimestampError::Year)
+            }
+            _ => Ok((t, o)),
+        })
     })
     .ok()?;
     let clock = i64::from(h * 3600 + m * 60 + sec);
@@ -194,6 +213,9 @@ fn read_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
     let days = days_from_civil(year as i32, month, day);
     let local = i64::from(days) * 86_400 + i64::from(h * 3600 + m * 60 + sec);
     let utc = local - i64::from(offset_min) * 60;
+    if !UTC_SECONDS.contains(&utc) {
+        return Err(Year);
+    }
     // The offset's text is the log's own digits (`-0000` is written `+00:00`).
     let sign = if offset_min < 0 { b'-' } else { b'+' };
     Ok((

@@ -11,6 +11,9 @@ use std::io::BufRead;
 fn ok(line: &str) -> Record<'_> {
     parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{e}: {line}"))
 }
+fn owned(line: String) -> Record<'static> {
+    ok(&line).into_owned()
+}
 fn s<'a>(v: &'a Option<std::borrow::Cow<'_, str>>) -> Option<&'a str> {
     v.as_deref()
 }
@@ -175,6 +178,160 @@ fn raw_quote_inside_the_url_is_kept() {
         Some(r#"GET /f?filter="{op:1}"&x="a" HTTP/1.1"#)
     );
     assert_eq!((r.status, s(&r.referrer)), (Some(200), Some("https://r/")));
+}
+
+#[test]
+fn raw_quotes_that_look_like_a_status_do_not_cut_the_request_short() {
+    // A logger that leaves `"` unescaped: the first quote followed by a status and a size ends a
+    // request without a protocol; the one after which the request ends in `HTTP/1.1` wins.
+    let r = ok(
+        r#"6.6.6.6 - - [10/Oct/2000:13:55:36 -0700] "GET /x" 200 0 "http://evil" "FakeBot HTTP/1.1" 404 123 "-" "Mozilla/5.0""#,
+    );
+    assert_eq!(
+        s(&r.request),
+        Some(r#"GET /x" 200 0 "http://evil" "FakeBot HTTP/1.1"#)
+    );
+    assert_eq!((r.status, r.bytes), (Some(404), Some(123)));
+    assert_eq!(
+        (s(&r.referrer), s(&r.user_agent)),
+        (None, Some("Mozilla/5.0"))
+    );
+    // Without any request that ends in a protocol, the first candidate still ends it.
+    let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /" 200 5 "-" "a b""#);
+    assert_eq!(
+        (s(&r.request), r.status, s(&r.user_agent)),
+        (Some("GET /"), Some(200), Some("a b"))
+    );
+    let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "-" 400 0 "-" "x" 500 1"#);
+    assert_eq!(
+        (s(&r.request), r.status, r.bytes),
+        (None, Some(400), Some(0))
+    );
+    // A backslash before the chosen close is still unescaped.
+    let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /\"a" 200 5"#);
+    assert_eq!(s(&r.request), Some(r#"GET /"a"#));
+}
+
+#[test]
+fn a_user_name_with_spaces_is_not_taken_for_a_vhost() {
+    // Apache's %u and nginx's $remote_user are not escaped.
+    let t = r#"[10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5 "-" "ua""#;
+    let r = owned(format!("1.2.3.4 - John Doe {t}"));
+    assert_eq!((r.client_ip.as_ref(), s(&r.vhost)), ("1.2.3.4", None));
+    assert_eq!((s(&r.ident), s(&r.user)), (None, Some("John Doe")));
+    let r = owned(format!("1.2.3.4 - John  Q Doe {t}"));
+    assert_eq!(s(&r.user), Some("John  Q Doe"));
+    let r = owned(format!("1.2.3.4 - - - {t}"));
+    assert_eq!((r.client_ip.as_ref(), s(&r.user)), ("1.2.3.4", Some("- -")));
+    // With a vhost first, the same.
+    let r = owned(format!("www.example.com:443 1.2.3.4 - John Doe {t}"));
+    assert_eq!(
+        (s(&r.vhost), r.client_ip.as_ref(), s(&r.user)),
+        (Some("www.example.com:443"), "1.2.3.4", Some("John Doe"))
+    );
+    // Explicit formats agree; extra fields after an ident other than `-` are refused.
+    let combined = ParseOptions {
+        format: Format::Combined,
+    };
+    let line = format!("1.2.3.4 - John Doe {t}");
+    let r = parse_line_with(line.as_bytes(), &combined).unwrap();
+    assert_eq!(s(&r.user), Some("John Doe"));
+    let vhost = ParseOptions {
+        format: Format::VhostCombined,
+    };
+    let r = parse_line_with(line.as_bytes(), &vhost).unwrap();
+    assert_eq!(
+        (s(&r.vhost), r.client_ip.as_ref(), s(&r.user)),
+        (Some("1.2.3.4"), "-", Some("Doe"))
+    );
+    assert_eq!(
+        err(format!("a b c d e {t}").as_bytes()),
+        ErrorKind::FieldCount { found: 5 }
+    );
+    let three = format!("1.2.3.4 - - {t}");
+    assert_eq!(
+        parse_line_with(three.as_bytes(), &vhost).unwrap_err().kind,
+        ErrorKind::FormatMismatch(Format::VhostCombined)
+    );
+}
+
+#[test]
+fn bracketed_ipv6_addresses_are_fields_not_the_timestamp() {
+    let t = r#"[10/Oct/2000:13:55:36 -0700] "GET / HTTP/1.1" 200 5"#;
+    let r = owned(format!("[::1] - - {t}"));
+    assert_eq!((r.client_ip.as_ref(), s(&r.vhost)), ("[::1]", None));
+    let r = owned(format!("[2001:db8::1]:443 1.2.3.4 - - {t}"));
+    assert_eq!(
+        (s(&r.vhost), r.client_ip.as_ref()),
+        (Some("[2001:db8::1]:443"), "1.2.3.4")
+    );
+    let r = owned(format!("[fe80::1%eth0] - - {t}"));
+    assert_eq!(r.client_ip, "[fe80::1%eth0]");
+    // A one-digit day is still a timestamp, and a bracket that is not an address is one too.
+    let r = ok(r#"1.2.3.4 - - [2/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 5"#);
+    assert_eq!(r.time.to_rfc3339(), "2019-01-02T03:56:14Z");
+    assert!(matches!(
+        err(br#"1.2.3.4 - - [hello] "GET / HTTP/1.1" 200 5"#),
+        ErrorKind::Timestamp(_)
+    ));
+}
+
+#[test]
+fn instants_outside_the_years_0000_to_9999_are_refused() {
+    let line = |ts: &str| format!(r#"1.2.3.4 - - [{ts}] "GET / HTTP/1.1" 200 5"#);
+    for ts in [
+        "31/Dec/9999:23:59:59 -1400",
+        "01/Jan/0000:00:00:00 +0000",
+        "01/Jan/0000:00:00:00 +1400",
+    ] {
+        let l = line(ts);
+        match parse_line(l.as_bytes()) {
+            Ok(r) => assert!(
+                ts.starts_with("01/Jan/0000:00:00:00 +0000"),
+                "{ts} gave {}",
+                r.time.to_rfc3339()
+            ),
+            Err(e) => assert_eq!(
+                e.to_string(),
+                "timestamp falls outside the years 0000 to 9999 in UTC (at byte 13)",
+                "{ts}"
+            ),
+        }
+    }
+    assert_eq!(
+        ok(&line("01/Jan/0000:00:00:00 +0000")).time.to_rfc3339(),
+        "0000-01-01T00:00:00Z"
+    );
+    assert_eq!(
+        ok(&line("31/Dec/9999:23:59:59 +0000")).time.to_rfc3339(),
+        "9999-12-31T23:59:59Z"
+    );
+    assert_eq!(
+        ok(&line("01/Jan/0000:14:00:00 +1400")).time.to_rfc3339(),
+        "0000-01-01T00:00:00Z"
+    );
+    // The day memo: earlier seconds of the last day are fine, the last ones are not.
+    assert_eq!(
+        ok(&line("31/Dec/9999:09:59:59 -1400")).time.to_rfc3339(),
+        "9999-12-31T23:59:59Z"
+    );
+    assert!(matches!(
+        err(line("31/Dec/9999:10:00:00 -1400").as_bytes()),
+        ErrorKind::Timestamp(_)
+    ));
+}
+
+#[test]
+fn only_http_and_a_version_is_a_protocol() {
+    for (req, protocol) in [
+        ("GET /x HTTP/1.1x", None),
+        ("GET /x HTTP/1.", None),
+        ("GET /a b HTTP/2", Some("HTTP/2")),
+        ("GET /a b HTTP/1.1", Some("HTTP/1.1")),
+    ] {
+        let l = format!(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "{req}" 200 5"#);
+        assert_eq!(s(&ok(&l).protocol), protocol, "{req}");
+    }
 }
 
 #[test]
