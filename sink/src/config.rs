@@ -87,10 +87,12 @@ pub enum LogFormat {
     #[default]
     Auto,
     /// NCSA common.
+    #[value(alias = "clf")]
     Common,
     /// NCSA combined (plus trailing extra fields).
     Combined,
     /// Apache `vhost_combined`.
+    #[value(alias = "vhost_combined")]
     VhostCombined,
 }
 

@@ -100,3 +100,35 @@ fn missing_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/access.log"));
 }
+
+#[test]
+fn format_names_are_the_transforms() {
+    // `vhost_combined` and `clf`, as the transform's setting spells them, name the same layouts
+    // as `vhost-combined` and `common`; an unknown name is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    std::fs::write(
+        &log,
+        "h:80 1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5 \"-\" \"ua\"\n\
+         1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5\n",
+    )
+    .unwrap();
+    let run = |format: &str| {
+        let out = accesslake(&["parse", "--format", format, log.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap().lines().count(),
+            String::from_utf8(out.stderr).unwrap().lines().count(),
+        )
+    };
+    assert_eq!(run("vhost_combined"), (1, 1));
+    assert_eq!(run("vhost_combined"), run("vhost-combined"));
+    assert_eq!(run("clf"), (1, 1));
+    assert_eq!(run("clf"), run("common"));
+    let out = accesslake(&["parse", "--format", "bogus", log.to_str().unwrap()]);
+    assert!(!out.status.success());
+}

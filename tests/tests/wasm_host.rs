@@ -292,26 +292,35 @@ fn hostile_inputs_never_trap_the_guest() {
 
 #[test]
 fn the_format_comes_from_the_environment() {
-    let config = HostConfig {
-        env: vec![("ACCESSLAKE_FORMAT".into(), "common".into())],
-        ..HostConfig::default()
-    };
-    let mut host = host(config);
     let records = log_records("zanbil_first1000.log");
     let mut opts = TransformOptions::default();
     opts.parse.format = Format::Common;
-    assert_same_as_native(&mut host, &records[..200], 50, &opts);
+    // The sink's name for the setting, its `clf` alias, and the older name.
+    for (name, value) in [
+        ("ACCESSLAKE_LOG_FORMAT", "common"),
+        ("ACCESSLAKE_LOG_FORMAT", "clf"),
+        ("ACCESSLAKE_FORMAT", "common"),
+    ] {
+        let config = HostConfig {
+            env: vec![(name.into(), value.into())],
+            ..HostConfig::default()
+        };
+        let mut host = host(config);
+        assert_same_as_native(&mut host, &records[..200], 50, &opts);
+    }
 
-    let bad = HostConfig {
-        env: vec![("ACCESSLAKE_FORMAT".into(), "bogus".into())],
-        ..HostConfig::default()
-    };
-    match Host::new(guest(), bad) {
-        Err(HostError::Exited { code: 2, stderr }) => {
-            assert!(stderr.contains("ACCESSLAKE_FORMAT"), "{stderr}")
+    for name in ["ACCESSLAKE_LOG_FORMAT", "ACCESSLAKE_FORMAT"] {
+        let bad = HostConfig {
+            env: vec![(name.into(), "bogus".into())],
+            ..HostConfig::default()
+        };
+        match Host::new(guest(), bad) {
+            Err(HostError::Exited { code: 2, stderr }) => {
+                assert!(stderr.contains(name), "{stderr}")
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("a bogus format must stop the transform"),
         }
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("a bogus format must stop the transform"),
     }
 }
 

@@ -2,8 +2,9 @@
 //! access-log line; [`route`] decides where it goes. A parsed line goes to the first output topic
 //! as its JSON record; a rejected one goes to the second (`REDPANDA_OUTPUT_TOPIC_1`) unchanged,
 //! with the reason in the `accesslake-error` header. Keys and headers are carried over.
-//! Env: `ACCESSLAKE_FORMAT` (auto|common|combined|vhost_combined), `ACCESSLAKE_MEMORY_BUDGET`
-//! (bytes one record may use). The callback never fails.
+//! Env: `ACCESSLAKE_LOG_FORMAT` (auto|common|combined|vhost_combined, as the sink's `--format`;
+//! the older name `ACCESSLAKE_FORMAT` is still read), `ACCESSLAKE_MEMORY_BUDGET` (bytes one
+//! record may use). The callback never fails.
 
 use accesslake_transform::{envelope_len, route, Route, TransformOptions};
 use redpanda_transform_sdk::{on_record_written, BorrowedHeader, BorrowedRecord, WriteOptions};
@@ -18,10 +19,13 @@ fn main() {
         fail("needs a second output topic for rejected lines".into())
     };
     let mut opts = TransformOptions::default();
-    let format = env::var("ACCESSLAKE_FORMAT").unwrap_or_default();
+    let (name, format) = ["ACCESSLAKE_LOG_FORMAT", "ACCESSLAKE_FORMAT"]
+        .into_iter()
+        .find_map(|name| Some((name, env::var(name).ok()?)))
+        .unwrap_or_default();
     opts.parse.format = format
         .parse()
-        .unwrap_or_else(|e| fail(format!("ACCESSLAKE_FORMAT: {e}")));
+        .unwrap_or_else(|e| fail(format!("{name}: {e}")));
     if let Ok(b) = env::var("ACCESSLAKE_MEMORY_BUDGET") {
         opts.memory_budget = b
             .parse()
