@@ -64,6 +64,38 @@ struct Shared {
     parts: Mutex<BTreeMap<i32, Owned>>,
     /// The first fatal error raised inside a callback; the loop stops on it.
     fatal: Mutex<Option<crate::Error>>,
+    /// librdkafka's error callback, and the poll loop's errors: repeats held back.
+    client_errors: LogThrottle,
+    poll_errors: LogThrottle,
+}
+
+/// Logs a message that repeats (a broker that is down fails every poll, 10 times a second) once
+/// per [`LogThrottle::EVERY`], saying how many identical ones were held back in between.
+#[derive(Default)]
+struct LogThrottle(Mutex<Option<(String, Instant, u64)>>);
+
+impl LogThrottle {
+    const EVERY: Duration = Duration::from_secs(30);
+
+    /// `Some(held back)` when `msg` is to be logged now.
+    fn admit(&self, msg: &str) -> Option<u64> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *last {
+            Some((m, at, held)) if m == msg && at.elapsed() < Self::EVERY => {
+                *held += 1;
+                None
+            }
+            Some((m, at, held)) if m == msg => {
+                let n = std::mem::take(held);
+                *at = Instant::now();
+                Some(n)
+            }
+            slot => {
+                *slot = Some((msg.to_owned(), Instant::now(), 0));
+                Some(0)
+            }
+        }
+    }
 }
 
 impl Shared {
@@ -127,6 +159,13 @@ impl Shared {
 struct SinkContext(Arc<Shared>);
 
 impl ClientContext for SinkContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let msg = format!("{error}: {reason}");
+        if let Some(held_back) = self.0.client_errors.admit(&msg) {
+            tracing::error!(held_back, "librdkafka: {msg}");
+        }
+    }
+
     fn stats(&self, stats: Statistics) {
         let Some(t) = stats.topics.get(&self.0.topic) else {
             return;
@@ -439,7 +478,12 @@ impl Sink {
                     m.offset(),
                     m.payload(),
                 )?,
-                Some(Err(e)) => tracing::warn!(error = %e, "consumer error"),
+                Some(Err(e)) => {
+                    let msg = e.to_string();
+                    if let Some(held_back) = self.shared.poll_errors.admit(&msg) {
+                        tracing::warn!(error = %msg, held_back, "consumer error");
+                    }
+                }
                 None => {}
             }
             if last_tick.elapsed() >= tick {
@@ -486,6 +530,8 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         metrics,
         parts: Mutex::new(BTreeMap::new()),
         fatal: Mutex::new(None),
+        client_errors: LogThrottle::default(),
+        poll_errors: LogThrottle::default(),
     });
     let consumer: BaseConsumer<SinkContext> = consumer_config(cfg)
         .create_with_context(SinkContext(Arc::clone(&shared)))
@@ -529,4 +575,28 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         "stopped cleanly"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_errors_are_held_back_and_counted() {
+        let t = LogThrottle::default();
+        assert_eq!(t.admit("down"), Some(0));
+        assert_eq!(t.admit("down"), None);
+        assert_eq!(t.admit("down"), None);
+        // A different message is logged at once.
+        assert_eq!(t.admit("other"), Some(0));
+        assert_eq!(t.admit("other"), None);
+        // Once the interval has passed, the next repeat is logged with the count held back.
+        {
+            let mut last = t.0.lock().unwrap();
+            let at = &mut last.as_mut().unwrap().1;
+            *at = at.checked_sub(LogThrottle::EVERY).unwrap_or(*at);
+        }
+        assert_eq!(t.admit("other"), Some(1));
+        assert_eq!(t.admit("other"), None);
+    }
 }

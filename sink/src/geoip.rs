@@ -177,7 +177,10 @@ impl<'de> Deserialize<'de> for Coord {
                 f.write_str("a float or a double")
             }
             fn visit_f32<E>(self, v: f32) -> Result<Coord, E> {
-                Ok(Coord(f64::from(v)))
+                // The double nearest the float's shortest decimal form (55.7569, where widening
+                // gives 55.756900787353516): the figure the database holds, as a double.
+                // Decoded once per database record (the lookups are memoised).
+                Ok(Coord(v.to_string().parse().unwrap_or(f64::from(v))))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Coord, E> {
                 Ok(Coord(v))

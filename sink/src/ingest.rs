@@ -352,14 +352,7 @@ pub fn ingest_file(
     enricher: &Enricher,
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
-    // The file is read twice (its id from its first line, then its lines): a pipe would lose
-    // what the first read took.
-    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
-    if !meta.is_file() {
-        let why = "not a regular file: ingest reads a file twice (its first line names it); \
-                   save the stream to a file first, or load it with `produce`";
-        return Err(Error::file(path, std::io::Error::other(why)));
-    }
+    check_input(path)?;
     let Some(id) = file_id(path).map_err(|e| Error::file(path, e))? else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
         return Ok(FileSummary::default());
@@ -431,15 +424,32 @@ pub fn ingest_file(
     Ok(summary)
 }
 
+/// An input `ingest` can read: it exists and is a regular file. The file is read twice (its id
+/// from its first line, then its lines): a pipe would lose what the first read took.
+fn check_input(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
+    if !meta.is_file() {
+        let why = "not a regular file: ingest reads a file twice (its first line names it); \
+                   save the stream to a file first, or load it with `produce`";
+        return Err(Error::file(path, std::io::Error::other(why)));
+    }
+    Ok(())
+}
+
 /// Runs the command: every file in turn, then a summary on stdout.
 pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let started = Instant::now();
-    let lake = Lake::open(&cfg.lake)?;
+    // Every input and database is checked before the lake is touched: a typo in the last name
+    // must not leave the first files ingested and the command failed half-way.
+    for path in &cfg.files {
+        check_input(path)?;
+    }
     let enricher = Enricher::open(
         cfg.geoip.geoip_city.as_deref(),
         cfg.geoip.geoip_asn.as_deref(),
         cfg.geoip.geoip_cache_size,
     )?;
+    let lake = Lake::open(&cfg.lake)?;
     let opts = cfg.format.parse_options();
     let total: u64 = cfg
         .files
@@ -468,7 +478,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late, {} files ({} bytes), {:.2} s, {:.0} lines/s",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),

@@ -14,14 +14,18 @@ fn main() -> ExitCode {
         Command::Ingest(c) => accesslake::ingest::run(&c),
         Command::Run(c) => accesslake::consumer::run(&c),
         Command::Produce(c) => accesslake::produce::run(&c),
-        // These print their own one-line error (DuckDB's message) and exit 1.
-        Command::Query(c) => Ok(accesslake::query::run(&c)),
-        Command::Report(c) => Ok(accesslake::report::run(&c)),
+        Command::Query(c) => done(accesslake::query::run(&c)),
+        Command::Report(c) => done(accesslake::report::run(&c)),
     };
     result.unwrap_or_else(|e| {
         eprintln!("accesslake: error: {}", one_line(&e));
         ExitCode::FAILURE
     })
+}
+
+/// A command that has nothing to say on success but its output.
+fn done<E: Into<accesslake::Error>>(r: Result<(), E>) -> accesslake::Result<ExitCode> {
+    r.map(|()| ExitCode::SUCCESS).map_err(Into::into)
 }
 
 /// The error and its causes on one line, each cause added only when the text before it does not

@@ -22,7 +22,6 @@ use duckdb::{ffi, Connection};
 use std::ffi::{CStr, CString};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 /// Errors of the read-only lake session.
 #[derive(Debug, thiserror::Error)]
@@ -348,7 +347,7 @@ impl LakeDb {
                 let msg = ffi::duckdb_extract_statements_error(extracted);
                 Err(match msg.is_null() {
                     true => QueryError::StatementCount(0),
-                    false => QueryError::Sql(CStr::from_ptr(msg).to_string_lossy().into_owned()),
+                    false => sql_error(CStr::from_ptr(msg).to_string_lossy().into_owned()),
                 })
             } else if n > 1 {
                 Err(QueryError::StatementCount(n as usize))
@@ -362,7 +361,7 @@ impl LakeDb {
                 );
                 let r = if ok != ffi::DuckDBSuccess {
                     let msg = ffi::duckdb_prepare_error(prepared);
-                    Err(QueryError::Sql(if msg.is_null() {
+                    Err(sql_error(if msg.is_null() {
                         "cannot prepare the statement".into()
                     } else {
                         CStr::from_ptr(msg).to_string_lossy().into_owned()
@@ -404,6 +403,20 @@ impl LakeDb {
         }
         Ok((schema, batches))
     }
+}
+
+/// DuckDB's message, with a hint where it asks for the ICU extension: the bundled DuckDB is built
+/// without it, and it is what date functions on a `TIMESTAMP WITH TIME ZONE` such as `time` need.
+fn sql_error(msg: String) -> QueryError {
+    if !msg.contains("extension 'icu") {
+        return QueryError::Sql(msg);
+    }
+    QueryError::Sql(format!(
+        "{msg}\nhint: this DuckDB has no ICU extension, which date functions on `time` (a \
+         TIMESTAMP WITH TIME ZONE) need: cast it first, e.g. hour(time::TIMESTAMP) or \
+         date_trunc('day', time::TIMESTAMP) (`time` is UTC); `logs` also has year, month, day \
+         and hour columns"
+    ))
 }
 
 /// Skips whitespace and SQL comments.
@@ -470,22 +483,13 @@ fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
 }
 
 /// The `query` command: prints the result on stdout, or DuckDB's error on stderr and exits 1.
-pub fn run(cfg: &QueryConfig) -> ExitCode {
-    let result = (|| {
-        let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
-        let (schema, batches) = db.query(&cfg.sql)?;
-        let mut out = io::BufWriter::new(io::stdout().lock());
-        write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
-            .and_then(|()| out.flush())
-            .map_err(QueryError::Output)
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
+pub fn run(cfg: &QueryConfig) -> Result<(), QueryError> {
+    let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
+    let (schema, batches) = db.query(&cfg.sql)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
+        .and_then(|()| out.flush())
+        .map_err(QueryError::Output)
 }
 
 #[cfg(test)]

@@ -22,7 +22,6 @@ use duckdb::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 /// Errors of the report command.
 #[derive(Debug, thiserror::Error)]
@@ -462,17 +461,7 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
 }
 
 /// The `report` command.
-pub fn run(cfg: &ReportConfig) -> ExitCode {
-    match execute(cfg) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn execute(cfg: &ReportConfig) -> Result<(), ReportError> {
+pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
     let range = TimeRange {
         from: cfg.from.as_deref().map(parse_time).transpose()?,
         to: cfg.to.as_deref().map(parse_time).transpose()?,

@@ -106,11 +106,12 @@ pub fn render(r: &Report, limits: Limits) -> String {
     };
     let _ = writeln!(
         out,
-        "<p class=\"totals\"><span><b>{}</b> requests</span><span><b>{}</b> ({} bytes)</span><span>{} files</span><span>{}</span></p>",
+        "<p class=\"totals\"><span><b>{}</b> requests</span><span><b>{}</b> ({} bytes)</span><span>{} {}</span><span>{}</span></p>",
         t.requests,
         escape(&human_bytes(t.bytes)),
         t.bytes,
         r.files,
+        if r.files == 1 { "file" } else { "files" },
         escape(&span)
     );
 

@@ -64,7 +64,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
         (Some(a), Some(b)) => format!("{} … {}", rfc3339(a), rfc3339(b)),
         _ => "no rows".into(),
     };
-    let _ = writeln!(s, "accesslake report — {} files, {span}", r.files);
+    let files = if r.files == 1 { "file" } else { "files" };
+    let _ = writeln!(s, "accesslake report — {} {files}, {span}", r.files);
     if r.range != TimeRange::default() {
         let end = |v: Option<i64>| v.map(rfc3339).unwrap_or_else(|| "…".into());
         let _ = writeln!(s, "range: [{}, {})", end(r.range.from), end(r.range.to));

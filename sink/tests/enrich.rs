@@ -88,6 +88,12 @@ fn dbip_flat_layout_is_detected() {
     assert_eq!(g.country_code.as_deref(), Some("US"));
     assert!(g.city.is_some() && g.latitude.is_some() && g.longitude.is_some());
     assert_eq!(g.country, None, "the flat layout has no country name");
+    // DB-IP stores coordinates as floats: each comes out as the double of its shortest decimal
+    // form (what the database's author wrote), not the float widened (55.756900787353516).
+    for c in [g.latitude.unwrap(), g.longitude.unwrap()] {
+        let shortest: f64 = (c as f32).to_string().parse().unwrap();
+        assert_eq!(c, shortest);
+    }
     assert_eq!(e.geo("10.1.1.1").country_code, None);
 }
 

@@ -361,19 +361,39 @@ fn bad_sql_prints_duckdbs_error_only() {
     assert!(!ok);
     assert!(out.is_empty());
     assert!(
-        err.starts_with("Parser Error: syntax error at or near \"SELEC\""),
+        err.starts_with("accesslake: error: Parser Error: syntax error at or near \"SELEC\""),
         "{err}"
     );
     let (ok, out, err) = query("csv", "SELECT no_such_column FROM logs");
     assert!(!ok && out.is_empty());
     assert!(
-        err.starts_with("Binder Error: Referenced column \"no_such_column\" not found"),
+        err.starts_with(
+            "accesslake: error: Binder Error: Referenced column \"no_such_column\" not found"
+        ),
         "{err}"
     );
+    assert!(!err.contains("hint:"), "{err}");
     assert!(
         !err.contains("backtrace") && !err.contains("panicked"),
         "{err}"
     );
+}
+
+#[test]
+fn date_functions_on_time_get_a_hint_that_works() {
+    // The bundled DuckDB has no ICU: `hour(time)` on a TIMESTAMPTZ fails, and says what to do.
+    let (ok, out, err) = query("csv", "SELECT hour(time) AS h FROM logs LIMIT 1");
+    assert!(!ok && out.is_empty());
+    assert!(err.contains("'icu") && err.contains("hint:"), "{err}");
+    assert!(err.contains("hour(time::TIMESTAMP)"), "{err}");
+    // The hint's form works, and agrees with the hour partition (`time` is UTC).
+    let (ok, out, err) = query(
+        "csv",
+        "SELECT count(*) FILTER (WHERE hour(time::TIMESTAMP) <> hour) AS off, \
+                date_trunc('day', time::TIMESTAMP) IS NOT NULL AS d FROM logs GROUP BY 2",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(out.lines().nth(1), Some("0,true"), "{out}");
 }
 
 #[test]
