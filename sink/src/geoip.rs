@@ -177,10 +177,7 @@ impl<'de> Deserialize<'de> for Coord {
                 f.write_str("a float or a double")
             }
             fn visit_f32<E>(self, v: f32) -> Result<Coord, E> {
-                // The double nearest the float's shortest decimal form (55.7569, where widening
-                // gives 55.756900787353516): the figure the database holds, as a double.
-                // Decoded once per database record (the lookups are memoised).
-                Ok(Coord(v.to_string().parse().unwrap_or(f64::from(v))))
+                Ok(Coord(shortest_decimal(v)))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Coord, E> {
                 Ok(Coord(v))
@@ -188,6 +185,27 @@ impl<'de> Deserialize<'de> for Coord {
         }
         d.deserialize_any(FloatOrDouble)
     }
+}
+
+/// The double nearest a float's shortest decimal form: 55.7569, where widening gives
+/// 55.756900787353516, so the figure the database holds. The fewest decimal places that read back
+/// as the same float: `v × 10^d` is exact in a double for d ≤ 8 (24 + 19 bits), and rounding it
+/// and dividing by `10^d` gives the double nearest that decimal, as parsing its text would. Tiny
+/// values that need more places, and values from 2^24 up (whose shortest form may end in zeros
+/// before the point), take the formatter's path; a test checks both agree.
+fn shortest_decimal(v: f32) -> f64 {
+    let wide = f64::from(v);
+    if wide.abs() < 16_777_216.0 {
+        let mut scale = 1.0;
+        for _ in 0..=8 {
+            let x = (wide * scale).round() / scale;
+            if x as f32 == v {
+                return x;
+            }
+            scale *= 10.0;
+        }
+    }
+    v.to_string().parse().unwrap_or(wide)
 }
 
 /// The flat DB-IP / ip-location-db city layout.
@@ -317,5 +335,28 @@ mod tests {
         assert_eq!(CityLayout::detect("GeoIP2-City"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("GeoLite2-City"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("city ipv4"), CityLayout::Flat);
+    }
+
+    #[test]
+    fn coordinates_read_as_their_shortest_decimal() {
+        let text = |v: f32| -> f64 { v.to_string().parse().unwrap() };
+        assert_eq!(shortest_decimal(55.7569), 55.7569);
+        // Every float in the coordinates' range on a fine grid, random bit patterns (tiny and
+        // huge values included) and the edges: the same double as parsing the shortest text.
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let grid = (-1_800_000..=1_800_000).step_by(7).map(|i| i as f32 / 10_000.0);
+        let bits = (0..200_000).map(|_| f32::from_bits(random() as u32));
+        let edges = [0.0, -0.0, 1e-7, 1.5e-38, f32::MIN_POSITIVE, f32::MAX, f32::MIN, 179.99998];
+        for v in grid.chain(bits).chain(edges).filter(|v| v.is_finite()) {
+            assert_eq!(shortest_decimal(v).to_bits(), text(v).to_bits(), "{v:e}");
+        }
+        assert!(shortest_decimal(f32::NAN).is_nan());
+        assert_eq!(shortest_decimal(f32::INFINITY), f64::INFINITY);
     }
 }
