@@ -350,9 +350,20 @@ mod tests {
             x ^= x << 17;
             x
         };
-        let grid = (-1_800_000..=1_800_000).step_by(7).map(|i| i as f32 / 10_000.0);
+        let grid = (-1_800_000..=1_800_000)
+            .step_by(7)
+            .map(|i| i as f32 / 10_000.0);
         let bits = (0..200_000).map(|_| f32::from_bits(random() as u32));
-        let edges = [0.0, -0.0, 1e-7, 1.5e-38, f32::MIN_POSITIVE, f32::MAX, f32::MIN, 179.99998];
+        let edges = [
+            0.0,
+            -0.0,
+            1e-7,
+            1.5e-38,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+            179.99998,
+        ];
         for v in grid.chain(bits).chain(edges).filter(|v| v.is_finite()) {
             assert_eq!(shortest_decimal(v).to_bits(), text(v).to_bits(), "{v:e}");
         }
