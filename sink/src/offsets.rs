@@ -61,6 +61,10 @@ pub struct PartitionState {
     pub resume_offset: i64,
     /// Window key → F_w, kept only while F_w > R.
     pub flushed: BTreeMap<String, i64>,
+    /// The window length (seconds) the window keys of `flushed` were computed with (`None` in
+    /// states written before it was recorded): a record's key depends on it.
+    #[serde(default)]
+    pub window_secs: Option<u32>,
     /// The newest event time seen (microseconds), so lateness survives restarts.
     pub watermark: Option<i64>,
     /// The last commit's files (renames to finish on recovery).
@@ -82,6 +86,7 @@ impl PartitionState {
             partition,
             resume_offset,
             flushed: BTreeMap::new(),
+            window_secs: None,
             watermark: None,
             pending: Vec::new(),
             commits: 0,
@@ -89,6 +94,11 @@ impl PartitionState {
             rejected: 0,
             late: 0,
         }
+    }
+
+    /// Whether `flushed` holds a window's key (not only the dead letters').
+    pub fn has_flushed_windows(&self, rejected_key: &str) -> bool {
+        self.flushed.keys().any(|k| k != rejected_key)
     }
 
     /// Whether the record at `offset` belonging to window `key` is already in the lake.
@@ -130,7 +140,7 @@ pub fn store(path: &Path, state: &PartitionState) -> Result<(), OffsetsError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir).map_err(io)?;
+    crate::lake::create_dir_synced(dir).map_err(io)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())

@@ -36,6 +36,10 @@ use arrow::array::AsArray;
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use arrow::record_batch::RecordBatch;
 
+/// The most dead-letter text buffered before it is committed: 64 MiB (a rejected line of 1 MiB
+/// may take several as escaped JSON).
+pub const DEAD_LETTER_BYTES: usize = 64 << 20;
+
 pub use crate::window::WindowSettings;
 
 /// The state key of the dead-letter buffer.
@@ -118,6 +122,9 @@ pub struct PartitionPipeline {
     fault: Option<CommitStep>,
     background: Option<Background>,
     in_flight: usize,
+    /// The configured window length, while the state's windows of another length are still
+    /// flushed past the resume offset (see [`PartitionPipeline::open`]).
+    configured_window: Option<u32>,
 }
 
 impl PartitionPipeline {
@@ -131,6 +138,29 @@ impl PartitionPipeline {
         Lake::check_source(source)?;
         settings.validate().map_err(PipelineError::Settings)?;
         let state = offsets::load(&lake.state_path(source, partition))?;
+        // Windows committed past the resume offset (a run that stopped without flushing) are
+        // recognised by their keys, which depend on the window length: with another length their
+        // records would not be known and would be written twice. So the committed length stays
+        // until they are all flushed (the next full flush), then the configured one applies.
+        let mut settings = settings;
+        let mut configured_window = None;
+        if let Some(s) = &state {
+            if let Some(w) = s
+                .window_secs
+                .filter(|&w| w != settings.window_secs && s.has_flushed_windows(REJECTED_KEY))
+            {
+                tracing::warn!(
+                    source,
+                    partition,
+                    committed = w,
+                    configured = settings.window_secs,
+                    "windows of {w} s are committed past the resume offset: keeping {w} s until \
+                     they are flushed, so that no record is written twice"
+                );
+                configured_window = Some(settings.window_secs);
+                settings.window_secs = w;
+            }
+        }
         if let Some(s) = &state {
             let moved = lake.publish(source, partition, &s.pending)?;
             if moved > 0 {
@@ -163,6 +193,7 @@ impl PartitionPipeline {
             next_offset: None,
             stats: PipelineStats::default(),
             fault: None,
+            configured_window,
             background: None,
             in_flight: 0,
         })
@@ -328,7 +359,9 @@ impl PartitionPipeline {
         }
     }
 
-    /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`.
+    /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`; the
+    /// buffer is committed at `max_rows` letters or [`DEAD_LETTER_BYTES`] (or `max_text_bytes`,
+    /// when smaller), so a run of large rejected records never piles up in memory.
     pub fn push_rejected(&mut self, offset: i64, dead_letter: &[u8]) -> Result<Option<Committed>> {
         self.accept_offset(offset)?;
         if self.committed(offset, REJECTED_KEY) {
@@ -339,7 +372,9 @@ impl PartitionPipeline {
         self.rejected.extend_from_slice(dead_letter);
         self.rejected.push(b'\n');
         self.rejected_count += 1;
-        if self.rejected_count as usize >= self.windows.settings().max_rows {
+        let settings = self.windows.settings();
+        let bytes = DEAD_LETTER_BYTES.min(settings.max_text_bytes);
+        if self.rejected_count as usize >= settings.max_rows || self.rejected.len() >= bytes {
             return self.commit(Vec::new());
         }
         Ok(None)
@@ -349,7 +384,27 @@ impl PartitionPipeline {
     pub fn flush_all(&mut self) -> Result<Option<Committed>> {
         let all = self.windows.all();
         let now = self.commit(all)?;
-        Ok(self.drain(true)?.or(now))
+        let done = self.drain(true)?.or(now);
+        // Every window is flushed: a configured window length held back at open now applies.
+        let flushed = |s: &PartitionState| s.has_flushed_windows(REJECTED_KEY);
+        if let Some(w) = self.configured_window {
+            if self.windows.all().is_empty() && !self.state.as_ref().is_some_and(flushed) {
+                self.windows.set_window_secs(w);
+                self.configured_window = None;
+                tracing::info!(
+                    source = self.source,
+                    partition = self.partition,
+                    window_secs = w,
+                    "the configured window length applies from here"
+                );
+            }
+        }
+        Ok(done)
+    }
+
+    /// The window length in use (the committed one, until the configured one can apply).
+    pub fn window_secs(&self) -> u32 {
+        self.windows.settings().window_secs
     }
 
     /// Turns the flushed windows and dead letters into a commit job (phase A, on this thread):
@@ -427,6 +482,7 @@ impl PartitionPipeline {
         st.resume_offset = resume;
         st.flushed.retain(|_, f| *f > resume);
         st.pending = pending;
+        st.window_secs = Some(self.windows.settings().window_secs);
         st.watermark = self.windows.watermark();
         st.commits += 1;
         st.rows += rows;

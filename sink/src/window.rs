@@ -133,6 +133,12 @@ impl Windows {
         &self.settings
     }
 
+    /// Changes the window length; only while no window is open.
+    pub fn set_window_secs(&mut self, window_secs: u32) {
+        debug_assert!(self.open.is_empty());
+        self.settings.window_secs = window_secs;
+    }
+
     /// The window start (seconds) of an event time (microseconds).
     pub fn window_of(&self, time_micros: i64) -> i64 {
         let secs = time_micros.div_euclid(1_000_000);

@@ -331,3 +331,65 @@ fn repeated_crashes_as(mode: Mode) {
     assert!(crashes >= 3);
     check_exactly_once(dir.path(), &input);
 }
+
+#[test]
+fn dead_letters_are_committed_at_their_byte_bound() {
+    // Rejected records only, each letter about 16 bytes, a bound of 300 bytes: the buffer is
+    // committed every 19 or so letters (not held until max_rows or the end), and each letter
+    // is still in the lake exactly once.
+    let input: Vec<(i64, Option<i64>)> = (0..200).map(|o| (o, None)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let bounded = WindowSettings {
+        max_text_bytes: 300,
+        ..settings()
+    };
+    let mut p = PartitionPipeline::open(&lake, "t", 3, bounded).unwrap();
+    let mut commits = 0;
+    for &(o, _) in &input {
+        if p.push_rejected(o, &dead_letter(o)).unwrap().is_some() {
+            commits += 1;
+        }
+    }
+    p.flush_all().unwrap();
+    assert!((9..=12).contains(&commits), "{commits} commits");
+    check_exactly_once(dir.path(), &input);
+}
+
+#[test]
+fn a_new_window_length_after_a_crash_writes_nothing_twice() {
+    // A crash leaves windows of 60 s committed past the resume offset; the restart asks for
+    // 300 s. The committed length must stay until those windows are flushed (else their records'
+    // keys change and they are written again), then the new length applies.
+    let input = stream(400);
+    let mut with_flushed_windows = 0;
+    for crash_at in [41usize, 97, 160, 250] {
+        for replay_from_start in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let lake = Lake::open(dir.path()).unwrap();
+            let mut p = open(Mode::OneByOne, &lake);
+            let fault = Some((crash_at, CommitStep::StateWritten));
+            assert!(feed_as(Mode::OneByOne, &mut p, &input, 0, fault).is_err());
+            drop(p);
+            let longer = WindowSettings {
+                window_secs: 300,
+                ..settings()
+            };
+            let mut p = PartitionPipeline::open(&lake, "t", 3, longer).unwrap();
+            let flushed_windows = p.state().is_some_and(|s| s.has_flushed_windows("rejected"));
+            with_flushed_windows += usize::from(flushed_windows);
+            assert_eq!(p.window_secs(), if flushed_windows { 60 } else { 300 });
+            let from = match replay_from_start {
+                true => 0,
+                false => p.resume_offset().unwrap_or(0),
+            };
+            feed_as(Mode::OneByOne, &mut p, &input, from, None).unwrap();
+            check_exactly_once(dir.path(), &input);
+            assert_eq!(p.window_secs(), 300, "applies after the full flush");
+        }
+    }
+    assert!(
+        with_flushed_windows > 0,
+        "no crash left a window past the resume offset"
+    );
+}
