@@ -6,13 +6,13 @@
 //! `doc/DESIGN.md`, "A commit".
 
 use crate::error::Result;
-use crate::lake::{sync_dir, Lake};
+use crate::lake::{create_dir_synced, sync_dir, Lake};
 use crate::offsets::{self, PartitionState};
 use crate::pipeline::{CommitStep, Committed, PipelineError};
 use crate::summary;
 use crate::writer::{self, FileMeta};
 use arrow::record_batch::RecordBatch;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
@@ -114,7 +114,7 @@ impl CommitJob {
         let st = &self.state;
         let (source, partition) = (st.source.as_str(), st.partition);
         let staging = self.lake.staging_dir(source, partition);
-        fs::create_dir_all(&staging).map_err(|e| crate::Error::file(&staging, e))?;
+        create_dir_synced(&staging).map_err(|e| crate::Error::file(&staging, e))?;
         let mut pending = st.pending.iter();
         let (mut rows, mut bytes) = (0u64, 0u64);
         let mut unsynced = Vec::with_capacity(st.pending.len());
@@ -208,11 +208,15 @@ impl Staged {
         self.fault_at(CommitStep::StateWritten)?;
 
         if self.fault == Some(CommitStep::HalfPublished) {
-            self.lake
-                .publish(source, partition, &st.pending[..st.pending.len().min(1)])?;
+            self.lake.publish_committed(
+                source,
+                partition,
+                &st.pending[..st.pending.len().min(1)],
+            )?;
             return Err(PipelineError::Fault(CommitStep::HalfPublished).into());
         }
-        self.lake.publish(source, partition, &st.pending)?;
+        self.lake
+            .publish_committed(source, partition, &st.pending)?;
         tracing::debug!(
             source,
             partition,

@@ -226,7 +226,10 @@ impl ConsumerContext for SinkContext {
                 }
             }
             other => {
-                tracing::error!(error = ?other, "rebalance error");
+                // Which partitions are still ours is unknown: drop every buffer without a commit
+                // (what was committed stays; the next owner resumes from the lake's offsets).
+                tracing::error!(error = ?other, "rebalance error: dropping uncommitted buffers");
+                self.drop_all();
                 let _ = consumer.unassign();
             }
         }
@@ -259,9 +262,30 @@ impl SinkContext {
         Ok(())
     }
 
-    /// Flushes and commits each revoked partition, then gives it up.
+    /// Drops every partition's buffers without committing them.
+    fn drop_all(&self) {
+        let shared = &self.0;
+        let mut parts = shared.parts();
+        for (p, _) in std::mem::take(&mut *parts) {
+            shared
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
+                .ok();
+        }
+    }
+
+    /// Flushes and commits each revoked partition, then gives it up. When the assignment was
+    /// lost (the session timed out: another member may own the partitions already), nothing is
+    /// committed: the buffers are dropped, and the new owner reads those records again from the
+    /// lake's offsets, so a commit of ours cannot race its recovery.
     fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let shared = &self.0;
+        if consumer.assignment_lost() {
+            tracing::warn!("assignment lost: dropping uncommitted buffers instead of committing");
+            self.drop_all();
+            return;
+        }
         let mut parts = shared.parts();
         let mut offsets = TopicPartitionList::new();
         for el in tpl.elements() {

@@ -35,6 +35,11 @@ pub enum LakeError {
     },
     #[error("invalid source name {0:?}: use letters, digits, '.', '_' and '-'")]
     SourceName(String),
+    #[error(
+        "the file {target} just committed is neither staged nor in the lake: another process \
+         removed it (a second writer on this partition?)"
+    )]
+    Vanished { target: String },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
@@ -47,6 +52,24 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
 /// Fsyncs a directory so renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` and any missing ancestors, fsyncing the parent of each directory it creates:
+/// files synced inside a new directory are then not lost with its entry on a power failure.
+pub fn create_dir_synced(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    create_dir_synced(parent)?;
+    match fs::create_dir(dir) {
+        Ok(()) => sync_dir(parent),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// Creates `dir` and its missing ancestors (those inside `root`), one level at a time; returns
@@ -85,7 +108,7 @@ impl Lake {
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake, LakeError> {
         let root = root.into();
         let meta = root.join(META_DIR);
-        fs::create_dir_all(&meta).map_err(io(&meta))?;
+        create_dir_synced(&meta).map_err(io(&meta))?;
         Ok(Lake { root })
     }
 
@@ -161,7 +184,8 @@ impl Lake {
     /// Moves each pending file from the staging directory to its target (creating directories),
     /// then fsyncs every directory whose entries changed: the staging directory, each target's
     /// directory, and the parent of each directory created (an existing ancestor is not synced).
-    /// Idempotent: a file already moved is left alone.
+    /// Idempotent: a file already moved is left alone. This is recovery's form: a file that is
+    /// neither staged nor in place was deleted by hand since, and is only warned about.
     /// Returns the number of files moved.
     pub fn publish(
         &self,
@@ -169,13 +193,40 @@ impl Lake {
         partition: i32,
         pending: &[PendingFile],
     ) -> Result<usize, LakeError> {
+        self.publish_files(source, partition, pending, false)
+    }
+
+    /// [`Lake::publish`] right after a commit point, by the process that staged the files: one
+    /// that is neither staged nor in place is an error, not a warning (something else removed
+    /// it, and the commit would otherwise count rows the lake does not hold).
+    pub fn publish_committed(
+        &self,
+        source: &str,
+        partition: i32,
+        pending: &[PendingFile],
+    ) -> Result<usize, LakeError> {
+        self.publish_files(source, partition, pending, true)
+    }
+
+    fn publish_files(
+        &self,
+        source: &str,
+        partition: i32,
+        pending: &[PendingFile],
+        strict: bool,
+    ) -> Result<usize, LakeError> {
         let staging = self.staging_dir(source, partition);
         let mut dirs = BTreeSet::new();
         let mut moved = 0;
         for p in pending {
             let from = staging.join(&p.staged);
             let to = self.root.join(&p.target);
-            if from.exists() {
+            let staged = match fs::symlink_metadata(&from) {
+                Ok(_) => true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => return Err(io(&from)(e)),
+            };
+            if staged {
                 let dir = to.parent().unwrap_or(&self.root).to_path_buf();
                 // A new directory must survive too: its parent's entry for it is synced.
                 dirs.extend(create_missing(&dir, &self.root)?);
@@ -183,6 +234,11 @@ impl Lake {
                 dirs.insert(dir);
                 moved += 1;
             } else if !to.exists() {
+                if strict {
+                    return Err(LakeError::Vanished {
+                        target: p.target.clone(),
+                    });
+                }
                 tracing::warn!(target = %p.target, "committed file is missing from the lake (deleted by hand?)");
             }
         }
@@ -293,5 +349,27 @@ mod tests {
         assert_eq!(fs::read(dir.path().join(&p.target)).unwrap(), b"data");
         assert_eq!(lake.remove_orphans("s", 1, &[]).unwrap(), 1);
         assert_eq!(fs::read_dir(&staging).unwrap().count(), 0);
+        // Published, then removed by someone else: recovery warns, a commit's publish fails.
+        assert_eq!(
+            lake.publish_committed("s", 1, std::slice::from_ref(&p))
+                .unwrap(),
+            0
+        );
+        fs::remove_file(dir.path().join(&p.target)).unwrap();
+        assert_eq!(lake.publish("s", 1, std::slice::from_ref(&p)).unwrap(), 0);
+        let err = lake.publish_committed("s", 1, std::slice::from_ref(&p));
+        assert!(matches!(err, Err(LakeError::Vanished { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn new_directories_are_made_with_their_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dir_synced(&deep).unwrap();
+        assert!(deep.is_dir());
+        create_dir_synced(&deep).unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        assert!(create_dir_synced(&file.join("d")).is_err());
     }
 }
