@@ -1,10 +1,11 @@
 //! `accesslake ingest --lake DIR FILE...`: raw log files → parse (natively) → enrich → windows →
 //! the lake, through the same [`PartitionPipeline`] as the Kafka sink, with no broker.
 //!
-//! Each file is one source partition of source [`SOURCE`]: its id ([`file_id`]) is derived from
-//! its first line, so the same file, or the same file grown by appends, maps to the same
-//! partition wherever it lives; the offset of a line is its line number (from 1). Re-running
-//! therefore skips what is already committed and adds no duplicates. Rejected lines go to the
+//! Each file is one source partition of source [`SOURCE`]: its id ([`logfile::file_id`]) is
+//! derived from its first line, so the same file, or the same file grown by appends, maps to the
+//! same partition wherever it lives; the offset of a line is its line number (from 1). Re-running
+//! therefore skips what is already committed and adds no duplicates. A last line without a
+//! newline in a file changed within [`QUIET_FOR_LAST_LINE`] is held back, not committed half. Rejected lines go to the
 //! partition's dead-letter files (`LAKE/_accesslake/rejected/ingest/...jsonl`, one JSON object
 //! per line: `file`, `line`, `error`, `raw`), committed with the data. A progress bar is drawn
 //! only when stderr is a terminal.
@@ -20,17 +21,19 @@ use crate::rows::{Provenance, Rows, TextSizes};
 use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 /// The source name of ingested files.
 pub const SOURCE: &str = "ingest";
 
-/// Bytes of the first line that identify a file.
-pub const ID_PREFIX: usize = 4096;
+/// How long a plain file must have been left unchanged for a last line without a newline to be
+/// taken as finished. A file written to more recently may be a live log caught mid-line: that
+/// line is held back (not committed), and a later run reads it whole.
+pub const QUIET_FOR_LAST_LINE: Duration = Duration::from_secs(60);
 
 /// What one file's ingestion did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,31 +43,10 @@ pub struct FileSummary {
     pub lines: u64,
     /// Lines before the resume point, not even parsed.
     pub already: u64,
+    /// An unfinished last line (no newline, the file changed within [`QUIET_FOR_LAST_LINE`])
+    /// held back for a later run: 0 or 1.
+    pub held: u64,
     pub pipeline: PipelineStats,
-}
-
-/// The id of a file: FNV-1a (64-bit) of its first line of text (at most [`ID_PREFIX`] bytes,
-/// newline included; a compressed file's decompressed text), folded to a non-negative `i32`.
-/// `None` for an empty file.
-pub fn file_id(path: &Path) -> std::io::Result<Option<i32>> {
-    let mut head = Vec::with_capacity(ID_PREFIX);
-    logfile::open(path, |_| {})?
-        .text
-        .take(ID_PREFIX as u64)
-        .read_to_end(&mut head)?;
-    if head.is_empty() {
-        return Ok(None);
-    }
-    let line = match memchr::memchr(b'\n', &head) {
-        Some(i) => &head[..=i],
-        None => &head[..],
-    };
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in line {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    Ok(Some(((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32))
 }
 
 /// Bytes of input handed to a worker at a time (whole lines; a longer line makes a bigger chunk).
@@ -187,11 +169,14 @@ fn read_more(file: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// Reads the next piece: whole lines (at least [`CHUNK_BYTES`] unless the file ends), the bytes
 /// after the last newline kept in `carry` for the next call; or, when the line at the start is
 /// longer than `max_line` bytes, that line alone as [`Piece::Long`], read past to its end in
-/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length.
+/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length. With `hold_last`, a
+/// last line without a newline is not returned: it stays in `carry` (a live file caught
+/// mid-line), and the file's end is reached with it there.
 fn read_chunk(
     file: &mut dyn Read,
     carry: &mut Vec<u8>,
     max_line: usize,
+    hold_last: bool,
 ) -> std::io::Result<Option<Piece>> {
     let mut buf = std::mem::take(carry);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
@@ -200,6 +185,11 @@ fn read_chunk(
             eof = read_more(file, &mut buf)? < CHUNK_BYTES;
         }
         if eof {
+            if hold_last && buf.last().is_some_and(|&b| b != b'\n') {
+                let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                carry.extend_from_slice(&buf[cut..]);
+                buf.truncate(cut);
+            }
             // Bounded already (a too-long last line is refused by the worker, from memory).
             return Ok((!buf.is_empty()).then_some(Piece::Lines(buf)));
         }
@@ -353,18 +343,40 @@ pub fn ingest_file(
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
     check_input(path)?;
-    let Some(id) = file_id(path).map_err(|e| Error::file(path, e))? else {
+    let ioe = |e| Error::file(path, e);
+    // One open file for the id and the lines: a rotation between two opens by name would read
+    // one file's lines under another's id.
+    let mut handle = std::fs::File::open(path).map_err(ioe)?;
+    let modified = handle.metadata().and_then(|m| m.modified()).map_err(ioe)?;
+    let head = logfile::open_file(handle.try_clone().map_err(ioe)?, |_| {}).map_err(ioe)?;
+    let compressed = head.compressed;
+    let Some(logfile::FileId { id, finished }) = logfile::file_id(head.text).map_err(ioe)? else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
         return Ok(FileSummary::default());
     };
+    // A rotated (compressed) file is complete; a plain one changed a moment ago may be written
+    // to still, its last line unfinished.
+    let quiet = SystemTime::now()
+        .duration_since(modified)
+        .is_ok_and(|age| age >= QUIET_FOR_LAST_LINE);
+    let hold_last = !compressed && !quiet;
+    if hold_last && !finished {
+        tracing::info!(file = %path.display(), "its only line is unfinished: held back");
+        return Ok(FileSummary {
+            held: 1,
+            ..FileSummary::default()
+        });
+    }
     let mut pipe =
         PartitionPipeline::open(lake, SOURCE, id, cfg.window())?.with_background_writer()?;
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");
     let bar = progress.clone();
-    let log = logfile::open(path, move |n| bar.inc(n)).map_err(|e| Error::file(path, e))?;
-    let (mut file, compressed) = (log.text, log.compressed);
+    handle.seek(SeekFrom::Start(0)).map_err(ioe)?;
+    let mut file = logfile::open_file(handle, move |n| bar.inc(n))
+        .map_err(ioe)?
+        .text;
     let display = path.display().to_string();
     let work = Work {
         file_id: id,
@@ -380,7 +392,7 @@ pub fn ingest_file(
     let mut next_line = 1i64;
     let mut carry = Vec::new();
     let next_chunk = || -> Result<Option<(i64, Piece)>> {
-        let piece = read_chunk(&mut file, &mut carry, work.max_line);
+        let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
             return Ok(None);
         };
@@ -421,6 +433,10 @@ pub fn ingest_file(
     })?;
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
+    if !carry.is_empty() {
+        summary.held = 1;
+        tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
+    }
     Ok(summary)
 }
 
@@ -478,7 +494,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),
@@ -489,6 +505,14 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         sum(|s| s.pipeline.bytes),
         secs,
         lines as f64 / secs.max(1e-9),
+        match sum(|s| s.held) {
+            0 => String::new(),
+            n => format!(
+                "; {n} unfinished last line(s) held back (no newline yet, the file changed in \
+                 the last {} s): a later run reads them whole",
+                QUIET_FOR_LAST_LINE.as_secs()
+            ),
+        },
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -513,7 +537,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
         let (mut carry, mut got, mut counted) = (Vec::new(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30).unwrap() {
+        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, false).unwrap() {
             let Piece::Lines(chunk) = piece else {
                 panic!("no line is over the limit");
             };
@@ -531,6 +555,35 @@ mod tests {
         assert_eq!(got[50_000].len(), long.len() + 1);
         for edge in [&b""[..], b"\n", b"a", b"a\n", b"\n\n", b"a\nb"] {
             assert_eq!(count_lines(edge), lines(edge).count() as i64, "{edge:?}");
+        }
+    }
+
+    #[test]
+    fn an_unfinished_last_line_can_be_held_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "x".repeat(CHUNK_BYTES);
+        for (text, taken, held) in [
+            (
+                "a\nb\nunfinished".to_string(),
+                "a\nb\n".to_string(),
+                "unfinished",
+            ),
+            ("only".into(), String::new(), "only"),
+            ("a\nb\n".into(), "a\nb\n".into(), ""),
+            (format!("{big}\n{big}"), format!("{big}\n"), big.as_str()),
+        ] {
+            let path = dir.path().join("log");
+            std::fs::write(&path, &text).unwrap();
+            let mut file = File::open(&path).unwrap();
+            let (mut carry, mut got) = (Vec::new(), Vec::new());
+            while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, true).unwrap() {
+                let Piece::Lines(chunk) = piece else {
+                    panic!("no line is over the limit");
+                };
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(got, taken.as_bytes(), "{}", &text[..text.len().min(20)]);
+            assert_eq!(carry, held.as_bytes());
         }
     }
 
@@ -582,7 +635,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
         let (mut carry, mut got, mut longs) = (Vec::new(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, max).unwrap() {
+        while let Some(piece) = read_chunk(&mut file, &mut carry, max, false).unwrap() {
             match piece {
                 Piece::Lines(chunk) => {
                     assert!(chunk.len() <= 3 * CHUNK_BYTES + max, "{}", chunk.len());

@@ -4,9 +4,8 @@
 //! compressed file is decompressed as it is read, all of its members as `zcat` does, never to
 //! disk.
 //!
-//! `ingest` names a file by its first line ([`crate::ingest::file_id`]), read through here: a log
-//! and the same log compressed after rotation are one source partition, so ingesting both adds
-//! each line once.
+//! `ingest` names a file by its first line of text ([`file_id`]): a log and the same log
+//! compressed after rotation are one source partition, so ingesting both adds each line once.
 
 use flate2::bufread::MultiGzDecoder;
 use std::fs::File;
@@ -35,12 +34,17 @@ pub struct LogFile {
 /// …)`, `/dev/stdin`) cannot be read again from the top, so its first bytes are looked at
 /// through a buffer instead, and `on_read` is not called.
 pub fn open(path: &Path, on_read: impl FnMut(u64) + Send + 'static) -> io::Result<LogFile> {
-    let mut file = File::open(path)?;
+    open_file(File::open(path)?, on_read)
+}
+
+/// [`open`] for a file already open, read from its start (whatever its position).
+pub fn open_file(mut file: File, on_read: impl FnMut(u64) + Send + 'static) -> io::Result<LogFile> {
     if !file.metadata()?.is_file() {
         return decode(BufReader::with_capacity(1 << 16, file));
     }
     // A regular file: its first bytes are looked at, then it is read from the top, with no
     // buffer in between for a plain one.
+    file.seek(SeekFrom::Start(0))?;
     let mut head = Vec::with_capacity(GZIP_MAGIC.len());
     (&mut file)
         .take(GZIP_MAGIC.len() as u64)
@@ -82,6 +86,49 @@ pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> 
         },
         compressed: gzip,
     })
+}
+
+/// Bytes of text that identify a file (its first line, or as much of it).
+pub const ID_PREFIX: usize = 4096;
+
+/// A file's identity ([`file_id`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    /// FNV-1a (64-bit) of the text up to the end of the first line that is not blank (newline
+    /// included; at most [`ID_PREFIX`] bytes), folded to a non-negative `i32`.
+    pub id: i32,
+    /// Whether that line is finished: a newline follows it, or it runs past [`ID_PREFIX`]. A file
+    /// whose first line is still being written gets another id once it is finished.
+    pub finished: bool,
+}
+
+/// The identity of a log file from its text (decompressed): `None` for an empty file. Blank
+/// lines before the first line of content are part of the text hashed, so that files which start
+/// with blank lines are still told apart by the line that follows.
+pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
+    let mut head = Vec::with_capacity(ID_PREFIX);
+    text.take(ID_PREFIX as u64).read_to_end(&mut head)?;
+    if head.is_empty() {
+        return Ok(None);
+    }
+    let mut end = None;
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'\n', &head[from..]) {
+        let line = &head[from..from + i];
+        from += i + 1;
+        if !line.iter().all(u8::is_ascii_whitespace) {
+            end = Some(from);
+            break;
+        }
+    }
+    let finished = end.is_some() || head.len() == ID_PREFIX;
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in &head[..end.unwrap_or(head.len())] {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    let id = ((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32;
+    Ok(Some(FileId { id, finished }))
 }
 
 /// A reader that reports the bytes each read took.
@@ -178,6 +225,34 @@ mod tests {
             assert_eq!(got, text, "{name}");
             assert_eq!(file.compressed, name == "gz");
         }
+    }
+
+    #[test]
+    fn files_are_named_by_their_first_line_of_content() {
+        let id = |t: &[u8]| file_id(t).unwrap();
+        let a = id(b"first line\nsecond\n").unwrap();
+        assert!(a.finished);
+        // The first line alone decides, and a file grown by appends keeps its id.
+        assert_eq!(id(b"first line\nother\nmore\n"), Some(a));
+        assert_ne!(id(b"first lime\nsecond\n").unwrap().id, a.id);
+        // Blank lines first: the next line tells files apart.
+        let b = id(b"\n  \r\nx\n").unwrap();
+        assert_ne!(b.id, id(b"\n  \r\ny\n").unwrap().id);
+        assert_ne!(b.id, id(b"x\n").unwrap().id);
+        // An unfinished first line is flagged; a long one that fills the prefix is not.
+        assert_eq!(id(b"first line").map(|f| f.finished), Some(false));
+        assert_eq!(id(b"\n\n").map(|f| f.finished), Some(false));
+        assert!(id(&[b'a'; ID_PREFIX + 10]).unwrap().finished);
+        assert_eq!(id(b""), None);
+        // The same text compressed has the same id.
+        let text = b"first line\nsecond\n";
+        let gz = gzip(text);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.gz");
+        std::fs::write(&path, gz).unwrap();
+        let file = File::open(&path).unwrap();
+        let text = open_file(file, |_| {}).unwrap().text;
+        assert_eq!(file_id(text).unwrap().unwrap(), a);
     }
 
     #[test]

@@ -400,3 +400,86 @@ fn a_bad_input_or_database_stops_ingest_before_the_lake_is_touched() {
     assert!(err.contains("nope.mmdb"), "{err}");
     assert!(!lake.exists(), "a lake skeleton was left behind");
 }
+
+#[test]
+fn a_live_files_unfinished_last_line_waits_for_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("live.log");
+    let line = |n: u32| {
+        format!(
+            "81.2.69.142 - - [22/Jan/2019:03:{n:02}:14 +0330] \"GET /{n} HTTP/1.1\" 200 {n} \"http://r/\" \"agent {n}\"\n"
+        )
+    };
+    let full: String = (0..5).map(line).collect();
+    // Four lines, and the fifth cut after its size: it would parse as a common-format line.
+    let cut = full.len() - line(4).len() + line(4).find(" \"http").unwrap();
+    std::fs::write(&log, &full[..cut]).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 4 rows written"), "{summary}");
+    assert!(
+        summary.contains("1 unfinished last line(s) held back"),
+        "{summary}"
+    );
+    // The writer finishes the line and adds one more.
+    std::fs::write(&log, format!("{full}{}", line(5))).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 2 rows written"), "{summary}");
+    assert!(!summary.contains("held back"), "{summary}");
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), 6);
+    assert_unique(&prov);
+    let out = accesslake(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT count(*) FROM logs WHERE referrer = 'http://r/' AND user_agent LIKE 'agent %'",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).lines().nth(1),
+        Some("6")
+    );
+
+    // A file left alone for a while is complete: its last line is taken without a newline, and
+    // a file whose only line is unfinished is left for later, with no state written.
+    let quiet = dir.path().join("quiet.log");
+    std::fs::write(&quiet, line(7).trim_end()).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&quiet)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let summary = ingest(&lake, &[&quiet]);
+    assert!(summary.contains(" 1 rows written"), "{summary}");
+    let fresh = dir.path().join("fresh.log");
+    std::fs::write(&fresh, line(8).trim_end()).unwrap();
+    let summary = ingest(&lake, &[&fresh]);
+    assert!(
+        summary.contains(" 0 rows written") && summary.contains("held back"),
+        "{summary}"
+    );
+    assert_eq!(lake_provenance(&lake).len(), 7);
+}
+
+#[test]
+fn files_that_start_with_blank_lines_are_told_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let known = std::fs::read_to_string(known_ips_log(dir.path())).unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, format!("\n{known}")).unwrap();
+    let mut lines: Vec<&str> = known.lines().collect();
+    lines.reverse();
+    std::fs::write(&b, format!("\n{}\n", lines.join("\n"))).unwrap();
+    ingest(&lake, &[&a]);
+    let summary = ingest(&lake, &[&b]);
+    assert!(!summary.contains(" 0 rows written"), "{summary}");
+    let prov = lake_provenance(&lake);
+    assert_unique(&prov);
+    let files: std::collections::BTreeSet<i32> = prov.iter().map(|p| p.0).collect();
+    assert_eq!(files.len(), 2, "two files, two partitions");
+}
