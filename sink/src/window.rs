@@ -17,7 +17,7 @@ use crate::enrich::Enrichment;
 use crate::rows::{Provenance, Rows};
 use accesslake_transform::Record;
 use arrow::record_batch::RecordBatch;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Window parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,10 +113,17 @@ pub fn state_key(window_start: i64) -> String {
     format!("t{window_start}")
 }
 
-/// The open windows of one partition.
+/// The open windows of one partition. A window that receives rows in time closes when the
+/// watermark passes its end plus the lateness; the rows of a window that had closed already
+/// (late rows) wait in a window of their own until the next window closes in time, or until
+/// `max_rows` late rows are buffered: a stream of stragglers makes a few commits, not one each.
 pub struct Windows {
     settings: WindowSettings,
     open: BTreeMap<i64, WindowBuf>,
+    /// Starts of the open windows holding rows that came in time.
+    in_time: BTreeSet<i64>,
+    /// Late rows buffered, over all windows.
+    late_rows: usize,
     watermark: Option<i64>,
 }
 
@@ -125,6 +132,8 @@ impl Windows {
         Windows {
             settings,
             open: BTreeMap::new(),
+            in_time: BTreeSet::new(),
+            late_rows: 0,
             watermark,
         }
     }
@@ -204,6 +213,11 @@ impl Windows {
         buf.len += 1;
         buf.last_offset = offset;
         buf.late += u64::from(late);
+        if late {
+            self.late_rows += 1;
+        } else if self.in_time.last() != Some(&start) {
+            self.in_time.insert(start);
+        }
     }
 
     /// Adds the data of rows already [`Self::count`]ed in window `start`, as one batch.
@@ -218,14 +232,14 @@ impl Windows {
         self.watermark
     }
 
-    /// Whether some buffered window has closed (cheap: looks at the oldest one).
+    /// Whether it is time to flush closed windows: a window of rows in time has closed, or
+    /// `max_rows` late rows are waiting (cheap: looks at the oldest window in time).
     pub fn any_closable(&self) -> bool {
-        self.open
-            .first_key_value()
-            .is_some_and(|(&s, _)| self.is_closed(s))
+        self.in_time.first().is_some_and(|&s| self.is_closed(s))
+            || self.late_rows >= self.settings.max_rows
     }
 
-    /// Starts of the windows that have closed (oldest first).
+    /// Starts of the windows that have closed (oldest first), late rows' windows included.
     pub fn closable(&self) -> Vec<i64> {
         self.open
             .keys()
@@ -252,7 +266,10 @@ impl Windows {
 
     /// Removes and returns a window's buffer.
     pub fn take(&mut self, start: i64) -> Option<WindowBuf> {
-        self.open.remove(&start)
+        let buf = self.open.remove(&start)?;
+        self.in_time.remove(&start);
+        self.late_rows -= buf.late as usize;
+        Some(buf)
     }
 
     /// The oldest offset still buffered.
@@ -316,5 +333,53 @@ mod tests {
         assert!(with(0).validate().is_err());
         assert!(with(MAX_TEXT_BYTES + 1).validate().is_err());
         assert!(with(MAX_TEXT_BYTES).validate().is_ok());
+    }
+
+    #[test]
+    fn late_rows_wait_for_a_window_closing_in_time_or_max_rows() {
+        let settings = WindowSettings {
+            window_secs: 60,
+            lateness_secs: 0,
+            max_rows: 5,
+            ..WindowSettings::default()
+        };
+        let mut w = Windows::new(settings, None);
+        let mut offset = 0;
+        let mut row = |w: &mut Windows, secs: i64| {
+            let (start, late) = w.observe(secs * 1_000_000);
+            w.count(start, offset, late);
+            offset += 1;
+            late
+        };
+        let flush = |w: &mut Windows| {
+            let starts = w.closable();
+            for &s in &starts {
+                w.take(s);
+            }
+            starts
+        };
+        assert!(!row(&mut w, 600));
+        assert!(!row(&mut w, 700));
+        assert!(w.any_closable(), "window 600 closed in time");
+        assert_eq!(flush(&mut w), [600]);
+        // Stragglers for the closed window 600 and for 480: they wait, below max_rows.
+        for secs in [610, 620, 490] {
+            assert!(row(&mut w, secs));
+            assert!(!w.any_closable(), "late rows alone do not flush");
+        }
+        // Window 660 closes in time: the late rows go with it.
+        assert!(!row(&mut w, 800));
+        assert!(w.any_closable());
+        assert_eq!(flush(&mut w), [480, 600, 660]);
+        // Or max_rows late rows are waiting.
+        for (i, secs) in [100, 200, 300, 400].into_iter().enumerate() {
+            assert!(row(&mut w, secs));
+            assert!(!w.any_closable(), "{} late rows", i + 1);
+        }
+        assert!(row(&mut w, 500));
+        assert!(w.any_closable());
+        assert_eq!(flush(&mut w), [60, 180, 300, 360, 480]);
+        assert!(!w.any_closable());
+        assert_eq!(w.all(), [780]);
     }
 }
