@@ -405,18 +405,20 @@ impl LakeDb {
     }
 }
 
-/// DuckDB's message, with a hint where it asks for the ICU extension: the bundled DuckDB is built
-/// without it, and it is what date functions on a `TIMESTAMP WITH TIME ZONE` such as `time` need.
+/// DuckDB's message, with a hint where one helps: a table that does not exist (the lake is the
+/// view `logs`), and the ICU extension, which the bundled DuckDB is built without and which date
+/// functions on a `TIMESTAMP WITH TIME ZONE` such as `time` need.
 fn sql_error(msg: String) -> QueryError {
-    if !msg.contains("extension 'icu") {
+    let hint = if msg.contains("extension 'icu") {
+        "this DuckDB has no ICU extension, which date functions on `time` (a TIMESTAMP WITH TIME \
+         ZONE) need: cast it first, e.g. hour(time::TIMESTAMP) or date_trunc('day', \
+         time::TIMESTAMP) (`time` is UTC); `logs` also has year, month, day and hour columns"
+    } else if msg.starts_with("Catalog Error: Table with name") {
+        "the lake is the view `logs`: SELECT … FROM logs"
+    } else {
         return QueryError::Sql(msg);
-    }
-    QueryError::Sql(format!(
-        "{msg}\nhint: this DuckDB has no ICU extension, which date functions on `time` (a \
-         TIMESTAMP WITH TIME ZONE) need: cast it first, e.g. hour(time::TIMESTAMP) or \
-         date_trunc('day', time::TIMESTAMP) (`time` is UTC); `logs` also has year, month, day \
-         and hour columns"
-    ))
+    };
+    QueryError::Sql(format!("{msg}\nhint: {hint}"))
 }
 
 /// Skips whitespace and SQL comments.

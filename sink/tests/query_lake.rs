@@ -373,6 +373,9 @@ fn bad_sql_prints_duckdbs_error_only() {
         "{err}"
     );
     assert!(!err.contains("hint:"), "{err}");
+    let (ok, _, err) = query("csv", "SELECT count(*) FROM requests");
+    assert!(!ok);
+    assert!(err.contains("hint: the lake is the view `logs`"), "{err}");
     assert!(
         !err.contains("backtrace") && !err.contains("panicked"),
         "{err}"
