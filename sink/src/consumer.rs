@@ -28,6 +28,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,6 +45,18 @@ pub enum ConsumerError {
     Settings(String),
     #[error("partition {partition}: {message}")]
     Partition { partition: i32, message: String },
+    #[error(
+        "partition {partition}: the broker delivered offset {offset}, below the lake's resume \
+         offset {resume}: the topic was recreated or truncated since this lake read it, and its \
+         new records would be taken for ones already written. Stopping; to read it again from \
+         the start, move the partition's state file aside ({state})"
+    )]
+    OffsetsBehind {
+        partition: i32,
+        offset: i64,
+        resume: i64,
+        state: String,
+    },
 }
 
 /// One partition this member owns.
@@ -52,6 +65,9 @@ struct Owned {
     last_record: Instant,
     /// Pipeline counters already added to the metrics.
     reported: PipelineStats,
+    /// The resume offset the partition was sought to, until its first record is seen: a first
+    /// record below it means the broker reset the offset (see [`first_offset`]).
+    expect_from: Option<i64>,
 }
 
 /// State shared by the poll loop and the rebalance / statistics callbacks (which librdkafka
@@ -149,6 +165,7 @@ impl Shared {
     fn open(&self, p: i32) -> crate::Result<Owned> {
         let pipe = PartitionPipeline::open(&self.lake, &self.topic, p, self.settings)?;
         Ok(Owned {
+            expect_from: pipe.resume_offset(),
             pipe,
             last_record: Instant::now(),
             reported: PipelineStats::default(),
@@ -339,6 +356,24 @@ pub fn consumer_config(cfg: &RunConfig) -> ClientConfig {
     c
 }
 
+/// Checks a partition's first record after it was sought to the lake's resume offset. A broker
+/// that no longer has that offset (`auto.offset.reset=earliest`) starts at its log's start: above
+/// it, records were deleted by retention before they were read (or the offsets skip control
+/// records and compacted ones: not told apart, so not reported); below it, the topic was
+/// recreated or truncated, and the skip rule would silently drop its records as written already.
+fn first_offset(partition: i32, offset: i64, resume: i64, state: &Path) -> crate::Result<()> {
+    if offset >= resume {
+        return Ok(());
+    }
+    Err(ConsumerError::OffsetsBehind {
+        partition,
+        offset,
+        resume,
+        state: state.display().to_string(),
+    }
+    .into())
+}
+
 /// Why a record value is not a usable record.
 fn reject_reason(value: Option<&[u8]>) -> Result<Record<'_>, (&'static str, String)> {
     let bytes = match value {
@@ -394,6 +429,10 @@ fn handle(
         return Ok(());
     };
     o.last_record = Instant::now();
+    if let Some(resume) = o.expect_from.take() {
+        let state = shared.lake.state_path(&shared.topic, p);
+        first_offset(p, offset, resume, &state)?;
+    }
     let committed: Option<Committed> = match reject_reason(value) {
         Ok(record) => {
             let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
@@ -604,6 +643,16 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_offset_below_the_resume_offset_stops_the_sink() {
+        let state = Path::new("lake/_accesslake/state/t/3.json");
+        assert!(first_offset(3, 100, 100, state).is_ok());
+        assert!(first_offset(3, 250, 100, state).is_ok(), "retention or control records");
+        let e = first_offset(3, 0, 100, state).unwrap_err().to_string();
+        assert!(e.contains("offset 0, below the lake's resume offset 100"), "{e}");
+        assert!(e.contains("3.json"), "{e}");
+    }
 
     #[test]
     fn repeated_errors_are_held_back_and_counted() {
