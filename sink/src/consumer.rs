@@ -648,9 +648,15 @@ mod tests {
     fn a_first_offset_below_the_resume_offset_stops_the_sink() {
         let state = Path::new("lake/_accesslake/state/t/3.json");
         assert!(first_offset(3, 100, 100, state).is_ok());
-        assert!(first_offset(3, 250, 100, state).is_ok(), "retention or control records");
+        assert!(
+            first_offset(3, 250, 100, state).is_ok(),
+            "retention or control records"
+        );
         let e = first_offset(3, 0, 100, state).unwrap_err().to_string();
-        assert!(e.contains("offset 0, below the lake's resume offset 100"), "{e}");
+        assert!(
+            e.contains("offset 0, below the lake's resume offset 100"),
+            "{e}"
+        );
         assert!(e.contains("3.json"), "{e}");
     }
 

@@ -207,6 +207,13 @@ fn raw_quotes_that_look_like_a_status_do_not_cut_the_request_short() {
         (s(&r.request), r.status, r.bytes),
         (None, Some(400), Some(0))
     );
+    // A raw backslash at the end of the request (a logger that does not escape): read as text.
+    let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a\" 200 5 "-" "ua""#);
+    assert_eq!(s(&r.request), Some(r"GET /a\"));
+    assert_eq!(
+        (r.status, r.bytes, s(&r.user_agent)),
+        (Some(200), Some(5), Some("ua"))
+    );
     // A backslash before the chosen close is still unescaped.
     let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /\"a" 200 5"#);
     assert_eq!(s(&r.request), Some(r#"GET /"a"#));
