@@ -10,7 +10,7 @@ use std::thread::LocalKey;
 /// Why a timestamp was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TimestampError {
-    #[error("timestamp is not in the form dd/Mon/yyyy:HH:MM:SS +hhmm")]
+    #[error("timestamp is not in the form dd/Mon/yyyy:HH:MM:SS[.ffffff] +hhmm")]
     Layout,
     #[error("timestamp has an unknown month name")]
     Month,
@@ -180,6 +180,23 @@ fn read_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
         [d0, b'/', ref rest @ ..] => (two(b'0', d0).ok_or(Layout)?, rest),
         _ => return Err(Layout),
     };
+    // A fraction of a second (`13:55:36.123`, as Apache's `%{msec_frac}t` writes it): up to six
+    // digits are kept (microseconds), further ones cut; the rest is read without it.
+    let mut plain = [0u8; 23];
+    let (rest, micros) = match rest.get(17) {
+        Some(b'.') if rest.len() >= 25 => {
+            let digits = &rest[18..rest.len() - 6];
+            if digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+                return Err(Layout);
+            }
+            let padded = digits.iter().chain(std::iter::repeat(&b'0')).take(6);
+            let micros = padded.fold(0, |a, &d| a * 10 + u32::from(d - b'0'));
+            plain[..17].copy_from_slice(&rest[..17]);
+            plain[17..].copy_from_slice(&rest[rest.len() - 6..]);
+            (&plain[..], micros)
+        }
+        _ => (rest, 0),
+    };
     // rest: Mon/yyyy:HH:MM:SS +hhmm  (23 bytes)
     let [m0, m1, m2, b'/', y0, y1, y2, y3, b':', h0, h1, b':', i0, i1, b':', s0, s1, b' ', sign, oh0, oh1, om0, om1] =
         *rest
@@ -219,7 +236,7 @@ fn read_clf_time(s: &[u8]) -> Result<(Timestamp, UtcOffset), TimestampError> {
     // The offset's text is the log's own digits (`-0000` is written `+00:00`).
     let sign = if offset_min < 0 { b'-' } else { b'+' };
     Ok((
-        Timestamp(utc * 1_000_000),
+        Timestamp(utc * 1_000_000 + i64::from(micros)),
         UtcOffset::from_text([sign, oh0, oh1, b':', om0, om1]),
     ))
 }

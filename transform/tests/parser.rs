@@ -284,6 +284,49 @@ fn bracketed_ipv6_addresses_are_fields_not_the_timestamp() {
 }
 
 #[test]
+fn fractions_of_a_second_are_kept_to_the_microsecond() {
+    let line = |ts: &str| format!(r#"1.2.3.4 - - [{ts}] "GET / HTTP/1.1" 200 5"#);
+    for (ts, want) in [
+        ("10/Oct/2000:13:55:36.123 -0700", "2000-10-10T20:55:36.123Z"),
+        ("10/Oct/2000:13:55:36.5 +0000", "2000-10-10T13:55:36.5Z"),
+        (
+            "10/Oct/2000:13:55:36.123456789 +0000",
+            "2000-10-10T13:55:36.123456Z",
+        ),
+        ("10/Oct/2000:13:55:36.000 +0000", "2000-10-10T13:55:36Z"),
+    ] {
+        let r = owned(line(ts));
+        assert_eq!(r.time.to_rfc3339(), want, "{ts}");
+        let mut json = Vec::new();
+        write_record(&r, &mut json);
+        assert_eq!(
+            Record::from_json(&json).unwrap(),
+            r,
+            "{ts}: the JSON reads back"
+        );
+        assert_eq!(
+            r.utc_offset.as_str(),
+            &format!(
+                "{}:{}",
+                &ts[ts.len() - 5..ts.len() - 2],
+                &ts[ts.len() - 2..]
+            )
+        );
+    }
+    for ts in [
+        "10/Oct/2000:13:55:36. -0700",
+        "10/Oct/2000:13:55:36.12a -0700",
+        "10/Oct/2000:13:55:36.1234567890 -0700",
+        "10/Oct/2000:13:55:36.5-0700",
+    ] {
+        assert!(
+            matches!(err(line(ts).as_bytes()), ErrorKind::Timestamp(_)),
+            "{ts}"
+        );
+    }
+}
+
+#[test]
 fn instants_outside_the_years_0000_to_9999_are_refused() {
     let line = |ts: &str| format!(r#"1.2.3.4 - - [{ts}] "GET / HTTP/1.1" 200 5"#);
     for ts in [
