@@ -284,6 +284,15 @@ fn bracketed_ipv6_addresses_are_fields_not_the_timestamp() {
 }
 
 #[test]
+fn a_byte_order_mark_is_not_part_of_the_address() {
+    let r = parse_line(
+        b"\xEF\xBB\xBF1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5",
+    )
+    .unwrap();
+    assert_eq!(r.client_ip, "1.2.3.4");
+}
+
+#[test]
 fn fractions_of_a_second_are_kept_to_the_microsecond() {
     let line = |ts: &str| format!(r#"1.2.3.4 - - [{ts}] "GET / HTTP/1.1" 200 5"#);
     for (ts, want) in [
