@@ -128,7 +128,10 @@ pub(crate) fn parse<'a>(
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     // A byte-order mark (a file's first line, from some Windows tools) is not part of the address.
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+    let line = match line {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => rest,
+        _ => line,
+    };
     match escape {
         // For JSON the line is scanned anyway: when that pass finds only ASCII, it is UTF-8.
         Some(escape) => {
