@@ -46,14 +46,15 @@ pub enum ConsumerError {
     #[error("partition {partition}: {message}")]
     Partition { partition: i32, message: String },
     #[error(
-        "partition {partition}: the broker delivered offset {offset}, below the lake's resume \
-         offset {resume}: the topic was recreated or truncated since this lake read it, and its \
-         new records would be taken for ones already written. Stopping; to read it again from \
-         the start, move the partition's state file aside ({state})"
+        "partition {partition}: the broker {found}, below the lake's resume offset {resume}: \
+         the topic was recreated or truncated since this lake read it, and its records would be \
+         taken for ones already written. Stopping; to read it again from the start, move the \
+         partition's state file aside ({state})"
     )]
     OffsetsBehind {
         partition: i32,
-        offset: i64,
+        /// What the broker showed: `delivered offset N` or `holds offsets up to N`.
+        found: String,
         resume: i64,
         state: String,
     },
@@ -218,7 +219,7 @@ impl ConsumerContext for SinkContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = self.assign(tpl) {
+                if let Err(e) = self.assign(consumer, tpl) {
                     self.0.fail(e);
                     return;
                 }
@@ -254,8 +255,15 @@ impl ConsumerContext for SinkContext {
 }
 
 impl SinkContext {
-    /// Recovers each assigned partition from the lake and sets its start offset in `tpl`.
-    fn assign(&self, tpl: &mut TopicPartitionList) -> crate::Result<()> {
+    /// Recovers each assigned partition from the lake and sets its start offset in `tpl`. A
+    /// partition whose log ends below the lake's resume offset was recreated or truncated: an
+    /// error (a broker would reset the offset to its start, and the skip rule would take the new
+    /// records for written ones; some brokers, tansu among them, would just wait).
+    fn assign(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> crate::Result<()> {
         let shared = &self.0;
         let mut starts = Vec::new();
         {
@@ -267,6 +275,24 @@ impl SinkContext {
                 let p = el.partition();
                 let o = shared.open(p)?;
                 let resume = o.pipe.resume_offset();
+                if let Some(r) = resume {
+                    let (_, high) = consumer
+                        .fetch_watermarks(&shared.topic, p, Duration::from_secs(10))
+                        .map_err(ConsumerError::Kafka)?;
+                    if high < r {
+                        return Err(ConsumerError::OffsetsBehind {
+                            partition: p,
+                            found: format!("holds offsets up to {high}"),
+                            resume: r,
+                            state: shared
+                                .lake
+                                .state_path(&shared.topic, p)
+                                .display()
+                                .to_string(),
+                        }
+                        .into());
+                    }
+                }
                 tracing::info!(partition = p, resume_offset = ?resume, "assigned");
                 starts.push((p, resume.map_or(Offset::Beginning, Offset::Offset)));
                 parts.insert(p, o);
@@ -367,7 +393,7 @@ fn first_offset(partition: i32, offset: i64, resume: i64, state: &Path) -> crate
     }
     Err(ConsumerError::OffsetsBehind {
         partition,
-        offset,
+        found: format!("delivered offset {offset}"),
         resume,
         state: state.display().to_string(),
     }
