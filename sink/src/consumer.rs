@@ -275,10 +275,17 @@ impl SinkContext {
                 let p = el.partition();
                 let o = shared.open(p)?;
                 let resume = o.pipe.resume_offset();
-                if let Some(r) = resume {
-                    let (_, high) = consumer
+                // A broker that cannot say now is not a reason to stop: the first record's check
+                // (`first_offset`) still catches a reset.
+                let end = resume.and_then(|_| {
+                    consumer
                         .fetch_watermarks(&shared.topic, p, Duration::from_secs(10))
-                        .map_err(ConsumerError::Kafka)?;
+                        .inspect_err(|e| {
+                            tracing::warn!(partition = p, error = %e, "cannot read the partition's end offset");
+                        })
+                        .ok()
+                });
+                if let (Some(r), Some((_, high))) = (resume, end) {
                     if high < r {
                         return Err(ConsumerError::OffsetsBehind {
                             partition: p,
