@@ -287,17 +287,8 @@ impl SinkContext {
                 });
                 if let (Some(r), Some((_, high))) = (resume, end) {
                     if high < r {
-                        return Err(ConsumerError::OffsetsBehind {
-                            partition: p,
-                            found: format!("holds offsets up to {high}"),
-                            resume: r,
-                            state: shared
-                                .lake
-                                .state_path(&shared.topic, p)
-                                .display()
-                                .to_string(),
-                        }
-                        .into());
+                        let state = shared.lake.state_path(&shared.topic, p);
+                        return Err(behind(p, format!("holds offsets up to {high}"), r, &state));
                     }
                 }
                 tracing::info!(partition = p, resume_offset = ?resume, "assigned");
@@ -398,13 +389,23 @@ fn first_offset(partition: i32, offset: i64, resume: i64, state: &Path) -> crate
     if offset >= resume {
         return Ok(());
     }
-    Err(ConsumerError::OffsetsBehind {
+    Err(behind(
         partition,
-        found: format!("delivered offset {offset}"),
+        format!("delivered offset {offset}"),
+        resume,
+        state,
+    ))
+}
+
+/// [`ConsumerError::OffsetsBehind`]: the broker showed `found` below the lake's `resume`.
+fn behind(partition: i32, found: String, resume: i64, state: &Path) -> crate::Error {
+    ConsumerError::OffsetsBehind {
+        partition,
+        found,
         resume,
         state: state.display().to_string(),
     }
-    .into())
+    .into()
 }
 
 /// Why a record value is not a usable record.

@@ -334,7 +334,9 @@ fn in_order<J: Send, R: Send, S: Send>(
 /// threads (each with its own enricher caches over the shared databases), each taking the next
 /// chunk when it is free; the rows are put back in line order and go through the partition's
 /// pipeline on this thread, and its commits run on a thread of their own.
-pub fn ingest_file(
+///
+/// [`run`] has checked the file ([`check_input`]) before the lake was opened.
+fn ingest_file(
     lake: &Lake,
     path: &Path,
     cfg: &IngestConfig,
@@ -342,7 +344,6 @@ pub fn ingest_file(
     enricher: &Enricher,
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
-    check_input(path)?;
     let ioe = |e| Error::file(path, e);
     // One open file for the id and the lines: a rotation between two opens by name would read
     // one file's lines under another's id.
@@ -441,7 +442,8 @@ pub fn ingest_file(
 }
 
 /// An input `ingest` can read: it exists and is a regular file. The file is read twice (its id
-/// from its first line, then its lines): a pipe would lose what the first read took.
+/// from its first line, then from the top again): a pipe cannot be rewound, and opening one would
+/// wait for a writer.
 fn check_input(path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
     if !meta.is_file() {

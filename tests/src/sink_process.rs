@@ -38,6 +38,27 @@ pub fn accesslake_bin() -> &'static Path {
     })
 }
 
+/// The arguments of `accesslake run` against `broker`: `--brokers`, `--topic`, `--lake`, then
+/// `extra` (window, group and librdkafka settings of the test).
+pub fn run_args(
+    broker: &crate::broker::Broker,
+    topic: &str,
+    lake: &Path,
+    extra: &[&str],
+) -> Vec<String> {
+    let lake = lake.display().to_string();
+    let base = [
+        "run",
+        "--brokers",
+        &broker.bootstrap(),
+        "--topic",
+        topic,
+        "--lake",
+        &lake,
+    ];
+    base.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
 /// A spawned `accesslake` (or any) child; killed with SIGKILL on drop if still running.
 pub struct SinkProcess {
     child: Child,

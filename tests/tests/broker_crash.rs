@@ -21,34 +21,29 @@ const KILLS: usize = 5;
 /// resume, and a group whose last member was killed waits out its session on the broker (tansu
 /// has been seen not to rebalance such a group at all).
 fn sink_args(broker: &Broker, lake: &std::path::Path, group: &str) -> Vec<String> {
-    [
-        "run",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
+    accesslake_tests::sink_process::run_args(
+        broker,
         TOPIC,
-        "--group",
-        group,
-        "--lake",
-        &lake.display().to_string(),
-        "--window-secs",
-        "300",
-        "--lateness-secs",
-        "10",
-        "--max-rows",
-        "3000",
-        "--idle-flush-secs",
-        "0.5",
-        "-X",
-        "fetch.wait.max.ms=50",
-        "-X",
-        "session.timeout.ms=6000",
-        "-X",
-        "heartbeat.interval.ms=500",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+        lake,
+        &[
+            "--group",
+            group,
+            "--window-secs",
+            "300",
+            "--lateness-secs",
+            "10",
+            "--max-rows",
+            "3000",
+            "--idle-flush-secs",
+            "0.5",
+            "-X",
+            "fetch.wait.max.ms=50",
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ],
+    )
 }
 
 /// How many partition assignments the sink log records so far.

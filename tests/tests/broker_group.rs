@@ -22,30 +22,25 @@ fn two_members_one_stopped_mid_stream() {
         .expect("create topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let args: Vec<String> = [
-        "run",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
+    let args = accesslake_tests::sink_process::run_args(
+        &broker,
         TOPIC,
-        "--group",
-        "group-test",
-        "--lake",
-        &lake.display().to_string(),
-        "--window-secs",
-        "300",
-        "--max-rows",
-        "3000",
-        "--idle-flush-secs",
-        "0.5",
-        "-X",
-        "session.timeout.ms=6000",
-        "-X",
-        "heartbeat.interval.ms=500",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &lake,
+        &[
+            "--group",
+            "group-test",
+            "--window-secs",
+            "300",
+            "--max-rows",
+            "3000",
+            "--idle-flush-secs",
+            "0.5",
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ],
+    );
     accesslake_tests::sink_process::accesslake_bin();
 
     let b = &broker;

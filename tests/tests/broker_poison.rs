@@ -6,7 +6,7 @@
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, dead_letters, per_partition, wait_for_rows};
-use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::sink_process::{run_args, SinkProcess};
 use accesslake_tests::stream::json_record;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
@@ -47,22 +47,12 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     ];
     broker.produce(TOPIC, Some(0), &poison).unwrap();
 
-    let args: Vec<String> = [
-        "run",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
+    let args = run_args(
+        &broker,
         TOPIC,
-        "--lake",
-        &lake.display().to_string(),
-        "--idle-flush-secs",
-        "0.3",
-        "--metrics-addr",
-        &metrics,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &lake,
+        &["--idle-flush-secs", "0.3", "--metrics-addr", &metrics],
+    );
     let log = dir.path().join("sink.log");
     let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
 

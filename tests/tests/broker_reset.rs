@@ -6,27 +6,14 @@
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, wait_for_rows};
-use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::sink_process::{self, SinkProcess};
 use accesslake_tests::stream::json_record;
 use std::time::Duration;
 
 const TOPIC: &str = "requests.parsed";
 
 fn run_args(broker: &Broker, lake: &std::path::Path) -> Vec<String> {
-    [
-        "run",
-        "--brokers",
-        &broker.bootstrap(),
-        "--topic",
-        TOPIC,
-        "--lake",
-        &lake.display().to_string(),
-        "--idle-flush-secs",
-        "0.3",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    sink_process::run_args(broker, TOPIC, lake, &["--idle-flush-secs", "0.3"])
 }
 
 #[test]

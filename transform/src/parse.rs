@@ -8,7 +8,7 @@
 //! that follows it (spaces, a status, spaces, a size), so a raw `"` inside a URL is kept.
 
 use crate::json::{scan_line, Escape};
-use crate::request::split_request;
+use crate::request::{is_protocol, split_request};
 use crate::schema::Record;
 use crate::text::{cut, unescape_quoted, utf8_or_hex};
 use crate::timestamp::{parse_clf_time, TimestampError, CLF_TIME_LEN};
@@ -410,16 +410,11 @@ fn literal_request_end(b: &[u8], start: usize) -> Option<(usize, Tail, bool)> {
     None
 }
 
-/// Whether a request's text ends in a space and a protocol (`HTTP/1.1`, `HTTP/2`; as
-/// [`crate::request::is_protocol`]).
+/// Whether a request's text ends in a space and a protocol (`HTTP/1.1`, `HTTP/2`).
 fn ends_with_protocol(r: &[u8]) -> bool {
-    match *r {
-        [.., b' ', b'H', b'T', b'T', b'P', b'/', d, b'.', e] => {
-            d.is_ascii_digit() && e.is_ascii_digit()
-        }
-        [.., b' ', b'H', b'T', b'T', b'P', b'/', d] => d.is_ascii_digit(),
-        _ => false,
-    }
+    let last =
+        |n: usize| r.len() > n && r[r.len() - n - 1] == b' ' && is_protocol(&r[r.len() - n..]);
+    last(8) || last(6)
 }
 
 /// Finds the end of a quoted field opened at `start - 1`: an unescaped `"` followed by a space
