@@ -15,6 +15,11 @@ if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -q "$version"; then
     echo "tansu $version already installed at $bin" >&2
 else
     echo "installing tansu $version into $root (cold: ~15 min)" >&2
-    cargo install tansu --version "$version" --locked --features libsql --root "$root" >&2
+    # A target dir of its own, removed afterwards: the workspace's (CARGO_TARGET_DIR, which
+    # scripts/test.sh exports) is locked by the workspace build running meanwhile, and would
+    # keep tansu's ~1 GB of intermediate files for ever.
+    build="$root/build"
+    CARGO_TARGET_DIR="$build" cargo install tansu --version "$version" --locked --features libsql --root "$root" >&2
+    rm -rf "$build"
 fi
 echo "$bin"

@@ -13,6 +13,8 @@ pub enum Error {
     #[error(transparent)]
     Lake(#[from] crate::lake::LakeError),
     #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+    #[error(transparent)]
     Offsets(#[from] crate::offsets::OffsetsError),
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),

@@ -4,25 +4,29 @@
 //! Each file is one source partition of source [`SOURCE`]: its id ([`logfile::file_id`]) is
 //! derived from its first line, so the same file, or the same file grown by appends, maps to the
 //! same partition wherever it lives; the offset of a line is its line number (from 1). Re-running
-//! therefore skips what is already committed and adds no duplicates. A last line without a
-//! newline in a file changed within [`QUIET_FOR_LAST_LINE`] is held back, not committed half. Rejected lines go to the
-//! partition's dead-letter files (`LAKE/_accesslake/rejected/ingest/...jsonl`, one JSON object
-//! per line: `file`, `line`, `error`, `raw`), committed with the data. A progress bar is drawn
-//! only when stderr is a terminal.
+//! therefore skips what is already committed and adds no duplicates, and a run while another
+//! holds the same file's partition stops at once ([`crate::lock`]). A last line without a
+//! newline in a file changed within [`QUIET_FOR_LAST_LINE`] is held back, not committed half.
+//! Rejected lines go to the partition's dead-letter files
+//! (`LAKE/_accesslake/rejected/ingest/...jsonl`, one JSON object per line: `file`, `line`,
+//! `error`, `raw`), committed with the data. The file is read in chunks of whole lines
+//! ([`crate::chunk`]), parsed and enriched on worker threads ([`crate::workers`]). A progress bar
+//! is drawn only when stderr is a terminal.
 
+use crate::chunk::{count_lines, lines, read_chunk, Piece};
 use crate::config::IngestConfig;
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
 use crate::logfile;
 use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
-use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
+use crate::pipeline::{PartitionPipeline, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
+use crate::workers::in_order;
 use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::io::{IsTerminal, Seek, SeekFrom};
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,9 +52,6 @@ pub struct FileSummary {
     pub held: u64,
     pub pipeline: PipelineStats,
 }
-
-/// Bytes of input handed to a worker at a time (whole lines; a longer line makes a bigger chunk).
-pub const CHUNK_BYTES: usize = 1 << 20;
 
 /// What a worker made of one chunk of lines: the parsed rows (lake schema, in line order) and
 /// the dead letters `(line number, JSON line)`.
@@ -89,29 +90,6 @@ impl Work<'_> {
         let head = &head[..head.len().min(self.max_line)];
         self.dead_letter(offset, too_long_error(len, self.max_line), head)
     }
-}
-
-/// What the reader hands to a worker.
-enum Piece {
-    /// Whole lines (at least [`CHUNK_BYTES`] of them unless the file ends).
-    Lines(Vec<u8>),
-    /// One line longer than the limit: its first bytes (up to the limit) and its length without
-    /// its line end. The rest of it was read past, never held.
-    Long { head: Vec<u8>, len: u64 },
-}
-
-/// The lines of a chunk, each with its `\n` (the last one may lack it: the end of the file).
-fn lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
-        let (line, tail) = rest.split_at(end);
-        rest = tail;
-        Some(line)
-    })
 }
 
 /// Parses and enriches one chunk whose first line has number `first`. `sizes` is how much text
@@ -156,178 +134,6 @@ fn parse_chunk(
         lines: lines_seen,
         already,
     }
-}
-
-/// Appends up to [`CHUNK_BYTES`] from `file` to `buf`, into spare capacity (no zero-filling of
-/// the megabyte first); `read_to_end` retries interrupted reads. Returns the bytes read: fewer
-/// than asked only at the end of the file.
-fn read_more(file: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    buf.reserve(CHUNK_BYTES);
-    (&mut *file).take(CHUNK_BYTES as u64).read_to_end(buf)
-}
-
-/// Reads the next piece: whole lines (at least [`CHUNK_BYTES`] unless the file ends), the bytes
-/// after the last newline kept in `carry` for the next call; or, when the line at the start is
-/// longer than `max_line` bytes, that line alone as [`Piece::Long`], read past to its end in
-/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length. With `hold_last`, a
-/// last line without a newline is not returned: it stays in `carry` (a live file caught
-/// mid-line), and the file's end is reached with it there.
-fn read_chunk(
-    file: &mut dyn Read,
-    carry: &mut Vec<u8>,
-    max_line: usize,
-    hold_last: bool,
-) -> std::io::Result<Option<Piece>> {
-    let mut buf = std::mem::take(carry);
-    let (mut eof, mut want) = (false, CHUNK_BYTES);
-    loop {
-        while buf.len() < want && !eof {
-            eof = read_more(file, &mut buf)? < CHUNK_BYTES;
-        }
-        if eof {
-            if hold_last && buf.last().is_some_and(|&b| b != b'\n') {
-                let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-                carry.extend_from_slice(&buf[cut..]);
-                buf.truncate(cut);
-            }
-            // Bounded already (a too-long last line is refused by the worker, from memory).
-            return Ok((!buf.is_empty()).then_some(Piece::Lines(buf)));
-        }
-        match memchr::memrchr(b'\n', &buf) {
-            Some(i) => {
-                carry.extend_from_slice(&buf[i + 1..]);
-                buf.truncate(i + 1);
-                return Ok(Some(Piece::Lines(buf)));
-            }
-            // The first line goes past the limit (a line end of `\n` or `\r\n` aside).
-            None if buf.len() > max_line.saturating_add(2) => {
-                return read_past_long_line(file, buf, carry, max_line).map(Some);
-            }
-            // One line longer than the buffer: read on.
-            None => want = buf.len() + CHUNK_BYTES,
-        }
-    }
-}
-
-/// The rest of [`read_chunk`] for a line longer than the limit, whose first bytes are `buf` (no
-/// newline among them): keeps its head, reads on to its newline counting its length, and leaves
-/// what follows the newline in `carry`.
-fn read_past_long_line(
-    file: &mut dyn Read,
-    mut buf: Vec<u8>,
-    carry: &mut Vec<u8>,
-    max_line: usize,
-) -> std::io::Result<Piece> {
-    // The length as `trim_line_end` would leave it: a `\r` just before the end is not counted.
-    let mut len = buf.len() as u64;
-    let mut cr = buf.last() == Some(&b'\r');
-    buf.truncate(max_line);
-    let (mut tail, mut eof) = (Vec::new(), false);
-    while !eof {
-        tail.clear();
-        let n = read_more(file, &mut tail)?;
-        eof = n < CHUNK_BYTES;
-        if let Some(i) = memchr::memchr(b'\n', &tail) {
-            carry.extend_from_slice(&tail[i + 1..]);
-            cr = if i == 0 { cr } else { tail[i - 1] == b'\r' };
-            len += i as u64;
-            return Ok(Piece::Long {
-                head: buf,
-                len: len - u64::from(cr),
-            });
-        }
-        len += n as u64;
-        if n > 0 {
-            cr = tail[n - 1] == b'\r';
-        }
-    }
-    Ok(Piece::Long {
-        head: buf,
-        len: len - u64::from(cr),
-    })
-}
-
-/// Lines in a chunk (the last may lack its newline), as [`lines`] splits it: memchr's vectorised
-/// count of newlines, not one search per line.
-fn count_lines(data: &[u8]) -> i64 {
-    let unterminated = data.last().is_some_and(|&b| b != b'\n');
-    (memchr::memchr_iter(b'\n', data).count() + usize::from(unterminated)) as i64
-}
-
-/// Runs `work` over the jobs `next_job` yields on one thread per element of `states` (each thread
-/// owning its state), and hands the results to `consume` in job order. A thread takes the next
-/// job from one shared queue whenever it is free, so a thread on a slower (or busier) core takes
-/// fewer jobs instead of holding the others up; at most two jobs per thread are in flight, and
-/// a result that comes back before an earlier one waits, by sequence number. The first error,
-/// from `next_job` or `consume`, stops everything and is returned; a panic in `work` is
-/// re-raised here (never a hang waiting for its result).
-fn in_order<J: Send, R: Send, S: Send>(
-    states: Vec<S>,
-    mut next_job: impl FnMut() -> Result<Option<J>>,
-    work: impl Fn(&mut S, J) -> R + Sync,
-    mut consume: impl FnMut(R) -> Result<()>,
-) -> Result<()> {
-    let workers = states.len().max(1);
-    let (job_tx, job_rx) = std::sync::mpsc::sync_channel::<(usize, J)>(workers);
-    // `None`: the worker panicked on that job (it then unwinds, and the scope re-raises it).
-    let (res_tx, res_rx) = std::sync::mpsc::channel::<(usize, Option<R>)>();
-    let job_rx = std::sync::Mutex::new(job_rx);
-    let work = &work;
-    std::thread::scope(|scope| -> Result<()> {
-        // Owned by this closure, so an early return closes the queues and the workers stop.
-        let (job_tx, res_tx) = (job_tx, res_tx);
-        for (w, mut state) in states.into_iter().enumerate() {
-            let (jobs, results) = (&job_rx, res_tx.clone());
-            std::thread::Builder::new()
-                .name(format!("ingest-{w}"))
-                .spawn_scoped(scope, move || {
-                    // The lock is held only while taking a job (a poisoned one stops the worker).
-                    while let Some((seq, job)) = jobs.lock().ok().and_then(|rx| rx.recv().ok()) {
-                        let sent = match catch_unwind(AssertUnwindSafe(|| work(&mut state, job))) {
-                            Ok(r) => results.send((seq, Some(r))),
-                            Err(panic) => {
-                                // Report the result missing (or the reader would wait for it
-                                // for ever); the scope then re-raises the panic.
-                                let _ = results.send((seq, None));
-                                resume_unwind(panic);
-                            }
-                        };
-                        if sent.is_err() {
-                            return;
-                        }
-                    }
-                })
-                .map_err(PipelineError::Spawn)?;
-        }
-        drop(res_tx);
-        let (mut sent, mut next, mut eof) = (0usize, 0usize, false);
-        let mut early = std::collections::BTreeMap::new();
-        loop {
-            while !eof && sent - next < 2 * workers {
-                match next_job()? {
-                    Some(job) => {
-                        job_tx
-                            .send((sent, job))
-                            .map_err(|_| PipelineError::WorkerGone)?;
-                        sent += 1;
-                    }
-                    None => eof = true,
-                }
-            }
-            if next == sent {
-                return Ok(());
-            }
-            let result = loop {
-                if let Some(r) = early.remove(&next) {
-                    break r;
-                }
-                let (seq, r) = res_rx.recv().map_err(|_| PipelineError::WorkerGone)?;
-                early.insert(seq, r.ok_or(PipelineError::WorkerGone)?);
-            };
-            next += 1;
-            consume(result)?;
-        }
-    })
 }
 
 /// Ingests one file into an open lake. Chunks of lines are parsed and enriched by `workers`
@@ -517,248 +323,4 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         },
     );
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::fs::File;
-    use std::io::Write;
-
-    #[test]
-    fn chunks_hold_whole_lines_in_order() {
-        let long = "x".repeat(3 * CHUNK_BYTES + 17);
-        let mut text = Vec::new();
-        for i in 0..50_000 {
-            writeln!(text, "line {i}").unwrap();
-        }
-        text.extend_from_slice(long.as_bytes());
-        text.extend_from_slice(b"\n\r\n\nlast line without newline");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        std::fs::write(&path, &text).unwrap();
-        let mut file = File::open(&path).unwrap();
-        let (mut carry, mut got, mut counted) = (Vec::new(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, false).unwrap() {
-            let Piece::Lines(chunk) = piece else {
-                panic!("no line is over the limit");
-            };
-            assert!(chunk.ends_with(b"\n") || chunk.ends_with(b"newline"));
-            counted += count_lines(&chunk);
-            got.extend(lines(&chunk).map(<[u8]>::to_vec));
-        }
-        let want: Vec<Vec<u8>> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(<[u8]>::to_vec)
-            .collect();
-        assert_eq!(got.len(), 50_000 + 4);
-        assert_eq!(counted as usize, got.len());
-        assert_eq!(got, want);
-        assert_eq!(got[50_000].len(), long.len() + 1);
-        for edge in [&b""[..], b"\n", b"a", b"a\n", b"\n\n", b"a\nb"] {
-            assert_eq!(count_lines(edge), lines(edge).count() as i64, "{edge:?}");
-        }
-    }
-
-    #[test]
-    fn an_unfinished_last_line_can_be_held_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let big = "x".repeat(CHUNK_BYTES);
-        for (text, taken, held) in [
-            (
-                "a\nb\nunfinished".to_string(),
-                "a\nb\n".to_string(),
-                "unfinished",
-            ),
-            ("only".into(), String::new(), "only"),
-            ("a\nb\n".into(), "a\nb\n".into(), ""),
-            (format!("{big}\n{big}"), format!("{big}\n"), big.as_str()),
-        ] {
-            let path = dir.path().join("log");
-            std::fs::write(&path, &text).unwrap();
-            let mut file = File::open(&path).unwrap();
-            let (mut carry, mut got) = (Vec::new(), Vec::new());
-            while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, true).unwrap() {
-                let Piece::Lines(chunk) = piece else {
-                    panic!("no line is over the limit");
-                };
-                got.extend_from_slice(&chunk);
-            }
-            assert_eq!(got, taken.as_bytes(), "{}", &text[..text.len().min(20)]);
-            assert_eq!(carry, held.as_bytes());
-        }
-    }
-
-    /// A line as the workers see it: its text, or its head and length when over `max`.
-    #[derive(Debug, PartialEq)]
-    enum Seen {
-        Line(Vec<u8>),
-        Long(Vec<u8>, u64),
-    }
-
-    fn seen(line: &[u8], max: usize) -> Seen {
-        let raw = trim_line_end(line);
-        match raw.len() > max {
-            true => Seen::Long(raw[..max].to_vec(), raw.len() as u64),
-            false => Seen::Line(line.to_vec()),
-        }
-    }
-
-    #[test]
-    fn a_line_over_the_limit_is_read_past_not_held() {
-        let max = 100;
-        let mut text = Vec::new();
-        let huge = |n: usize, c: u8| vec![c; n];
-        for i in 0..20_000 {
-            writeln!(text, "line {i}").unwrap();
-            match i {
-                // Over the limit inside an ordinary chunk: refused by the worker, from memory.
-                7 => text.extend_from_slice(&[huge(150, b'a'), b"\n".to_vec()].concat()),
-                // Exactly at the limit, with and without `\r`: parsed.
-                8 => text.extend_from_slice(&[huge(max, b'b'), b"\r\n".to_vec()].concat()),
-                9 => text.extend_from_slice(&[huge(max, b'c'), b"\n".to_vec()].concat()),
-                // Far over it, across chunk boundaries, a `\r\n` split over two reads too.
-                10_000 => {
-                    text.extend_from_slice(&huge(3 * CHUNK_BYTES + 17, b'd'));
-                    text.extend_from_slice(b"\r\n");
-                }
-                15_000 => {
-                    let n = 4 * CHUNK_BYTES - text.len() % CHUNK_BYTES - 1;
-                    text.extend_from_slice(&huge(n, b'e'));
-                    text.extend_from_slice(b"\r\n");
-                }
-                _ => {}
-            }
-        }
-        // A last line without newline, far over the limit.
-        text.extend_from_slice(&huge(2 * CHUNK_BYTES + 5, b'f'));
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("log");
-        std::fs::write(&path, &text).unwrap();
-        let mut file = File::open(&path).unwrap();
-        let (mut carry, mut got, mut longs) = (Vec::new(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, max, false).unwrap() {
-            match piece {
-                Piece::Lines(chunk) => {
-                    assert!(chunk.len() <= 3 * CHUNK_BYTES + max, "{}", chunk.len());
-                    got.extend(lines(&chunk).map(|l| seen(l, max)));
-                }
-                Piece::Long { head, len } => {
-                    longs += 1;
-                    assert_eq!(head.len(), max);
-                    got.push(Seen::Long(head, len));
-                }
-            }
-        }
-        let want: Vec<Seen> = text
-            .split_inclusive(|&b| b == b'\n')
-            .map(|l| seen(l, max))
-            .collect();
-        assert_eq!(got.len(), want.len());
-        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-            assert_eq!(g, w, "line {}", i + 1);
-        }
-        assert_eq!(
-            longs, 3,
-            "the lines far over the limit are read past, the last one too"
-        );
-        assert!(want.contains(&Seen::Long(vec![b'd'; max], 3 * CHUNK_BYTES as u64 + 17)));
-    }
-
-    /// `in_order` over jobs `0..n`: the results in the order `consume` saw them.
-    fn run_in_order(
-        states: Vec<u64>,
-        n: usize,
-        work: impl Fn(&mut u64, usize) -> (usize, u64) + Sync,
-    ) -> Result<Vec<(usize, u64)>> {
-        let mut jobs = 0..n;
-        let mut seen = Vec::new();
-        in_order(
-            states,
-            || Ok(jobs.next()),
-            work,
-            |r| {
-                seen.push(r);
-                Ok(())
-            },
-        )?;
-        Ok(seen)
-    }
-
-    #[test]
-    fn results_come_back_in_job_order_and_a_free_worker_takes_more() {
-        // Worker 0 is slow on every job; the others are fast but uneven.
-        let seen = run_in_order(vec![0, 1, 2], 300, |id, job| {
-            let micros = if *id == 0 {
-                3_000
-            } else {
-                (job as u64 * 7919) % 400
-            };
-            std::thread::sleep(std::time::Duration::from_micros(micros));
-            (job, *id)
-        })
-        .unwrap();
-        assert_eq!(
-            seen.iter().map(|&(job, _)| job).collect::<Vec<_>>(),
-            (0..300).collect::<Vec<_>>()
-        );
-        let by = |w| seen.iter().filter(|&&(_, id)| id == w).count();
-        assert!(
-            by(0) < by(1) + by(2),
-            "the slow worker took {} of 300",
-            by(0)
-        );
-    }
-
-    #[test]
-    fn errors_stop_everything_and_are_returned() {
-        let mut jobs = 0..1_000;
-        let mut consumed = 0;
-        let r = in_order(
-            vec![(); 2],
-            || Ok(jobs.next()),
-            |_, j| j,
-            |j| {
-                consumed += 1;
-                match j {
-                    5 => Err(PipelineError::WorkerGone.into()),
-                    _ => Ok(()),
-                }
-            },
-        );
-        assert!(r.is_err());
-        assert_eq!(consumed, 6);
-        let mut n = 0;
-        let r = in_order(
-            vec![(); 2],
-            || {
-                n += 1;
-                match n {
-                    10 => Err(PipelineError::WorkerGone.into()),
-                    _ => Ok(Some(n)),
-                }
-            },
-            |_, j| j,
-            |_| Ok(()),
-        );
-        assert!(r.is_err());
-    }
-
-    #[test]
-    fn a_panicking_worker_is_re_raised_not_waited_for() {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let r = std::panic::catch_unwind(|| {
-                run_in_order(vec![0, 1], 50, |_, job| {
-                    assert!(job != 7, "job 7 fails");
-                    (job, 0)
-                })
-            });
-            let _ = tx.send(r.is_err());
-        });
-        let panicked = rx
-            .recv_timeout(std::time::Duration::from_secs(60))
-            .expect("in_order hung after a worker panicked");
-        assert!(panicked);
-    }
 }

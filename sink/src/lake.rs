@@ -6,7 +6,8 @@
 //!   by its first offset, so a replayed flush overwrites rather than duplicates;
 //! - `LAKE/_accesslake/summary/year=YYYY/…/<name>.summary`: each data file's summary
 //!   (`crate::summary`, Parquet inside), committed with it;
-//! - `LAKE/_accesslake/state/<source>/<partition>.json`: resume state (`crate::offsets`);
+//! - `LAKE/_accesslake/state/<source>/<partition>.json`: resume state (`crate::offsets`), and
+//!   `<partition>.lock` beside it, the writer's lock (`crate::lock`);
 //! - `LAKE/_accesslake/staging/<source>/<partition>/.<name>.tmp`: files being committed;
 //! - `LAKE/_accesslake/rejected/<source>/p<partition>-o<first_offset>.jsonl`: dead letters.
 //!
@@ -16,6 +17,7 @@
 //! idempotent, so recovery calls it again; [`Lake::remove_orphans`] deletes staged files of an
 //! uncommitted attempt.
 
+use crate::lock::PartitionLock;
 use crate::offsets::PendingFile;
 use std::collections::BTreeSet;
 use std::fs;
@@ -137,6 +139,25 @@ impl Lake {
             .join("state")
             .join(source)
             .join(format!("{partition}.json"))
+    }
+
+    /// `LAKE/_accesslake/state/<source>/<partition>.lock`: see [`crate::lock`].
+    pub fn lock_path(&self, source: &str, partition: i32) -> PathBuf {
+        self.state_path(source, partition).with_extension("lock")
+    }
+
+    /// Takes the partition's writer lock, waiting up to `wait` for another writer to let go.
+    pub fn lock_partition(
+        &self,
+        source: &str,
+        partition: i32,
+        wait: std::time::Duration,
+    ) -> Result<PartitionLock, crate::Error> {
+        Lake::check_source(source)?;
+        Ok(PartitionLock::acquire(
+            &self.lock_path(source, partition),
+            wait,
+        )?)
     }
 
     /// `LAKE/_accesslake/staging/<source>/<partition>`.

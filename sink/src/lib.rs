@@ -3,18 +3,21 @@
 //!
 //! Modules, one noun each: [`config`] (flags of every command), [`logfile`] (opening plain or
 //! gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
-//! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar
-//! row buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated
-//! summary), [`lake`] (the directory layout and atomic publishing), [`offsets`] (per-partition
-//! resume state, the commit point), [`window`] (tumbling event-time windows), [`pipeline`] (one
-//! source partition's enrich → window → commit loop, shared by `ingest` and the Kafka consumer),
-//! [`commit`] (executing a commit: stage, fsync, commit point, publish; in the background for
-//! `ingest`), [`ingest`], [`parse_cmd`] and [`produce`] (commands); [`query`] (the read-only
-//! DuckDB view `logs` and the `query` command), [`report`] (the `report` command's sections),
-//! [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
+//! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar row
+//! buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated summary),
+//! [`lake`] (the directory layout and atomic publishing), [`lock`] (one writer per partition),
+//! [`offsets`] (per-partition resume state, the commit point), [`window`] (tumbling event-time
+//! windows), [`pipeline`] (one source partition's enrich → window → commit loop, shared by `ingest`
+//! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
+//! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines) and [`workers`]
+//! (an ordered thread pool) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
+//! (`run`) with [`rebalance`] (the partitions a group member owns, and how they change hands);
+//! [`query`] (the read-only DuckDB view `logs` and the `query` command), [`report`] (the `report`
+//! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
 
 pub mod cache;
 pub mod chart;
+pub mod chunk;
 pub mod commit;
 pub mod config;
 pub mod consumer;
@@ -23,6 +26,7 @@ pub mod error;
 pub mod geoip;
 pub mod ingest;
 pub mod lake;
+pub mod lock;
 pub mod logfile;
 pub mod metrics;
 pub mod offsets;
@@ -31,12 +35,14 @@ pub mod pipeline;
 pub mod produce;
 pub mod query;
 pub mod query_format;
+pub mod rebalance;
 pub mod report;
 pub mod report_html;
 pub mod report_text;
 pub mod rows;
 pub mod summary;
 pub mod window;
+pub mod workers;
 pub mod writer;
 
 pub use error::{Error, Result};

@@ -3,9 +3,10 @@
 //! and the Kafka consumer (partition = topic partition, offset = Kafka offset).
 //!
 //! API, for a caller that owns a partition:
-//! 1. [`PartitionPipeline::open`]`(&lake, source, partition, settings)` recovers the partition
-//!    (finishes renames of a commit that passed its commit point, deletes orphan staged files) and
-//!    loads its state; [`PartitionPipeline::resume_offset`] is where to (re)start reading
+//! 1. [`PartitionPipeline::open`]`(&lake, source, partition, settings)` takes the partition's
+//!    writer lock ([`crate::lock`]; or [`PartitionPipeline::open_locked`] with one already
+//!    waited for), recovers the partition (finishes renames of a commit that passed its commit
+//!    point, deletes orphan staged files) and loads its state; [`PartitionPipeline::resume_offset`] is where to (re)start reading
 //!    (`None`: never committed — start wherever the source starts).
 //! 2. For each record, in offset order: [`PartitionPipeline::push`]`(offset, &record,
 //!    &enrichment)` or, for a record that cannot be used, [`PartitionPipeline::push_rejected`]`
@@ -28,6 +29,7 @@ use crate::commit::{Background, CommitJob};
 use crate::enrich::Enrichment;
 use crate::error::Result;
 use crate::lake::Lake;
+use crate::lock::PartitionLock;
 use crate::offsets::{self, PartitionState, PendingFile};
 use crate::window::{state_key, Windows};
 use crate::writer::FileMeta;
@@ -125,15 +127,33 @@ pub struct PartitionPipeline {
     /// The configured window length, while the state's windows of another length are still
     /// flushed past the resume offset (see [`PartitionPipeline::open`]).
     configured_window: Option<u32>,
+    /// The partition's writer lock. Last, so it is released after the fields above are dropped
+    /// (the background commit threads are joined first).
+    _lock: PartitionLock,
 }
 
 impl PartitionPipeline {
-    /// Recovers and opens a partition.
+    /// Recovers and opens a partition, taking its writer lock ([`crate::lock`]); another writer
+    /// holding it is an error at once.
     pub fn open(
         lake: &Lake,
         source: &str,
         partition: i32,
         settings: WindowSettings,
+    ) -> Result<PartitionPipeline> {
+        let lock = lake.lock_partition(source, partition, std::time::Duration::ZERO)?;
+        PartitionPipeline::open_locked(lake, source, partition, settings, lock)
+    }
+
+    /// [`PartitionPipeline::open`] with the partition's lock already taken
+    /// ([`Lake::lock_partition`]): the state is read only now, after any previous writer has let
+    /// go. The pipeline holds the lock until it is dropped.
+    pub fn open_locked(
+        lake: &Lake,
+        source: &str,
+        partition: i32,
+        settings: WindowSettings,
+        lock: PartitionLock,
     ) -> Result<PartitionPipeline> {
         Lake::check_source(source)?;
         settings.validate().map_err(PipelineError::Settings)?;
@@ -196,6 +216,7 @@ impl PartitionPipeline {
             configured_window,
             background: None,
             in_flight: 0,
+            _lock: lock,
         })
     }
 

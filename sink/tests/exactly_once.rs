@@ -393,3 +393,55 @@ fn a_new_window_length_after_a_crash_writes_nothing_twice() {
         "no crash left a window past the resume offset"
     );
 }
+
+#[test]
+fn a_second_writer_waits_for_the_first_and_resumes_from_its_commits() {
+    use std::time::Duration;
+    let input = stream(400);
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let mut first = open(mode, &lake);
+        // Half the stream, its last windows still buffered (a member about to lose its session).
+        let half: Vec<_> = input[..200].to_vec();
+        let enr = Enrichment::default();
+        for &(o, t) in &half {
+            match t {
+                Some(t) => first.push(o, &record(t, o), &enr).map(drop).unwrap(),
+                None => first.push_rejected(o, &dead_letter(o)).map(drop).unwrap(),
+            }
+        }
+        // A second writer of the partition is refused at once, or waits when asked to.
+        let err = PartitionPipeline::open(&lake, "t", 3, settings())
+            .err()
+            .expect("the partition is held");
+        assert!(
+            err.to_string()
+                .contains("another writer holds this partition"),
+            "{err}"
+        );
+        let waiting = {
+            let lake = lake.clone();
+            std::thread::spawn(move || {
+                let lock = lake
+                    .lock_partition("t", 3, Duration::from_secs(60))
+                    .unwrap();
+                PartitionPipeline::open_locked(&lake, "t", 3, settings(), lock).unwrap()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!waiting.is_finished(), "the second writer waits");
+        // The first one commits what it holds, then lets go; the second starts from there.
+        first.flush_all().unwrap();
+        let resume = first.resume_offset();
+        assert_eq!(resume, Some(200));
+        drop(first);
+        let mut second = waiting.join().unwrap();
+        if let Mode::Background(_) = mode {
+            second = second.with_background_writer().unwrap();
+        }
+        assert_eq!(second.resume_offset(), resume, "{mode:?}");
+        feed_as(mode, &mut second, &input, 200, None).unwrap();
+        check_exactly_once(dir.path(), &input);
+    }
+}

@@ -483,3 +483,49 @@ fn files_that_start_with_blank_lines_are_told_apart() {
     let files: std::collections::BTreeSet<i32> = prov.iter().map(|p| p.0).collect();
     assert_eq!(files.len(), 2, "two files, two partitions");
 }
+
+#[test]
+fn a_file_held_by_another_ingest_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = known_ips_log(dir.path());
+    let lake = dir.path().join("lake");
+    ingest(&lake, &[&log]);
+    let mut before = lake_provenance(&lake);
+    before.sort();
+    let states: Vec<_> = std::fs::read_dir(lake.join("_accesslake/state/ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|n| n.strip_suffix(".json").map(str::to_string))
+        .collect();
+    let [id] = &states[..] else {
+        panic!("one state file expected: {states:?}")
+    };
+    // Another writer (this test) holds the file's partition while lines are appended.
+    let held = accesslake::lake::Lake::open(&lake)
+        .unwrap()
+        .lock_partition("ingest", id.parse().unwrap(), std::time::Duration::ZERO)
+        .unwrap();
+    let mut text = std::fs::read(&log).unwrap();
+    text.extend_from_slice(
+        b"81.2.69.160 - - [22/Jan/2019:04:00:14 +0330] \"GET /e HTTP/1.1\" 200 5 \"-\" \"-\"\n",
+    );
+    std::fs::write(&log, &text).unwrap();
+    let args = ["ingest", "--no-progress", "--lake", lake.to_str().unwrap()];
+    let out = accesslake(&[&args[..], &[log.to_str().unwrap()]].concat());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("another writer holds this partition"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    let mut now = lake_provenance(&lake);
+    now.sort();
+    assert_eq!(now, before, "nothing written while the partition was held");
+    // Let go: the next run adds the new line, once.
+    drop(held);
+    ingest(&lake, &[&log]);
+    let after = lake_provenance(&lake);
+    assert_eq!(after.len(), before.len() + 1);
+    assert_unique(&after);
+}

@@ -97,14 +97,20 @@ impl SinkProcess {
         let _ = self.child.wait();
     }
 
-    /// Sends SIGTERM and waits up to `limit` for a clean exit.
-    pub fn terminate(&mut self, limit: Duration) -> Result<ExitStatus> {
+    /// Sends a signal by name (`TERM`, `STOP`, `CONT`, ...).
+    pub fn signal(&self, name: &str) -> Result<()> {
         let st = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()?;
         if !st.success() {
-            bail!("kill -TERM {} failed", self.name);
+            bail!("kill -{name} {} failed", self.name);
         }
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for a clean exit.
+    pub fn terminate(&mut self, limit: Duration) -> Result<ExitStatus> {
+        self.signal("TERM")?;
         self.wait(limit)
     }
 

@@ -1,0 +1,364 @@
+//! What this consumer-group member owns and how it changes hands: the partitions it owns (each an
+//! open [`PartitionPipeline`] holding the lake's lock on it), the state the poll loop shares with
+//! librdkafka's callbacks, and those callbacks: errors (repeats held back), statistics (lag), and
+//! rebalances. On assignment each partition waits for its lake lock ([`LOCK_WAIT`]), is recovered
+//! from the lake and sought to the lake's resume offset, after a check that the broker still has
+//! it; on revocation it is flushed and committed before it is given up; when the assignment was
+//! lost (or the rebalance failed) its buffers are dropped without a commit.
+
+use crate::consumer::{behind, ConsumerError};
+use crate::lake::Lake;
+use crate::metrics::Metrics;
+use crate::pipeline::{PartitionPipeline, PipelineStats, WindowSettings};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::ClientContext;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// How long a newly assigned partition waits for its previous writer to let go of the lake's lock
+/// on it: a member paused past its session (which still holds it until it wakes and learns of
+/// the lost assignment), or a second consumer group on the same lake. Below librdkafka's default
+/// `max.poll.interval.ms` (300 s), as the wait happens inside `poll`. When it runs out, the sink
+/// stops with an error naming the holder; it never writes a partition another process holds.
+pub const LOCK_WAIT: Duration = Duration::from_secs(120);
+
+/// One partition this member owns.
+pub(crate) struct Owned {
+    pub(crate) pipe: PartitionPipeline,
+    pub(crate) last_record: Instant,
+    /// Pipeline counters already added to the metrics.
+    pub(crate) reported: PipelineStats,
+    /// The resume offset the partition was sought to, until its first record is seen: a first
+    /// record below it means the broker reset the offset (the first-record check of
+    /// [`crate::consumer`]).
+    pub(crate) expect_from: Option<i64>,
+}
+
+/// State shared by the poll loop and the rebalance / statistics callbacks (which librdkafka
+/// runs inside `poll`, on the polling thread, while the loop holds no lock).
+pub(crate) struct Shared {
+    pub(crate) lake: Lake,
+    pub(crate) topic: String,
+    pub(crate) settings: WindowSettings,
+    pub(crate) metrics: Metrics,
+    pub(crate) parts: Mutex<BTreeMap<i32, Owned>>,
+    /// The first fatal error raised inside a callback; the loop stops on it.
+    pub(crate) fatal: Mutex<Option<crate::Error>>,
+    /// librdkafka's error callback, and the poll loop's errors: repeats held back.
+    pub(crate) client_errors: LogThrottle,
+    pub(crate) poll_errors: LogThrottle,
+}
+
+/// Logs a message that repeats (a broker that is down fails every poll, 10 times a second) once
+/// per [`LogThrottle::EVERY`], saying how many identical ones were held back in between.
+#[derive(Default)]
+pub(crate) struct LogThrottle(Mutex<Option<(String, Instant, u64)>>);
+
+impl LogThrottle {
+    pub(crate) const EVERY: Duration = Duration::from_secs(30);
+
+    /// `Some(held back)` when `msg` is to be logged now.
+    pub(crate) fn admit(&self, msg: &str) -> Option<u64> {
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *last {
+            Some((m, at, held)) if m == msg && at.elapsed() < Self::EVERY => {
+                *held += 1;
+                None
+            }
+            Some((m, at, held)) if m == msg => {
+                let n = std::mem::take(held);
+                *at = Instant::now();
+                Some(n)
+            }
+            slot => {
+                *slot = Some((msg.to_owned(), Instant::now(), 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+impl Shared {
+    pub(crate) fn parts(&self) -> MutexGuard<'_, BTreeMap<i32, Owned>> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn fail(&self, e: crate::Error) {
+        tracing::error!(error = %e, "fatal");
+        self.metrics.set_healthy(false);
+        let mut f = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
+        f.get_or_insert(e);
+    }
+
+    pub(crate) fn take_fatal(&self) -> Option<crate::Error> {
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Adds what the pipeline did since the last report to the metrics.
+    pub(crate) fn report(&self, o: &mut Owned) {
+        let s = o.pipe.stats().clone();
+        let m = &self.metrics;
+        m.records_written
+            .inc_by(s.rows_written.saturating_sub(o.reported.rows_written));
+        m.late_records
+            .inc_by(s.late.saturating_sub(o.reported.late));
+        m.files_committed
+            .inc_by(s.files.saturating_sub(o.reported.files));
+        m.bytes_written
+            .inc_by(s.bytes.saturating_sub(o.reported.bytes));
+        o.reported = s;
+    }
+
+    /// Flushes and commits every open window of `o`; returns the new resume offset, if any.
+    pub(crate) fn flush(&self, p: i32, o: &mut Owned) -> crate::Result<Option<i64>> {
+        let c = o.pipe.flush_all()?;
+        self.report(o);
+        if let Some(c) = &c {
+            tracing::debug!(
+                partition = p,
+                files = c.files,
+                rows = c.rows,
+                rejected = c.rejected,
+                resume_offset = c.resume_offset,
+                "flushed"
+            );
+        }
+        Ok(c.map(|c| c.resume_offset))
+    }
+
+    /// Opens a partition just assigned, waiting up to [`LOCK_WAIT`] for a previous writer to
+    /// let go of it (see [`crate::lock`]).
+    pub(crate) fn open(&self, p: i32) -> crate::Result<Owned> {
+        let lock = self.lake.lock_partition(&self.topic, p, LOCK_WAIT)?;
+        let pipe = PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
+        Ok(Owned {
+            expect_from: pipe.resume_offset(),
+            pipe,
+            last_record: Instant::now(),
+            reported: PipelineStats::default(),
+        })
+    }
+}
+
+pub(crate) struct SinkContext(pub(crate) Arc<Shared>);
+
+impl ClientContext for SinkContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let msg = format!("{error}: {reason}");
+        if let Some(held_back) = self.0.client_errors.admit(&msg) {
+            tracing::error!(held_back, "librdkafka: {msg}");
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        let Some(t) = stats.topics.get(&self.0.topic) else {
+            return;
+        };
+        let parts = self.0.parts();
+        for (p, o) in parts.iter() {
+            let Some(sp) = t.partitions.get(p) else {
+                continue;
+            };
+            if sp.hi_offset < 0 {
+                continue;
+            }
+            let pos = o.pipe.resume_offset().unwrap_or(0);
+            self.0
+                .metrics
+                .consumer_lag
+                .with_label_values(&[self.0.topic.as_str(), p.to_string().as_str()])
+                .set((sp.hi_offset - pos).max(0));
+        }
+    }
+}
+
+impl ConsumerContext for SinkContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                if let Err(e) = self.assign(consumer, tpl) {
+                    self.0.fail(e);
+                    return;
+                }
+                let r = if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                };
+                if let Err(e) = r {
+                    self.0.fail(ConsumerError::Kafka(e).into());
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                self.revoke(consumer, tpl);
+                let r = if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                };
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "unassign failed");
+                }
+            }
+            other => {
+                // Which partitions are still ours is unknown: drop every buffer without a commit
+                // (what was committed stays; the next owner resumes from the lake's offsets).
+                tracing::error!(error = ?other, "rebalance error: dropping uncommitted buffers");
+                self.drop_all();
+                let _ = consumer.unassign();
+            }
+        }
+    }
+}
+
+impl SinkContext {
+    /// Recovers each assigned partition from the lake and sets its start offset in `tpl`. A
+    /// partition whose log ends below the lake's resume offset was recreated or truncated: an
+    /// error (a broker would reset the offset to its start, and the skip rule would take the new
+    /// records for written ones; some brokers, tansu among them, would just wait).
+    fn assign(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        tpl: &mut TopicPartitionList,
+    ) -> crate::Result<()> {
+        let shared = &self.0;
+        let mut starts = Vec::new();
+        {
+            let mut parts = shared.parts();
+            for el in tpl.elements() {
+                if el.topic() != shared.topic {
+                    continue;
+                }
+                let p = el.partition();
+                // Already ours (not expected: an assignment follows a revocation): its buffers
+                // go, and it is recovered from the lake again, after its lock is let go.
+                if parts.remove(&p).is_some() {
+                    tracing::warn!(
+                        partition = p,
+                        "assigned again while owned: reopening it from the lake"
+                    );
+                }
+                let o = shared.open(p)?;
+                let resume = o.pipe.resume_offset();
+                // A broker that cannot say now is not a reason to stop: the first record's check
+                // (`first_offset`) still catches a reset.
+                let end = resume.and_then(|_| {
+                    consumer
+                        .fetch_watermarks(&shared.topic, p, Duration::from_secs(10))
+                        .inspect_err(|e| {
+                            tracing::warn!(partition = p, error = %e, "cannot read the partition's end offset");
+                        })
+                        .ok()
+                });
+                if let (Some(r), Some((_, high))) = (resume, end) {
+                    if high < r {
+                        let state = shared.lake.state_path(&shared.topic, p);
+                        return Err(behind(p, format!("holds offsets up to {high}"), r, &state));
+                    }
+                }
+                tracing::info!(partition = p, resume_offset = ?resume, "assigned");
+                starts.push((p, resume.map_or(Offset::Beginning, Offset::Offset)));
+                parts.insert(p, o);
+            }
+        }
+        for (p, start) in starts {
+            tpl.set_partition_offset(&shared.topic, p, start)
+                .map_err(ConsumerError::Kafka)?;
+        }
+        Ok(())
+    }
+
+    /// Drops every partition's buffers without committing them.
+    fn drop_all(&self) {
+        let shared = &self.0;
+        let mut parts = shared.parts();
+        for (p, _) in std::mem::take(&mut *parts) {
+            shared
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
+                .ok();
+        }
+    }
+
+    /// Flushes and commits each revoked partition, then gives it up. When the assignment was
+    /// lost (the session timed out: another member may own the partitions already), nothing is
+    /// committed: the buffers are dropped, and the new owner reads those records again from the
+    /// lake's offsets, so a commit of ours cannot race its recovery.
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let shared = &self.0;
+        if consumer.assignment_lost() {
+            tracing::warn!("assignment lost: dropping uncommitted buffers instead of committing");
+            self.drop_all();
+            return;
+        }
+        let mut parts = shared.parts();
+        let mut offsets = TopicPartitionList::new();
+        for el in tpl.elements() {
+            let p = el.partition();
+            let Some(mut o) = parts.remove(&p) else {
+                continue;
+            };
+            match shared.flush(p, &mut o) {
+                Ok(resume) => {
+                    let r = resume.or(o.pipe.resume_offset());
+                    if let Some(r) = r {
+                        let _ = offsets.add_partition_offset(&shared.topic, p, Offset::Offset(r));
+                    }
+                    tracing::info!(partition = p, resume_offset = ?r, "revoked after commit");
+                }
+                Err(e) => shared.fail(e),
+            }
+            shared
+                .metrics
+                .consumer_lag
+                .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
+                .ok();
+        }
+        if offsets.count() > 0 {
+            if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+                tracing::warn!(error = %e, "broker offset commit on revoke failed (the lake holds the offsets)");
+            } else {
+                shared.metrics.mark_commit();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_errors_are_held_back_and_counted() {
+        let t = LogThrottle::default();
+        assert_eq!(t.admit("down"), Some(0));
+        assert_eq!(t.admit("down"), None);
+        assert_eq!(t.admit("down"), None);
+        // A different message is logged at once.
+        assert_eq!(t.admit("other"), Some(0));
+        assert_eq!(t.admit("other"), None);
+        // Once the interval has passed, the next repeat is logged with the count held back.
+        {
+            let mut last = t.0.lock().unwrap();
+            let at = &mut last.as_mut().unwrap().1;
+            *at = at.checked_sub(LogThrottle::EVERY).unwrap_or(*at);
+        }
+        assert_eq!(t.admit("other"), Some(1));
+        assert_eq!(t.admit("other"), None);
+    }
+}

@@ -1,0 +1,155 @@
+//! A paused member (a "zombie"), against a real broker (tansu): two sink processes in one
+//! consumer group share a 3-partition topic; one is frozen (SIGSTOP) mid-stream for longer than
+//! its session, and a third joins, so the broker gives the frozen one's partitions to the others
+//! while it still holds them, perhaps halfway through a commit. They must wait for the lake's
+//! partition locks (one says so in its log) instead of writing beside the zombie; when the zombie
+//! is thawed (SIGCONT) it learns its assignment was lost, drops its buffers and lets go, and the
+//! others carry on from the lake's offsets. The lake ends with exactly 100 k rows and no duplicate
+//! (`src_partition`, `src_offset`) (DuckDB).
+
+use accesslake_tests::broker::Broker;
+use accesslake_tests::lakecheck::{counts, per_partition, wait_for_rows};
+use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::stream::json_record;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+const TOPIC: &str = "requests.parsed";
+const RECORDS: u64 = 100_000;
+const PARTITIONS: i32 = 3;
+
+/// Waits until the file at `log` contains `text`.
+fn wait_for_log(log: &Path, text: &str, limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let now = std::fs::read_to_string(log).unwrap_or_default();
+        if now.contains(text) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "no {text:?} within {limit:?} in {}:\n{now}",
+                log.display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until one of the files at `logs` contains `text`; returns it.
+fn wait_for_either<'a>(
+    logs: [&'a Path; 2],
+    text: &str,
+    limit: Duration,
+) -> Result<&'a Path, String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        for log in logs {
+            if wait_for_log(log, text, Duration::ZERO).is_ok() {
+                return Ok(log);
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no {text:?} within {limit:?} in {logs:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_frozen_member_is_waited_for_not_written_beside() {
+    let broker = Broker::start().expect("start tansu");
+    broker
+        .create_topic(TOPIC, PARTITIONS)
+        .expect("create topic");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let args = accesslake_tests::sink_process::run_args(
+        &broker,
+        TOPIC,
+        &lake,
+        &[
+            "--group",
+            "zombie-test",
+            "--window-secs",
+            "300",
+            "--max-rows",
+            "3000",
+            "--idle-flush-secs",
+            "0.5",
+            "-X",
+            "session.timeout.ms=6000",
+            "-X",
+            "heartbeat.interval.ms=500",
+        ],
+    );
+    accesslake_tests::sink_process::accesslake_bin();
+    let [a_log, b_log, c_log] = ["a", "b", "c"].map(|m| dir.path().join(format!("{m}.log")));
+
+    // Half the records first, so both members own partitions with data when A freezes.
+    let produce = |from: u64, to: u64| {
+        let chunk = 2_000u64;
+        for c in (from..to).step_by(chunk as usize) {
+            let values = (c..(c + chunk).min(to)).map(|i| json_record(i, 10));
+            broker.produce(TOPIC, None, values).expect("produce");
+        }
+    };
+    produce(0, RECORDS / 2);
+    let mut a_sink = SinkProcess::spawn(&args, &[], &a_log, "sink A").expect("spawn A");
+    wait_for_log(&a_log, "assigned", Duration::from_secs(60)).unwrap();
+    let mut b_sink = SinkProcess::spawn(&args, &[], &b_log, "sink B").expect("spawn B");
+    wait_for_log(&b_log, "assigned", Duration::from_secs(60)).unwrap();
+    let mid = wait_for_rows(&lake, 20_000, Duration::from_secs(60)).unwrap();
+    eprintln!("freezing A with the lake at {mid:?}");
+    a_sink.signal("STOP").expect("SIGSTOP A");
+    produce(RECORDS / 2, RECORDS);
+    // Past A's session, a member joins (tansu 0.6 only expires a silent member when the group
+    // changes: it never tells the others to rebalance on a mere timeout). The group drops A and
+    // gives its partitions to B and C, which must wait for A's locks.
+    std::thread::sleep(Duration::from_secs(8));
+    let mut c_sink = SinkProcess::spawn(&args, &[], &c_log, "sink C").expect("spawn C");
+    let waited = wait_for_either(
+        [&b_log, &c_log],
+        "waiting for it to let go",
+        Duration::from_secs(60),
+    );
+    let frozen = counts(&lake).unwrap();
+    eprintln!("A frozen, another member waiting: lake at {frozen:?}");
+    a_sink.signal("CONT").expect("SIGCONT A");
+    let waiter = waited.unwrap();
+    wait_for_log(&a_log, "assignment lost", Duration::from_secs(60)).unwrap();
+    wait_for_log(waiter, "partition lock taken", Duration::from_secs(150)).unwrap();
+
+    let c = wait_for_rows(&lake, RECORDS as i64, Duration::from_secs(180)).unwrap();
+    eprintln!("done: {c:?}");
+    for (name, sink) in [("A", &mut a_sink), ("B", &mut b_sink), ("C", &mut c_sink)] {
+        let status = sink.terminate(Duration::from_secs(30)).expect("stop");
+        assert!(status.success(), "{name}'s exit status {status}");
+    }
+    // The story, for a failure's report: who owned what, who waited, who lost.
+    for (name, log) in [("A", &a_log), ("B", &b_log), ("C", &c_log)] {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        for line in text.lines().filter(|l| {
+            ["assigned", "revoked", "lost", "let go", "lock taken"]
+                .iter()
+                .any(|k| l.contains(k))
+        }) {
+            eprintln!("{name}: {line}");
+        }
+    }
+    let c = counts(&lake).unwrap();
+    assert_eq!(c.rows, RECORDS as i64, "rows in the lake");
+    assert_eq!(
+        c.distinct, RECORDS as i64,
+        "duplicate (src_partition, src_offset)"
+    );
+    let hw = broker.high_watermarks(TOPIC).unwrap();
+    for (p, rows, distinct, min, max) in per_partition(&lake).unwrap() {
+        let want = hw[p as usize];
+        assert_eq!(
+            (rows, distinct, min, max),
+            (want, want, 0, want - 1),
+            "partition {p}"
+        );
+    }
+}
