@@ -79,6 +79,28 @@ pub fn consumer_config(cfg: &RunConfig) -> ClientConfig {
     c
 }
 
+/// The lock wait happens inside `poll`: it must end before librdkafka's `max.poll.interval.ms`
+/// (the user's `-X`, or its 300 s default) makes the member leave the group.
+fn check_lock_wait(cfg: &RunConfig) -> crate::Result<()> {
+    let poll_ms = cfg
+        .kafka
+        .settings
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "max.poll.interval.ms")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+        .unwrap_or(300_000);
+    if cfg.lock_wait_secs.saturating_mul(1000) >= poll_ms {
+        return Err(ConsumerError::Settings(format!(
+            "--lock-wait-secs {} must be below max.poll.interval.ms ({poll_ms} ms): the wait \
+             happens inside the consumer's poll",
+            cfg.lock_wait_secs
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// Checks a partition's first record after it was sought to the lake's resume offset. A broker
 /// that no longer has that offset (`auto.offset.reset=earliest`) starts at its log's start: above
 /// it, records were deleted by retention before they were read, or the offsets between are
@@ -312,6 +334,7 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         )
         .into());
     }
+    check_lock_wait(cfg)?;
     Lake::check_source(&cfg.topic)?;
     let lake = Lake::open(&cfg.lake)?;
     let enricher = Enricher::open(
@@ -334,6 +357,7 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         lake,
         topic: cfg.topic.clone(),
         settings,
+        lock_wait: Duration::from_secs(cfg.lock_wait_secs),
         metrics,
         parts: Mutex::new(BTreeMap::new()),
         fatal: Mutex::new(None),
@@ -387,6 +411,22 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lock_wait_ends_before_the_poll_interval() {
+        let mut cfg = RunConfig::default();
+        assert!(check_lock_wait(&cfg).is_ok());
+        cfg.lock_wait_secs = 300;
+        let e = check_lock_wait(&cfg).unwrap_err().to_string();
+        assert!(e.contains("below max.poll.interval.ms (300000 ms)"), "{e}");
+        cfg.kafka.settings = vec![("max.poll.interval.ms".into(), "600000".into())];
+        assert!(check_lock_wait(&cfg).is_ok());
+        cfg.lock_wait_secs = 20;
+        cfg.kafka
+            .settings
+            .push(("max.poll.interval.ms".into(), "10000".into()));
+        assert!(check_lock_wait(&cfg).is_err(), "the last -X wins");
+    }
 
     #[test]
     fn a_first_offset_below_the_resume_offset_stops_the_sink() {

@@ -1,7 +1,7 @@
 //! What this consumer-group member owns and how it changes hands: the partitions it owns (each an
 //! open [`PartitionPipeline`] holding the lake's lock on it), the state the poll loop shares with
 //! librdkafka's callbacks, and those callbacks: errors (repeats held back), statistics (lag), and
-//! rebalances. On assignment each partition waits for its lake lock ([`LOCK_WAIT`]), is recovered
+//! rebalances. On assignment each partition waits for its lake lock (`--lock-wait-secs`), is recovered
 //! from the lake and sought to the lake's resume offset, after a check that the broker still has
 //! it; on revocation it is flushed and committed before it is given up; when the assignment was
 //! lost (or the rebalance failed) its buffers are dropped without a commit.
@@ -19,13 +19,6 @@ use rdkafka::ClientContext;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// How long a newly assigned partition waits for its previous writer to let go of the lake's lock
-/// on it: a member paused past its session (which still holds it until it wakes and learns of
-/// the lost assignment), or a second consumer group on the same lake. Below librdkafka's default
-/// `max.poll.interval.ms` (300 s), as the wait happens inside `poll`. When it runs out, the sink
-/// stops with an error naming the holder; it never writes a partition another process holds.
-pub const LOCK_WAIT: Duration = Duration::from_secs(120);
 
 /// One partition this member owns.
 pub(crate) struct Owned {
@@ -45,6 +38,9 @@ pub(crate) struct Shared {
     pub(crate) lake: Lake,
     pub(crate) topic: String,
     pub(crate) settings: WindowSettings,
+    /// How long an assigned partition waits for its lake lock ([`crate::lock`]): a member
+    /// paused past its session still holds it until it wakes and learns of the lost assignment.
+    pub(crate) lock_wait: Duration,
     pub(crate) metrics: Metrics,
     pub(crate) parts: Mutex<BTreeMap<i32, Owned>>,
     /// The first fatal error raised inside a callback; the loop stops on it.
@@ -131,10 +127,10 @@ impl Shared {
         Ok(c.map(|c| c.resume_offset))
     }
 
-    /// Opens a partition just assigned, waiting up to [`LOCK_WAIT`] for a previous writer to
-    /// let go of it (see [`crate::lock`]).
+    /// Opens a partition just assigned, waiting up to `lock_wait` for a previous writer to let
+    /// go of it (see [`crate::lock`]).
     pub(crate) fn open(&self, p: i32) -> crate::Result<Owned> {
-        let lock = self.lake.lock_partition(&self.topic, p, LOCK_WAIT)?;
+        let lock = self.lake.lock_partition(&self.topic, p, self.lock_wait)?;
         let pipe = PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
         Ok(Owned {
             expect_from: pipe.resume_offset(),
