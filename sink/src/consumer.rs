@@ -358,6 +358,7 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         topic: cfg.topic.clone(),
         settings,
         lock_wait: Duration::from_secs(cfg.lock_wait_secs),
+        stop: Arc::clone(&stop),
         metrics,
         parts: Mutex::new(BTreeMap::new()),
         fatal: Mutex::new(None),

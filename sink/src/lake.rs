@@ -153,11 +153,20 @@ impl Lake {
         partition: i32,
         wait: std::time::Duration,
     ) -> Result<PartitionLock, crate::Error> {
+        self.lock_partition_unless(source, partition, wait, &|| false)
+    }
+
+    /// [`Lake::lock_partition`], giving up when `stop` says so while waiting.
+    pub fn lock_partition_unless(
+        &self,
+        source: &str,
+        partition: i32,
+        wait: std::time::Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<PartitionLock, crate::Error> {
         Lake::check_source(source)?;
-        Ok(PartitionLock::acquire(
-            &self.lock_path(source, partition),
-            wait,
-        )?)
+        let path = self.lock_path(source, partition);
+        Ok(PartitionLock::acquire_unless(&path, wait, stop)?)
     }
 
     /// `LAKE/_accesslake/staging/<source>/<partition>`.

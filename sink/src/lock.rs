@@ -47,6 +47,8 @@ pub enum LockError {
         /// `, waited N s` when the lock was waited for.
         waited: String,
     },
+    #[error("{path}: stopped while waiting for another writer to let go of this partition")]
+    Stopped { path: PathBuf },
 }
 
 /// A held partition lock; dropping it releases the lock.
@@ -60,6 +62,16 @@ impl PartitionLock {
     /// Takes the lock at `path` (creating the file and its directory), trying again every
     /// [`RETRY_EVERY`] for up to `wait` while another writer holds it; a zero `wait` tries once.
     pub fn acquire(path: &Path, wait: Duration) -> Result<PartitionLock, LockError> {
+        PartitionLock::acquire_unless(path, wait, &|| false)
+    }
+
+    /// [`PartitionLock::acquire`], giving up with [`LockError::Stopped`] as soon as `stop`
+    /// says so while waiting (a sink asked to shut down does not wait out the whole `wait`).
+    pub fn acquire_unless(
+        path: &Path,
+        wait: Duration,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<PartitionLock, LockError> {
         let io = |source| LockError::Io {
             path: path.to_path_buf(),
             source,
@@ -92,6 +104,11 @@ impl PartitionLock {
                         true => String::new(),
                         false => format!(", waited {} s", waited.as_secs()),
                     },
+                });
+            }
+            if stop() {
+                return Err(LockError::Stopped {
+                    path: path.to_path_buf(),
                 });
             }
             if !warned {
@@ -188,5 +205,20 @@ mod tests {
         let got = Instant::now();
         assert!(got >= released.join().unwrap());
         drop(second);
+    }
+
+    #[test]
+    fn a_stop_ends_the_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2.lock");
+        let _held = PartitionLock::acquire(&path, Duration::ZERO).unwrap();
+        let asked = Instant::now() + Duration::from_millis(300);
+        let t = Instant::now();
+        let err = PartitionLock::acquire_unless(&path, Duration::from_secs(60), &|| {
+            Instant::now() >= asked
+        })
+        .unwrap_err();
+        assert!(matches!(err, LockError::Stopped { .. }), "{err}");
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 }

@@ -8,6 +8,7 @@
 
 use crate::consumer::{behind, ConsumerError};
 use crate::lake::Lake;
+use crate::lock::LockError;
 use crate::metrics::Metrics;
 use crate::pipeline::{PartitionPipeline, PipelineStats, WindowSettings};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
@@ -17,6 +18,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,8 @@ pub(crate) struct Shared {
     /// How long an assigned partition waits for its lake lock ([`crate::lock`]): a member
     /// paused past its session still holds it until it wakes and learns of the lost assignment.
     pub(crate) lock_wait: Duration,
+    /// Set by SIGTERM/SIGINT: a lock wait ends at once.
+    pub(crate) stop: Arc<AtomicBool>,
     pub(crate) metrics: Metrics,
     pub(crate) parts: Mutex<BTreeMap<i32, Owned>>,
     /// The first fatal error raised inside a callback; the loop stops on it.
@@ -130,7 +134,10 @@ impl Shared {
     /// Opens a partition just assigned, waiting up to `lock_wait` for a previous writer to let
     /// go of it (see [`crate::lock`]).
     pub(crate) fn open(&self, p: i32) -> crate::Result<Owned> {
-        let lock = self.lake.lock_partition(&self.topic, p, self.lock_wait)?;
+        let stop = || self.stop.load(Ordering::Relaxed);
+        let lock = self
+            .lake
+            .lock_partition_unless(&self.topic, p, self.lock_wait, &stop)?;
         let pipe = PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
         Ok(Owned {
             expect_from: pipe.resume_offset(),
@@ -248,7 +255,16 @@ impl SinkContext {
                         "assigned again while owned: reopening it from the lake"
                     );
                 }
-                let o = shared.open(p)?;
+                let o = match shared.open(p) {
+                    Ok(o) => o,
+                    // Shutting down while waiting for a partition's lock: the partitions not
+                    // opened are not ours (their records are ignored); nothing is lost.
+                    Err(crate::Error::Lock(LockError::Stopped { .. })) => {
+                        tracing::info!(partition = p, "stopping: partition not taken");
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 let resume = o.pipe.resume_offset();
                 // A broker that cannot say now is not a reason to stop: the first record's check
                 // (`first_offset`) still catches a reset.

@@ -5,7 +5,8 @@
 //! partition locks (one says so in its log) instead of writing beside the zombie; when the zombie
 //! is thawed (SIGCONT) it learns its assignment was lost, drops its buffers and lets go, and the
 //! others carry on from the lake's offsets. The lake ends with exactly 100 k rows and no duplicate
-//! (`src_partition`, `src_offset`) (DuckDB).
+//! (`src_partition`, `src_offset`) (DuckDB). And a sink waiting for a partition another writer
+//! holds stops at once, cleanly, on SIGTERM, instead of waiting out `--lock-wait-secs`.
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, per_partition, wait_for_rows};
@@ -152,4 +153,42 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
             "partition {p}"
         );
     }
+}
+
+#[test]
+fn a_sink_waiting_for_a_held_partition_stops_at_once_on_sigterm() {
+    let broker = Broker::start().expect("start tansu");
+    broker.create_topic(TOPIC, 1).expect("create topic");
+    broker
+        .produce(TOPIC, None, (0..10).map(|i| json_record(i, 10)))
+        .expect("produce");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let args = accesslake_tests::sink_process::run_args(
+        &broker,
+        TOPIC,
+        &lake,
+        &["--idle-flush-secs", "0.5"],
+    );
+    // Another writer (this test) holds the partition, as a second consumer group would.
+    let held = accesslake::lake::Lake::open(&lake)
+        .unwrap()
+        .lock_partition(TOPIC, 0, Duration::ZERO)
+        .unwrap();
+    let log = dir.path().join("sink.log");
+    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn");
+    wait_for_log(&log, "waiting for it to let go", Duration::from_secs(60)).unwrap();
+    let t = Instant::now();
+    let status = sink.terminate(Duration::from_secs(20)).expect("stop");
+    assert!(status.success(), "exit status {status}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    wait_for_log(&log, "stopping: partition not taken", Duration::ZERO).unwrap();
+    assert_eq!(counts(&lake).map(|c| c.rows).unwrap_or(0), 0);
+    // Once let go, the next sink takes the partition and writes it, once.
+    drop(held);
+    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn");
+    let c = wait_for_rows(&lake, 10, Duration::from_secs(60)).unwrap();
+    let status = sink.terminate(Duration::from_secs(30)).expect("stop");
+    assert!(status.success(), "exit status {status}");
+    assert_eq!((c.rows, c.distinct), (10, 10));
 }
