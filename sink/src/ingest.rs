@@ -18,6 +18,7 @@ use crate::config::IngestConfig;
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
+use crate::lock::LockError;
 use crate::logfile;
 use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
 use crate::pipeline::{PartitionPipeline, PipelineStats};
@@ -174,8 +175,15 @@ fn ingest_file(
             ..FileSummary::default()
         });
     }
-    let mut pipe =
-        PartitionPipeline::open(lake, SOURCE, id, cfg.window())?.with_background_writer()?;
+    let pipe = PartitionPipeline::open(lake, SOURCE, id, cfg.window()).map_err(|e| match e {
+        // Name the input: the lock's path alone does not say which file is in use.
+        Error::Lock(held @ LockError::Held { .. }) => Error::file(
+            path,
+            std::io::Error::other(format!("another process is ingesting this file: {held}")),
+        ),
+        e => e,
+    })?;
+    let mut pipe = pipe.with_background_writer()?;
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");

@@ -515,6 +515,8 @@ fn a_file_held_by_another_ingest_is_refused_and_left_alone() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(err.contains("another writer holds this partition"), "{err}");
+    let file_named = format!("{}: another process is ingesting this file", log.display());
+    assert!(err.contains(&file_named), "{err}");
     assert!(
         err.contains(&format!("pid {}", std::process::id())),
         "{err}"
