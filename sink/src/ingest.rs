@@ -14,7 +14,7 @@
 //! is drawn only when stderr is a terminal.
 
 use crate::chunk::{count_lines, lines, read_chunk, Piece};
-use crate::config::IngestConfig;
+use crate::config::{IngestConfig, LogFormat};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::lake::Lake;
@@ -26,6 +26,7 @@ use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
 use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
+use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::{IsTerminal, Seek, SeekFrom};
 use std::path::Path;
@@ -62,6 +63,42 @@ struct Chunk {
     /// Lines in the chunk, and those before the resume point (not parsed).
     lines: u64,
     already: u64,
+}
+
+/// What decides whether a line becomes a row or a dead letter: the log format and the line
+/// limit. Each commit records them in the partition's state, as text
+/// (`format=combined max_line_bytes=1048576`), and a run that resumes after an unfinished one
+/// keeps the committed ones ([`PartitionPipeline::parse_settings`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ParseSettings {
+    format: LogFormat,
+    max_line: usize,
+}
+
+impl ParseSettings {
+    fn text(&self) -> String {
+        let format = self
+            .format
+            .to_possible_value()
+            .map(|v| v.get_name().to_string());
+        let format = format.unwrap_or_else(|| format!("{:?}", self.format));
+        format!("format={format} max_line_bytes={}", self.max_line)
+    }
+
+    fn from_text(text: &str) -> Option<ParseSettings> {
+        let (mut format, mut max_line) = (None, None);
+        for item in text.split_whitespace() {
+            match item.split_once('=')? {
+                ("format", f) => format = Some(LogFormat::from_str(f, false).ok()?),
+                ("max_line_bytes", n) => max_line = Some(n.parse().ok()?),
+                _ => return None,
+            }
+        }
+        Some(ParseSettings {
+            format: format?,
+            max_line: max_line?,
+        })
+    }
 }
 
 /// A worker's view of the file being ingested.
@@ -147,7 +184,6 @@ fn ingest_file(
     lake: &Lake,
     path: &Path,
     cfg: &IngestConfig,
-    opts: &ParseOptions,
     enricher: &Enricher,
     progress: &ProgressBar,
 ) -> Result<FileSummary> {
@@ -184,6 +220,16 @@ fn ingest_file(
         e => e,
     })?;
     let mut pipe = pipe.with_background_writer()?;
+    let configured = ParseSettings {
+        format: cfg.format,
+        max_line: cfg.lines.bytes(),
+    };
+    let chosen = pipe.parse_settings(&configured.text());
+    let settings = ParseSettings::from_text(&chosen).unwrap_or_else(|| {
+        tracing::warn!(committed = %chosen, "unreadable parse settings in the state: using the configured ones");
+        configured
+    });
+    let opts = settings.format.parse_options();
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");
@@ -196,9 +242,9 @@ fn ingest_file(
     let work = Work {
         file_id: id,
         resume,
-        opts,
+        opts: &opts,
         display: &display,
-        max_line: cfg.lines.bytes(),
+        max_line: settings.max_line,
     };
     let mut summary = FileSummary {
         file_id: id,
@@ -282,7 +328,6 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         cfg.geoip.geoip_cache_size,
     )?;
     let lake = Lake::open(&cfg.lake)?;
-    let opts = cfg.format.parse_options();
     let total: u64 = cfg
         .files
         .iter()
@@ -303,7 +348,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     };
     let mut all = Vec::new();
     for path in &cfg.files {
-        all.push(ingest_file(&lake, path, cfg, &opts, &enricher, &progress)?);
+        all.push(ingest_file(&lake, path, cfg, &enricher, &progress)?);
     }
     progress.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -331,4 +376,29 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         },
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_settings_read_back_as_written() {
+        for format in LogFormat::value_variants() {
+            let s = ParseSettings {
+                format: *format,
+                max_line: 65_536,
+            };
+            assert_eq!(ParseSettings::from_text(&s.text()), Some(s), "{}", s.text());
+        }
+        let text = ParseSettings {
+            format: LogFormat::VhostCombined,
+            max_line: 1 << 20,
+        }
+        .text();
+        assert_eq!(text, "format=vhost-combined max_line_bytes=1048576");
+        for bad in ["", "format=combined", "format=nope max_line_bytes=1", "x=1"] {
+            assert_eq!(ParseSettings::from_text(bad), None, "{bad}");
+        }
+    }
 }

@@ -65,6 +65,11 @@ pub struct PartitionState {
     /// states written before it was recorded): a record's key depends on it.
     #[serde(default)]
     pub window_secs: Option<u32>,
+    /// The parse settings its rows and dead letters were made with (`ingest`: the log format
+    /// and the line limit, as text; `None` for Kafka, whose records come parsed, and in states
+    /// written before it was recorded): whether a line is a row or a dead letter depends on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse: Option<String>,
     /// The newest event time seen (microseconds), so lateness survives restarts.
     pub watermark: Option<i64>,
     /// The last commit's files (renames to finish on recovery).
@@ -87,6 +92,7 @@ impl PartitionState {
             resume_offset,
             flushed: BTreeMap::new(),
             window_secs: None,
+            parse: None,
             watermark: None,
             pending: Vec::new(),
             commits: 0,

@@ -127,6 +127,8 @@ pub struct PartitionPipeline {
     /// The configured window length, while the state's windows of another length are still
     /// flushed past the resume offset (see [`PartitionPipeline::open`]).
     configured_window: Option<u32>,
+    /// The parse settings each commit records (see [`PartitionPipeline::parse_settings`]).
+    parse: Option<String>,
     /// The partition's writer lock. Last, so it is released after the fields above are dropped
     /// (the background commit threads are joined first).
     _lock: PartitionLock,
@@ -216,8 +218,39 @@ impl PartitionPipeline {
             configured_window,
             background: None,
             in_flight: 0,
+            parse: None,
             _lock: lock,
         })
+    }
+
+    /// Settles the parse settings of this run (for `ingest`: its log format and line limit, as
+    /// text) and records them in every commit from now on. They are the configured ones, unless
+    /// records past the resume offset were committed with others (a run that stopped before its
+    /// end): with other settings one of those lines could turn from a committed row into a dead
+    /// letter, or the reverse, and be in the lake twice. Then the committed ones stay for this
+    /// run (whose end flushes everything), and the configured ones apply from the next.
+    pub fn parse_settings(&mut self, configured: &str) -> String {
+        let committed = self
+            .state
+            .as_ref()
+            .filter(|s| !s.flushed.is_empty())
+            .and_then(|s| s.parse.clone());
+        let chosen = match committed {
+            Some(c) if c != configured => {
+                tracing::warn!(
+                    source = %self.source,
+                    partition = self.partition,
+                    committed = %c,
+                    configured,
+                    "records past the resume offset were committed with other parse settings: \
+                     keeping them for this run, so that no line is written twice"
+                );
+                c
+            }
+            _ => configured.to_string(),
+        };
+        self.parse = Some(chosen.clone());
+        chosen
     }
 
     /// Where reading must (re)start; `None` when the partition never committed.
@@ -504,6 +537,9 @@ impl PartitionPipeline {
         st.flushed.retain(|_, f| *f > resume);
         st.pending = pending;
         st.window_secs = Some(self.windows.settings().window_secs);
+        if self.parse.is_some() {
+            st.parse = self.parse.clone();
+        }
         st.watermark = self.windows.watermark();
         st.commits += 1;
         st.rows += rows;

@@ -445,3 +445,53 @@ fn a_second_writer_waits_for_the_first_and_resumes_from_its_commits() {
         check_exactly_once(dir.path(), &input);
     }
 }
+
+#[test]
+fn parse_settings_changed_after_a_crash_wait_for_the_committed_windows() {
+    let input = stream(400);
+    let (mut kept, mut switched) = (0, 0);
+    for crash_at in [0usize, 3, 41, 97, 160, 250, 333] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let mut p = open(Mode::OneByOne, &lake);
+        assert_eq!(p.parse_settings("format=auto"), "format=auto");
+        let fault = Some((crash_at, CommitStep::StateWritten));
+        assert!(feed_as(Mode::OneByOne, &mut p, &input, 0, fault).is_err());
+        drop(p);
+        // Restarted with other settings: while records past the resume offset are committed
+        // (under the old ones), the old ones stay for the run.
+        let mut p = open(Mode::OneByOne, &lake);
+        let past_resume = p.state().is_some_and(|s| !s.flushed.is_empty());
+        let chosen = p.parse_settings("format=combined");
+        if past_resume {
+            assert_eq!(chosen, "format=auto", "crash at {crash_at}");
+            kept += 1;
+        } else {
+            assert_eq!(chosen, "format=combined", "crash at {crash_at}");
+            switched += 1;
+        }
+        let from = p.resume_offset().unwrap_or(0);
+        feed_as(Mode::OneByOne, &mut p, &input, from, None).unwrap();
+        assert_eq!(
+            p.state().and_then(|s| s.parse.as_deref()),
+            Some(chosen.as_str())
+        );
+        drop(p);
+        check_exactly_once(dir.path(), &input);
+        // The run finished (everything flushed): the next one takes the configured settings.
+        let mut p = open(Mode::OneByOne, &lake);
+        assert_eq!(p.parse_settings("format=combined"), "format=combined");
+    }
+    assert!(kept > 0, "kept {kept}, switched {switched}");
+    // A run that crashed before its first commit point left nothing: the new settings apply.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let mut p = open(Mode::OneByOne, &lake);
+    p.parse_settings("format=auto");
+    let fault = Some((0, CommitStep::Staged));
+    assert!(feed_as(Mode::OneByOne, &mut p, &input, 0, fault).is_err());
+    drop(p);
+    let mut p = open(Mode::OneByOne, &lake);
+    assert!(p.state().is_none());
+    assert_eq!(p.parse_settings("format=combined"), "format=combined");
+}
