@@ -314,10 +314,10 @@ pub struct RunConfig {
     /// Flush a partition's open windows after this many seconds without a new record.
     #[arg(long, env = "ACCESSLAKE_IDLE_FLUSH_SECS", default_value_t = 5.0)]
     pub idle_flush_secs: f64,
-    /// Seconds a newly assigned partition waits for its previous writer to let go of the
-    /// lake's lock on it (a member paused past its session, or another consumer group writing
-    /// this lake); then the sink stops with an error naming the holder. The wait happens inside
-    /// the consumer's poll, so it must stay below `max.poll.interval.ms` (300 s by default).
+    /// Seconds an assignment waits for its partitions' previous writers to let go of the lake's
+    /// locks on them (a member paused past its session, or another consumer group writing this
+    /// lake); then the sink stops with an error naming a holder. The wait happens inside the
+    /// consumer's poll, so it must stay 30 s below `max.poll.interval.ms` (300 s by default).
     #[arg(long, env = "ACCESSLAKE_LOCK_WAIT_SECS", default_value_t = 120)]
     pub lock_wait_secs: u64,
     /// Serve Prometheus `/metrics` and `/healthz` on this address (e.g. `0.0.0.0:9100`).

@@ -79,8 +79,13 @@ pub fn consumer_config(cfg: &RunConfig) -> ClientConfig {
     c
 }
 
-/// The lock wait happens inside `poll`: it must end before librdkafka's `max.poll.interval.ms`
-/// (the user's `-X`, or its 300 s default) makes the member leave the group.
+/// Time an assignment may spend besides its lock wait: asking the broker for each partition's
+/// end (up to 10 s each) and recovering it.
+const ASSIGN_MARGIN_MS: u64 = 30_000;
+
+/// The lock wait happens inside `poll`: it must end, with [`ASSIGN_MARGIN_MS`] to spare, before
+/// librdkafka's `max.poll.interval.ms` (the user's `-X`, or its 300 s default) makes the member
+/// leave the group.
 fn check_lock_wait(cfg: &RunConfig) -> crate::Result<()> {
     let poll_ms = cfg
         .kafka
@@ -90,11 +95,12 @@ fn check_lock_wait(cfg: &RunConfig) -> crate::Result<()> {
         .find(|(k, _)| k == "max.poll.interval.ms")
         .and_then(|(_, v)| v.parse::<u64>().ok())
         .unwrap_or(300_000);
-    if cfg.lock_wait_secs.saturating_mul(1000) >= poll_ms {
+    if cfg.lock_wait_secs.saturating_mul(1000) + ASSIGN_MARGIN_MS > poll_ms {
         return Err(ConsumerError::Settings(format!(
-            "--lock-wait-secs {} must be below max.poll.interval.ms ({poll_ms} ms): the wait \
-             happens inside the consumer's poll",
-            cfg.lock_wait_secs
+            "--lock-wait-secs {} must be at least {} s below max.poll.interval.ms ({poll_ms} \
+             ms): the wait happens inside the consumer's poll",
+            cfg.lock_wait_secs,
+            ASSIGN_MARGIN_MS / 1000
         ))
         .into());
     }
@@ -417,9 +423,14 @@ mod tests {
     fn the_lock_wait_ends_before_the_poll_interval() {
         let mut cfg = RunConfig::default();
         assert!(check_lock_wait(&cfg).is_ok());
-        cfg.lock_wait_secs = 300;
+        cfg.lock_wait_secs = 270;
+        assert!(check_lock_wait(&cfg).is_ok());
+        cfg.lock_wait_secs = 271;
         let e = check_lock_wait(&cfg).unwrap_err().to_string();
-        assert!(e.contains("below max.poll.interval.ms (300000 ms)"), "{e}");
+        assert!(
+            e.contains("30 s below max.poll.interval.ms (300000 ms)"),
+            "{e}"
+        );
         cfg.kafka.settings = vec![("max.poll.interval.ms".into(), "600000".into())];
         assert!(check_lock_wait(&cfg).is_ok());
         cfg.lock_wait_secs = 20;

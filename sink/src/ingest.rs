@@ -225,10 +225,16 @@ fn ingest_file(
         max_line: cfg.lines.bytes(),
     };
     let chosen = pipe.parse_settings(&configured.text());
-    let settings = ParseSettings::from_text(&chosen).unwrap_or_else(|| {
-        tracing::warn!(committed = %chosen, "unreadable parse settings in the state: using the configured ones");
-        configured
-    });
+    // Only committed settings can be unreadable (a state written by another version): parsing
+    // with others could write a committed line again, so the file waits for that version.
+    let settings = ParseSettings::from_text(&chosen).ok_or_else(|| {
+        let why = format!(
+            "the lake's state for this file records parse settings this build cannot read \
+             ({chosen}), with lines past its resume point committed: finish this file with the \
+             build that wrote them"
+        );
+        Error::file(path, std::io::Error::other(why))
+    })?;
     let opts = settings.format.parse_options();
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);

@@ -8,9 +8,10 @@
 //! in the middle of a commit while the new owner recovers the same partition; two consumer groups,
 //! or two `ingest` runs of one file, may write the same partitions of one lake. With the lock the
 //! second writer waits (or, for `ingest`, stops with an error naming the holder), then reads the
-//! state the first one left: every commit the first one made is complete and in that state, and
-//! it makes no more (a zombie learns of its lost assignment at its next poll and drops its
-//! buffers, which releases the lock).
+//! state the first one left. A thawed zombie may finish the commit it was in, and even make new
+//! ones (records it had fetched, an idle flush) before its next poll tells it the assignment is
+//! lost and it drops its buffers, which releases the lock: every one of those commits is
+//! complete, and in the state, before the new owner reads it.
 //!
 //! The lock is `flock(2)` (std's [`File::try_lock`]), released by the kernel when its holder
 //! exits, however it exits: a killed sink never leaves a stale lock behind. It is exclusive
@@ -185,7 +186,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(t.elapsed() >= Duration::from_millis(250), "{msg}");
-        assert!(msg.contains(", waited 0 s"), "{msg}");
+        assert!(msg.contains(", waited "), "{msg}");
         drop(first);
         let again = PartitionLock::acquire(&path, Duration::ZERO).unwrap();
         assert_eq!(again.path(), path);
@@ -198,8 +199,10 @@ mod tests {
         let first = PartitionLock::acquire(&path, Duration::ZERO).unwrap();
         let released = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
+            // Taken before the release: the waiter cannot have the lock any earlier.
+            let at = Instant::now();
             drop(first);
-            Instant::now()
+            at
         });
         let second = PartitionLock::acquire(&path, Duration::from_secs(30)).unwrap();
         let got = Instant::now();

@@ -67,6 +67,8 @@ pub enum PipelineError {
     WorkerGone,
     #[error("cannot start a parse worker: {0}")]
     Spawn(#[source] std::io::Error),
+    #[error("the lock held ({held}) is not this partition's ({want})")]
+    WrongLock { held: String, want: String },
 }
 
 /// Instants inside a commit where a test can make it stop, as a crash would.
@@ -159,6 +161,14 @@ impl PartitionPipeline {
     ) -> Result<PartitionPipeline> {
         Lake::check_source(source)?;
         settings.validate().map_err(PipelineError::Settings)?;
+        let want = lake.lock_path(source, partition);
+        if lock.path() != want {
+            return Err(PipelineError::WrongLock {
+                held: lock.path().display().to_string(),
+                want: want.display().to_string(),
+            }
+            .into());
+        }
         let state = offsets::load(&lake.state_path(source, partition))?;
         // Windows committed past the resume offset (a run that stopped without flushing) are
         // recognised by their keys, which depend on the window length: with another length their

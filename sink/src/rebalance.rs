@@ -40,8 +40,9 @@ pub(crate) struct Shared {
     pub(crate) lake: Lake,
     pub(crate) topic: String,
     pub(crate) settings: WindowSettings,
-    /// How long an assigned partition waits for its lake lock ([`crate::lock`]): a member
-    /// paused past its session still holds it until it wakes and learns of the lost assignment.
+    /// How long an assignment waits for its partitions' lake locks ([`crate::lock`]), all of
+    /// them together: a member paused past its session still holds them until it wakes and
+    /// learns of the lost assignment.
     pub(crate) lock_wait: Duration,
     /// Set by SIGTERM/SIGINT: a lock wait ends at once.
     pub(crate) stop: Arc<AtomicBool>,
@@ -131,13 +132,14 @@ impl Shared {
         Ok(c.map(|c| c.resume_offset))
     }
 
-    /// Opens a partition just assigned, waiting up to `lock_wait` for a previous writer to let
+    /// Opens a partition just assigned, waiting until `deadline` for a previous writer to let
     /// go of it (see [`crate::lock`]).
-    pub(crate) fn open(&self, p: i32) -> crate::Result<Owned> {
+    pub(crate) fn open(&self, p: i32, deadline: Instant) -> crate::Result<Owned> {
         let stop = || self.stop.load(Ordering::Relaxed);
+        let wait = deadline.saturating_duration_since(Instant::now());
         let lock = self
             .lake
-            .lock_partition_unless(&self.topic, p, self.lock_wait, &stop)?;
+            .lock_partition_unless(&self.topic, p, wait, &stop)?;
         let pipe = PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
         Ok(Owned {
             expect_from: pipe.resume_offset(),
@@ -193,14 +195,19 @@ impl ConsumerContext for SinkContext {
         );
         match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                if let Err(e) = self.assign(consumer, tpl) {
-                    self.0.fail(e);
-                    return;
-                }
+                let taken = match self.assign(consumer, tpl) {
+                    Ok(taken) => taken,
+                    Err(e) => {
+                        self.0.fail(e);
+                        return;
+                    }
+                };
+                // `tpl` is librdkafka's own list: a narrower one is a list of ours.
+                let list = taken.as_ref().unwrap_or(tpl);
                 let r = if cooperative {
-                    consumer.incremental_assign(tpl)
+                    consumer.incremental_assign(list)
                 } else {
-                    consumer.assign(tpl)
+                    consumer.assign(list)
                 };
                 if let Err(e) = r {
                     self.0.fail(ConsumerError::Kafka(e).into());
@@ -232,14 +239,20 @@ impl SinkContext {
     /// Recovers each assigned partition from the lake and sets its start offset in `tpl`. A
     /// partition whose log ends below the lake's resume offset was recreated or truncated: an
     /// error (a broker would reset the offset to its start, and the skip rule would take the new
-    /// records for written ones; some brokers, tansu among them, would just wait).
+    /// records for written ones; some brokers, tansu among them, would just wait). Returns the
+    /// list to assign instead of `tpl` when a shutdown cut the assignment short (only the
+    /// partitions opened).
     fn assign(
         &self,
         consumer: &BaseConsumer<Self>,
         tpl: &mut TopicPartitionList,
-    ) -> crate::Result<()> {
+    ) -> crate::Result<Option<TopicPartitionList>> {
         let shared = &self.0;
         let mut starts = Vec::new();
+        // One wait for the whole assignment, however many partitions are held elsewhere: all of
+        // it happens inside this callback, which must return within `max.poll.interval.ms`.
+        let deadline = Instant::now() + shared.lock_wait;
+        let mut stopped = false;
         {
             let mut parts = shared.parts();
             for el in tpl.elements() {
@@ -255,12 +268,13 @@ impl SinkContext {
                         "assigned again while owned: reopening it from the lake"
                     );
                 }
-                let o = match shared.open(p) {
+                let o = match shared.open(p, deadline) {
                     Ok(o) => o,
                     // Shutting down while waiting for a partition's lock: the partitions not
-                    // opened are not ours (their records are ignored); nothing is lost.
+                    // opened are left out of the assignment; nothing is lost.
                     Err(crate::Error::Lock(LockError::Stopped { .. })) => {
                         tracing::info!(partition = p, "stopping: partition not taken");
+                        stopped = true;
                         break;
                     }
                     Err(e) => return Err(e),
@@ -287,11 +301,21 @@ impl SinkContext {
                 parts.insert(p, o);
             }
         }
+        if stopped {
+            // Only what was opened is assigned.
+            let mut taken = TopicPartitionList::new();
+            for &(p, start) in &starts {
+                taken
+                    .add_partition_offset(&shared.topic, p, start)
+                    .map_err(ConsumerError::Kafka)?;
+            }
+            return Ok(Some(taken));
+        }
         for (p, start) in starts {
             tpl.set_partition_offset(&shared.topic, p, start)
                 .map_err(ConsumerError::Kafka)?;
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Drops every partition's buffers without committing them.

@@ -443,6 +443,12 @@ fn a_second_writer_waits_for_the_first_and_resumes_from_its_commits() {
         assert_eq!(second.resume_offset(), resume, "{mode:?}");
         feed_as(mode, &mut second, &input, 200, None).unwrap();
         check_exactly_once(dir.path(), &input);
+        // Another partition's lock does not open this one.
+        let other = lake.lock_partition("t", 4, Duration::ZERO).unwrap();
+        let err = PartitionPipeline::open_locked(&lake, "t", 5, settings(), other)
+            .err()
+            .expect("the wrong lock");
+        assert!(err.to_string().contains("is not this partition's"), "{err}");
     }
 }
 
