@@ -92,6 +92,22 @@ pub fn per_partition(lake: &Path) -> Result<Vec<PartitionCounts>> {
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Asserts that the lake holds every offset below each partition's high watermark exactly once,
+/// and nothing of any other partition: per partition, rows = distinct offsets = watermark, from
+/// 0 to watermark − 1.
+pub fn assert_every_offset_once(lake: &Path, high_watermarks: &[i64]) {
+    let got = per_partition(lake).expect("per-partition counts");
+    let want: Vec<PartitionCounts> = (0i32..)
+        .zip(high_watermarks)
+        .filter(|&(_, &hw)| hw > 0)
+        .map(|(p, &hw)| (p, hw, hw, 0, hw - 1))
+        .collect();
+    assert_eq!(
+        got, want,
+        "per partition (partition, rows, distinct offsets, min, max)"
+    );
+}
+
 /// Every dead-letter JSON object of the lake (`LAKE/_accesslake/rejected/**.jsonl`).
 pub fn dead_letters(lake: &Path) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();

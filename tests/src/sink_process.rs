@@ -59,6 +59,58 @@ pub fn run_args(
     base.iter().chain(extra).map(|s| s.to_string()).collect()
 }
 
+/// [`run_args`] for a member of consumer group `group` whose session ends 6 s after its last
+/// heartbeat (so a stopped member's partitions move quickly), with 5-minute windows, files of at
+/// most 3,000 rows and an idle flush after 0.5 s: many commits while the stream flows.
+pub fn group_args(
+    broker: &crate::broker::Broker,
+    topic: &str,
+    lake: &Path,
+    group: &str,
+) -> Vec<String> {
+    let extra = [
+        "--group",
+        group,
+        "--window-secs",
+        "300",
+        "--max-rows",
+        "3000",
+        "--idle-flush-secs",
+        "0.5",
+        "-X",
+        "session.timeout.ms=6000",
+        "-X",
+        "heartbeat.interval.ms=500",
+    ];
+    run_args(broker, topic, lake, &extra)
+}
+
+/// Waits until one of the files at `logs` (a child's stderr) contains `text`; returns that file.
+pub fn wait_for_log<'a>(logs: &[&'a Path], text: &str, limit: Duration) -> Result<&'a Path> {
+    let deadline = Instant::now() + limit;
+    loop {
+        for &log in logs {
+            if std::fs::read_to_string(log).is_ok_and(|now| now.contains(text)) {
+                return Ok(log);
+            }
+        }
+        if Instant::now() > deadline {
+            let seen: Vec<String> = logs
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{}:\n{}",
+                        l.display(),
+                        std::fs::read_to_string(l).unwrap_or_default()
+                    )
+                })
+                .collect();
+            bail!("no {text:?} within {limit:?} in\n{}", seen.join("\n"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A spawned `accesslake` (or any) child; killed with SIGKILL on drop if still running.
 pub struct SinkProcess {
     child: Child,

@@ -9,53 +9,14 @@
 //! holds stops at once, cleanly, on SIGTERM, instead of waiting out `--lock-wait-secs`.
 
 use accesslake_tests::broker::Broker;
-use accesslake_tests::lakecheck::{counts, per_partition, wait_for_rows};
-use accesslake_tests::sink_process::SinkProcess;
+use accesslake_tests::lakecheck::{assert_every_offset_once, counts, wait_for_rows};
+use accesslake_tests::sink_process::{group_args, wait_for_log, SinkProcess};
 use accesslake_tests::stream::json_record;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "requests.parsed";
 const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 3;
-
-/// Waits until the file at `log` contains `text`.
-fn wait_for_log(log: &Path, text: &str, limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let now = std::fs::read_to_string(log).unwrap_or_default();
-        if now.contains(text) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "no {text:?} within {limit:?} in {}:\n{now}",
-                log.display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Waits until one of the files at `logs` contains `text`; returns it.
-fn wait_for_either<'a>(
-    logs: [&'a Path; 2],
-    text: &str,
-    limit: Duration,
-) -> Result<&'a Path, String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        for log in logs {
-            if wait_for_log(log, text, Duration::ZERO).is_ok() {
-                return Ok(log);
-            }
-        }
-        if Instant::now() > deadline {
-            return Err(format!("no {text:?} within {limit:?} in {logs:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn a_frozen_member_is_waited_for_not_written_beside() {
@@ -65,25 +26,7 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
         .expect("create topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let args = accesslake_tests::sink_process::run_args(
-        &broker,
-        TOPIC,
-        &lake,
-        &[
-            "--group",
-            "zombie-test",
-            "--window-secs",
-            "300",
-            "--max-rows",
-            "3000",
-            "--idle-flush-secs",
-            "0.5",
-            "-X",
-            "session.timeout.ms=6000",
-            "-X",
-            "heartbeat.interval.ms=500",
-        ],
-    );
+    let args = group_args(&broker, TOPIC, &lake, "zombie-test");
     accesslake_tests::sink_process::accesslake_bin();
     let [a_log, b_log, c_log] = ["a", "b", "c"].map(|m| dir.path().join(format!("{m}.log")));
 
@@ -97,9 +40,9 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
     };
     produce(0, RECORDS / 2);
     let mut a_sink = SinkProcess::spawn(&args, &[], &a_log, "sink A").expect("spawn A");
-    wait_for_log(&a_log, "assigned", Duration::from_secs(60)).unwrap();
+    wait_for_log(&[&a_log], "assigned", Duration::from_secs(60)).unwrap();
     let mut b_sink = SinkProcess::spawn(&args, &[], &b_log, "sink B").expect("spawn B");
-    wait_for_log(&b_log, "assigned", Duration::from_secs(60)).unwrap();
+    wait_for_log(&[&b_log], "assigned", Duration::from_secs(60)).unwrap();
     let mid = wait_for_rows(&lake, 20_000, Duration::from_secs(60)).unwrap();
     eprintln!("freezing A with the lake at {mid:?}");
     a_sink.signal("STOP").expect("SIGSTOP A");
@@ -109,8 +52,8 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
     // gives its partitions to B and C, which must wait for A's locks.
     std::thread::sleep(Duration::from_secs(8));
     let mut c_sink = SinkProcess::spawn(&args, &[], &c_log, "sink C").expect("spawn C");
-    let waited = wait_for_either(
-        [&b_log, &c_log],
+    let waited = wait_for_log(
+        &[&b_log, &c_log],
         "waiting for it to let go",
         Duration::from_secs(60),
     );
@@ -120,7 +63,7 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
     let waiter = waited.unwrap();
     // The waiter gets the lock once A lets go: A, thawed, learns its assignment was lost (tansu
     // expelled it) and drops its buffers, or is told to rebalance and revokes after a commit.
-    wait_for_log(waiter, "partition lock taken", Duration::from_secs(150)).unwrap();
+    wait_for_log(&[waiter], "partition lock taken", Duration::from_secs(150)).unwrap();
 
     let c = wait_for_rows(&lake, RECORDS as i64, Duration::from_secs(180)).unwrap();
     eprintln!("done: {c:?}");
@@ -145,15 +88,7 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
         c.distinct, RECORDS as i64,
         "duplicate (src_partition, src_offset)"
     );
-    let hw = broker.high_watermarks(TOPIC).unwrap();
-    for (p, rows, distinct, min, max) in per_partition(&lake).unwrap() {
-        let want = hw[p as usize];
-        assert_eq!(
-            (rows, distinct, min, max),
-            (want, want, 0, want - 1),
-            "partition {p}"
-        );
-    }
+    assert_every_offset_once(&lake, &broker.high_watermarks(TOPIC).unwrap());
 }
 
 #[test]
@@ -178,12 +113,12 @@ fn a_sink_waiting_for_a_held_partition_stops_at_once_on_sigterm() {
         .unwrap();
     let log = dir.path().join("sink.log");
     let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn");
-    wait_for_log(&log, "waiting for it to let go", Duration::from_secs(60)).unwrap();
+    wait_for_log(&[&log], "waiting for it to let go", Duration::from_secs(60)).unwrap();
     let t = Instant::now();
     let status = sink.terminate(Duration::from_secs(20)).expect("stop");
     assert!(status.success(), "exit status {status}");
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    wait_for_log(&log, "stopping: partition not taken", Duration::ZERO).unwrap();
+    wait_for_log(&[&log], "stopping: partition not taken", Duration::ZERO).unwrap();
     assert_eq!(counts(&lake).map(|c| c.rows).unwrap_or(0), 0);
     // Once let go, the next sink takes the partition and writes it, once.
     drop(held);
