@@ -60,7 +60,8 @@ impl CityLayout {
     /// Detects the layout from a database's `database_type` metadata.
     pub fn detect(database_type: &str) -> CityLayout {
         let t = database_type.to_ascii_lowercase();
-        if t.starts_with("geoip2") || t.starts_with("geolite2") || t.starts_with("geoip-") {
+        let geoip2 = ["geoip2", "geolite2", "geoip-", "dbip-"];
+        if geoip2.iter().any(|p| t.starts_with(p)) {
             CityLayout::GeoIp2
         } else {
             CityLayout::Flat
@@ -71,12 +72,37 @@ impl CityLayout {
 struct CityDb {
     reader: Reader<Mmap>,
     layout: CityLayout,
+    /// Set once a problem with this database was logged as a warning (later ones go to debug).
+    warned: Warned,
+}
+
+/// Whether a database's first problem was logged: one warning per database and run, the rest at
+/// debug level, so a damaged or misread database is visible without flooding the log.
+#[derive(Default)]
+struct Warned(std::sync::atomic::AtomicBool);
+
+impl Warned {
+    /// True the first time only.
+    fn first(&self) -> bool {
+        !self.0.swap(true, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Logs a lookup or decoding problem: a warning the first time for a database, then debug.
+macro_rules! problem {
+    ($warned:expr, $($arg:tt)+) => {
+        if $warned.first() {
+            tracing::warn!($($arg)+);
+        } else {
+            tracing::debug!($($arg)+);
+        }
+    };
 }
 
 /// The opened databases, shared by every fork of an [`Enricher`](crate::enrich::Enricher).
 pub(crate) struct Databases {
     city: Option<CityDb>,
-    asn: Option<Reader<Mmap>>,
+    asn: Option<(Reader<Mmap>, Warned)>,
 }
 
 impl Databases {
@@ -104,7 +130,11 @@ impl Databases {
                 }
                 let layout = CityLayout::detect(&kind);
                 tracing::info!(path = %p.display(), database_type = %kind, ?layout, "GeoIP city database");
-                Some(CityDb { reader, layout })
+                Some(CityDb {
+                    reader,
+                    layout,
+                    warned: Warned::default(),
+                })
             }
             None => None,
         };
@@ -119,7 +149,7 @@ impl Databases {
                         wanted: "ASN",
                     });
                 }
-                Some(reader)
+                Some((reader, Warned::default()))
             }
             None => None,
         };
@@ -245,27 +275,27 @@ pub(crate) fn lookup(
         r: Result<maxminddb::LookupResult<'a, Mmap>, maxminddb::MaxMindDbError>,
         what: &str,
         addr: IpAddr,
+        warned: &Warned,
     ) -> Option<maxminddb::LookupResult<'a, Mmap>> {
         match r {
             Ok(r) if r.has_data() => Some(r),
             Ok(_) => None,
             Err(e) => {
-                tracing::debug!(%addr, error = %e, "GeoIP {what} lookup failed");
+                problem!(warned, %addr, error = %e, "GeoIP {what} lookup failed (is the database damaged?); its columns are null for such addresses");
                 None
             }
         }
     }
-    let city = db
-        .city
-        .as_ref()
-        .and_then(|c| Some((c.layout, found(c.reader.lookup(addr), "city", addr)?)));
-    let asn = db
-        .asn
-        .as_ref()
-        .and_then(|a| found(a.lookup(addr), "ASN", addr));
+    let city = db.city.as_ref().and_then(|c| {
+        let r = found(c.reader.lookup(addr), "city", addr, &c.warned)?;
+        Some((c, r))
+    });
+    let asn = db.asn.as_ref().and_then(|(reader, warned)| {
+        Some((found(reader.lookup(addr), "ASN", addr, warned)?, warned))
+    });
     let key = (
         city.as_ref().and_then(|(_, r)| r.offset()),
-        asn.as_ref().and_then(|r| r.offset()),
+        asn.as_ref().and_then(|(r, _)| r.offset()),
     );
     if key == (None, None) {
         return GeoInfo::default();
@@ -276,16 +306,50 @@ pub(crate) fn lookup(
         .clone()
 }
 
-/// Decodes the records an address led to.
+/// Decodes the records an address led to. A city record that does not decode in the layout
+/// detected from the database's type is tried in the other one (a database may be named unlike
+/// its layout); one that decodes in neither is logged (a warning the first time) and gives nulls.
 fn decode(
-    city: Option<(CityLayout, maxminddb::LookupResult<'_, Mmap>)>,
-    asn: Option<maxminddb::LookupResult<'_, Mmap>>,
+    city: Option<(&CityDb, maxminddb::LookupResult<'_, Mmap>)>,
+    asn: Option<(maxminddb::LookupResult<'_, Mmap>, &Warned)>,
     addr: IpAddr,
 ) -> GeoInfo {
     let mut g = GeoInfo::default();
-    match city {
-        Some((CityLayout::GeoIp2, r)) => match r.decode::<GeoIp2City>() {
-            Ok(Some(c)) => {
+    if let Some((db, r)) = city {
+        let other = match db.layout {
+            CityLayout::GeoIp2 => CityLayout::Flat,
+            CityLayout::Flat => CityLayout::GeoIp2,
+        };
+        if let Err(e) = decode_city(db.layout, &r, &mut g) {
+            if decode_city(other, &r, &mut g).is_err() {
+                problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded (is the database damaged?); its columns are null for such addresses");
+            }
+        }
+    }
+    if let Some((r, warned)) = asn {
+        match r.decode::<AsnRecord>() {
+            Ok(Some(a)) => {
+                g.asn = a.autonomous_system_number;
+                g.as_org = boxed(a.autonomous_system_organization);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                problem!(warned, %addr, error = %e, "GeoIP ASN record not decoded (is the database damaged?); its columns are null for such addresses")
+            }
+        }
+    }
+    g
+}
+
+/// Decodes a city record in `layout` into `g` (untouched on error).
+fn decode_city(
+    layout: CityLayout,
+    r: &maxminddb::LookupResult<'_, Mmap>,
+    g: &mut GeoInfo,
+) -> Result<(), maxminddb::MaxMindDbError> {
+    match layout {
+        CityLayout::GeoIp2 => {
+            if let Some(c) = r.decode::<GeoIp2City>()? {
                 let en = |n: &Option<Named>| boxed(n.as_ref().and_then(|n| n.names.as_ref()?.en));
                 g.country_code = boxed(c.country.as_ref().and_then(|c| c.iso_code));
                 g.country = en(&c.country);
@@ -297,33 +361,18 @@ fn decode(
                 g.latitude = c.location.as_ref().and_then(|l| Some(l.latitude?.0));
                 g.longitude = c.location.as_ref().and_then(|l| Some(l.longitude?.0));
             }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-        },
-        Some((CityLayout::Flat, r)) => match r.decode::<FlatCity>() {
-            Ok(Some(c)) => {
+        }
+        CityLayout::Flat => {
+            if let Some(c) = r.decode::<FlatCity>()? {
                 g.country_code = boxed(c.country_code);
                 g.region = boxed(c.state1);
                 g.city = boxed(c.city);
                 g.latitude = c.latitude.map(|c| c.0);
                 g.longitude = c.longitude.map(|c| c.0);
             }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP city record not decoded"),
-        },
-        None => {}
-    }
-    if let Some(r) = asn {
-        match r.decode::<AsnRecord>() {
-            Ok(Some(a)) => {
-                g.asn = a.autonomous_system_number;
-                g.as_org = boxed(a.autonomous_system_organization);
-            }
-            Ok(None) => {}
-            Err(e) => tracing::debug!(%addr, error = %e, "GeoIP ASN record not decoded"),
         }
     }
-    g
+    Ok(())
 }
 
 #[cfg(test)]
@@ -334,6 +383,7 @@ mod tests {
     fn layout_is_detected_from_database_type() {
         assert_eq!(CityLayout::detect("GeoIP2-City"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("GeoLite2-City"), CityLayout::GeoIp2);
+        assert_eq!(CityLayout::detect("DBIP-City-Lite"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("city ipv4"), CityLayout::Flat);
     }
 

@@ -174,3 +174,42 @@ fn bots_in_the_shared_logs() {
         "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:27.0) Gecko/20100101 Firefox/27.0"
     ));
 }
+
+/// A copy of MaxMind's GeoIP2 City test database whose metadata gives `database_type` instead
+/// of `GeoIP2-City`: of the same length, as the metadata holds pointers into itself.
+fn renamed_city_db(dir: &std::path::Path, database_type: &str) -> std::path::PathBuf {
+    let old = b"GeoIP2-City";
+    assert_eq!(database_type.len(), old.len());
+    let mut bytes = std::fs::read(geoip("GeoIP2-City-Test.mmdb")).unwrap();
+    let marker = b"\xab\xcd\xefMaxMind.com";
+    let meta = bytes
+        .windows(marker.len())
+        .rposition(|w| w == marker)
+        .unwrap();
+    let at = meta
+        + bytes[meta..]
+            .windows(old.len())
+            .position(|w| w == old)
+            .unwrap();
+    bytes[at..at + old.len()].copy_from_slice(database_type.as_bytes());
+    let path = dir.join(format!("{}.mmdb", database_type.replace(' ', "_")));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn geoip2_layout_is_read_whatever_the_database_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    // DB-IP's own downloads (`DBIP-City-Lite`, here cut to the original's length) use the
+    // GeoIP2 City layout; a database named like ip-location-db's flat files (`city ipv4`) is
+    // detected as flat, and read as GeoIP2 when its records do not decode as flat.
+    for name in ["DBIP-City-L", "city ipv4 x"] {
+        let db = renamed_city_db(dir.path(), name);
+        let mut e = Enricher::open(Some(&db), None, 16).unwrap();
+        let g = e.geo("81.2.69.142").clone();
+        assert_eq!(g.country_code.as_deref(), Some("GB"), "{name}");
+        assert_eq!(g.city.as_deref(), Some("London"), "{name}");
+        assert_eq!(g.region.as_deref(), Some("England"), "{name}");
+        assert!(g.latitude.is_some(), "{name}");
+    }
+}
