@@ -269,8 +269,10 @@ pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
     #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
     pub brokers: String,
-    /// Extra librdkafka setting `key=value` (repeatable), applied last: SASL, TLS, timeouts,
-    /// e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`.
+    /// Extra librdkafka setting `key=value` (repeatable), applied over the defaults: SASL, TLS,
+    /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`. `run`
+    /// refuses other values for the settings its exactly-once rests on (`enable.auto.commit`,
+    /// `enable.auto.offset.store`, `auto.offset.reset`, `isolation.level`).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
 }
@@ -311,6 +313,11 @@ pub struct RunConfig {
     /// column, is flushed at once.
     #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
     pub max_rows: usize,
+    /// Seconds ahead of this machine's clock an event time may be and still move the watermark.
+    /// A record timed further ahead (a skewed clock, a mistyped date) is written with the next
+    /// flush and counted as early, so it cannot make every later record late.
+    #[arg(long, env = "ACCESSLAKE_MAX_FUTURE_SECS", default_value_t = 3600)]
+    pub max_future_secs: u32,
     /// Flush a partition's open windows after this many seconds without a new record.
     #[arg(long, env = "ACCESSLAKE_IDLE_FLUSH_SECS", default_value_t = 5.0)]
     pub idle_flush_secs: f64,
@@ -336,6 +343,7 @@ impl Default for RunConfig {
             window_secs: 60,
             lateness_secs: 10,
             max_rows: 250_000,
+            max_future_secs: 3600,
             idle_flush_secs: 5.0,
             lock_wait_secs: 120,
             metrics_addr: None,
@@ -350,6 +358,7 @@ impl RunConfig {
             window_secs: self.window_secs,
             lateness_secs: self.lateness_secs,
             max_rows: self.max_rows,
+            max_future_secs: self.max_future_secs,
             ..WindowSettings::default()
         }
     }

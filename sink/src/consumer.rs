@@ -59,29 +59,71 @@ pub enum ConsumerError {
     },
 }
 
-/// The consumer's librdkafka configuration: our required settings, then the user's `-X`.
+/// The librdkafka settings exactly-once rests on: `(key, the values accepted, why)`. The first
+/// value is the one set; a `-X` giving another is refused ([`check_owned_settings`]).
+const OWNED: &[(&str, &[&str], &str)] = &[
+    (
+        "enable.auto.commit",
+        &["false"],
+        "the sink commits offsets itself, after the files holding the records are durable",
+    ),
+    (
+        "enable.auto.offset.store",
+        &["false"],
+        "the sink stores offsets itself, after the files holding the records are durable",
+    ),
+    (
+        "auto.offset.reset",
+        &["earliest", "smallest", "beginning"],
+        "a partition whose resume offset is gone (retention) must restart at the oldest record \
+         still held, not skip to the end or stop",
+    ),
+    (
+        "isolation.level",
+        &["read_committed"],
+        "records of aborted transactions must not reach the lake",
+    ),
+];
+
+/// The consumer's librdkafka configuration: our settings, then the user's `-X` (checked by
+/// [`check_owned_settings`] first), then again the settings exactly-once rests on.
 pub fn consumer_config(cfg: &RunConfig) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &cfg.kafka.brokers)
         .set("group.id", &cfg.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
         .set("fetch.wait.max.ms", "100")
         .set("statistics.interval.ms", "5000");
     for (k, v) in &cfg.kafka.settings {
         c.set(k, v);
     }
-    // Our correctness rests on these: a user setting cannot turn them off.
-    c.set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false");
+    for (k, values, _) in OWNED {
+        c.set(*k, values[0]);
+    }
     c
 }
 
-/// Time an assignment may spend besides its lock wait: asking the broker for each partition's
-/// end (up to 10 s each) and recovering it.
-const ASSIGN_MARGIN_MS: u64 = 30_000;
+/// Refuses a `-X` that would change a setting exactly-once rests on ([`OWNED`]), naming why,
+/// instead of overriding it silently.
+fn check_owned_settings(cfg: &RunConfig) -> crate::Result<()> {
+    for (key, value) in &cfg.kafka.settings {
+        let Some((_, values, why)) = OWNED.iter().find(|(k, _, _)| k == key) else {
+            continue;
+        };
+        if !values.contains(&value.trim()) {
+            return Err(ConsumerError::Settings(format!(
+                "-X {key}={value} is not supported: the sink needs {key}={}: {why}",
+                values[0]
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Time an assignment may spend besides its lock wait: asking the broker for its partitions'
+/// ends (up to 10 s each, 20 s in all) and recovering them.
+pub(crate) const ASSIGN_MARGIN_MS: u64 = 30_000;
 
 /// The lock wait happens inside `poll`: it must end, with [`ASSIGN_MARGIN_MS`] to spare, before
 /// librdkafka's `max.poll.interval.ms` (the user's `-X`, or its 300 s default) makes the member
@@ -95,7 +137,11 @@ fn check_lock_wait(cfg: &RunConfig) -> crate::Result<()> {
         .find(|(k, _)| k == "max.poll.interval.ms")
         .and_then(|(_, v)| v.parse::<u64>().ok())
         .unwrap_or(300_000);
-    if cfg.lock_wait_secs.saturating_mul(1000) + ASSIGN_MARGIN_MS > poll_ms {
+    let needed = cfg
+        .lock_wait_secs
+        .checked_mul(1000)
+        .and_then(|ms| ms.checked_add(ASSIGN_MARGIN_MS));
+    if needed.is_none_or(|ms| ms > poll_ms) {
         return Err(ConsumerError::Settings(format!(
             "--lock-wait-secs {} must be at least {} s below max.poll.interval.ms ({poll_ms} \
              ms): the wait happens inside the consumer's poll",
@@ -211,11 +257,6 @@ fn handle(
             o.pipe.push(offset, &record, &e)?
         }
         Err((class, reason)) => {
-            shared
-                .metrics
-                .records_rejected
-                .with_label_values(&[class])
-                .inc();
             tracing::warn!(partition = p, offset, %reason, "dead letter");
             dead.clear();
             let obj = serde_json::json!({
@@ -226,7 +267,17 @@ fn handle(
                 "raw": lossless_text(value.unwrap_or_default()),
             });
             serde_json::to_writer(&mut *dead, &obj).expect("JSON to a Vec");
-            o.pipe.push_rejected(offset, dead)?
+            let skipped = o.pipe.stats().skipped;
+            let committed = o.pipe.push_rejected(offset, dead)?;
+            // A replayed dead letter already in the lake is skipped, not counted again.
+            if o.pipe.stats().skipped == skipped {
+                shared
+                    .metrics
+                    .records_rejected
+                    .with_label_values(&[class])
+                    .inc();
+            }
+            committed
         }
     };
     if let Some(c) = committed {
@@ -330,17 +381,28 @@ impl Sink {
     }
 }
 
-/// Runs the command until SIGTERM/SIGINT: then flushes, commits and returns success.
-pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
-    let settings = cfg.window();
-    settings.validate().map_err(ConsumerError::Settings)?;
-    if !(cfg.idle_flush_secs > 0.0 && cfg.idle_flush_secs.is_finite()) {
-        return Err(ConsumerError::Settings(
-            "idle flush must be a positive number of seconds".into(),
-        )
+/// The idle flush's bounds: the loop checks for idle partitions every 10 ms, and past a day an
+/// idle flush is no flush.
+const MIN_IDLE_FLUSH_SECS: f64 = 0.01;
+const MAX_IDLE_FLUSH_SECS: f64 = 86_400.0;
+
+/// Checks every setting of `run` that can be checked without the broker or the lake.
+fn check_settings(cfg: &RunConfig) -> crate::Result<()> {
+    cfg.window().validate().map_err(ConsumerError::Settings)?;
+    if !(MIN_IDLE_FLUSH_SECS..=MAX_IDLE_FLUSH_SECS).contains(&cfg.idle_flush_secs) {
+        return Err(ConsumerError::Settings(format!(
+            "idle flush must be between {MIN_IDLE_FLUSH_SECS} and {MAX_IDLE_FLUSH_SECS} seconds"
+        ))
         .into());
     }
     check_lock_wait(cfg)?;
+    check_owned_settings(cfg)
+}
+
+/// Runs the command until SIGTERM/SIGINT: then flushes, commits and returns success.
+pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
+    check_settings(cfg)?;
+    let settings = cfg.window();
     Lake::check_source(&cfg.topic)?;
     let lake = Lake::open(&cfg.lake)?;
     let enricher = Enricher::open(
@@ -395,7 +457,13 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         return Err(e);
     }
     tracing::info!("shutting down: flushing open windows");
-    sink.flush_all()?;
+    if let Err(e) = sink.flush_all() {
+        // As above: a pipeline whose commit failed holds a state that never reached the disk,
+        // and the revoke that closing the consumer triggers must not commit it to the broker.
+        shared.metrics.set_healthy(false);
+        shared.parts().clear();
+        return Err(e);
+    }
     // Leave the group now (the revoke callback finds nothing left to flush).
     sink.consumer.unsubscribe();
     let deadline = Instant::now() + Duration::from_secs(2);
@@ -438,6 +506,69 @@ mod tests {
             .settings
             .push(("max.poll.interval.ms".into(), "10000".into()));
         assert!(check_lock_wait(&cfg).is_err(), "the last -X wins");
+    }
+
+    #[test]
+    fn settings_exactly_once_rests_on_cannot_be_changed() {
+        let mut cfg = RunConfig::default();
+        let with = |cfg: &mut RunConfig, k: &str, v: &str| {
+            cfg.kafka.settings = vec![(k.into(), v.into())];
+            check_owned_settings(cfg).map_err(|e| e.to_string())
+        };
+        for (k, v) in [
+            ("enable.auto.commit", "true"),
+            ("enable.auto.offset.store", "true"),
+            ("auto.offset.reset", "latest"),
+            ("auto.offset.reset", "error"),
+            ("isolation.level", "read_uncommitted"),
+        ] {
+            let e = with(&mut cfg, k, v).unwrap_err();
+            assert!(e.contains(&format!("-X {k}={v} is not supported")), "{e}");
+        }
+        for (k, v) in [
+            ("enable.auto.commit", "false"),
+            ("auto.offset.reset", "smallest"),
+            ("isolation.level", "read_committed"),
+            ("security.protocol", "SASL_SSL"),
+        ] {
+            assert!(with(&mut cfg, k, v).is_ok(), "{k}={v}");
+        }
+        // Whatever -X says, the built configuration has the owned values.
+        cfg.kafka.settings = vec![("auto.offset.reset".into(), "beginning".into())];
+        let c = consumer_config(&cfg);
+        assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
+        assert_eq!(c.get("isolation.level"), Some("read_committed"));
+        assert_eq!(c.get("enable.auto.commit"), Some("false"));
+    }
+
+    #[test]
+    fn idle_flush_is_bounded() {
+        for idle in [0.0, -1.0, 1e-12, f64::NAN, f64::INFINITY, 1e20] {
+            let cfg = RunConfig {
+                idle_flush_secs: idle,
+                ..RunConfig::default()
+            };
+            let e = check_settings(&cfg).unwrap_err().to_string();
+            assert!(e.contains("idle flush must be between"), "{idle}: {e}");
+        }
+        for idle in [0.01, 5.0, 86_400.0] {
+            let cfg = RunConfig {
+                idle_flush_secs: idle,
+                ..RunConfig::default()
+            };
+            assert!(check_settings(&cfg).is_ok(), "{idle}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_lock_wait_is_refused_not_overflowed() {
+        let mut cfg = RunConfig {
+            lock_wait_secs: u64::MAX / 100,
+            ..RunConfig::default()
+        };
+        assert!(check_lock_wait(&cfg).is_err());
+        cfg.lock_wait_secs = u64::MAX;
+        assert!(check_lock_wait(&cfg).is_err());
     }
 
     #[test]

@@ -57,6 +57,10 @@ accesslake_transform::schema! {
 /// Distinct user agents whose bot flag is memoised.
 const AGENT_CACHE: usize = 16_384;
 
+/// Agents longer than this are classified afresh each time, not memoised: the memo holds at most
+/// [`AGENT_CACHE`] × this many bytes (16 MiB), whatever a stream of huge agents brings.
+const AGENT_MEMO_BYTES: usize = 1024;
+
 /// GeoIP + bot enrichment with per-address and per-agent memos.
 pub struct Enricher {
     db: Arc<Databases>,
@@ -111,6 +115,9 @@ impl Enricher {
     /// The enrichment of one record.
     pub fn enrich(&mut self, client_ip: &str, user_agent: Option<&str>) -> Enrichment<'_> {
         let is_bot = user_agent.is_some_and(|ua| {
+            if ua.len() > AGENT_MEMO_BYTES {
+                return is_bot(ua);
+            }
             self.agents
                 .get_copied_or_insert_with(ua, |s: &str| Box::from(s), || is_bot(ua))
                 .0
@@ -346,5 +353,22 @@ mod tests {
             accepted > 1_000,
             "only {accepted} random quads: the test checks too little"
         );
+    }
+
+    #[test]
+    fn long_agents_are_classified_but_not_memoised() {
+        let mut e = Enricher::without_geoip();
+        let long = format!(
+            "Mozilla/5.0 (compatible; Googlebot/2.1) {}",
+            "x".repeat(2000)
+        );
+        assert!(e.enrich("1.2.3.4", Some(&long)).is_bot);
+        assert!(
+            !e.enrich("1.2.3.4", Some(&long.replace("Googlebot", "Firefox")))
+                .is_bot
+        );
+        assert!(e.agents.is_empty());
+        assert!(e.enrich("1.2.3.4", Some("curl/8.0")).is_bot);
+        assert_eq!(e.agents.len(), 1);
     }
 }

@@ -35,6 +35,8 @@ pub struct Metrics {
     pub records_rejected: IntCounterVec,
     /// Records that arrived after their window closed (beyond the allowed lateness); still written.
     pub late_records: IntCounter,
+    /// Records timed too far ahead of the clock to move the watermark; still written.
+    pub early_records: IntCounter,
     /// Parquet files committed to the lake.
     pub files_committed: IntCounter,
     /// Bytes of committed Parquet files.
@@ -61,7 +63,8 @@ impl Metrics {
         let records_rejected = IntCounterVec::new(
             Opts::new(
                 "records_rejected_total",
-                "Records written to the dead-letter file instead of the lake, by reason",
+                "Records dead-lettered instead of written to the lake, by reason (counted when buffered; \
+                 committed with their partition's next commit)",
             ),
             &["reason"],
         )?;
@@ -69,29 +72,37 @@ impl Metrics {
             "late_records_total",
             "Records later than their window's allowed lateness (written to their own partition)",
         )?;
+        let early_records = IntCounter::new(
+            "early_records_total",
+            "Records timed more than --max-future-secs ahead of the clock (written with the next \
+             flush; they do not move the watermark)",
+        )?;
         let files_committed = IntCounter::new(
             "files_committed_total",
-            "Parquet files committed to the lake",
+            "Files committed to the lake: Parquet data files and dead-letter files",
         )?;
         let bytes_written = IntCounter::new(
             "bytes_written_total",
-            "Bytes of Parquet files committed to the lake",
+            "Bytes of the files committed to the lake (data and dead letters)",
         )?;
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "consumer_lag",
-                "High watermark minus the next offset to consume, per partition",
+                "High watermark minus the lake's resume offset, per partition: records not yet \
+                 committed to the lake, buffered ones included",
             ),
             &["topic", "partition"],
         )?;
         let last_commit = Gauge::new(
             "last_commit_timestamp_seconds",
-            "Unix time of the last commit of lake state and broker offsets",
+            "Unix time of the last commit to the lake (the broker's offset commit follows it, \
+             asynchronously)",
         )?;
         registry.register(Box::new(records_consumed.clone()))?;
         registry.register(Box::new(records_written.clone()))?;
         registry.register(Box::new(records_rejected.clone()))?;
         registry.register(Box::new(late_records.clone()))?;
+        registry.register(Box::new(early_records.clone()))?;
         registry.register(Box::new(files_committed.clone()))?;
         registry.register(Box::new(bytes_written.clone()))?;
         registry.register(Box::new(consumer_lag.clone()))?;
@@ -102,6 +113,7 @@ impl Metrics {
             records_written,
             records_rejected,
             late_records,
+            early_records,
             files_committed,
             bytes_written,
             consumer_lag,

@@ -31,7 +31,7 @@ use crate::error::Result;
 use crate::lake::Lake;
 use crate::lock::PartitionLock;
 use crate::offsets::{self, PartitionState, PendingFile};
-use crate::window::{state_key, Windows};
+use crate::window::{now_micros, state_key, Arrival, Windows};
 use crate::writer::FileMeta;
 use accesslake_transform::Record;
 use arrow::array::AsArray;
@@ -105,6 +105,8 @@ pub struct PipelineStats {
     pub rejected: u64,
     /// Rows that arrived after their window closed (still written).
     pub late: u64,
+    /// Rows timed too far ahead of the clock to move the watermark (still written).
+    pub early: u64,
     /// Data files and dead-letter files committed, and their bytes.
     pub files: u64,
     pub bytes: u64,
@@ -217,7 +219,11 @@ impl PartitionPipeline {
             lake: lake.clone(),
             source: source.to_string(),
             partition,
-            windows: Windows::new(settings, state.as_ref().and_then(|s| s.watermark)),
+            windows: Windows::new(
+                settings,
+                state.as_ref().and_then(|s| s.watermark),
+                now_micros(),
+            ),
             rejected: Vec::new(),
             rejected_first: None,
             rejected_count: 0,
@@ -329,6 +335,7 @@ impl PartitionPipeline {
         record: &Record<'_>,
         enrichment: &Enrichment<'_>,
     ) -> Result<Option<Committed>> {
+        self.windows.set_clock(now_micros());
         let Some(start) = self.admit(offset, record.time.0)? else {
             return Ok(None);
         };
@@ -349,9 +356,10 @@ impl PartitionPipeline {
             self.stats.skipped += 1;
             return Ok(None);
         }
-        let (start, late) = self.windows.observe(time);
-        self.windows.count(start, offset, late);
-        self.stats.late += u64::from(late);
+        let (start, arrival) = self.windows.observe(time);
+        self.windows.count(start, offset, arrival);
+        self.stats.late += u64::from(arrival == Arrival::Late);
+        self.stats.early += u64::from(arrival == Arrival::Early);
         Ok(Some(start))
     }
 
@@ -382,6 +390,7 @@ impl PartitionPipeline {
         let offsets = batch
             .column(batch.num_columns() - 1)
             .as_primitive::<Int64Type>();
+        self.windows.set_clock(now_micros());
         let mut last = None;
         let mut rejected = rejected.iter().peekable();
         // The current run of consecutive rows of one window: (window start, first row).

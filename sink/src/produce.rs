@@ -167,9 +167,12 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
         dead_lettered,
     } = sent;
 
-    let deadline = Instant::now() + opts.flush_timeout;
+    // No deadline for a timeout beyond what a clock can count to (`--flush-timeout-secs` huge).
+    let deadline = Instant::now().checked_add(opts.flush_timeout);
     while producer.in_flight_count() > 0 {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         if left.is_zero() {
             return Err(ProduceError::FlushTimeout(
                 opts.flush_timeout,

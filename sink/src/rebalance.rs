@@ -108,6 +108,8 @@ impl Shared {
             .inc_by(s.rows_written.saturating_sub(o.reported.rows_written));
         m.late_records
             .inc_by(s.late.saturating_sub(o.reported.late));
+        m.early_records
+            .inc_by(s.early.saturating_sub(o.reported.early));
         m.files_committed
             .inc_by(s.files.saturating_sub(o.reported.files));
         m.bytes_written
@@ -252,6 +254,10 @@ impl SinkContext {
         // One wait for the whole assignment, however many partitions are held elsewhere: all of
         // it happens inside this callback, which must return within `max.poll.interval.ms`.
         let deadline = Instant::now() + shared.lock_wait;
+        // Asking the broker for partitions' ends takes at most 20 s of the 30 s the assignment
+        // has besides its lock wait, however many partitions there are
+        // ([`crate::consumer::ASSIGN_MARGIN_MS`]).
+        let ends_deadline = deadline + Duration::from_secs(20);
         let mut stopped = false;
         {
             let mut parts = shared.parts();
@@ -282,9 +288,10 @@ impl SinkContext {
                 let resume = o.pipe.resume_offset();
                 // A broker that cannot say now is not a reason to stop: the first record's check
                 // (`first_offset`) still catches a reset.
-                let end = resume.and_then(|_| {
+                let left = ends_deadline.saturating_duration_since(Instant::now());
+                let end = resume.filter(|_| !left.is_zero()).and_then(|_| {
                     consumer
-                        .fetch_watermarks(&shared.topic, p, Duration::from_secs(10))
+                        .fetch_watermarks(&shared.topic, p, left.min(Duration::from_secs(10)))
                         .inspect_err(|e| {
                             tracing::warn!(partition = p, error = %e, "cannot read the partition's end offset");
                         })

@@ -5,7 +5,10 @@
 //! newest event time seen. A window is *closable* once the watermark has passed its end by the
 //! allowed lateness. A record whose window is already closable when it arrives is *late*: it is
 //! still buffered (into its own window, hence its own hour partition) and counted, and goes out
-//! with the next flush. Buffers are columnar ([`Rows`], or slices of batches built elsewhere);
+//! with the next flush. A record timed more than [`WindowSettings::max_future_secs`] ahead of the
+//! clock is *early* (a skewed clock or a mistyped date): it does not move the watermark, which
+//! would make every later record late and hold the stream's windows open for as long, and goes
+//! out with the next flush like a late one. Buffers are columnar ([`Rows`], or slices of batches built elsewhere);
 //! each keeps its first and last offset.
 //!
 //! API: [`Windows::observe`] a record's time and [`Windows::count`] it in its window, give its
@@ -33,6 +36,8 @@ pub struct WindowSettings {
     /// window of very long values (8 KiB user agents, say, 250,000 times) from reaching it, and
     /// bounds the memory a window holds.
     pub max_text_bytes: usize,
+    /// How far ahead of the clock (seconds) an event time may be and still move the watermark.
+    pub max_future_secs: u32,
 }
 
 /// The default [`WindowSettings::max_text_bytes`]: 512 MiB, so one more record of up to 1 GiB
@@ -46,6 +51,7 @@ impl Default for WindowSettings {
             lateness_secs: 10,
             max_rows: 250_000,
             max_text_bytes: MAX_TEXT_BYTES,
+            max_future_secs: 3600,
         }
     }
 }
@@ -71,6 +77,24 @@ impl WindowSettings {
     }
 }
 
+/// How a record's event time stands to its window and the clock ([`Windows::observe`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Its window is open: it may move the watermark.
+    InTime,
+    /// Its window had closed (past the allowed lateness).
+    Late,
+    /// More than `max_future_secs` ahead of the clock: it leaves the watermark alone.
+    Early,
+}
+
+/// Now, in microseconds since the epoch (0 for a clock before 1970).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}
+
 /// The rows buffered for one window: rows pushed one at a time go into a columnar builder;
 /// ready-made batches (slices of a chunk built elsewhere, see [`Windows::count`]) are kept as
 /// they are, so a chunk's rows are never copied before the file is written.
@@ -85,6 +109,8 @@ pub struct WindowBuf {
     pub last_offset: i64,
     /// Late rows in this buffer.
     pub late: u64,
+    /// Early rows in this buffer.
+    pub early: u64,
 }
 
 impl WindowBuf {
@@ -115,27 +141,47 @@ pub fn state_key(window_start: i64) -> String {
 
 /// The open windows of one partition. A window that receives rows in time closes when the
 /// watermark passes its end plus the lateness; the rows of a window that had closed already
-/// (late rows) wait in a window of their own until the next window closes in time, or until
-/// `max_rows` late rows are buffered: a stream of stragglers makes a few commits, not one each.
+/// (late rows), and early rows, wait in a window of their own until the next window closes in
+/// time, or until `max_rows` such rows are buffered: a stream of stragglers makes a few commits,
+/// not one each.
 pub struct Windows {
     settings: WindowSettings,
     open: BTreeMap<i64, WindowBuf>,
     /// Starts of the open windows holding rows that came in time.
     in_time: BTreeSet<i64>,
-    /// Late rows buffered, over all windows.
+    /// Starts of the open windows holding early rows.
+    early: BTreeSet<i64>,
+    /// Late and early rows buffered, over all windows.
     late_rows: usize,
     watermark: Option<i64>,
+    /// The newest event time (µs) that moves the watermark: the clock plus `max_future_secs`, as
+    /// of the last [`Windows::set_clock`].
+    limit: i64,
 }
 
 impl Windows {
-    pub fn new(settings: WindowSettings, watermark: Option<i64>) -> Windows {
-        Windows {
+    /// Windows resuming at `watermark` (from the partition's state), with the clock at
+    /// `now_micros`. A watermark already beyond the clock's limit (saved before that limit
+    /// existed) is brought back to it.
+    pub fn new(settings: WindowSettings, watermark: Option<i64>, now_micros: i64) -> Windows {
+        let mut w = Windows {
             settings,
             open: BTreeMap::new(),
             in_time: BTreeSet::new(),
+            early: BTreeSet::new(),
             late_rows: 0,
             watermark,
-        }
+            limit: i64::MAX,
+        };
+        w.set_clock(now_micros);
+        w.watermark = watermark.map(|m| m.min(w.limit));
+        w
+    }
+
+    /// Sets the clock (µs since the epoch) that early records are judged by.
+    pub fn set_clock(&mut self, now_micros: i64) {
+        let ahead = i64::from(self.settings.max_future_secs) * 1_000_000;
+        self.limit = now_micros.saturating_add(ahead);
     }
 
     pub fn settings(&self) -> &WindowSettings {
@@ -163,12 +209,17 @@ impl Windows {
     }
 
     /// Takes a record's event time (microseconds) into account: returns its window's start and
-    /// whether it is late (its window had closed), and advances the watermark.
-    pub fn observe(&mut self, t: i64) -> (i64, bool) {
+    /// how it arrived, and advances the watermark (unless it is late or early).
+    pub fn observe(&mut self, t: i64) -> (i64, Arrival) {
         let start = self.window_of(t);
-        let late = self.is_closed(start);
+        if self.is_closed(start) {
+            return (start, Arrival::Late);
+        }
+        if t > self.limit {
+            return (start, Arrival::Early);
+        }
         self.watermark = Some(self.watermark.map_or(t, |w| w.max(t)));
-        (start, late)
+        (start, Arrival::InTime)
     }
 
     fn entry(&mut self, start: i64, offset: i64) -> &mut WindowBuf {
@@ -180,6 +231,7 @@ impl Windows {
             first_offset: offset,
             last_offset: offset,
             late: 0,
+            early: 0,
         })
     }
 
@@ -208,15 +260,25 @@ impl Windows {
 
     /// Counts one row of window `start` (from [`Self::observe`]); its data comes with
     /// [`Self::append`], or in a batch given to [`Self::attach`] before the window is taken.
-    pub fn count(&mut self, start: i64, offset: i64, late: bool) {
+    pub fn count(&mut self, start: i64, offset: i64, arrival: Arrival) {
         let buf = self.entry(start, offset);
         buf.len += 1;
         buf.last_offset = offset;
-        buf.late += u64::from(late);
-        if late {
-            self.late_rows += 1;
-        } else if self.in_time.last() != Some(&start) {
-            self.in_time.insert(start);
+        match arrival {
+            Arrival::InTime => {
+                if self.in_time.last() != Some(&start) {
+                    self.in_time.insert(start);
+                }
+            }
+            Arrival::Late => {
+                buf.late += 1;
+                self.late_rows += 1;
+            }
+            Arrival::Early => {
+                buf.early += 1;
+                self.late_rows += 1;
+                self.early.insert(start);
+            }
         }
     }
 
@@ -239,13 +301,23 @@ impl Windows {
             || self.late_rows >= self.settings.max_rows
     }
 
-    /// Starts of the windows that have closed (oldest first), late rows' windows included.
+    /// Starts of the windows that have closed (oldest first), late rows' windows included, then
+    /// those holding early rows.
     pub fn closable(&self) -> Vec<i64> {
-        self.open
+        let mut starts: Vec<i64> = self
+            .open
             .keys()
             .copied()
             .take_while(|&s| self.is_closed(s))
-            .collect()
+            .collect();
+        let early: Vec<i64> = self
+            .early
+            .iter()
+            .copied()
+            .filter(|s| !starts.contains(s))
+            .collect();
+        starts.extend(early);
+        starts
     }
 
     /// Whether the window at `start` holds `max_rows` rows, or `max_text_bytes` of text in one
@@ -268,7 +340,8 @@ impl Windows {
     pub fn take(&mut self, start: i64) -> Option<WindowBuf> {
         let buf = self.open.remove(&start)?;
         self.in_time.remove(&start);
-        self.late_rows -= buf.late as usize;
+        self.early.remove(&start);
+        self.late_rows -= (buf.late + buf.early) as usize;
         Some(buf)
     }
 
@@ -300,25 +373,25 @@ mod tests {
             r#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3 "-" "{agent}""#
         );
         let record = accesslake_transform::parse_line(line.as_bytes()).unwrap();
-        let mut w = Windows::new(settings, None);
+        let mut w = Windows::new(settings, None, now_micros());
         let start = w.window_of(record.time.0);
         // 60 bytes of agent per row: the fourth row brings the column to 240 >= 200.
         for offset in 0..4 {
             assert!(!w.full(start), "full after {offset} rows");
-            w.count(start, offset, false);
+            w.count(start, offset, Arrival::InTime);
             w.append(start, offset, &record, &Enrichment::default(), 0);
         }
         assert!(w.full(start));
 
         // The row bound alone, with short values.
-        let mut w = Windows::new(settings, None);
+        let mut w = Windows::new(settings, None, now_micros());
         let short = accesslake_transform::parse_line(
             br#"1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 3 "-" "ua""#,
         )
         .unwrap();
         for offset in 0..10 {
             assert!(!w.full(start));
-            w.count(start, offset, false);
+            w.count(start, offset, Arrival::InTime);
             w.append(start, offset, &short, &Enrichment::default(), 0);
         }
         assert!(w.full(start));
@@ -343,13 +416,13 @@ mod tests {
             max_rows: 5,
             ..WindowSettings::default()
         };
-        let mut w = Windows::new(settings, None);
+        let mut w = Windows::new(settings, None, now_micros());
         let mut offset = 0;
         let mut row = |w: &mut Windows, secs: i64| {
-            let (start, late) = w.observe(secs * 1_000_000);
-            w.count(start, offset, late);
+            let (start, arrival) = w.observe(secs * 1_000_000);
+            w.count(start, offset, arrival);
             offset += 1;
-            late
+            arrival == Arrival::Late
         };
         let flush = |w: &mut Windows| {
             let starts = w.closable();
@@ -381,5 +454,50 @@ mod tests {
         assert_eq!(flush(&mut w), [60, 180, 300, 360, 480]);
         assert!(!w.any_closable());
         assert_eq!(w.all(), [780]);
+    }
+
+    #[test]
+    fn early_rows_leave_the_watermark_alone_and_go_with_the_next_flush() {
+        let settings = WindowSettings {
+            window_secs: 60,
+            lateness_secs: 0,
+            max_rows: 100,
+            max_future_secs: 3600,
+            ..WindowSettings::default()
+        };
+        let now = 1_000_000 * 1_000_000; // the clock: 10^6 s
+        let mut w = Windows::new(settings, None, now);
+        let mut offset = 0;
+        let mut row = |w: &mut Windows, secs: i64| {
+            let (start, arrival) = w.observe(secs * 1_000_000);
+            w.count(start, offset, arrival);
+            offset += 1;
+            arrival
+        };
+        assert_eq!(row(&mut w, 999_990), Arrival::InTime);
+        // A record from 2099, and one just past the limit: early, the watermark stays.
+        assert_eq!(row(&mut w, 4_102_444_800), Arrival::Early);
+        assert_eq!(row(&mut w, 1_003_601), Arrival::Early);
+        assert_eq!(w.watermark(), Some(999_990 * 1_000_000));
+        // One at the limit still counts in time.
+        assert_eq!(row(&mut w, 1_003_600), Arrival::InTime);
+        assert_eq!(w.watermark(), Some(1_003_600 * 1_000_000));
+        // Records of the clock's time are in time, not late: the stream goes on.
+        let mut w = Windows::new(settings, None, now);
+        assert_eq!(row(&mut w, 4_102_444_800), Arrival::Early);
+        for secs in [1_000_000, 1_000_030, 1_000_061] {
+            assert_eq!(row(&mut w, secs), Arrival::InTime);
+        }
+        // The next window closing in time takes the early rows along.
+        assert!(w.any_closable());
+        assert_eq!(w.closable(), [999_960, 4_102_444_800]);
+        for s in w.closable() {
+            w.take(s);
+        }
+        assert!(!w.any_closable());
+        assert_eq!(w.all(), [1_000_020]);
+        // A watermark saved beyond the limit (before there was one) is brought back to it.
+        let w = Windows::new(settings, Some(4_102_444_800 * 1_000_000), now);
+        assert_eq!(w.watermark(), Some(now + 3600 * 1_000_000));
     }
 }

@@ -143,6 +143,14 @@ fn bots_in_the_shared_logs() {
             "ahrefsbot",
             "curl/",
             "wget/",
+            "nutch",
+            "ezooms",
+            "daumoa",
+            "portscout",
+            "google web preview",
+            "google favicon",
+            "feed fetcher",
+            "tiny tiny rss",
         ]
         .iter()
         .any(|b| l.contains(b))
@@ -163,6 +171,7 @@ fn bots_in_the_shared_logs() {
                 && !a.to_ascii_lowercase().contains("http")
                 && !a.to_ascii_lowercase().contains("bot")
                 && !a.contains("PhantomJS") // a headless browser, on the bot list
+                && !a.contains("Google Web Preview") // Google's page-preview fetcher
                 && !a.contains("Headless")
         })
         .collect();

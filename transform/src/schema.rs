@@ -216,11 +216,13 @@ impl Timestamp {
         crate::timestamp::write_rfc3339(self, &mut buf);
         out.push_str(&String::from_utf8_lossy(&buf));
     }
-    /// Parses RFC 3339 (any offset) into UTC.
+    /// Parses RFC 3339 (any offset) into UTC; `None` also for an instant outside the years
+    /// 0000 to 9999 in UTC (`9999-12-31T23:30:00-01:00`), as the log parser refuses them.
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .ok()
-            .map(|t| Timestamp(t.timestamp_micros()))
+        let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+        crate::timestamp::UTC_SECONDS
+            .contains(&t.timestamp())
+            .then(|| Timestamp(t.timestamp_micros()))
     }
 }
 
@@ -465,5 +467,10 @@ mod tests {
             Some(t)
         );
         assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.5Z");
+        // Instants outside the years 0000-9999 in UTC are refused, as the log parser does.
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:30:00-01:00"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:30:00+01:00"), None);
+        assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").is_some());
+        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").is_some());
     }
 }

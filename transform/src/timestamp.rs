@@ -27,7 +27,7 @@ pub enum TimestampError {
 /// The first and last second of the years 0000 to 9999, UTC: the instants RFC 3339 can write.
 /// A local time on the first or last day of that range can fall outside it once its offset is
 /// taken away.
-const UTC_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+pub(crate) const UTC_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
 /// The last second of a day, from its midnight, in microseconds.
 const LAST_SECOND: i64 = 86_399 * 1_000_000;
 /// [`UTC_SECONDS`] in microseconds.
