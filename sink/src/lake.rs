@@ -200,6 +200,11 @@ impl Lake {
         format!("{META_DIR}/summary/{stem}.summary")
     }
 
+    /// `LAKE/_accesslake/rejected`: the committed dead-letter files, in one directory per source.
+    pub fn rejected_dir(root: &Path) -> PathBuf {
+        root.join(META_DIR).join("rejected")
+    }
+
     /// Lake-relative path of a dead-letter file.
     pub fn rejected_target(source: &str, partition: i32, first: i64) -> String {
         format!("{META_DIR}/rejected/{source}/p{partition}-o{first}.jsonl")

@@ -28,8 +28,20 @@ use std::path::{Path, PathBuf};
 pub enum QueryError {
     #[error("no lake at {}: the directory does not exist (write one with `accesslake ingest --lake {} FILE...`)", .0.display(), .0.display())]
     Missing(PathBuf),
+    #[error("no lake at {}: it is not a directory (a lake is the directory `accesslake ingest --lake DIR` writes)", .0.display())]
+    NotADirectory(PathBuf),
     #[error("the lake at {} is empty: it holds no committed Parquet files yet", .0.display())]
     Empty(PathBuf),
+    #[error(
+        "the lake at {} holds no committed Parquet files yet, only {count} committed dead-letter \
+         file(s) of rejected lines (each with its reason) under {}/",
+        .lake.display(), .dir.display()
+    )]
+    OnlyRejected {
+        lake: PathBuf,
+        count: usize,
+        dir: PathBuf,
+    },
     #[error("no lake files in the requested time range ({0})")]
     EmptyRange(String),
     #[error("cannot read the lake directory {}: {source}", .path.display())]
@@ -92,8 +104,18 @@ pub struct LakeFile {
 
 /// Lists the committed Parquet files of a lake, sorted by hour then path.
 pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
-    if !lake.is_dir() {
-        return Err(QueryError::Missing(lake.to_path_buf()));
+    match std::fs::metadata(lake) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(QueryError::NotADirectory(lake.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(QueryError::Missing(lake.to_path_buf()))
+        }
+        Err(source) => {
+            return Err(QueryError::Io {
+                path: lake.to_path_buf(),
+                source,
+            })
+        }
     }
     let mut out = Vec::new();
     walk(lake, 0, [0; 4], &mut out)?;
@@ -139,6 +161,33 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The error for a lake without data files: it names the committed dead-letter files, if any
+/// (a lake whose every line so far was rejected holds only those).
+fn empty_lake(lake: &Path) -> QueryError {
+    let dir = crate::lake::Lake::rejected_dir(lake);
+    let entries = |d: &Path| std::fs::read_dir(d).into_iter().flatten().flatten();
+    // `rejected/<source>/p<partition>-o<offset>.jsonl`; unreadable entries are not counted.
+    let count = entries(&dir)
+        .filter(|source| source.file_type().is_ok_and(|t| t.is_dir()))
+        .flat_map(|source| entries(&source.path()))
+        .filter(|f| {
+            let name = f.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".jsonl")
+                && !name.starts_with('.')
+                && f.file_type().is_ok_and(|t| t.is_file())
+        })
+        .count();
+    match count {
+        0 => QueryError::Empty(lake.to_path_buf()),
+        count => QueryError::OnlyRejected {
+            lake: lake.to_path_buf(),
+            count,
+            dir,
+        },
+    }
 }
 
 /// Quotes a string as a SQL literal.
@@ -203,7 +252,7 @@ impl LakeDb {
     ) -> Result<LakeDb, QueryError> {
         let all = lake_files(lake)?;
         if all.is_empty() {
-            return Err(QueryError::Empty(lake.to_path_buf()));
+            return Err(empty_lake(lake));
         }
         let absolute = |p: &Path| {
             let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
