@@ -193,7 +193,8 @@ pub fn lines(
             .enumerate()
             .map(|(i, v)| format!("{:.1},{:.1}", x(i), top + plot_h - *v as f64 / max * plot_h))
             .collect();
-        let total: u64 = values.iter().sum();
+        // Saturating: a series may hold byte totals up to i64::MAX each.
+        let total = values.iter().fold(0u64, |t, v| t.saturating_add(*v));
         let _ = write!(
             s,
             "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"1.8\" points=\"{}\"><title>{}: {}</title></polyline>",

@@ -15,7 +15,7 @@
 
 use crate::config::ReportConfig;
 use crate::query::{LakeDb, QueryError, Summaries, TimeRange};
-use crate::summary::combine;
+use crate::summary::{combine, CLAMPED_SUM_OF_BYTES};
 use accesslake_transform::Timestamp;
 use duckdb::types::FromSql;
 use duckdb::Row;
@@ -73,7 +73,8 @@ pub fn rfc3339(micros: i64) -> String {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Totals {
     pub requests: u64,
-    /// Sum of `bytes` (null sizes count as 0).
+    /// Sum of `bytes` (null sizes count as 0); like every byte figure here, it saturates at
+    /// `i64::MAX`.
     pub bytes: u64,
     /// Earliest and latest `time` (µs), when there are rows.
     pub first: Option<i64>,
@@ -203,6 +204,12 @@ fn count(row: &Row<'_>, i: usize) -> duckdb::Result<u64> {
     Ok(get::<Option<i64>>(row, i)?.unwrap_or(0).max(0) as u64)
 }
 
+/// Adds a byte count to a total, saturating at `i64::MAX` as the summaries' sums do
+/// ([`CLAMPED_SUM_OF_BYTES`]), so every byte figure of the report is the true sum or `i64::MAX`.
+fn add_bytes(total: &mut u64, bytes: u64) {
+    *total = total.saturating_add(bytes).min(i64::MAX as u64);
+}
+
 /// The status class index of [`CLASSES`].
 pub fn class_of(status: Option<i32>) -> usize {
     match status {
@@ -231,11 +238,11 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     let mut hours: BTreeMap<i64, HourRow> = BTreeMap::new();
     let mut statuses: BTreeMap<(bool, Option<i32>), u64> = BTreeMap::new();
     let mut traffic: BTreeMap<u8, TrafficRow> = BTreeMap::new();
-    let mut stmt = conn.prepare(
-        "SELECT epoch_us(hour), status, is_bot, sum(requests)::BIGINT, sum(bytes)::BIGINT,
+    let mut stmt = conn.prepare(&format!(
+        "SELECT epoch_us(hour), status, is_bot, sum(requests)::BIGINT, {CLAMPED_SUM_OF_BYTES},
              epoch_us(min(first)), epoch_us(max(last))
          FROM summary WHERE kind = 'traffic' GROUP BY 1, 2, 3",
-    )?;
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let hour_start: i64 = get(r, 0)?;
@@ -253,7 +260,7 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
             classes: [0; 6],
         });
         h.requests += n;
-        h.bytes += bytes;
+        add_bytes(&mut h.bytes, bytes);
         h.classes[class_of(status)] += n;
         *statuses.entry((status.is_none(), status)).or_default() += n;
         let t = traffic.entry(match is_bot {
@@ -267,7 +274,7 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
             bytes: 0,
         });
         t.requests += n;
-        t.bytes += bytes;
+        add_bytes(&mut t.bytes, bytes);
     }
     report.hourly = hours.into_values().collect();
     report.status_codes = statuses
@@ -276,7 +283,9 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         .collect();
     report.traffic = traffic.into_values().collect();
     report.totals.requests = report.hourly.iter().map(|h| h.requests).sum();
-    report.totals.bytes = report.hourly.iter().map(|h| h.bytes).sum();
+    for h in &report.hourly {
+        add_bytes(&mut report.totals.bytes, h.bytes);
+    }
     report.non_200_requests = report
         .status_codes
         .iter()
@@ -292,16 +301,16 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     for h in &report.hourly {
         let hour = h.hour_start.div_euclid(3_600_000_000).rem_euclid(24) as usize;
         report.busiest_hours[hour].requests += h.requests;
-        report.busiest_hours[hour].bytes += h.bytes;
+        add_bytes(&mut report.busiest_hours[hour].bytes, h.bytes);
     }
 
     // (2) Country × region × city.
     let mut countries: HashMap<(Option<String>, Option<String>), CountryRow> = HashMap::new();
     let mut places: Vec<CityRow> = Vec::new();
-    let mut stmt = conn.prepare(
-        "SELECT country_code, country, region, city, sum(requests)::BIGINT, sum(bytes)::BIGINT
+    let mut stmt = conn.prepare(&format!(
+        "SELECT country_code, country, region, city, sum(requests)::BIGINT, {CLAMPED_SUM_OF_BYTES}
          FROM summary WHERE kind = 'geo' GROUP BY ALL",
-    )?;
+    ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let (code, name): (Option<String>, Option<String>) = (get(r, 0)?, get(r, 1)?);
@@ -315,7 +324,7 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
                 bytes: 0,
             });
         c.requests += n;
-        c.bytes += bytes;
+        add_bytes(&mut c.bytes, bytes);
         places.push(CityRow {
             country_code: code,
             region: get(r, 2)?,
@@ -399,7 +408,7 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         let order = if nulls_ranked { "" } else { "k IS NULL, " };
         let mut stmt = conn.prepare(&format!(
             "SELECT k, n, b, coalesce(sum(n) FILTER (WHERE k IS NULL) OVER (), 0)::BIGINT FROM (
-                 SELECT {column} AS k, sum(requests)::BIGINT AS n, sum(bytes)::BIGINT AS b
+                 SELECT {column} AS k, sum(requests)::BIGINT AS n, {CLAMPED_SUM_OF_BYTES} AS b
                  FROM summary WHERE kind = '{column}' GROUP BY 1)
              ORDER BY {order}n DESC, k NULLS LAST LIMIT {}",
             limits.top

@@ -76,7 +76,7 @@ impl Section {
     /// the group keys.
     fn exprs(self) -> &'static [(&'static str, &'static str)] {
         const REQUESTS: (&str, &str) = ("requests", "count(*)");
-        const BYTES: (&str, &str) = ("bytes", "coalesce(sum(bytes), 0)::BIGINT");
+        const BYTES: (&str, &str) = ("bytes", CLAMPED_SUM_OF_BYTES);
         match self {
             Section::Traffic => &[
                 ("hour", "to_timestamp(epoch_us(time) // 3600000000 * 3600)"),
@@ -116,6 +116,18 @@ impl Section {
             _ => None,
         }
     }
+}
+
+/// `sum(bytes)` (0 when there are none) held to the `BIGINT` range: DuckDB sums `BIGINT`s as
+/// `HUGEINT`, and a plain cast back fails past `i64::MAX`. The writer ([`clamp`]) gives the same
+/// value, and `report` adds up summary rows with it, so byte totals saturate at `i64::MAX`
+/// instead of wrapping or failing.
+pub const CLAMPED_SUM_OF_BYTES: &str = "least(greatest(coalesce(sum(bytes), 0), \
+     -9223372036854775808), 9223372036854775807)::BIGINT";
+
+/// A byte total held to the `BIGINT` range, as [`CLAMPED_SUM_OF_BYTES`] holds it.
+fn clamp(total: i128) -> i64 {
+    total.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
 }
 
 /// A summary column's type.
@@ -225,10 +237,12 @@ pub fn sql(rows: &str) -> String {
         .join("\nUNION ALL ")
 }
 
+/// Byte totals are kept as `i128` (no row count can overflow one) and clamped to `i64` when the
+/// summary is built, as SQL clamps its `HUGEINT` sum.
 #[derive(Debug, Clone, Copy)]
 struct Traffic {
     requests: i64,
-    bytes: i64,
+    bytes: i128,
     first: i64,
     last: i64,
 }
@@ -236,7 +250,7 @@ struct Traffic {
 #[derive(Debug, Clone, Copy, Default)]
 struct Sum {
     requests: i64,
-    bytes: i64,
+    bytes: i128,
 }
 
 /// The address details of a client group: SQL `min` of each (nulls ignored).
@@ -327,7 +341,7 @@ impl<'a> SummaryWriter<'a> {
         let (cc, country, region, city) = (cc?, country?, region?, city?);
         let (path, referrer, ip, as_org) = (path?, referrer?, ip?, as_org?);
         // One pass per section, so each pass keeps one map and its columns in cache.
-        let bytes = || bytes.iter().map(|b| b.unwrap_or(0));
+        let bytes = || bytes.iter().map(|b| i128::from(b.unwrap_or(0)));
         for (((t, st), bot), b) in time.iter().zip(status).zip(is_bot).zip(bytes()) {
             // Rows always have a time; a null one would be a bug upstream, summarised at 0.
             let t = t.unwrap_or(0);
@@ -383,7 +397,7 @@ impl<'a> SummaryWriter<'a> {
         let mut traffic: Vec<_> = self.traffic.iter().collect();
         traffic.sort_unstable_by_key(|(k, _)| **k);
         for (&(hour, status, is_bot), t) in traffic {
-            b.row(Section::Traffic, Some(t.requests), Some(t.bytes));
+            b.row(Section::Traffic, Some(t.requests), Some(clamp(t.bytes)));
             b.hour.append_value(hour);
             b.status.append_option(status);
             b.is_bot.append_option(is_bot);
@@ -392,7 +406,7 @@ impl<'a> SummaryWriter<'a> {
         }
         b.pad();
         for (place, s) in &self.geo {
-            b.row(Section::Geo, Some(s.requests), Some(s.bytes));
+            b.row(Section::Geo, Some(s.requests), Some(clamp(s.bytes)));
             b.country_code.append_option(place[0]);
             b.country.append_option(place[1]);
             b.region.append_option(place[2]);
@@ -404,7 +418,7 @@ impl<'a> SummaryWriter<'a> {
             (Section::Referrer, &self.referrers),
         ] {
             for (key, s) in map {
-                b.row(section, Some(s.requests), Some(s.bytes));
+                b.row(section, Some(s.requests), Some(clamp(s.bytes)));
                 match section {
                     Section::Path => b.path.append_option(*key),
                     _ => b.referrer.append_option(*key),

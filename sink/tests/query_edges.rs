@@ -1,10 +1,14 @@
-//! `accesslake query` and `report` on unusual lakes: the errors for a path that is a file and
-//! for a lake that holds only dead letters.
+//! `accesslake query` and `report` on unusual lakes: byte totals past `i64::MAX`, and the errors
+//! for a path that is a file and for a lake that holds only dead letters.
 
 mod query_support;
 
+use accesslake::query::{LakeDb, Summaries, TimeRange};
+use accesslake::report::{build, Limits, Report};
 use query_support::accesslake;
 use std::path::Path;
+
+const LIMITS: Limits = Limits { top: 10, cities: 5 };
 
 /// A combined-format line of 2015-05-17 at `hh:mm` UTC.
 fn line(hh: u32, mm: u32, path: &str, status: u16, size: &str) -> String {
@@ -39,6 +43,89 @@ fn run(args: &[&str]) -> (bool, String, String) {
         String::from_utf8(out.stdout).unwrap(),
         String::from_utf8(out.stderr).unwrap(),
     )
+}
+
+/// The report built from the summaries, checked equal to the one built from every row.
+fn report(lake: &Path) -> Report {
+    let db = LakeDb::open_with(lake, TimeRange::default(), Summaries::Use).unwrap();
+    assert_eq!(db.summarised_count(), db.file_count());
+    let summarised = build(&db, TimeRange::default(), LIMITS).unwrap();
+    let db = LakeDb::open_with(lake, TimeRange::default(), Summaries::Recompute).unwrap();
+    let recomputed = build(&db, TimeRange::default(), LIMITS).unwrap();
+    assert_eq!(summarised, recomputed, "summaries and rows disagree");
+    summarised
+}
+
+#[test]
+fn byte_totals_saturate_and_agree_with_and_without_summaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let max = i64::MAX.to_string();
+    // Hour 10: three sizes of i64::MAX over two statuses and two paths; hour 11: one more.
+    let log = [
+        line(10, 1, "/a", 200, &max),
+        line(10, 2, "/a", 200, &max),
+        line(10, 3, "/b", 404, &max),
+        line(10, 4, "/b", 200, "5"),
+        line(11, 1, "/a", 200, &max),
+        line(11, 2, "/a", 200, "-"),
+    ]
+    .concat();
+    let lake = dir.path().join("lake");
+    ingest(dir.path(), "big", &log, &lake);
+    let r = report(&lake);
+    let max = i64::MAX as u64;
+    assert_eq!(r.totals.requests, 6);
+    assert_eq!(r.totals.bytes, max);
+    assert!(r.hourly.iter().all(|h| h.bytes == max), "{:?}", r.hourly);
+    assert!(r.traffic.iter().all(|t| t.bytes == max), "{:?}", r.traffic);
+    assert!(
+        r.countries.iter().all(|c| c.bytes == max),
+        "{:?}",
+        r.countries
+    );
+    assert!(
+        r.top_paths.iter().all(|p| p.bytes == max),
+        "{:?}",
+        r.top_paths
+    );
+    assert_eq!(r.busiest_hours[10].bytes, max);
+    // Each stored summary holds the same clamped sums as the SQL summary of its file.
+    let conn = duckdb::Connection::open_in_memory().unwrap();
+    for f in accesslake::query::lake_files(&lake).unwrap() {
+        let rel = f.path.strip_prefix(&lake).unwrap().to_str().unwrap();
+        let summary = lake.join(accesslake::lake::Lake::summary_target(rel));
+        let sql = accesslake::summary::sql(&format!(
+            "read_parquet('{}', hive_partitioning = false)",
+            f.path.display()
+        ));
+        let stored = format!(
+            "SELECT * FROM read_parquet('{}', hive_partitioning = false)",
+            summary.display()
+        );
+        let (differ, largest): (i64, i64) = conn
+            .query_row(
+                &format!(
+                    "SELECT (SELECT count(*) FROM (({sql}) EXCEPT ALL ({stored})))
+                          + (SELECT count(*) FROM (({stored}) EXCEPT ALL ({sql}))),
+                        (SELECT max(bytes) FROM ({stored}))"
+                ),
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((differ, largest), (0, i64::MAX), "{}", summary.display());
+    }
+    // The command, both ways.
+    let path = lake.to_str().unwrap();
+    let (ok, with, err) = run(&["report", "--lake", path]);
+    assert!(ok, "{err}");
+    let (ok, without, err) = run(&["report", "--lake", path, "--no-summaries"]);
+    assert!(ok, "{err}");
+    assert_eq!(with, without);
+    assert!(
+        with.contains("6 requests, 9223.4 PB (9223372036854775807 bytes)"),
+        "{with}"
+    );
 }
 
 #[test]
