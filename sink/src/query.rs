@@ -4,8 +4,9 @@
 //!
 //! [`LakeDb::open`] lists the committed files itself (`year=*/month=*/day=*/hour=*/*.parquet`;
 //! writers' hidden `.name.parquet.tmp` files and `_accesslake/` bookkeeping never match), creates
-//! `logs` as `read_parquet([files], hive_partitioning = true)` with the partition columns typed
-//! `INTEGER` (they are not columns of the files, so each appears once), then locks the session
+//! `logs` as `read_parquet([files], filename = true)` with the partition columns `year`, `month`,
+//! `day` and `hour` (`INTEGER`, not columns of the files) read from the last four directories of
+//! each file's path, so no directory above the lake becomes a column. It then locks the session
 //! down: the files are the only `allowed_paths`, external access is switched off and the
 //! configuration locked, so no statement can read or write any other path. On top of that, only
 //! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type), so
@@ -150,7 +151,9 @@ fn walk(
                 walk(&entry.path(), depth + 1, key, out)?;
             }
         } else if !is_dir && name.ends_with(".parquet") && !name.starts_with('.') {
-            let hour = chrono::NaiveDate::from_ymd_opt(key[0] as i32, key[1], key[2])
+            let hour = i32::try_from(key[0])
+                .ok()
+                .and_then(|year| chrono::NaiveDate::from_ymd_opt(year, key[1], key[2]))
                 .and_then(|d| d.and_hms_opt(key[3], 0, 0));
             if let Some(hour) = hour {
                 out.push(LakeFile {
@@ -161,6 +164,32 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The lake's own partition levels, from the end of a data file's path.
+const PARTITION_TAIL: &str = "/year=([^/]*)/month=([^/]*)/day=([^/]*)/hour=([^/]*)/[^/]*$";
+
+/// The view's `year`, `month`, `day` and `hour` columns (`INTEGER`), taken from the last four
+/// directories of each file's path (`filename`), i.e. the lake's own levels only. DuckDB's
+/// `hive_partitioning` would read every `key=value` directory of the absolute path, those above
+/// the lake included (a lake under `year=1999/` got year 1999, one under `env=prod/` a column
+/// `env`), and relative paths do not help: DuckDB resolves them (`file_search_path`) before it
+/// reads the partitions. Pruning still works: DuckDB folds a filter on these columns into a
+/// constant for each file's name and skips the files it rules out (EXPLAIN ANALYZE: "Scanning
+/// Files: 1/N").
+fn partition_columns() -> String {
+    ["year", "month", "day", "hour"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            format!(
+                "CAST(regexp_extract(filename, {}, {}) AS INTEGER) AS {name}",
+                sql_str(PARTITION_TAIL),
+                i + 1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The error for a lake without data files: it names the committed dead-letter files, if any
@@ -311,9 +340,9 @@ impl LakeDb {
                 .join(", ")
         };
         let mut views = format!(
-            "CREATE VIEW logs AS SELECT * EXCLUDE (year, month, day, hour), year, month, day, hour
-                 FROM read_parquet([{}], hive_partitioning = true,
-                     hive_types = {{'year': INTEGER, 'month': INTEGER, 'day': INTEGER, 'hour': INTEGER}});",
+            "CREATE VIEW logs AS SELECT * EXCLUDE (filename), {}
+                 FROM read_parquet([{}], hive_partitioning = false, filename = true);",
+            partition_columns(),
             list(&files)
         );
         if summaries != Summaries::None {

@@ -1,12 +1,13 @@
-//! `accesslake query` and `report` on unusual lakes: byte totals past `i64::MAX`, and the errors
-//! for a path that is a file and for a lake that holds only dead letters.
+//! `accesslake query` and `report` on unusual lakes: a lake under directories that look like
+//! Hive partitions (`year=1999/lake`, `env=prod/lake`), byte totals past `i64::MAX`, and the
+//! errors for a path that is a file and for a lake that holds only dead letters.
 
 mod query_support;
 
 use accesslake::query::{LakeDb, Summaries, TimeRange};
 use accesslake::report::{build, Limits, Report};
 use query_support::accesslake;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const LIMITS: Limits = Limits { top: 10, cities: 5 };
 
@@ -45,6 +46,19 @@ fn run(args: &[&str]) -> (bool, String, String) {
     )
 }
 
+fn query(lake: &Path, sql: &str) -> String {
+    let (ok, out, err) = run(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ]);
+    assert!(ok, "{sql}: {err}");
+    out.replace("\r\n", "\n")
+}
+
 /// The report built from the summaries, checked equal to the one built from every row.
 fn report(lake: &Path) -> Report {
     let db = LakeDb::open_with(lake, TimeRange::default(), Summaries::Use).unwrap();
@@ -54,6 +68,62 @@ fn report(lake: &Path) -> Report {
     let recomputed = build(&db, TimeRange::default(), LIMITS).unwrap();
     assert_eq!(summarised, recomputed, "summaries and rows disagree");
     summarised
+}
+
+#[test]
+fn partition_columns_come_from_the_lake_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let log: String = (0..30)
+        .map(|i| line(10 + i / 10, i % 10, "/a", 200, "100"))
+        .collect();
+    let lakes: Vec<PathBuf> = ["plain/lake", "year=1999/month=07/lake", "env=prod/lake"]
+        .iter()
+        .map(|p| dir.path().join(p))
+        .collect();
+    for (i, lake) in lakes.iter().enumerate() {
+        ingest(dir.path(), &format!("log{i}"), &log, lake);
+    }
+    let per_hour =
+        "SELECT year, month, day, hour, count(*) AS n FROM logs GROUP BY ALL ORDER BY ALL";
+    let describe = "SELECT column_name, column_type FROM (DESCRIBE logs)";
+    let want = "year,month,day,hour,n\n2015,5,17,10,10\n2015,5,17,11,10\n2015,5,17,12,10\n";
+    let columns = query(&lakes[0], describe);
+    assert!(
+        columns.ends_with("year,INTEGER\nmonth,INTEGER\nday,INTEGER\nhour,INTEGER\n"),
+        "{columns}"
+    );
+    let report_text = |lake: &Path| run(&["report", "--lake", lake.to_str().unwrap()]).1;
+    for lake in &lakes {
+        assert_eq!(query(lake, per_hour), want, "{}", lake.display());
+        assert_eq!(query(lake, describe), columns, "{}", lake.display());
+        let n = query(
+            lake,
+            "SELECT count(*) FROM logs WHERE year = 2015 AND month = 5",
+        );
+        assert_eq!(n, "count_star()\n30\n", "{}", lake.display());
+        // `report` agrees with `query`, hour by hour, and with the plain lake's report.
+        let hours: Vec<(String, u64)> = report(lake)
+            .hourly
+            .iter()
+            .map(|h| {
+                (
+                    accesslake::report_text::hour_label(h.hour_start),
+                    h.requests,
+                )
+            })
+            .collect();
+        let want_hours: Vec<(String, u64)> = (10..13)
+            .map(|h| (format!("2015-05-17 {h}:00"), 10))
+            .collect();
+        assert_eq!(hours, want_hours, "{}", lake.display());
+        assert_eq!(report_text(lake), report_text(&lakes[0]));
+        // A filter on a partition column still skips files.
+        let plan = query(
+            lake,
+            "EXPLAIN ANALYZE SELECT sum(bytes) FROM logs WHERE hour = 11",
+        );
+        assert!(plan.contains("Scanning Files: 1/3"), "{plan}");
+    }
 }
 
 #[test]
