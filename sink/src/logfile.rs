@@ -2,12 +2,13 @@
 //! `access.log.2.gz`), told apart by the gzip magic bytes, not by the name. Every command that
 //! reads log files (`ingest`, `parse`, `produce`) opens them here, so each reads both. A
 //! compressed file is decompressed as it is read, all of its members as `zcat` does, never to
-//! disk.
+//! disk; zero bytes after the last member (the padding of tape and block writers) end it as
+//! `zcat` lets them, while any other bytes there are an error.
 //!
 //! `ingest` names a file by its first line of text ([`file_id`]): a log and the same log
 //! compressed after rotation are one source partition, so ingesting both adds each line once.
 
-use flate2::bufread::MultiGzDecoder;
+use flate2::bufread::GzDecoder;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -61,10 +62,7 @@ pub fn open_file(mut file: File, on_read: impl FnMut(u64) + Send + 'static) -> i
         on_read,
     };
     Ok(LogFile {
-        text: Box::new(MultiGzDecoder::new(BufReader::with_capacity(
-            1 << 16,
-            counted,
-        ))),
+        text: Box::new(Members::new(BufReader::with_capacity(1 << 16, counted))),
         compressed: true,
     })
 }
@@ -81,11 +79,82 @@ pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> 
     };
     Ok(LogFile {
         text: match gzip {
-            true => Box::new(MultiGzDecoder::new(input)),
+            true => Box::new(Members::new(input)),
             false => Box::new(input),
         },
         compressed: gzip,
     })
+}
+
+/// The text of gzip data: its members one after the other, as `zcat` reads them. After a
+/// member, the input ends, or another member starts, or zero bytes follow up to the end of the
+/// input (padding, which `gzip -t` and `zcat` accept too): they end the text like the end of the
+/// input. Any other bytes after a member are an error, as in flate2's `MultiGzDecoder` (which
+/// refuses the padding as well).
+struct Members<R: BufRead> {
+    /// The member being read; `None` once the text has ended.
+    member: Option<GzDecoder<R>>,
+}
+
+impl<R: BufRead> Members<R> {
+    fn new(input: R) -> Members<R> {
+        Members {
+            member: Some(GzDecoder::new(input)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for Members<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member has ended, its trailer checked: what follows decides.
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut input = member.into_inner();
+            if another_member(&mut input)? {
+                self.member = Some(GzDecoder::new(input));
+            }
+        }
+    }
+}
+
+/// What follows a gzip member: `true` when more bytes follow that are not zero padding (they
+/// must be another member), `false` at the end of the input, reached directly or through zero
+/// bytes only. A non-zero byte after zero bytes is an error.
+fn another_member(input: &mut impl BufRead) -> io::Result<bool> {
+    let mut zeros = 0u64;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let n = buf.iter().take_while(|&&b| b == 0).count();
+        if n == 0 && zeros == 0 {
+            return Ok(true);
+        }
+        if n < buf.len() {
+            let why = format!(
+                "trailing garbage after the gzip data: a byte other than zero after {} bytes of \
+                 zero padding",
+                zeros + n as u64
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+        }
+        zeros += n as u64;
+        input.consume(n);
+    }
 }
 
 /// Bytes of text that identify a file (its first line, or as much of it).
@@ -253,6 +322,58 @@ mod tests {
         let file = File::open(&path).unwrap();
         let text = open_file(file, |_| {}).unwrap().text;
         assert_eq!(file_id(text).unwrap().unwrap(), a);
+    }
+
+    #[test]
+    fn zero_padding_after_the_last_member_ends_the_text_and_other_bytes_do_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = b"a line\nanother line\n".repeat(5000);
+        let (a, b) = text.split_at(text.len() / 3);
+        let one = gzip(&text);
+        let two = [gzip(a), gzip(b)].concat();
+        let zeros = |n: usize| vec![0u8; n];
+        // As `{ cat e.gz; head -c N /dev/zero; } > pad.gz` leaves it: zcat reads the text.
+        for (name, bytes) in [
+            ("pad100", [one.clone(), zeros(100)].concat()),
+            ("pad1", [one.clone(), zeros(1)].concat()),
+            // More padding than a read buffer holds.
+            ("pad200k", [one.clone(), zeros(200_000)].concat()),
+            ("two members, padded", [two.clone(), zeros(512)].concat()),
+        ] {
+            let path = dir.path().join("padded.gz");
+            std::fs::write(&path, &bytes).unwrap();
+            let (got, counted) = read_all(&path);
+            assert!(got == text, "{name}: the text, whole");
+            assert_eq!(
+                counted,
+                bytes.len() as u64,
+                "{name}: the padding is read too"
+            );
+            // A stream (standard input) the same.
+            let mut piped = decode(io::Cursor::new(bytes.clone())).unwrap().text;
+            let mut got = Vec::new();
+            piped.read_to_end(&mut got).unwrap();
+            assert!(got == text, "{name}: from a stream");
+        }
+        // Anything else after the data stays an error: garbage, garbage after zeros, zeros
+        // between members.
+        for (name, bytes) in [
+            ("garbage", [one.clone(), b"garbage".to_vec()].concat()),
+            (
+                "zeros then garbage",
+                [one.clone(), zeros(100), b"x".to_vec()].concat(),
+            ),
+            (
+                "zeros then a member",
+                [gzip(a), zeros(10), gzip(b)].concat(),
+            ),
+        ] {
+            let path = dir.path().join("bad.gz");
+            std::fs::write(&path, &bytes).unwrap();
+            let mut file = open(&path, |_| {}).unwrap();
+            let mut got = Vec::new();
+            assert!(file.text.read_to_end(&mut got).is_err(), "{name}");
+        }
     }
 
     #[test]

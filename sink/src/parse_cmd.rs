@@ -11,8 +11,10 @@ use crate::config::ParseConfig;
 use crate::error::{Error, Result};
 use crate::logfile;
 use accesslake_transform::transform_value;
+use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::process::ExitCode;
+use std::rc::Rc;
 
 /// Runs the command. Exit 0 when the whole input was read (rejected lines included).
 pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
@@ -21,21 +23,55 @@ pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
     let opts = cfg.format.parse_options();
     let max = cfg.lines.bytes();
     // Plain or gzip-compressed, from a file or from standard input.
-    let input = match cfg.file.as_deref() {
+    let (input, name) = match cfg.file.as_deref() {
         Some(p) if p.as_os_str() != "-" => {
-            logfile::open(p, |_| {})
-                .map_err(|e| Error::file(p, e))?
-                .text
+            let text = logfile::open(p, |_| {}).map_err(|e| Error::file(p, e))?;
+            (text.text, p.to_path_buf())
         }
-        _ => logfile::decode(BufReader::with_capacity(1 << 16, io::stdin()))?.text,
+        _ => {
+            let stdin = BufReader::with_capacity(1 << 16, io::stdin());
+            (logfile::decode(stdin)?.text, "standard input".into())
+        }
     };
-    let input = BufReader::with_capacity(1 << 16, input);
-    let res = parse_stream(input, stdout, stderr, &opts, max);
+    let failed = Rc::new(Cell::new(false));
+    let input = Input {
+        inner: input,
+        failed: Rc::clone(&failed),
+    };
+    let res = parse_stream(
+        BufReader::with_capacity(1 << 16, input),
+        stdout,
+        stderr,
+        &opts,
+        max,
+    );
     match res {
         Ok(_) => Ok(ExitCode::SUCCESS),
+        // A damaged or truncated gzip file, say: the message names the input.
+        Err(e) if failed.get() => Err(Error::file(name, e)),
         // A closed pipe downstream (`| head`) is a normal way to stop.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The input, noting whether a read failed: [`parse_stream`] returns read and write errors
+/// alike, and only a read error is the input's to name.
+struct Input<R> {
+    inner: R,
+    failed: Rc<Cell<bool>>,
+}
+
+impl<R: io::Read> io::Read for Input<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let read = self.inner.read(buf);
+        if read
+            .as_ref()
+            .is_err_and(|e| e.kind() != io::ErrorKind::Interrupted)
+        {
+            self.failed.set(true);
+        }
+        read
     }
 }
 

@@ -132,3 +132,43 @@ fn format_names_are_the_transforms() {
     let out = accesslake(&["parse", "--format", "bogus", log.to_str().unwrap()]);
     assert!(!out.status.success());
 }
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn a_zero_padded_gzip_file_parses_and_a_damaged_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = shared_log("zanbil_first1000.log");
+    let gz = gzip(&std::fs::read(&plain).unwrap());
+    // `{ cat e.gz; head -c 100 /dev/zero; } > pad.gz`, as tape and block writers leave it.
+    let padded = dir.path().join("pad.gz");
+    std::fs::write(&padded, [gz.clone(), vec![0; 100]].concat()).unwrap();
+    let (want, got) = (
+        accesslake(&["parse", plain.to_str().unwrap()]),
+        accesslake(&["parse", padded.to_str().unwrap()]),
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(got.stdout == want.stdout && got.stderr == want.stderr);
+
+    // Cut short, or with other bytes after the data: an error that names the file.
+    let cut = dir.path().join("cut.gz");
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let junk = dir.path().join("junk.gz");
+    std::fs::write(&junk, [gz.clone(), b"junk".to_vec()].concat()).unwrap();
+    for bad in [&cut, &junk] {
+        let out = accesslake(&["parse", bad.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or_default();
+        let named = format!("accesslake: error: {}: ", bad.display());
+        assert!(last.starts_with(&named), "{err}");
+    }
+}
