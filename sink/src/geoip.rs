@@ -25,6 +25,8 @@ pub enum GeoIpError {
         #[source]
         source: maxminddb::MaxMindDbError,
     },
+    #[error("cannot open GeoIP database {path}: it is a directory, not a database file")]
+    Directory { path: PathBuf },
     #[error("{path}: database type {kind:?} has no {wanted} data")]
     WrongKind {
         path: PathBuf,
@@ -109,6 +111,10 @@ impl Databases {
     /// Opens the given databases (either may be absent).
     pub(crate) fn open(city: Option<&Path>, asn: Option<&Path>) -> Result<Databases, GeoIpError> {
         let open = |p: &Path| {
+            // Mapping a directory fails with a puzzling "No such device".
+            if p.is_dir() {
+                return Err(GeoIpError::Directory { path: p.into() });
+            }
             // SAFETY: the file is mapped read-only and must not be modified in place while it is
             // mapped. Database updaters (`geoipupdate`, DB-IP's downloads) replace the file by
             // renaming a new one over it, which leaves this mapping on the old inode.

@@ -21,7 +21,7 @@ use crate::lake::Lake;
 use crate::lock::LockError;
 use crate::logfile;
 use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
-use crate::pipeline::{PartitionPipeline, PipelineStats};
+use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
 use accesslake_transform::{parse_line_with, ParseOptions};
@@ -323,8 +323,10 @@ fn check_input(path: &Path) -> Result<()> {
 /// Runs the command: every file in turn, then a summary on stdout.
 pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let started = Instant::now();
-    // Every input and database is checked before the lake is touched: a typo in the last name
-    // must not leave the first files ingested and the command failed half-way.
+    // The settings, every input and every database are checked before the lake is touched: a
+    // typo in the last name must not leave the first files ingested and the command failed
+    // half-way, nor a bad setting a lock file behind.
+    cfg.window().validate().map_err(PipelineError::Settings)?;
     for path in &cfg.files {
         check_input(path)?;
     }

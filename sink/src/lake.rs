@@ -35,6 +35,8 @@ pub enum LakeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("lake {path}: not a directory (--lake names the lake's root directory)")]
+    NotADirectory { path: PathBuf },
     #[error("invalid source name {0:?}: use letters, digits, '.', '_' and '-'")]
     SourceName(String),
     #[error(
@@ -106,9 +108,14 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Opens (creating if needed) the lake at `root`.
+    /// Opens (creating if needed) the lake at `root`; something else than a directory there is
+    /// an error that says so.
     pub fn open(root: impl Into<PathBuf>) -> Result<Lake, LakeError> {
         let root = root.into();
+        match fs::metadata(&root) {
+            Ok(m) if !m.is_dir() => return Err(LakeError::NotADirectory { path: root }),
+            _ => {}
+        }
         let meta = root.join(META_DIR);
         create_dir_synced(&meta).map_err(io(&meta))?;
         Ok(Lake { root })
@@ -394,6 +401,24 @@ mod tests {
         assert_eq!(lake.publish("s", 1, std::slice::from_ref(&p)).unwrap(), 0);
         let err = lake.publish_committed("s", 1, std::slice::from_ref(&p));
         assert!(matches!(err, Err(LakeError::Vanished { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn a_lake_path_that_is_a_file_is_refused_as_not_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lake");
+        fs::write(&file, b"not a lake").unwrap();
+        let err = Lake::open(&file).unwrap_err();
+        assert!(matches!(err, LakeError::NotADirectory { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&file.display().to_string()) && msg.contains("not a directory"),
+            "{msg}"
+        );
+        assert_eq!(fs::read(&file).unwrap(), b"not a lake");
+        // A directory, and a missing one (created), are lakes.
+        Lake::open(dir.path().join("new")).unwrap();
+        assert!(dir.path().join("new").join(META_DIR).is_dir());
     }
 
     #[test]

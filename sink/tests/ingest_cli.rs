@@ -364,44 +364,6 @@ fn duckdb_crate_reads(lake: &Path, accepted: usize) {
 }
 
 #[test]
-fn a_bad_input_or_database_stops_ingest_before_the_lake_is_touched() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = known_ips_log(dir.path());
-    let lake = dir.path().join("lake");
-    let missing = dir.path().join("missing.log");
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        good.to_str().unwrap(),
-        missing.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.contains("missing.log"), "{err}");
-    assert!(
-        !lake.exists(),
-        "the good file before the missing one was ingested"
-    );
-
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--geoip-city",
-        dir.path().join("nope.mmdb").to_str().unwrap(),
-        good.to_str().unwrap(),
-    ]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(err.starts_with("accesslake: error: "), "{err}");
-    assert!(err.contains("nope.mmdb"), "{err}");
-    assert!(!lake.exists(), "a lake skeleton was left behind");
-}
-
-#[test]
 fn a_live_files_unfinished_last_line_waits_for_its_end() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
