@@ -4,6 +4,7 @@
 //! so memory stays bounded whatever the line's length. A live file's unfinished last line can be
 //! held back.
 
+use crate::logfile::LINE_MARK_PREFIX;
 use std::io::Read;
 
 /// Bytes of input handed to a worker at a time (whole lines; a longer line makes a bigger chunk).
@@ -13,8 +14,9 @@ pub const CHUNK_BYTES: usize = 1 << 20;
 pub(crate) enum Piece {
     /// Whole lines (at least [`CHUNK_BYTES`] of them unless the file ends).
     Lines(Vec<u8>),
-    /// One line longer than the limit: its first bytes (up to the limit) and its length without
-    /// its line end. The rest of it was read past, never held.
+    /// One line longer than the limit: its first bytes (up to the limit, or
+    /// [`LINE_MARK_PREFIX`] when that is more, for the line's fingerprint) and its length
+    /// without its line end. The rest of it was read past, never held.
     Long { head: Vec<u8>, len: u64 },
 }
 
@@ -95,7 +97,8 @@ fn read_past_long_line(
     // The length as `trim_line_end` would leave it: a `\r` just before the end is not counted.
     let mut len = buf.len() as u64;
     let mut cr = buf.last() == Some(&b'\r');
-    buf.truncate(max_line);
+    // `buf` holds at least a chunk of the line, so the fingerprint's prefix is all there.
+    buf.truncate(max_line.max(LINE_MARK_PREFIX));
     let (mut tail, mut eof) = (Vec::new(), false);
     while !eof {
         tail.clear();
@@ -255,8 +258,9 @@ mod tests {
                 }
                 Piece::Long { head, len } => {
                     longs += 1;
-                    assert_eq!(head.len(), max);
-                    got.push(Seen::Long(head, len));
+                    // At least the limit, and enough for the line's fingerprint.
+                    assert_eq!(head.len(), max.max(LINE_MARK_PREFIX));
+                    got.push(Seen::Long(head[..max].to_vec(), len));
                 }
             }
         }

@@ -8,7 +8,7 @@
 use crate::error::Result;
 use crate::lake::{create_dir_synced, sync_dir, Lake};
 use crate::offsets::{self, PartitionState};
-use crate::pipeline::{CommitStep, Committed, PipelineError};
+use crate::pipeline::PipelineError;
 use crate::summary;
 use crate::writer::{self, FileMeta};
 use arrow::record_batch::RecordBatch;
@@ -17,6 +17,30 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
+
+/// Instants inside a commit where a test can make it stop, as a crash would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitStep {
+    /// Files staged and synced, state not written.
+    Staged,
+    /// State renamed (committed), no file published.
+    StateWritten,
+    /// State committed, only the first of the pending files published.
+    HalfPublished,
+}
+
+/// What a commit made durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Every offset below this is in the lake.
+    pub resume_offset: i64,
+    /// Data and dead-letter files (summaries not counted).
+    pub files: usize,
+    pub rows: u64,
+    pub rejected: u64,
+    /// Bytes written (data and dead-letter files).
+    pub bytes: u64,
+}
 
 /// The two commit threads of a pipeline: `commit-P` stages each job's files, `publish-P`
 /// fsyncs them, passes the commit point and publishes, one job after the other, in order, so a

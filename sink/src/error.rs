@@ -19,6 +19,8 @@ pub enum Error {
     #[error(transparent)]
     Pipeline(#[from] crate::pipeline::PipelineError),
     #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    #[error(transparent)]
     Consumer(#[from] crate::consumer::ConsumerError),
     #[error(transparent)]
     Produce(#[from] crate::produce::ProduceError),

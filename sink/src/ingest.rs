@@ -1,13 +1,17 @@
 //! `accesslake ingest --lake DIR FILE...`: raw log files → parse (natively) → enrich → windows →
-//! the lake, through the same [`PartitionPipeline`] as the Kafka sink, with no broker.
+//! the lake, through the same [`PartitionPipeline`](crate::pipeline::PartitionPipeline) as the
+//! Kafka sink, with no broker.
 //!
 //! Each file is one source partition of source [`SOURCE`]: its id ([`logfile::file_id`]) is
 //! derived from its first line, so the same file, or the same file grown by appends, maps to the
-//! same partition wherever it lives; the offset of a line is its line number (from 1). Re-running
-//! therefore skips what is already committed and adds no duplicates, and a run while another
-//! holds the same file's partition stops at once ([`crate::lock`]). A last line without a
-//! newline in a file changed within [`QUIET_FOR_LAST_LINE`] is held back, not committed half.
-//! Rejected lines go to the partition's dead-letter files
+//! same partition wherever it lives (the partition of that id, or the next free one when another
+//! file has it: [`crate::identity`]); the offset of a line is its line number (from 1).
+//! Re-running therefore skips what is already committed and adds no duplicates; a file that is
+//! no longer an append of what was committed (rewritten, truncated) is stopped before anything of
+//! it is written; and a run while another holds the same file's partition stops at once
+//! ([`crate::lock`]). A last line without a newline in a file changed within
+//! [`QUIET_FOR_LAST_LINE`] is held back, not committed half. Rejected lines go to the
+//! partition's dead-letter files
 //! (`LAKE/_accesslake/rejected/ingest/...jsonl`, one JSON object per line: `file`, `line`,
 //! `error`, `raw`), committed with the data. The file is read in chunks of whole lines
 //! ([`crate::chunk`]), parsed and enriched on worker threads ([`crate::workers`]). A progress bar
@@ -17,11 +21,12 @@ use crate::chunk::{count_lines, lines, read_chunk, Piece};
 use crate::config::{IngestConfig, LogFormat};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
+use crate::identity::{self, Continuity};
 use crate::lake::Lake;
 use crate::lock::LockError;
 use crate::logfile;
 use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
-use crate::pipeline::{PartitionPipeline, PipelineError, PipelineStats};
+use crate::pipeline::{PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
 use accesslake_transform::{parse_line_with, ParseOptions};
@@ -68,7 +73,7 @@ struct Chunk {
 /// What decides whether a line becomes a row or a dead letter: the log format and the line
 /// limit. Each commit records them in the partition's state, as text
 /// (`format=combined max_line_bytes=1048576`), and a run that resumes after an unfinished one
-/// keeps the committed ones ([`PartitionPipeline::parse_settings`]).
+/// keeps the committed ones ([`crate::pipeline::PartitionPipeline::parse_settings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ParseSettings {
     format: LogFormat,
@@ -194,7 +199,12 @@ fn ingest_file(
     let modified = handle.metadata().and_then(|m| m.modified()).map_err(ioe)?;
     let head = logfile::open_file(handle.try_clone().map_err(ioe)?, |_| {}).map_err(ioe)?;
     let compressed = head.compressed;
-    let Some(logfile::FileId { id, finished }) = logfile::file_id(head.text).map_err(ioe)? else {
+    let Some(logfile::FileId {
+        id,
+        finished,
+        first_line,
+    }) = logfile::file_id(head.text).map_err(ioe)?
+    else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
         return Ok(FileSummary::default());
     };
@@ -211,15 +221,21 @@ fn ingest_file(
             ..FileSummary::default()
         });
     }
-    let pipe = PartitionPipeline::open(lake, SOURCE, id, cfg.window()).map_err(|e| match e {
+    // The file's partition: its id's, or the next free one if another file has that id.
+    let pipe = identity::open(lake, SOURCE, id, first_line, cfg.window()).map_err(|e| match e {
         // Name the input: the lock's path alone does not say which file is in use.
         Error::Lock(held @ LockError::Held { .. }) => Error::file(
             path,
-            std::io::Error::other(format!("another process is ingesting this file: {held}")),
+            std::io::Error::other(format!(
+                "another process is ingesting this file (or another file with its id): {held}"
+            )),
         ),
         e => e,
     })?;
     let mut pipe = pipe.with_background_writer()?;
+    let partition = pipe.partition();
+    // The file must still be an append of what its partition holds.
+    let mut continuity = Continuity::new(lake, SOURCE, &pipe, path);
     let configured = ParseSettings {
         format: cfg.format,
         max_line: cfg.lines.bytes(),
@@ -238,7 +254,7 @@ fn ingest_file(
     let opts = settings.format.parse_options();
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
-    tracing::info!(file = %path.display(), file_id = id, resume_line = resume, workers, "ingesting");
+    tracing::info!(file = %path.display(), file_id = id, partition, resume_line = resume, workers, "ingesting");
     let bar = progress.clone();
     handle.seek(SeekFrom::Start(0)).map_err(ioe)?;
     let mut file = logfile::open_file(handle, move |n| bar.inc(n))
@@ -246,14 +262,14 @@ fn ingest_file(
         .text;
     let display = path.display().to_string();
     let work = Work {
-        file_id: id,
+        file_id: partition,
         resume,
         opts: &opts,
         display: &display,
         max_line: settings.max_line,
     };
     let mut summary = FileSummary {
-        file_id: id,
+        file_id: partition,
         ..FileSummary::default()
     };
     let mut next_line = 1i64;
@@ -261,9 +277,12 @@ fn ingest_file(
     let next_chunk = || -> Result<Option<(i64, Piece)>> {
         let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
+            continuity.end(next_line, &carry)?;
             return Ok(None);
         };
         let first = next_line;
+        // Before the piece is parsed: nothing of a rewritten file is written.
+        continuity.piece(first, &piece)?;
         let (lines, bytes) = match &piece {
             Piece::Lines(data) => (count_lines(data), data.len() as u64),
             Piece::Long { len, .. } => (1, len + 1),
@@ -298,6 +317,8 @@ fn ingest_file(
         summary.already += chunk.already;
         pipe.push_batch(&chunk.batch, &chunk.rejected).map(drop)
     })?;
+    // The end of the file was reached: its last line read is recorded with the last commit.
+    pipe.record_file(first_line, continuity.last());
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
     if !carry.is_empty() {

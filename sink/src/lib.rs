@@ -9,8 +9,8 @@
 //! [`offsets`] (per-partition resume state, the commit point), [`window`] (tumbling event-time
 //! windows), [`pipeline`] (one source partition's enrich → window → commit loop, shared by `ingest`
 //! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
-//! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines) and [`workers`]
-//! (an ordered thread pool) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
+//! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines), [`workers`]
+//! (an ordered thread pool) and [`identity`] (which partition a file is) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
 //! (`run`) with [`rebalance`] (the partitions a group member owns, and how they change hands);
 //! [`query`] (the read-only DuckDB view `logs` and the `query` command), [`report`] (the `report`
 //! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
@@ -24,6 +24,7 @@ pub mod consumer;
 pub mod enrich;
 pub mod error;
 pub mod geoip;
+pub mod identity;
 pub mod ingest;
 pub mod lake;
 pub mod lock;

@@ -9,6 +9,7 @@
 //! compressed after rotation are one source partition, so ingesting both adds each line once.
 
 use flate2::bufread::GzDecoder;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
@@ -164,11 +165,79 @@ pub const ID_PREFIX: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileId {
     /// FNV-1a (64-bit) of the text up to the end of the first line that is not blank (newline
-    /// included; at most [`ID_PREFIX`] bytes), folded to a non-negative `i32`.
+    /// included; at most [`ID_PREFIX`] bytes), folded to a non-negative `i32`. Different files
+    /// may share it: it is where the file's partition is looked for first (`crate::identity`).
     pub id: i32,
     /// Whether that line is finished: a newline follows it, or it runs past [`ID_PREFIX`]. A file
     /// whose first line is still being written gets another id once it is finished.
     pub finished: bool,
+    /// The same text's [`Fingerprint`]: files whose ids collide are told apart by it.
+    pub first_line: Fingerprint,
+}
+
+/// Some text known by a 64-bit hash and its length: a hash other than the id's (a multiply-rotate
+/// over the bytes, seeded with the length, finished by splitmix64's mixer), so two texts whose
+/// ids collide still differ here. Stored in partition states, the hash as 16 hex digits (JSON
+/// tools read numbers as doubles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    #[serde(with = "hex64")]
+    pub hash: u64,
+    pub len: u64,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `text`, all of it.
+    pub fn of(text: &[u8]) -> Fingerprint {
+        Fingerprint::of_head(text, text.len() as u64)
+    }
+
+    /// The fingerprint of a line (without its line end) that is `len` bytes long, from its first
+    /// bytes `head`: the hash covers at most [`LINE_MARK_PREFIX`] of them, so a line read past
+    /// without being held whole has one too (`head` must hold that many, or the whole line).
+    pub fn of_line(head: &[u8], len: u64) -> Fingerprint {
+        let n = head.len().min(LINE_MARK_PREFIX).min(len as usize);
+        Fingerprint::of_head(&head[..n], len)
+    }
+
+    fn of_head(bytes: &[u8], len: u64) -> Fingerprint {
+        let mut h = 0x9e37_79b9_7f4a_7c15_u64 ^ len;
+        for &b in bytes {
+            h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+        // splitmix64's finaliser.
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        Fingerprint {
+            hash: h ^ (h >> 31),
+            len,
+        }
+    }
+}
+
+/// Bytes of a line that its [`Fingerprint::of_line`] hashes (with its whole length).
+pub const LINE_MARK_PREFIX: usize = 4096;
+
+/// A line of a file by its number (from 1) and its [`Fingerprint::of_line`]: recorded in the
+/// partition's state so that a later run can check the file still holds that line there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineMark {
+    pub line: i64,
+    pub text: Fingerprint,
+}
+
+/// A `u64` as 16 hex digits in JSON.
+mod hex64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:016x}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = String::deserialize(d)?;
+        u64::from_str_radix(&text, 16).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The identity of a log file from its text (decompressed): `None` for an empty file. Blank
@@ -197,7 +266,12 @@ pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     let id = ((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32;
-    Ok(Some(FileId { id, finished }))
+    let first_line = Fingerprint::of(&head[..end.unwrap_or(head.len())]);
+    Ok(Some(FileId {
+        id,
+        finished,
+        first_line,
+    }))
 }
 
 /// A reader that reports the bytes each read took.
@@ -374,6 +448,51 @@ mod tests {
             let mut got = Vec::new();
             assert!(file.text.read_to_end(&mut got).is_err(), "{name}");
         }
+    }
+
+    #[test]
+    fn files_whose_ids_collide_have_different_fingerprints() {
+        // Two first lines with one id (FNV-1a folded to 31 bits).
+        let a = b"10.0.110.213 - - [01/Jan/2019:00:52:53 +0000] \"GET /p28373 HTTP/1.1\" 200 1 \"-\" \"-\"\n";
+        let b = b"10.0.219.183 - - [01/Jan/2019:00:49:43 +0000] \"GET /p121783 HTTP/1.1\" 200 1 \"-\" \"-\"\n";
+        let (fa, fb) = (
+            file_id(&[&a[..], b"more\n"].concat()[..]).unwrap().unwrap(),
+            file_id(&[&b[..], b"other\n"].concat()[..])
+                .unwrap()
+                .unwrap(),
+        );
+        assert_eq!((fa.id, fb.id), (1_972_917_932, 1_972_917_932));
+        assert_ne!(fa.first_line, fb.first_line);
+        // The fingerprint covers what the id covers: the first line of content, nothing after.
+        assert_eq!(fa.first_line, Fingerprint::of(a));
+        assert_eq!(file_id(&a[..]).unwrap().unwrap(), fa);
+        assert_ne!(Fingerprint::of(b"ab"), Fingerprint::of(b"ba"));
+        assert_ne!(Fingerprint::of(b""), Fingerprint::of(b"\0"));
+        // A line's covers its first bytes and its whole length.
+        let long = vec![b'x'; 3 * LINE_MARK_PREFIX];
+        assert_eq!(
+            Fingerprint::of_line(&long, long.len() as u64),
+            Fingerprint::of_line(&long[..LINE_MARK_PREFIX], long.len() as u64)
+        );
+        assert_ne!(
+            Fingerprint::of_line(&long, long.len() as u64),
+            Fingerprint::of_line(&long, long.len() as u64 - 1)
+        );
+        assert_eq!(Fingerprint::of_line(b"abc", 3), Fingerprint::of(b"abc"));
+        // Stored as hex digits, read back the same.
+        let mark = LineMark {
+            line: 7,
+            text: Fingerprint {
+                hash: u64::MAX - 1,
+                len: 80,
+            },
+        };
+        let json = serde_json::to_string(&mark).unwrap();
+        assert_eq!(
+            json,
+            r#"{"line":7,"text":{"hash":"fffffffffffffffe","len":80}}"#
+        );
+        assert_eq!(serde_json::from_str::<LineMark>(&json).unwrap(), mark);
     }
 
     #[test]

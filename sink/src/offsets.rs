@@ -11,9 +11,13 @@
 //! - `pending`: the files of the last commit, staged aside and not yet (or not all) renamed into
 //!   place; recovery finishes their renames (see `crate::lake`).
 //!
-//! "Partition" is a Kafka partition or, for `ingest`, a file id; "offset" a Kafka offset or a
-//! line number. See `doc/DESIGN.md` for the crash analysis.
+//! "Partition" is a Kafka partition or, for `ingest`, a file's partition (its id, or the next free
+//! one when another file has that id: `crate::identity`); "offset" a Kafka offset or a line
+//! number. For `ingest` the state also records what the file was (its first line's fingerprint)
+//! and the last line read, so that a later run can tell another file, or a rewritten one, from
+//! it. See `doc/DESIGN.md` for the crash analysis.
 
+use crate::logfile::{Fingerprint, LineMark};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -70,6 +74,17 @@ pub struct PartitionState {
     /// written before it was recorded): whether a line is a row or a dead letter depends on them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parse: Option<String>,
+    /// `ingest`: the fingerprint of the first line of the file this partition is (the text its
+    /// id is hashed from), which tells apart files whose ids collide (`crate::identity`). `None`
+    /// for Kafka, and in states written before it was recorded (such a state is taken as any
+    /// file's with its id, and the next commit records the file's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_line: Option<Fingerprint>,
+    /// `ingest`: the last line read by the last run that reached the file's end (its number and
+    /// fingerprint), which a later run checks is still there: the file must be an append of what
+    /// the lake holds. `None` for Kafka and before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_line: Option<LineMark>,
     /// The newest event time seen (microseconds), so lateness survives restarts.
     pub watermark: Option<i64>,
     /// The last commit's files (renames to finish on recovery).
@@ -93,6 +108,8 @@ impl PartitionState {
             flushed: BTreeMap::new(),
             window_secs: None,
             parse: None,
+            first_line: None,
+            last_line: None,
             watermark: None,
             pending: Vec::new(),
             commits: 0,
@@ -187,7 +204,24 @@ mod tests {
             target: "year=2019/a.parquet".into(),
         });
         store(&p, &s).unwrap();
-        assert_eq!(load(&p).unwrap(), Some(s));
+        assert_eq!(load(&p).unwrap(), Some(s.clone()));
+        // An `ingest` state with the file's fingerprints; one written before them reads as None.
+        let mut with = s.clone();
+        with.first_line = Some(crate::logfile::Fingerprint::of(b"first\n"));
+        with.last_line = Some(LineMark {
+            line: 41,
+            text: crate::logfile::Fingerprint::of(b"last"),
+        });
+        store(&p, &with).unwrap();
+        assert_eq!(load(&p).unwrap(), Some(with));
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(text.contains("\"first_line\""), "{text}");
+        store(&p, &s).unwrap();
+        let text = fs::read_to_string(&p).unwrap();
+        assert!(
+            !text.contains("first_line") && !text.contains("last_line"),
+            "{text}"
+        );
         fs::write(&p, b"{not json").unwrap();
         assert!(matches!(load(&p), Err(OffsetsError::Corrupt { .. })));
     }

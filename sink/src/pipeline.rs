@@ -26,10 +26,12 @@
 //! place. See `doc/DESIGN.md`.
 
 use crate::commit::{Background, CommitJob};
+pub use crate::commit::{CommitStep, Committed};
 use crate::enrich::Enrichment;
 use crate::error::Result;
 use crate::lake::Lake;
 use crate::lock::PartitionLock;
+use crate::logfile::{Fingerprint, LineMark};
 use crate::offsets::{self, PartitionState, PendingFile};
 use crate::window::{now_micros, state_key, Arrival, Windows};
 use crate::writer::FileMeta;
@@ -71,30 +73,6 @@ pub enum PipelineError {
     WrongLock { held: String, want: String },
 }
 
-/// Instants inside a commit where a test can make it stop, as a crash would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CommitStep {
-    /// Files staged and synced, state not written.
-    Staged,
-    /// State renamed (committed), no file published.
-    StateWritten,
-    /// State committed, only the first of the pending files published.
-    HalfPublished,
-}
-
-/// What a commit made durable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Committed {
-    /// Every offset below this is in the lake.
-    pub resume_offset: i64,
-    /// Data and dead-letter files (summaries not counted).
-    pub files: usize,
-    pub rows: u64,
-    pub rejected: u64,
-    /// Bytes written (data and dead-letter files).
-    pub bytes: u64,
-}
-
 /// Counters of this pipeline since it was opened.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PipelineStats {
@@ -133,6 +111,9 @@ pub struct PartitionPipeline {
     configured_window: Option<u32>,
     /// The parse settings each commit records (see [`PartitionPipeline::parse_settings`]).
     parse: Option<String>,
+    /// What each commit records about `ingest`'s file (see [`PartitionPipeline::record_file`]).
+    first_line: Option<Fingerprint>,
+    last_line: Option<LineMark>,
     /// The partition's writer lock. Last, so it is released after the fields above are dropped
     /// (the background commit threads are joined first).
     _lock: PartitionLock,
@@ -235,6 +216,8 @@ impl PartitionPipeline {
             background: None,
             in_flight: 0,
             parse: None,
+            first_line: None,
+            last_line: None,
             _lock: lock,
         })
     }
@@ -267,6 +250,14 @@ impl PartitionPipeline {
         };
         self.parse = Some(chosen.clone());
         chosen
+    }
+
+    /// For `ingest`: records the fingerprint of the file's first line with every commit from now
+    /// on, and `last_line` (the file's last line read, once its end is reached) with the next:
+    /// see [`PartitionState::first_line`] and [`PartitionState::last_line`].
+    pub fn record_file(&mut self, first_line: Fingerprint, last_line: Option<LineMark>) {
+        self.first_line = Some(first_line);
+        self.last_line = last_line;
     }
 
     /// Where reading must (re)start; `None` when the partition never committed.
@@ -558,6 +549,12 @@ impl PartitionPipeline {
         st.window_secs = Some(self.windows.settings().window_secs);
         if self.parse.is_some() {
             st.parse = self.parse.clone();
+        }
+        if self.first_line.is_some() {
+            st.first_line = self.first_line;
+        }
+        if let Some(last) = self.last_line.take() {
+            st.last_line = Some(last);
         }
         st.watermark = self.windows.watermark();
         st.commits += 1;

@@ -1,0 +1,466 @@
+//! Which source partition an input file of `ingest` is, and whether it is still the file that
+//! partition holds.
+//!
+//! A file's id ([`crate::logfile::file_id`]) is a 31-bit hash of its first line, so two different
+//! files may share one. Each commit records in the partition's state the fingerprint of the first
+//! line of its file (another, 64-bit hash, and the line's length), and [`open`] looks for a
+//! file's partition from its id on, one id after the other: the first whose state has the
+//! file's fingerprint (or none: a state written before fingerprints, taken as the file's), or
+//! else the first with no state, which the file then takes. A partition whose state, lock file
+//! or both were never written ends the search: no file that started from an id before it went
+//! past it. So a file keeps its partition on every run, and a file that is a log and its copy
+//! compressed after rotation (the same text) is one partition.
+//!
+//! The search reads states without their locks: a state's fingerprint never changes once it is
+//! written, so a partition seen to be another file's stays another file's. The partition chosen
+//! is then taken as any writer takes one ([`PartitionPipeline::open`]: its lock at once, or an
+//! error naming the holder), and its state read again under the lock; if another file took it
+//! in between, the search starts again. Two processes never write one partition: the second
+//! one's lock fails. A process that meets a partition held by another before anything was
+//! committed to it stops with that error, whatever file the other one reads: it cannot tell
+//! whether that partition will be its own.
+//!
+//! [`Continuity`] checks, as the file is read again, that it is still an append of what its
+//! partition holds: it has at least the lines committed, and the last line read by the last run
+//! that reached its end ([`PartitionState::last_line`]) is unchanged. A file rewritten since (or
+//! another file that starts with the same line) is stopped before anything of it is written.
+
+use crate::chunk::{lines, Piece};
+use crate::error::Result;
+use crate::lake::Lake;
+use crate::logfile::{Fingerprint, LineMark};
+use crate::offsets::{self, PartitionState};
+use crate::parse_cmd::trim_line_end;
+use crate::pipeline::{PartitionPipeline, WindowSettings};
+use std::path::{Path, PathBuf};
+
+/// The most partitions looked at from a file's id on. Ids are 31-bit hashes, so in any real
+/// lake a handful at most are.
+pub const MAX_PROBE: u32 = 4096;
+
+/// The most times the search starts again because another process took the partition found.
+const MAX_SEARCHES: u32 = 16;
+
+/// Errors finding a file's partition, or of a file that is no longer what its partition holds.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error(
+        "no partition for the file with id {id}: the {MAX_PROBE} partitions from it on are other \
+         files'"
+    )]
+    Full { id: i32 },
+    #[error(
+        "no partition for the file with id {id}: other processes kept taking the one found \
+         ({MAX_SEARCHES} times)"
+    )]
+    Contended { id: i32 },
+    #[error(
+        "{path}: not an append of what the lake holds for this file (partition {partition} of \
+         {source_name}, state {state}): {detail}; it was rewritten or cut short since, or it is \
+         another file that starts with the same line. Nothing of it was written. To read it anew \
+         from its first line, remove partition {partition} from the lake first, as README.md \
+         says under \"Rewritten files\""
+    )]
+    NotAnAppend {
+        path: PathBuf,
+        partition: i32,
+        source_name: String,
+        state: PathBuf,
+        detail: String,
+    },
+}
+
+/// Whether a partition's state may be the file's with first line `first_line`: it records that
+/// fingerprint, or none (a state written before fingerprints).
+fn is_for(state: &PartitionState, first_line: &Fingerprint) -> bool {
+    state.first_line.is_none_or(|f| f == *first_line)
+}
+
+/// The `k`-th partition from `id` on, in `0..=i32::MAX` (wrapping).
+fn nth_from(id: i32, k: u32) -> i32 {
+    ((i64::from(id) + i64::from(k)) % (1_i64 << 31)) as i32
+}
+
+/// The partition of the file with id `id` and first line `first_line`, as states stand (read
+/// without locks): its own, or else the first without a state from `id` on.
+fn search(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> Result<i32> {
+    let mut free = None;
+    for k in 0..MAX_PROBE {
+        let p = nth_from(id, k);
+        match offsets::load(&lake.state_path(source, p))? {
+            Some(state) if is_for(&state, first_line) => return Ok(p),
+            Some(_) => {}
+            None => {
+                let free = *free.get_or_insert(p);
+                // Never opened by anyone: no file whose search passed here went further.
+                if !lake.lock_path(source, p).exists() {
+                    return Ok(free);
+                }
+            }
+        }
+    }
+    Err(IdentityError::Full { id }.into())
+}
+
+/// Opens the partition of the file with id `id` and first line `first_line` (its own, or the
+/// one it takes), holding its lock, and makes every commit record the fingerprint. A partition
+/// held by another process is that lock's error, as [`PartitionPipeline::open`] gives it.
+pub fn open(
+    lake: &Lake,
+    source: &str,
+    id: i32,
+    first_line: Fingerprint,
+    settings: WindowSettings,
+) -> Result<PartitionPipeline> {
+    for _ in 0..MAX_SEARCHES {
+        let partition = search(lake, source, id, &first_line)?;
+        let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
+        // Under the lock now: the state as it is.
+        if pipe.state().is_some_and(|s| !is_for(s, &first_line)) {
+            tracing::info!(
+                source,
+                id,
+                partition,
+                "another file took the partition found: looking again"
+            );
+            continue;
+        }
+        if partition != id {
+            tracing::info!(
+                source,
+                id,
+                partition,
+                "the file's id is another file's partition: it is partition {partition}"
+            );
+        }
+        pipe.record_file(first_line, None);
+        return Ok(pipe);
+    }
+    Err(IdentityError::Contended { id }.into())
+}
+
+/// Checks, as a file is read from its first line, that it is still an append of what its
+/// partition holds, and notes its last line for the next commit to record.
+#[derive(Debug)]
+pub struct Continuity {
+    /// Lines committed (one below the resume offset): the file must have at least as many.
+    committed: i64,
+    /// The line to find unchanged.
+    mark: Option<LineMark>,
+    /// The last line read so far.
+    last: Option<LineMark>,
+    /// For the error: the file, its partition and its state file.
+    path: PathBuf,
+    source: String,
+    partition: i32,
+    state: PathBuf,
+}
+
+impl Continuity {
+    /// The checks for `path`, read into the partition `pipe` has open.
+    pub fn new(lake: &Lake, source: &str, pipe: &PartitionPipeline, path: &Path) -> Continuity {
+        let state = pipe.state();
+        Continuity {
+            committed: state.map_or(0, |s| s.resume_offset - 1).max(0),
+            mark: state.and_then(|s| s.last_line),
+            last: None,
+            path: path.to_path_buf(),
+            source: source.to_string(),
+            partition: pipe.partition(),
+            state: lake.state_path(source, pipe.partition()),
+        }
+    }
+
+    fn broken(&self, detail: String) -> IdentityError {
+        IdentityError::NotAnAppend {
+            path: self.path.clone(),
+            partition: self.partition,
+            source_name: self.source.clone(),
+            state: self.state.clone(),
+            detail,
+        }
+    }
+
+    /// The next piece of the file, whose first line is number `first`: an error if it holds the
+    /// marked line changed. Call it before the piece is parsed.
+    pub(crate) fn piece(&mut self, first: i64, piece: &Piece) -> Result<(), IdentityError> {
+        let (n, last) = match piece {
+            Piece::Lines(data) => {
+                let n = crate::chunk::count_lines(data);
+                if n == 0 {
+                    return Ok(());
+                }
+                // The last line starts after the newline before its own end.
+                let body = &data[..data.len() - 1];
+                let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+                (n, line_mark(&data[start..]))
+            }
+            Piece::Long { head, len } => (1, Fingerprint::of_line(head, *len)),
+        };
+        if let Some(mark) = self.mark.filter(|m| (first..first + n).contains(&m.line)) {
+            let seen = match piece {
+                Piece::Lines(data) => lines(data).nth((mark.line - first) as usize).map(line_mark),
+                Piece::Long { .. } => Some(last),
+            };
+            if seen != Some(mark.text) {
+                return Err(self.broken(format!(
+                    "line {} differs from the line committed there",
+                    mark.line
+                )));
+            }
+        }
+        self.last = Some(LineMark {
+            line: first + n - 1,
+            text: last,
+        });
+        Ok(())
+    }
+
+    /// The end of the file, `next` the number of the line after the last one read, `held` an
+    /// unfinished last line held back (empty if none): an error if the file has fewer lines
+    /// than were committed, or if the marked line is the held one and has changed.
+    pub fn end(&self, next: i64, held: &[u8]) -> Result<(), IdentityError> {
+        let present = next - 1 + i64::from(!held.is_empty());
+        if present < self.committed {
+            return Err(self.broken(format!(
+                "it has {present} lines, fewer than the {} already committed",
+                self.committed
+            )));
+        }
+        if let Some(mark) = self.mark.filter(|m| m.line == next && !held.is_empty()) {
+            if line_mark(held) != mark.text {
+                return Err(self.broken(format!(
+                    "line {} differs from the line committed there",
+                    mark.line
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The last line read, for the commit at the file's end to record.
+    pub fn last(&self) -> Option<LineMark> {
+        self.last
+    }
+}
+
+/// A whole line's fingerprint (its line end trimmed).
+fn line_mark(line: &[u8]) -> Fingerprint {
+    let line = trim_line_end(line);
+    Fingerprint::of_line(line, line.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::SOURCE;
+    use crate::logfile::LINE_MARK_PREFIX;
+
+    fn settings() -> WindowSettings {
+        WindowSettings::default()
+    }
+
+    /// A state for partition `p` written by the file with first line `fp` (or by an older
+    /// version, with `None`), as a commit leaves it (not synced: thousands are written).
+    fn commit_state(lake: &Lake, p: i32, fp: Option<Fingerprint>) {
+        let mut s = PartitionState::new(SOURCE, p, 5);
+        s.first_line = fp;
+        let path = lake.state_path(SOURCE, p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec(&s).unwrap()).unwrap();
+    }
+
+    fn open_for(lake: &Lake, id: i32, fp: Fingerprint) -> Result<PartitionPipeline> {
+        open(lake, SOURCE, id, fp, settings())
+    }
+
+    #[test]
+    fn a_file_whose_id_is_taken_gets_the_next_free_partition_and_keeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let (a, b, c) = (
+            Fingerprint::of(b"a\n"),
+            Fingerprint::of(b"b\n"),
+            Fingerprint::of(b"c\n"),
+        );
+        let id = 1_000;
+        commit_state(&lake, id, Some(a));
+        assert_eq!(open_for(&lake, id, a).unwrap().partition(), id);
+        assert_eq!(open_for(&lake, id, b).unwrap().partition(), id + 1);
+        commit_state(&lake, id + 1, Some(b));
+        // Another file of the same id goes past both; each file finds its own again.
+        assert_eq!(open_for(&lake, id, c).unwrap().partition(), id + 2);
+        assert_eq!(open_for(&lake, id, b).unwrap().partition(), id + 1);
+        assert_eq!(open_for(&lake, id, a).unwrap().partition(), id);
+        // The file of id + 1 itself (its own id) goes past b's partition too.
+        assert_eq!(open_for(&lake, id + 1, c).unwrap().partition(), id + 2);
+        // Ids wrap at the top of the range.
+        commit_state(&lake, i32::MAX, Some(a));
+        assert_eq!(open_for(&lake, i32::MAX, b).unwrap().partition(), 0);
+    }
+
+    #[test]
+    fn the_first_commit_records_the_files_fingerprint_and_an_old_state_is_any_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let (a, b) = (Fingerprint::of(b"a\n"), Fingerprint::of(b"b\n"));
+        let id = 77;
+        // A state without a fingerprint (written before them) is taken as the file's.
+        commit_state(&lake, id, None);
+        let mut pipe = open_for(&lake, id, a).unwrap();
+        assert_eq!(pipe.partition(), id);
+        // A commit records it, and from then on the partition is a's only.
+        pipe.push_rejected(10, b"{}").unwrap();
+        pipe.flush_all().unwrap();
+        drop(pipe);
+        let state = offsets::load(&lake.state_path(SOURCE, id))
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.first_line, Some(a));
+        assert_eq!(open_for(&lake, id, b).unwrap().partition(), id + 1);
+    }
+
+    #[test]
+    fn a_partition_left_without_its_state_does_not_hide_the_ones_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let (a, b, c) = (
+            Fingerprint::of(b"a\n"),
+            Fingerprint::of(b"b\n"),
+            Fingerprint::of(b"c\n"),
+        );
+        let id = 5;
+        for (p, fp) in [(id, a), (id + 1, b)] {
+            drop(
+                lake.lock_partition(SOURCE, p, std::time::Duration::ZERO)
+                    .unwrap(),
+            );
+            commit_state(&lake, p, Some(fp));
+        }
+        // a's state is moved aside (to read its file anew): b still finds its own, past it.
+        let state = lake.state_path(SOURCE, id);
+        std::fs::rename(&state, state.with_extension("old")).unwrap();
+        assert_eq!(open_for(&lake, id, b).unwrap().partition(), id + 1);
+        // A new file takes the free one.
+        assert_eq!(open_for(&lake, id, c).unwrap().partition(), id);
+    }
+
+    #[test]
+    fn a_partition_held_before_its_first_commit_stops_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let (a, b) = (Fingerprint::of(b"a\n"), Fingerprint::of(b"b\n"));
+        let id = 9;
+        // Another process ingests a (no state yet): b cannot know whether id is its own.
+        let held = open_for(&lake, id, a).unwrap();
+        let err = open_for(&lake, id, b).err().expect("held");
+        assert!(
+            matches!(err, crate::Error::Lock(crate::lock::LockError::Held { .. })),
+            "{err}"
+        );
+        drop(held);
+        // Held once a has committed: b goes past it without taking its lock.
+        commit_state(&lake, id, Some(a));
+        let _held = lake
+            .lock_partition(SOURCE, id, std::time::Duration::ZERO)
+            .unwrap();
+        assert_eq!(open_for(&lake, id, b).unwrap().partition(), id + 1);
+    }
+
+    /// Checks with `committed` lines committed and line `mark` marked as `text`.
+    fn continuity(committed: i64, mark: Option<(i64, &[u8])>) -> Continuity {
+        Continuity {
+            committed,
+            mark: mark.map(|(line, text)| LineMark {
+                line,
+                text: line_mark(text),
+            }),
+            last: None,
+            path: "f.log".into(),
+            source: SOURCE.into(),
+            partition: 3,
+            state: "3.json".into(),
+        }
+    }
+
+    fn lines_of(text: &str) -> Piece {
+        Piece::Lines(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn continuity_finds_the_marked_line_wherever_the_reader_cuts() {
+        // The marked line in the middle, at the end, or at the start of a piece.
+        for cut in ["", "a\n", "a\nb\n", "a\nb\nc\r\n"] {
+            let mut c = continuity(4, Some((3, b"c")));
+            let rest = "a\nb\nc\r\nd\ne\n".strip_prefix(cut).unwrap();
+            c.piece(1, &lines_of(cut)).unwrap();
+            let first = 1 + cut.matches('\n').count() as i64;
+            c.piece(first, &lines_of(rest)).unwrap();
+            c.end(6, b"").unwrap();
+            let last = c.last().unwrap();
+            assert_eq!((last.line, last.text), (5, line_mark(b"e\n")), "{cut:?}");
+        }
+        // Changed: refused in the piece that holds it.
+        let mut c = continuity(4, Some((3, b"c")));
+        c.piece(1, &lines_of("a\nb\n")).unwrap();
+        let err = c.piece(3, &lines_of("C\nd\n")).unwrap_err().to_string();
+        assert!(
+            err.contains("line 3 differs from the line committed there"),
+            "{err}"
+        );
+        assert!(
+            err.starts_with("f.log: not an append") && err.contains("3.json"),
+            "{err}"
+        );
+        // A line over the limit is known by its first bytes and its length, however it comes:
+        // whole in a piece of lines, or read past (its head and its length).
+        let long = vec![b'x'; 2 * LINE_MARK_PREFIX + 7];
+        let whole = [&long[..], b"\n"].concat();
+        let read_past = |len: u64| Piece::Long {
+            head: long[..LINE_MARK_PREFIX].to_vec(),
+            len,
+        };
+        let mut c = continuity(2, Some((2, &whole)));
+        c.piece(1, &lines_of("a\n")).unwrap();
+        c.piece(2, &read_past(long.len() as u64)).unwrap();
+        let mut c = continuity(2, Some((2, &whole)));
+        c.piece(1, &Piece::Lines([&b"a\n"[..], &whole].concat()))
+            .unwrap();
+        let mut c = continuity(2, Some((2, &whole)));
+        assert!(c.piece(2, &read_past(long.len() as u64 + 1)).is_err());
+    }
+
+    #[test]
+    fn continuity_wants_the_lines_committed_at_the_end() {
+        let c = continuity(5, Some((5, b"e")));
+        // Fewer lines than committed.
+        let err = c.end(5, b"").unwrap_err().to_string();
+        assert!(
+            err.contains("it has 4 lines, fewer than the 5 already committed"),
+            "{err}"
+        );
+        // The fifth held back (no newline yet, in a live file): there, and unchanged.
+        c.end(5, b"e").unwrap();
+        assert!(c.end(5, b"E").is_err());
+        c.end(6, b"").unwrap();
+        // Nothing committed: any file will do.
+        continuity(0, None).end(1, b"").unwrap();
+    }
+
+    #[test]
+    fn the_search_gives_up_past_max_probe() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        for k in 0..MAX_PROBE {
+            let fp = Fingerprint::of(format!("{k}\n").as_bytes());
+            commit_state(&lake, nth_from(0, k), Some(fp));
+        }
+        let err = open_for(&lake, 0, Fingerprint::of(b"new\n"))
+            .err()
+            .expect("full");
+        assert!(matches!(
+            err,
+            crate::Error::Identity(IdentityError::Full { id: 0 })
+        ));
+    }
+}

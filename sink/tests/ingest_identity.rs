@@ -1,0 +1,217 @@
+//! Which partition a file is, across runs: two different files whose ids collide are both
+//! ingested whole, each in a partition of its own that it keeps (its gzip-compressed copy after
+//! rotation too); a file that is no longer an append of what was committed (rewritten, cut short)
+//! is stopped with an error that names it, and nothing of it is written.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Runs `ingest --no-progress --lake LAKE FILES...`.
+fn run(lake: &Path, files: &[&Path]) -> std::process::Output {
+    let mut args = vec!["ingest", "--no-progress", "--lake", lake.to_str().unwrap()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap()));
+    accesslake(&args)
+}
+
+/// `ingest` that must succeed: its summary.
+fn ingest(lake: &Path, files: &[&Path]) -> String {
+    let out = run(lake, files);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `ingest` that must fail: its error line.
+fn refused(lake: &Path, files: &[&Path]) -> String {
+    let out = run(lake, files);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    let last = err.lines().last().unwrap_or_default().to_string();
+    assert!(last.starts_with("accesslake: error: "), "{err}");
+    last
+}
+
+/// A log line, numbered, from a family of lines (`tag`).
+fn line(i: usize, tag: &str) -> String {
+    format!(
+        "10.1.{}.{} - - [01/Jan/2019:02:{:02}:{:02} +0000] \"GET /{tag}{i} HTTP/1.1\" 200 {i} \"-\" \"-\"\n",
+        i / 250,
+        i % 250,
+        i / 60 % 60,
+        i % 60
+    )
+}
+
+fn lines(range: std::ops::Range<usize>, tag: &str) -> String {
+    range.map(|i| line(i, tag)).collect()
+}
+
+fn gzip(text: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(text).unwrap();
+    e.finish().unwrap()
+}
+
+fn partitions(lake: &Path) -> BTreeSet<i32> {
+    lake_provenance(lake).iter().map(|p| p.0).collect()
+}
+
+/// The lines of the lake (`(partition, line)`), sorted.
+fn rows(lake: &Path) -> Vec<(i32, i64)> {
+    let mut rows = lake_provenance(lake);
+    rows.sort();
+    rows
+}
+
+#[test]
+fn two_files_whose_ids_collide_are_both_ingested_each_in_its_own_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    // Their first lines have one id, 1972917932 (a 31-bit hash).
+    let first_a = "10.0.110.213 - - [01/Jan/2019:00:52:53 +0000] \"GET /p28373 HTTP/1.1\" 200 1 \"-\" \"-\"\n";
+    let first_b = "10.0.219.183 - - [01/Jan/2019:00:49:43 +0000] \"GET /p121783 HTTP/1.1\" 200 1 \"-\" \"-\"\n";
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, format!("{first_a}{}", lines(1..4, "a"))).unwrap();
+    std::fs::write(&b, format!("{first_b}{}", lines(1..4, "b"))).unwrap();
+
+    let summary = ingest(&lake, &[&a]);
+    assert!(summary.contains(" 4 rows written"), "{summary}");
+    let summary = ingest(&lake, &[&b]);
+    assert!(summary.contains(" 4 rows written"), "{summary}");
+    assert!(summary.contains(" 0 already in the lake"), "{summary}");
+    let all = rows(&lake);
+    assert_eq!(all.len(), 8);
+    assert_eq!(
+        partitions(&lake),
+        BTreeSet::from([1_972_917_932, 1_972_917_933])
+    );
+
+    // Every file keeps its partition: runs in either order add nothing, and b's compressed copy
+    // after rotation is b.
+    let b_gz = dir.path().join("b.log.1.gz");
+    std::fs::write(&b_gz, gzip(&std::fs::read(&b).unwrap())).unwrap();
+    for files in [[&*b, &*a, &*b_gz], [&*b_gz, &*a, &*b]] {
+        let summary = ingest(&lake, &files);
+        assert!(summary.contains(" 0 rows written"), "{summary}");
+        assert!(summary.contains(" 12 already in the lake"), "{summary}");
+    }
+    // Both grow: each gets its own new lines.
+    std::fs::write(&a, format!("{first_a}{}", lines(1..6, "a"))).unwrap();
+    std::fs::write(&b, format!("{first_b}{}", lines(1..5, "b"))).unwrap();
+    let summary = ingest(&lake, &[&b, &a]);
+    assert!(summary.contains(" 3 rows written"), "{summary}");
+    assert_eq!(rows(&lake).len(), 11);
+
+    // The same in one run, into a new lake, b first this time.
+    let lake2 = dir.path().join("lake2");
+    let summary = ingest(&lake2, &[&b, &a]);
+    assert!(summary.contains(" 11 rows written"), "{summary}");
+    assert_eq!(rows(&lake2).len(), 11);
+    assert_eq!(partitions(&lake2).len(), 2);
+}
+
+/// A lake with a 100-line file ingested: (lake, file, the file's partition).
+fn lake_with_100_lines(dir: &Path) -> (PathBuf, PathBuf, i32) {
+    let lake = dir.join("lake");
+    let log = dir.join("access.log");
+    std::fs::write(&log, lines(0..100, "x")).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 100 rows written"), "{summary}");
+    let parts = partitions(&lake);
+    assert_eq!(parts.len(), 1);
+    (lake, log, *parts.first().unwrap())
+}
+
+#[test]
+fn a_file_rewritten_or_cut_short_is_stopped_and_nothing_of_it_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, log, p) = lake_with_100_lines(dir.path());
+    let before = rows(&lake);
+    let state = lake.join(format!("_accesslake/state/ingest/{p}.json"));
+    let state_before = std::fs::read(&state).unwrap();
+    for (what, text, says) in [
+        // Its first 50 lines, then 30 others: fewer lines than committed.
+        (
+            "shorter",
+            lines(0..50, "x") + &lines(50..80, "new"),
+            "it has 80 lines, fewer than the 100 already committed".to_string(),
+        ),
+        // As many lines, or more, the last one committed changed.
+        (
+            "same length",
+            lines(0..50, "x") + &lines(50..100, "new"),
+            "line 100 differs from the line committed".into(),
+        ),
+        (
+            "longer",
+            lines(0..50, "x") + &lines(50..150, "new"),
+            "line 100 differs from the line committed".into(),
+        ),
+        ("cut", lines(0..99, "x"), "it has 99 lines".into()),
+    ] {
+        std::fs::write(&log, &text).unwrap();
+        let err = refused(&lake, &[&log]);
+        let named = format!("accesslake: error: {}: not an append", log.display());
+        assert!(err.starts_with(&named), "{what}: {err}");
+        assert!(err.contains(&says), "{what}: {err}");
+        assert!(err.contains("Rewritten files"), "{what}: {err}");
+        assert_eq!(rows(&lake), before, "{what}: nothing written");
+        assert_eq!(std::fs::read(&state).unwrap(), state_before, "{what}");
+    }
+    // It stops the command as any error on a file does: the files before it are ingested, those
+    // after it are not.
+    let (other, after) = (dir.path().join("other.log"), dir.path().join("after.log"));
+    std::fs::write(&other, lines(0..5, "other")).unwrap();
+    std::fs::write(&after, lines(0..5, "after")).unwrap();
+    refused(&lake, &[&other, &log, &after]);
+    assert_eq!(rows(&lake).len(), 105);
+    assert_eq!(partitions(&lake).len(), 2);
+
+    // Grown by appends only, or compressed after rotation, it is the same file still.
+    std::fs::write(&log, lines(0..110, "x")).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 10 rows written"), "{summary}");
+    let gz = dir.path().join("access.log.1.gz");
+    std::fs::write(&gz, gzip(lines(0..110, "x").as_bytes())).unwrap();
+    let summary = ingest(&lake, &[&gz, &log]);
+    assert!(summary.contains(" 0 rows written"), "{summary}");
+    // The last line is checked from where the last run ended (line 110 now), in the .gz too.
+    std::fs::write(&gz, gzip((lines(0..109, "x") + &line(109, "y")).as_bytes())).unwrap();
+    let err = refused(&lake, &[&gz]);
+    assert!(
+        err.contains("line 110 differs from the line committed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_rewritten_file_is_read_anew_once_its_partition_is_removed_as_the_readme_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, log, p) = lake_with_100_lines(dir.path());
+    std::fs::write(&log, lines(0..50, "x") + &lines(50..80, "new")).unwrap();
+    refused(&lake, &[&log]);
+    // README, "Rewritten files": the partition's files, its dead letters, and its state.
+    let name = format!("ingest-p{p}-o");
+    let mut stack = vec![lake.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let path = e.unwrap().path();
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if file.starts_with(&name) || file.starts_with(&format!("p{p}-o")) {
+                std::fs::remove_file(&path).unwrap();
+            }
+        }
+    }
+    let state = lake.join(format!("_accesslake/state/ingest/{p}.json"));
+    std::fs::rename(&state, state.with_extension("json.old")).unwrap();
+    let summary = ingest(&lake, &[&log]);
+    assert!(summary.contains(" 80 rows written"), "{summary}");
+    let now = rows(&lake);
+    assert_eq!(now, (1..=80).map(|l| (p, l)).collect::<Vec<_>>());
+}
