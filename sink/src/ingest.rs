@@ -384,13 +384,20 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),
         sum(|s| s.pipeline.rejected),
         sum(|s| s.already + s.pipeline.skipped),
         sum(|s| s.pipeline.late),
+        match sum(|s| s.pipeline.early) {
+            0 => String::new(),
+            n => format!(
+                ", {n} early (timed over {} s ahead of the clock: written, not windowed)",
+                crate::window::WindowSettings::default().max_future_secs
+            ),
+        },
         sum(|s| s.pipeline.files),
         sum(|s| s.pipeline.bytes),
         secs,

@@ -493,3 +493,45 @@ fn a_file_held_by_another_ingest_is_refused_and_left_alone() {
     assert_eq!(after.len(), before.len() + 1);
     assert_unique(&after);
 }
+
+#[test]
+fn a_line_dated_far_ahead_of_the_clock_does_not_make_the_rest_late() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("skewed.log");
+    let mut text = String::new();
+    for i in 0..200 {
+        // Four hours of 2019, one line a minute and a bit, and at line 50 a mistyped year.
+        let year = if i == 50 { 2099 } else { 2019 };
+        let (h, m) = (i * 72 / 3600, i * 72 / 60 % 60);
+        text.push_str(&format!(
+            "81.2.69.142 - - [22/Jan/{year}:{h:02}:{m:02}:00 +0000] \"GET /p{i} HTTP/1.1\" 200 1 \"-\" \"-\"\n"
+        ));
+    }
+    std::fs::write(&log, text).unwrap();
+    let lake = dir.path().join("lake");
+    let out = accesslake(&[
+        "ingest",
+        "--no-progress",
+        "--lake",
+        lake.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("200 rows written"), "{stdout}");
+    assert!(stdout.contains(", 0 late, 1 early"), "{stdout}");
+    let rows = lake_provenance(&lake);
+    assert_eq!(rows.len(), 200);
+    let years: std::collections::BTreeSet<String> = parquet_files(&lake)
+        .iter()
+        .filter_map(|p| {
+            let s = p.to_string_lossy();
+            let i = s.find("year=")?;
+            Some(s[i..i + 9].to_string())
+        })
+        .collect();
+    assert_eq!(
+        years.into_iter().collect::<Vec<_>>(),
+        ["year=2019", "year=2099"]
+    );
+}
