@@ -132,8 +132,26 @@ pub fn producer_config(opts: &ProduceOptions) -> ClientConfig {
     cfg
 }
 
+/// Checks that every input exists, and that each regular file opens, before anything is sent:
+/// a mistyped name among the files must not leave the topic half loaded (a rerun of the fixed
+/// command would send the first files again).
+fn check_inputs(files: &[PathBuf]) -> Result<(), ProduceError> {
+    for path in files {
+        let read = |source| ProduceError::Read {
+            path: path.clone(),
+            source,
+        };
+        // A pipe (`<(zcat …)`) is only checked to exist: opening it twice would not rewind it.
+        if std::fs::metadata(path).map_err(read)?.is_file() {
+            std::fs::File::open(path).map_err(read)?;
+        }
+    }
+    Ok(())
+}
+
 /// Produces every line of every file; returns once all are acknowledged (or fails).
 pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
+    check_inputs(&opts.files)?;
     let start = Instant::now();
     let deliveries = Arc::new(Deliveries::default());
     let producer: ThreadedProducer<Context> =
@@ -343,4 +361,32 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
     }
     println!();
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_input_stops_produce_before_anything_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        std::fs::write(&log, "line\n").unwrap();
+        let missing = dir.path().join("missing.log");
+        assert!(check_inputs(std::slice::from_ref(&log)).is_ok());
+        // No broker listens on port 1: the check fails before a producer is made or a line sent.
+        let opts = ProduceOptions {
+            brokers: "127.0.0.1:1".into(),
+            topic: "t".into(),
+            dlq_topic: "t.dlq".into(),
+            max_line: 1024,
+            files: vec![log, missing.clone()],
+            compression: "none".into(),
+            settings: Vec::new(),
+            flush_timeout: Duration::from_secs(1),
+            progress: false,
+        };
+        let e = produce(&opts).unwrap_err().to_string();
+        assert!(e.contains("missing.log"), "{e}");
+    }
 }
