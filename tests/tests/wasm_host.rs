@@ -441,3 +441,28 @@ fn longest_line_at_the_default_memory_limit() {
     // must be handled without a trap.
     assert!(handled >= 1024 * 1024 - 1024, "{handled}");
 }
+
+/// Lines the parser has to copy (long runs of invalid UTF-8 or of escaped backslashes) are
+/// dead-lettered unparsed when the copies could break the budget, instead of trapping: these
+/// trapped at the 2 MiB default before.
+#[test]
+fn long_lines_the_parser_copies_do_not_trap() {
+    let prefix: &[u8] = b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET /";
+    let suffix: &[u8] = b" HTTP/1.1\" 200 5 \"-\" \"curl\"";
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0xFF; 260_000],
+        [prefix, &vec![0xFF; 130_000][..], suffix].concat(),
+        [prefix, &br"\\".repeat(100_000)[..], suffix].concat(),
+        [prefix, &br"\\".repeat(475_000)[..], suffix].concat(),
+    ];
+    for value in cases {
+        let len = value.len();
+        let mut host = host(HostConfig::default());
+        let input = InputRecord::with_value(value);
+        let out = host
+            .process(std::slice::from_ref(&input))
+            .unwrap_or_else(|e| panic!("{len}-byte line: {e}"));
+        assert_eq!(out, vec![expected(&input, &TransformOptions::default())]);
+        assert_eq!(out[0].topic_index, 1, "{len}-byte line: dead-lettered");
+    }
+}
