@@ -448,21 +448,20 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         idle: Duration::from_secs_f64(cfg.idle_flush_secs),
         dead: Vec::with_capacity(1024),
     };
-    let outcome = sink.run(&stop);
-    if let Err(e) = outcome {
-        // Nothing more is written (a failed pipeline must not be flushed, and closing the
-        // consumer revokes): the next start recovers every partition from the lake.
+    // After an error nothing more is written: a failed pipeline holds a state that never reached
+    // the disk, so it must not be flushed, nor its offset committed to the broker by the revoke
+    // that closing the consumer triggers. The next start recovers every partition from the lake.
+    let give_up = |e| {
         shared.metrics.set_healthy(false);
         shared.parts().clear();
-        return Err(e);
+        Err(e)
+    };
+    if let Err(e) = sink.run(&stop) {
+        return give_up(e);
     }
     tracing::info!("shutting down: flushing open windows");
     if let Err(e) = sink.flush_all() {
-        // As above: a pipeline whose commit failed holds a state that never reached the disk,
-        // and the revoke that closing the consumer triggers must not commit it to the broker.
-        shared.metrics.set_healthy(false);
-        shared.parts().clear();
-        return Err(e);
+        return give_up(e);
     }
     // Leave the group now (the revoke callback finds nothing left to flush).
     sink.consumer.unsubscribe();

@@ -24,9 +24,9 @@ pub const DEFAULT_MEMORY_BUDGET: usize = 2048 * 1024 - 256 * 1024;
 /// grows by doubling: 1 + 2 + 4 copies, the smaller ones freed but not reusable for the larger
 /// allocations that follow) and then owned copies of the request and the path cut from it (4 + 4),
 /// or backslash escapes (an unescaped copy, and the fields cut from it). With the line itself:
-/// 16, measured in the test host (a 130,000-byte run of invalid bytes in a URL trapped at the
-/// 2 MiB default, 120,000 did not); 17 for a margin. A clean line (UTF-8, no backslash) is
-/// parsed in place.
+/// 16, which matches the trap seen in the test host (a 130,000-byte run of invalid bytes in a
+/// URL trapped at the 2 MiB default: 16 × 130,000 is over it); 17 for a margin. A clean line
+/// (UTF-8, no backslash) is parsed in place.
 pub const PARSE_COPIES: usize = 17;
 
 /// The capacity our JSON buffer keeps between records; a larger one is let go, so the memory a
