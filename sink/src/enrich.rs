@@ -64,10 +64,10 @@ const AGENT_MEMO_BYTES: usize = 1024;
 /// GeoIP + bot enrichment with per-address and per-agent memos.
 pub struct Enricher {
     db: Arc<Databases>,
-    cache: Memo<IpAddr, GeoInfo>,
+    cache: Memo<IpAddr, Arc<GeoInfo>>,
     /// Decoded records by their data-section offsets (city, ASN): many addresses share one
     /// record, and decoding, not the tree lookup, is the cost of a miss.
-    records: Memo<(Option<usize>, Option<usize>), GeoInfo>,
+    records: Memo<(Option<usize>, Option<usize>), Arc<GeoInfo>>,
     cache_size: usize,
     agents: Memo<Box<str>, bool>,
     empty: GeoInfo,
@@ -153,7 +153,7 @@ impl Enricher {
             .cache
             .get_or_insert_owned(addr, || lookup(db, records, addr));
         self.misses += u64::from(missed);
-        g
+        g.as_ref()
     }
 
     /// (lookups of public addresses, cache misses) so far.

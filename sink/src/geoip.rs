@@ -274,9 +274,9 @@ fn boxed(s: Option<&str>) -> Option<Arc<str>> {
 /// pair of records from `records`; a lookup or decoding problem is logged and gives nulls.
 pub(crate) fn lookup(
     db: &Databases,
-    records: &mut Memo<(Option<usize>, Option<usize>), GeoInfo>,
+    records: &mut Memo<(Option<usize>, Option<usize>), Arc<GeoInfo>>,
     addr: IpAddr,
-) -> GeoInfo {
+) -> Arc<GeoInfo> {
     fn found<'a>(
         r: Result<maxminddb::LookupResult<'a, Mmap>, maxminddb::MaxMindDbError>,
         what: &str,
@@ -304,10 +304,10 @@ pub(crate) fn lookup(
         asn.as_ref().and_then(|(r, _)| r.offset()),
     );
     if key == (None, None) {
-        return GeoInfo::default();
+        return Arc::default();
     }
     records
-        .get_or_insert_owned(key, || decode(city, asn, addr))
+        .get_or_insert_owned(key, || Arc::new(decode(city, asn, addr)))
         .0
         .clone()
 }
