@@ -244,6 +244,7 @@ fn hostile_values() -> Vec<Option<Vec<u8>>> {
         Some(vec![b'"'; 1000]),
         Some(vec![b'"'; 128 * 1024]),
         Some(vec![b'['; 128 * 1024]),
+        Some(long_path(48 * 1024, b'a')),
         Some(long_path(128 * 1024, b'a')),
         Some(long_path(128 * 1024, b'"')),
         Some(long_path(128 * 1024, b'\\')),
@@ -428,8 +429,11 @@ fn longest_line_at_the_default_memory_limit() {
         assert!(good(ok) && !good(bad), "{ok}..{bad}");
         bisect(ok, bad, |n| Ok::<_, std::convert::Infallible>(good(n))).unwrap()
     };
-    assert_eq!(run(128 * 1024), Some(true), "a 128 KiB line must parse");
-    let parsed = search(128 * 1024, DEFAULT_MEMORY_BUDGET, &|n| run(n) == Some(true));
+    // Lines up to 128 KiB never trap; those whose JSON fits beside the 1 MiB set aside for the
+    // input parse (this path is copied into the JSON twice, as `request` and `path`).
+    assert!(run(128 * 1024).is_some(), "a 128 KiB line must not trap");
+    assert_eq!(run(64 * 1024), Some(true), "a 64 KiB line must parse");
+    let parsed = search(64 * 1024, DEFAULT_MEMORY_BUDGET, &|n| run(n) == Some(true));
     let handled = search(parsed, 2 * DEFAULT_MEMORY_LIMIT, &|n| run(n).is_some());
     eprintln!(
         "at 2 MiB: lines up to {} KiB parse; up to {} KiB go to the DLQ (cut to the budget); \
@@ -440,6 +444,60 @@ fn longest_line_at_the_default_memory_limit() {
     // Redpanda's default batch limit (kafka_batch_max_bytes) is 1 MiB: every line it accepts
     // must be handled without a trap.
     assert!(handled >= 1024 * 1024 - 1024, "{handled}");
+}
+
+/// Large records one after another, in one batch and in consecutive ones, each compared with the
+/// native result: the SDK keeps its input buffer at the largest record seen (sized to a batch's
+/// largest before its first record is handed over) and its output buffer at the largest payload,
+/// which the budget's input set aside covers. A valid line of 190 KB then a 400 KB unparseable
+/// one in the next batch trapped at the 2 MiB default, as did a 600 KB one in the same batch as
+/// it. Not covered, and not testable as passing: a record of over about 900 KB in a batch after
+/// one of 400 KB or more, whose input buffer the SDK grows by copying (README, "Known traps").
+#[test]
+fn large_records_one_after_another_do_not_trap() {
+    let prefix: &[u8] = b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET /";
+    let suffix: &[u8] = b" HTTP/1.1\" 200 5 \"-\" \"curl\"";
+    let with = |fill: u8, len: usize| {
+        [
+            prefix,
+            &vec![fill; len - prefix.len() - suffix.len()][..],
+            suffix,
+        ]
+        .concat()
+    };
+    type Make<'a> = &'a dyn Fn(usize) -> Vec<u8>;
+    let kinds: [(&str, Make); 3] = [
+        ("valid", &|n| with(b'a', n)),
+        ("unparseable", &|n| vec![b'x'; n]),
+        ("invalid UTF-8", &|n| with(0xFF, n)),
+    ];
+    // Up to Redpanda's default 1 MiB batch, less the batch's own framing.
+    let sizes = [64_000, 200_000, 400_000, 1_048_000];
+    let opts = TransformOptions::default();
+    let mut parsed = 0;
+    for (a, b) in sizes.iter().flat_map(|&a| sizes.map(|b| (a, b))) {
+        if a >= 400_000 && b > a {
+            continue;
+        }
+        for (ka, fa) in kinds {
+            for (kb, fb) in kinds {
+                let records = [fa(a), fb(b), fa(a)].map(InputRecord::with_value);
+                for batch in [1, 3] {
+                    let mut host = host(HostConfig::default());
+                    for chunk in records.chunks(batch) {
+                        let out = host.process(chunk).unwrap_or_else(|e| {
+                            panic!("{ka} {a} B then {kb} {b} B, batches of {batch}: {e}")
+                        });
+                        for (input, output) in chunk.iter().zip(&out) {
+                            assert_eq!(output, &expected(input, &opts));
+                            parsed += usize::from(output.topic_index == 0);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(parsed > 0, "some of the valid lines parse");
 }
 
 /// Lines the parser has to copy (long runs of invalid UTF-8 or of escaped backslashes) are

@@ -4,9 +4,10 @@
 //! with the reason in the `accesslake-error` header. Keys and headers are carried over.
 //! Env: `ACCESSLAKE_LOG_FORMAT` (auto|common|combined|vhost_combined, as the sink's `--format`;
 //! the older name `ACCESSLAKE_FORMAT` is still read), `ACCESSLAKE_MEMORY_BUDGET` (bytes one
-//! record may use). The callback never fails.
+//! record may use) and `ACCESSLAKE_MAX_RECORD_BYTES` (the largest input record, set aside in
+//! that budget). The callback never fails.
 
-use accesslake_transform::{envelope_len, route, Route, TransformOptions};
+use accesslake_transform::{envelope_len, release_big, route, Route, TransformOptions};
 use redpanda_transform_sdk::{on_record_written, BorrowedHeader, BorrowedRecord, WriteOptions};
 use std::{cell::RefCell, convert::Infallible, env, process::exit};
 
@@ -26,11 +27,15 @@ fn main() {
     opts.parse.format = format
         .parse()
         .unwrap_or_else(|e| fail(format!("{name}: {e}")));
-    if let Ok(b) = env::var("ACCESSLAKE_MEMORY_BUDGET") {
-        opts.memory_budget = b
-            .parse()
-            .unwrap_or_else(|e| fail(format!("ACCESSLAKE_MEMORY_BUDGET: {e}")));
+    for (name, field) in [
+        ("ACCESSLAKE_MEMORY_BUDGET", &mut opts.memory_budget),
+        ("ACCESSLAKE_MAX_RECORD_BYTES", &mut opts.max_record_bytes),
+    ] {
+        if let Ok(v) = env::var(name) {
+            *field = v.parse().unwrap_or_else(|e| fail(format!("{name}: {e}")));
+        }
     }
+    opts.check().unwrap_or_else(|e| fail(e));
     let json = RefCell::new(Vec::with_capacity(1024));
     on_record_written(|event, writer| -> Result<(), Infallible> {
         let record = &event.record;
@@ -63,6 +68,7 @@ fn main() {
                 writer.write_with_options(dead, WriteOptions::to_topic(&dlq))
             }
         };
+        release_big(&mut json);
         if let Err(error) = written {
             eprintln!("accesslake-transform: dropping record, write failed: {error}");
         }

@@ -19,14 +19,25 @@ pub const TRUNCATED_HEADER: &str = "accesslake-truncated";
 /// memory per transform, less 256 KiB for the module's data, its 64 KiB stack and allocator slack.
 pub const DEFAULT_MEMORY_BUDGET: usize = 2048 * 1024 - 256 * 1024;
 
+/// The largest input record set aside in every record's budget by default: 1 MiB, Redpanda's
+/// default `kafka_batch_max_bytes`. The SDK reads each batch into one buffer sized to the batch's
+/// largest record, before any of its records is handed over, and keeps that buffer's size for
+/// the batches after it; it also keeps its output buffer at the largest payload written (about
+/// twice that, from doubling). So while one record is processed, a record up to this size may
+/// already be held beside it, or arrive next and need its buffer grown past what this record
+/// leaves: a budget that counted only the current record trapped the guest on a 400 KB record
+/// after a 190 KB parsed line, or a 600 KB one in the same batch as it.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1024 * 1024;
+
 /// What parsing a line can take of the guest's memory at its peak, in copies of the line, when
 /// the line needs copies: invalid UTF-8 rendered as `\xHH` (four bytes per byte, in a string that
 /// grows by doubling: 1 + 2 + 4 copies, the smaller ones freed but not reusable for the larger
 /// allocations that follow) and then owned copies of the request and the path cut from it (4 + 4),
 /// or backslash escapes (an unescaped copy, and the fields cut from it). With the line itself:
 /// 16, which matches the trap seen in the test host (a 130,000-byte run of invalid bytes in a
-/// URL trapped at the 2 MiB default: 16 × 130,000 is over it); 17 for a margin. A clean line
-/// (UTF-8, no backslash) is parsed in place.
+/// URL trapped at the 2 MiB default: 16 × 130,000 is over it); 17 for a margin. The line itself
+/// is one of them, counted in the input set aside ([`TransformOptions::max_record_bytes`]). A
+/// clean line (UTF-8, no backslash) is parsed in place.
 pub const PARSE_COPIES: usize = 17;
 
 /// The capacity our JSON buffer keeps between records; a larger one is let go, so the memory a
@@ -40,8 +51,37 @@ pub struct TransformOptions {
     /// Bytes one record may use at its peak. Writing an output payload of `n` bytes holds the
     /// input value (`l` bytes), our JSON (exactly sized) and the SDK's copy of the payload, which
     /// grows by doubling (up to `3n` while it reallocates), so a record needs `l + 4n` bytes: a
-    /// line is parsed when that fits, else dead-lettered, its value cut until it fits.
+    /// line is parsed when that fits, else dead-lettered, its value cut until it fits. `l` is
+    /// at least [`TransformOptions::max_record_bytes`].
     pub memory_budget: usize,
+    /// The largest input record the broker hands the transform (the input topic's
+    /// `max.message.bytes`, or Redpanda's `kafka_batch_max_bytes`): the budget sets this much
+    /// aside for the SDK's input buffer whatever the current record's size (see
+    /// [`DEFAULT_MAX_RECORD_BYTES`]). It must be below the budget; less leaves more room for
+    /// long lines.
+    pub max_record_bytes: usize,
+}
+
+impl TransformOptions {
+    /// The least room a record's output must have beside the input set aside: 16 KiB (four
+    /// copies of it, 64 KiB, in the budget).
+    pub const MIN_ROOM: usize = 64 * 1024;
+
+    /// Checks that the budget leaves room beside the largest input record.
+    pub fn check(&self) -> Result<(), String> {
+        if self.memory_budget < self.max_record_bytes.saturating_add(Self::MIN_ROOM) {
+            return Err(format!(
+                "the memory budget ({} bytes, ACCESSLAKE_MEMORY_BUDGET) must exceed the largest \
+                 input record ({} bytes, ACCESSLAKE_MAX_RECORD_BYTES) by at least {} bytes: \
+                 raise the budget (and Redpanda's data_transforms_per_function_memory_limit) \
+                 or lower the record size",
+                self.memory_budget,
+                self.max_record_bytes,
+                Self::MIN_ROOM
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Default for TransformOptions {
@@ -49,6 +89,7 @@ impl Default for TransformOptions {
         TransformOptions {
             parse: ParseOptions::default(),
             memory_budget: DEFAULT_MEMORY_BUDGET,
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
         }
     }
 }
@@ -124,20 +165,24 @@ pub fn route<'a>(
     opts: &TransformOptions,
     out: &mut Vec<u8>,
 ) -> Route<'a> {
-    if out.capacity() > KEPT_JSON_CAPACITY {
-        *out = Vec::new();
-    }
+    release_big(out);
     out.clear();
     let budget = opts.memory_budget;
     // The largest output value that fits beside the input, with four copies of the payload live.
-    let room = (budget.saturating_sub(value.len()) / 4).saturating_sub(envelope);
+    // The input the SDK may hold meanwhile: the largest record it can be handed, or this one.
+    let held = value.len().max(opts.max_record_bytes);
+    let room = (budget.saturating_sub(held) / 4).saturating_sub(envelope);
     // A long line that the parser would have to copy (see `PARSE_COPIES`) is not parsed when
     // those copies could break the budget: they come before the JSON's size is known.
-    let parse_bound = value.len().saturating_mul(PARSE_COPIES);
+    let parse_bound = value
+        .len()
+        .saturating_mul(PARSE_COPIES - 1)
+        .saturating_add(held);
     if parse_bound > budget.saturating_sub(envelope) && needs_copies(value) {
         let reason = format!(
             "a {}-byte line with invalid UTF-8 or backslash escapes is too long to parse within \
-             the transform's memory budget of {budget} bytes (ACCESSLAKE_MEMORY_BUDGET)",
+             the transform's memory budget of {budget} bytes, {held} of them set aside for the \
+             input (ACCESSLAKE_MEMORY_BUDGET, ACCESSLAKE_MAX_RECORD_BYTES)",
             value.len()
         );
         return dead_letter(value, reason, room);
@@ -157,13 +202,23 @@ pub fn route<'a>(
             }
             format!(
                 "the {len}-byte JSON record of a {}-byte line does not fit the transform's \
-                 memory budget of {budget} bytes (ACCESSLAKE_MEMORY_BUDGET)",
+                 memory budget of {budget} bytes, {held} of them set aside for the input \
+                 (ACCESSLAKE_MEMORY_BUDGET, ACCESSLAKE_MAX_RECORD_BYTES)",
                 value.len()
             )
         }
         Err(e) => e.to_string(),
     };
     dead_letter(value, reason, room)
+}
+
+/// Lets go of a JSON buffer grown past what is kept between records. The entry point calls this
+/// once the record is written, before the SDK reads the next batch (and perhaps grows its input
+/// buffer): a big buffer freed only at the next [`route`] would still be held then.
+pub fn release_big(out: &mut Vec<u8>) {
+    if out.capacity() > KEPT_JSON_CAPACITY {
+        *out = Vec::new();
+    }
 }
 
 /// Whether parsing `line` makes copies of it: invalid UTF-8 or a backslash.
@@ -208,6 +263,7 @@ mod tests {
         // A budget that only just fits still parses: the count is exact.
         let tight = TransformOptions {
             memory_budget: LINE.len() + 4 * (want.len() + 10),
+            max_record_bytes: 0,
             ..opts
         };
         assert_eq!(route(LINE, 10, &tight, &mut got), Route::Parsed);
@@ -219,6 +275,7 @@ mod tests {
     fn over_budget_goes_to_the_dead_letter_topic_with_the_reason() {
         let opts = TransformOptions {
             memory_budget: 900,
+            max_record_bytes: 0,
             ..TransformOptions::default()
         };
         let mut out = Vec::new();
@@ -276,22 +333,71 @@ mod tests {
             line.extend_from_slice(b" HTTP/1.1\" 200 5 \"-\" \"curl\"");
             line
         };
+        // At the default budget, with 1 MiB set aside for the input, the bound is 49,152 bytes.
         for fill in [&b"\xff"[..], br"\\"] {
-            let line = with(fill, 200_000);
+            let line = with(fill, 60_000);
             let r = reason(route(&line, 0, &opts, &mut out));
             assert!(r.contains("too long to parse"), "{r}");
             // Below the bound it is parsed as before (and dead-lettered only if its JSON is
             // too big).
-            let line = with(fill, 100_000);
+            let line = with(fill, 40_000);
             let r = reason(route(&line, 0, &opts, &mut out));
             assert!(!r.contains("too long to parse"), "{r}");
         }
         // A clean line of the same length is parsed in place, with no such check.
-        let line = with(b"a", 200_000);
+        let line = with(b"a", 60_000);
         assert_eq!(route(&line, 0, &opts, &mut out), Route::Parsed);
-        // A big JSON buffer is let go before the next record.
+        // A big JSON buffer is let go: by `release_big`, or at the next record.
         assert!(out.capacity() > KEPT_JSON_CAPACITY);
+        release_big(&mut out);
+        assert_eq!(out.capacity(), 0);
+        assert_eq!(route(&line, 0, &opts, &mut out), Route::Parsed);
         assert_eq!(route(LINE, 0, &opts, &mut out), Route::Parsed);
         assert!(out.capacity() <= KEPT_JSON_CAPACITY);
+    }
+
+    #[test]
+    fn the_largest_input_record_is_set_aside_in_every_budget() {
+        let mut out = Vec::new();
+        // A 150 KB path: its JSON (request and path) is about 300 KB, which does not fit beside
+        // the 1 MiB set aside by default, but does beside a 256 KiB one.
+        let mut line = b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET /".to_vec();
+        line.extend(std::iter::repeat_n(b'a', 150_000));
+        line.extend_from_slice(b" HTTP/1.1\" 200 5 \"-\" \"curl\"");
+        let opts = TransformOptions::default();
+        match route(&line, 0, &opts, &mut out) {
+            Route::DeadLetter {
+                reason,
+                value,
+                truncated_from,
+            } => {
+                assert!(reason.contains("1048576 of them set aside"), "{reason}");
+                assert_eq!((value, truncated_from), (&line[..], None), "kept whole");
+            }
+            r => panic!("{r:?}"),
+        }
+        let small = TransformOptions {
+            max_record_bytes: 256 * 1024,
+            ..opts
+        };
+        assert_eq!(route(&line, 0, &small, &mut out), Route::Parsed);
+        // A record over the size set aside counts at its own size.
+        let big = vec![b'x'; 1536 * 1024];
+        match route(&big, 0, &opts, &mut out) {
+            Route::DeadLetter { value, .. } => {
+                assert!(big.len() + 4 * value.len() <= DEFAULT_MEMORY_BUDGET)
+            }
+            r => panic!("{r:?}"),
+        }
+        // Settings that leave no room are refused.
+        assert!(opts.check().is_ok() && small.check().is_ok());
+        let none = TransformOptions {
+            max_record_bytes: DEFAULT_MEMORY_BUDGET,
+            ..opts
+        };
+        assert!(none
+            .check()
+            .unwrap_err()
+            .contains("ACCESSLAKE_MAX_RECORD_BYTES"));
     }
 }
