@@ -115,7 +115,13 @@ pub struct ParseConfig {
     /// The log file to read; standard input when absent or `-`.
     pub file: Option<PathBuf>,
     /// The log layout.
-    #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
+    #[arg(
+        long,
+        env = "ACCESSLAKE_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t
+    )]
     pub format: LogFormat,
     #[command(flatten)]
     pub lines: LineLimit,
@@ -202,7 +208,13 @@ pub struct IngestConfig {
     #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
     pub max_rows: usize,
     /// The log layout.
-    #[arg(long, env = "ACCESSLAKE_LOG_FORMAT", value_enum, default_value_t)]
+    #[arg(
+        long,
+        env = "ACCESSLAKE_LOG_FORMAT",
+        value_enum,
+        ignore_case = true,
+        default_value_t
+    )]
     pub format: LogFormat,
     /// Threads that parse and enrich (0: one per core). Windows and commits stay on one
     /// thread each, in line order, whatever this is.
@@ -516,5 +528,28 @@ mod tests {
             format!("{:?}", ReportConfig::default())
         );
         let _ = Cli::try_parse_from(["accesslake", "run"]).expect_err("--lake is required");
+    }
+
+    /// `ACCESSLAKE_LOG_FORMAT` means the same to the sink as to the transform, which reads it
+    /// case-insensitively: every spelling the transform takes gives the same layout here.
+    #[test]
+    fn the_format_is_read_as_the_transform_reads_it() {
+        for name in [
+            "auto",
+            "common",
+            "clf",
+            "combined",
+            "vhost_combined",
+            "vhost-combined",
+        ] {
+            for spelled in [name.to_string(), name.to_uppercase()] {
+                let want: accesslake_transform::Format = spelled.parse().unwrap();
+                let Command::Parse(p) = parsed(&["accesslake", "parse", "--format", &spelled])
+                else {
+                    panic!("parse")
+                };
+                assert_eq!(p.format.parse_options().format, want, "{spelled}");
+            }
+        }
     }
 }

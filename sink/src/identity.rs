@@ -102,16 +102,55 @@ fn search(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> Resul
     Err(IdentityError::Full { id }.into())
 }
 
+/// The partition from `id` on whose state records exactly `first_line`, if any.
+fn find_exact(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> Result<Option<i32>> {
+    for k in 0..MAX_PROBE {
+        let p = nth_from(id, k);
+        match offsets::load(&lake.state_path(source, p))? {
+            Some(state) if state.first_line == Some(*first_line) => return Ok(Some(p)),
+            Some(_) => {}
+            None if !lake.lock_path(source, p).exists() => return Ok(None),
+            None => {}
+        }
+    }
+    Ok(None)
+}
+
 /// Opens the partition of the file with id `id` and first line `first_line` (its own, or the
 /// one it takes), holding its lock, and makes every commit record the fingerprint. A partition
 /// held by another process is that lock's error, as [`PartitionPipeline::open`] gives it.
+///
+/// `earlier` is the id and fingerprint earlier versions gave the file while its first line had
+/// no newline ([`crate::logfile::FileId::unfinished_form`]): a partition committed under them
+/// stays the file's, and its commits keep recording that fingerprint.
 pub fn open(
     lake: &Lake,
     source: &str,
     id: i32,
     first_line: Fingerprint,
+    earlier: Option<(i32, Fingerprint)>,
     settings: WindowSettings,
 ) -> Result<PartitionPipeline> {
+    if let Some((earlier_id, earlier_line)) = earlier {
+        if let Some(partition) = find_exact(lake, source, earlier_id, &earlier_line)? {
+            let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
+            // Fingerprints never change once written: still that file's under the lock.
+            if pipe
+                .state()
+                .is_some_and(|s| s.first_line == Some(earlier_line))
+            {
+                tracing::info!(
+                    source,
+                    id,
+                    partition,
+                    "the file was committed while its first line had no newline: it keeps that \
+                     partition"
+                );
+                pipe.record_file(earlier_line, None);
+                return Ok(pipe);
+            }
+        }
+    }
     for _ in 0..MAX_SEARCHES {
         let partition = search(lake, source, id, &first_line)?;
         let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
@@ -271,7 +310,28 @@ mod tests {
     }
 
     fn open_for(lake: &Lake, id: i32, fp: Fingerprint) -> Result<PartitionPipeline> {
-        open(lake, SOURCE, id, fp, settings())
+        open(lake, SOURCE, id, fp, None, settings())
+    }
+
+    #[test]
+    fn a_partition_committed_under_the_unfinished_first_line_stays_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let (earlier, now) = (Fingerprint::of(b"a"), Fingerprint::of(b"a\n"));
+        // An earlier version committed the file, then one line without a newline, under id 7.
+        commit_state(&lake, 7, Some(earlier));
+        let mut pipe = open(&lake, SOURCE, 1000, now, Some((7, earlier)), settings()).unwrap();
+        assert_eq!(pipe.partition(), 7);
+        pipe.flush_all().unwrap();
+        drop(pipe);
+        // Nothing there: the file's own id, as ever.
+        let pipe = open(&lake, SOURCE, 1000, now, Some((8, earlier)), settings()).unwrap();
+        assert_eq!(pipe.partition(), 1000);
+        drop(pipe);
+        // Another file's state at that id is not taken for it.
+        commit_state(&lake, 20, Some(Fingerprint::of(b"b")));
+        let pipe = open(&lake, SOURCE, 1000, now, Some((20, earlier)), settings()).unwrap();
+        assert_eq!(pipe.partition(), 1000);
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct FileSummary {
     /// An unfinished last line (no newline, the file changed within [`QUIET_FOR_LAST_LINE`])
     /// held back for a later run: 0 or 1.
     pub held: u64,
+    /// A plain file of blank lines only, held back whole: a file is known by its first line of
+    /// content, and these lines are read with it once one follows.
+    pub blank_only: bool,
     pub pipeline: PipelineStats,
 }
 
@@ -202,7 +205,9 @@ fn ingest_file(
     let Some(logfile::FileId {
         id,
         finished,
+        content,
         first_line,
+        unfinished_form,
     }) = logfile::file_id(head.text).map_err(ioe)?
     else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
@@ -214,6 +219,16 @@ fn ingest_file(
         .duration_since(modified)
         .is_ok_and(|age| age >= QUIET_FOR_LAST_LINE);
     let hold_last = !compressed && !quiet;
+    if !compressed && !content {
+        tracing::info!(
+            file = %path.display(),
+            "only blank lines so far: held back until a line of content follows them"
+        );
+        return Ok(FileSummary {
+            blank_only: true,
+            ..FileSummary::default()
+        });
+    }
     if hold_last && !finished {
         tracing::info!(file = %path.display(), "its only line is unfinished: held back");
         return Ok(FileSummary {
@@ -222,16 +237,17 @@ fn ingest_file(
         });
     }
     // The file's partition: its id's, or the next free one if another file has that id.
-    let pipe = identity::open(lake, SOURCE, id, first_line, cfg.window()).map_err(|e| match e {
-        // Name the input: the lock's path alone does not say which file is in use.
-        Error::Lock(held @ LockError::Held { .. }) => Error::file(
-            path,
-            std::io::Error::other(format!(
-                "another process is ingesting this file (or another file with its id): {held}"
-            )),
-        ),
-        e => e,
-    })?;
+    let pipe = identity::open(lake, SOURCE, id, first_line, unfinished_form, cfg.window())
+        .map_err(|e| match e {
+            // Name the input: the lock's path alone does not say which file is in use.
+            Error::Lock(held @ LockError::Held { .. }) => Error::file(
+                path,
+                std::io::Error::other(format!(
+                    "another process is ingesting this file (or another file with its id): {held}"
+                )),
+            ),
+            e => e,
+        })?;
     let mut pipe = pipe.with_background_writer()?;
     let partition = pipe.partition();
     // The file must still be an append of what its partition holds.
@@ -318,7 +334,8 @@ fn ingest_file(
         pipe.push_batch(&chunk.batch, &chunk.rejected).map(drop)
     })?;
     // The end of the file was reached: its last line read is recorded with the last commit.
-    pipe.record_file(first_line, continuity.last());
+    // The fingerprint the partition records stays the one `identity::open` found it by.
+    pipe.record_last_line(continuity.last());
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
     if !carry.is_empty() {
@@ -384,7 +401,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),
@@ -408,6 +425,13 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
                 "; {n} unfinished last line(s) held back (no newline yet, the file changed in \
                  the last {} s): a later run reads them whole",
                 QUIET_FOR_LAST_LINE.as_secs()
+            ),
+        },
+        match all.iter().filter(|s| s.blank_only).count() {
+            0 => String::new(),
+            n => format!(
+                "; {n} file(s) of blank lines only held back: a file is known by its first line \
+                 of content, and a later run reads them with it"
             ),
         },
     );

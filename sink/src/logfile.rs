@@ -168,11 +168,21 @@ pub struct FileId {
     /// included; at most [`ID_PREFIX`] bytes), folded to a non-negative `i32`. Different files
     /// may share it: it is where the file's partition is looked for first (`crate::identity`).
     pub id: i32,
-    /// Whether that line is finished: a newline follows it, or it runs past [`ID_PREFIX`]. A file
-    /// whose first line is still being written gets another id once it is finished.
+    /// Whether that line is finished: a newline follows it, or it runs past [`ID_PREFIX`]. The
+    /// id and fingerprint of a file whose first line is not finished are those it will have once
+    /// it is (its text with a newline after it), so a file whose only line is taken as finished
+    /// (left unchanged long enough) keeps its partition when more lines are appended.
     pub finished: bool,
+    /// Whether the file has a line that is not blank. A file of blank lines only has no stable
+    /// identity yet: the line that will follow them is part of it.
+    pub content: bool,
     /// The same text's [`Fingerprint`]: files whose ids collide are told apart by it.
     pub first_line: Fingerprint,
+    /// The id and fingerprint that versions before 0.1.1 gave this file while its first line had
+    /// no newline yet (the text without the newline): a partition committed under them is still
+    /// this file's (`crate::identity::open`). `None` when the first line is cut at
+    /// [`ID_PREFIX`].
+    pub unfinished_form: Option<(i32, Fingerprint)>,
 }
 
 /// Some text known by a 64-bit hash and its length: a hash other than the id's (a multiply-rotate
@@ -260,18 +270,34 @@ pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
         }
     }
     let finished = end.is_some() || head.len() == ID_PREFIX;
+    let content = finished || !head.iter().all(u8::is_ascii_whitespace);
+    // The text identified: up to the end of the first line of content, newline included (one
+    // added when the line has none yet).
+    let mut text = head;
+    text.truncate(end.unwrap_or(text.len()));
+    if !finished {
+        text.push(b'\n');
+    }
+    let unfinished_form = text
+        .strip_suffix(b"\n")
+        .map(|t| (fnv_id(t), Fingerprint::of(t)));
+    Ok(Some(FileId {
+        id: fnv_id(&text),
+        finished,
+        content,
+        first_line: Fingerprint::of(&text),
+        unfinished_form,
+    }))
+}
+
+/// FNV-1a (64-bit) of `text`, folded to a non-negative `i32`.
+fn fnv_id(text: &[u8]) -> i32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in &head[..end.unwrap_or(head.len())] {
+    for &b in text {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    let id = ((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32;
-    let first_line = Fingerprint::of(&head[..end.unwrap_or(head.len())]);
-    Ok(Some(FileId {
-        id,
-        finished,
-        first_line,
-    }))
+    ((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32
 }
 
 /// A reader that reports the bytes each read took.
@@ -386,6 +412,20 @@ mod tests {
         assert_eq!(id(b"first line").map(|f| f.finished), Some(false));
         assert_eq!(id(b"\n\n").map(|f| f.finished), Some(false));
         assert!(id(&[b'a'; ID_PREFIX + 10]).unwrap().finished);
+        // It already has the id and fingerprint it will have once finished, and says what
+        // earlier versions named it by.
+        let partial = id(b"first line").unwrap();
+        assert_eq!((partial.id, partial.first_line), (a.id, a.first_line));
+        assert_eq!(partial.unfinished_form, a.unfinished_form);
+        assert_eq!(
+            a.unfinished_form,
+            Some((fnv_id(b"first line"), Fingerprint::of(b"first line")))
+        );
+        assert_eq!(id(&[b'a'; ID_PREFIX + 10]).unwrap().unfinished_form, None);
+        // Blank lines only: no content yet (unless they fill the prefix).
+        assert!(a.content && partial.content && id(b"  x").unwrap().content);
+        assert!(!id(b"\n\n").unwrap().content && !id(b"\n \r\n\t").unwrap().content);
+        assert!(id(&[b'\n'; ID_PREFIX + 10]).unwrap().content);
         assert_eq!(id(b""), None);
         // The same text compressed has the same id.
         let text = b"first line\nsecond\n";

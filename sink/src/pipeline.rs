@@ -260,6 +260,12 @@ impl PartitionPipeline {
         self.last_line = last_line;
     }
 
+    /// For `ingest`: records `last_line` with the next commit, beside the first line's
+    /// fingerprint already recorded ([`PartitionPipeline::record_file`]).
+    pub fn record_last_line(&mut self, last_line: Option<LineMark>) {
+        self.last_line = last_line;
+    }
+
     /// Where reading must (re)start; `None` when the partition never committed.
     pub fn resume_offset(&self) -> Option<i64> {
         self.state.as_ref().map(|s| s.resume_offset)

@@ -567,9 +567,13 @@ pub fn run(cfg: &QueryConfig) -> Result<(), QueryError> {
     let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
     let (schema, batches) = db.query(&cfg.sql)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
-    write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
+    match write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
         .and_then(|()| out.flush())
-        .map_err(QueryError::Output)
+    {
+        // A closed pipe downstream (`| head`) is a normal way to stop, as for `parse`.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.map_err(QueryError::Output),
+    }
 }
 
 #[cfg(test)]

@@ -52,11 +52,18 @@ fn column_text(array: &ArrayRef) -> io::Result<Vec<Option<String>>> {
             })
             .collect());
     }
-    let options = FormatOptions::default();
+    // A NULL inside a list or struct is written as `NULL`, as DuckDB writes it.
+    let options = FormatOptions::default().with_null("NULL");
     let fmt = ArrayFormatter::try_new(array.as_ref(), &options).map_err(io::Error::other)?;
     Ok((0..n)
-        .map(|i| (!array.is_null(i)).then(|| fmt.value(i).to_string()))
+        .map(|i| (!is_null(array.as_ref(), i)).then(|| fmt.value(i).to_string()))
         .collect())
+}
+
+/// Whether value `i` is NULL. An untyped `NULL` (`SELECT NULL`) arrives as Arrow's `Null` type,
+/// which has no validity bitmap, so `Array::is_null` says it is not.
+fn is_null(array: &dyn Array, i: usize) -> bool {
+    array.data_type() == &DataType::Null || array.is_null(i)
 }
 
 fn is_numeric(t: &DataType) -> bool {
@@ -209,12 +216,13 @@ fn write_csv(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> 
 }
 
 /// A JSON array of objects keyed by column name: numbers as JSON numbers (exact digits),
-/// text as strings, NULL as null, lists and structs nested, anything else as its text.
+/// text as strings, NULL as null, lists and structs nested, anything else as its text. A name
+/// that comes again (a self-join, `SELECT 1 a, 2 a`) is suffixed `_1`, `_2`, … as DuckDB does
+/// for such a table: a JSON reader keeps one value per key, and would drop the others silently.
 fn write_json(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
-    let keys: Vec<String> = schema
-        .fields()
+    let keys: Vec<String> = unique_names(schema.fields().iter().map(|f| f.name().as_str()))
         .iter()
-        .map(|f| serde_json::to_string(f.name()).map_err(io::Error::other))
+        .map(|k| serde_json::to_string(k).map_err(io::Error::other))
         .collect::<io::Result<_>>()?;
     write!(out, "[")?;
     let mut first = true;
@@ -232,8 +240,27 @@ fn write_json(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) ->
     writeln!(out, "{}]", if first { "" } else { "\n" })
 }
 
+/// `names` with each repeated one suffixed `_1`, `_2`, … (the first suffix no other column has).
+fn unique_names<'a>(names: impl Iterator<Item = &'a str> + Clone) -> Vec<String> {
+    let mut taken: std::collections::HashSet<String> = names.clone().map(String::from).collect();
+    let mut seen = std::collections::HashSet::new();
+    names
+        .map(|name| {
+            if seen.insert(name) {
+                return name.to_string();
+            }
+            let unique = (1..)
+                .map(|k| format!("{name}_{k}"))
+                .find(|n| !taken.contains(n))
+                .expect("a free suffix");
+            taken.insert(unique.clone());
+            unique
+        })
+        .collect()
+}
+
 fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()> {
-    if array.is_null(i) {
+    if is_null(array.as_ref(), i) {
         return write!(out, "null");
     }
     let one = array.slice(i, 1);

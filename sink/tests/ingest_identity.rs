@@ -215,3 +215,74 @@ fn a_rewritten_file_is_read_anew_once_its_partition_is_removed_as_the_readme_say
     let now = rows(&lake);
     assert_eq!(now, (1..=80).map(|l| (p, l)).collect::<Vec<_>>());
 }
+
+/// Makes `path` look left alone for five minutes: its last line is then taken as finished.
+fn age(path: &Path) {
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(300);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
+}
+
+/// The number in a summary after `ingested ...: ` for `what` (e.g. "rows written").
+fn count(summary: &str, what: &str) -> u64 {
+    let at = summary.find(&format!(" {what}")).expect(what);
+    let digits = summary[..at].rsplit(' ').next().unwrap();
+    digits.parse().unwrap()
+}
+
+#[test]
+fn a_file_whose_only_line_had_no_newline_keeps_its_partition_when_lines_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("one.log");
+    // One line, no newline, left alone: taken as finished and committed.
+    std::fs::write(&log, line(0, "x").trim_end()).unwrap();
+    age(&log);
+    let first = ingest(&lake, &[&log]);
+    assert_eq!(count(&first, "rows written"), 1, "{first}");
+    // Its newline and two more lines arrive: only those two are new.
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut more, format!("\n{}", lines(1..3, "x")).as_bytes()).unwrap();
+    let second = ingest(&lake, &[&log]);
+    assert_eq!(count(&second, "rows written"), 2, "{second}");
+    assert_eq!(count(&second, "already in the lake"), 1, "{second}");
+    let rows = rows(&lake);
+    let p = rows[0].0;
+    assert_eq!(
+        rows,
+        vec![(p, 1), (p, 2), (p, 3)],
+        "each line once, one partition"
+    );
+}
+
+#[test]
+fn a_file_of_blank_lines_only_is_held_back_until_a_line_of_content_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("blank.log");
+    std::fs::write(&log, "\n\n\n").unwrap();
+    age(&log);
+    let first = ingest(&lake, &[&log]);
+    assert!(
+        first.contains("1 file(s) of blank lines only held back"),
+        "{first}"
+    );
+    assert_eq!(count(&first, "rejected"), 0, "{first}");
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut more, lines(0..2, "b").as_bytes()).unwrap();
+    let second = ingest(&lake, &[&log]);
+    assert_eq!(count(&second, "rows written"), 2, "{second}");
+    assert_eq!(
+        count(&second, "rejected"),
+        3,
+        "the blank lines, once: {second}"
+    );
+    let third = ingest(&lake, &[&log]);
+    assert_eq!(count(&third, "rows written"), 0, "{third}");
+    assert_eq!(count(&third, "rejected"), 0, "{third}");
+    assert_eq!(count(&third, "already in the lake"), 5, "{third}");
+}

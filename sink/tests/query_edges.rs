@@ -240,3 +240,31 @@ fn a_lake_of_dead_letters_says_where_they_are() {
         );
     }
 }
+
+/// An untyped `NULL` (Arrow's `Null` type, which has no validity bitmap) is NULL in every format,
+/// and a column name that comes again gets a key of its own in JSON.
+#[test]
+fn untyped_nulls_and_repeated_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(dir.path(), "a", &line(1, 0, "/a", 200, "5"), &lake);
+    let lake = lake.to_str().unwrap();
+    let sql = "SELECT NULL AS n, '' AS e, {'k': NULL} AS s, 1 AS a, 2 AS a, 3 AS a_1";
+    let out = |format: &str| {
+        let (ok, out, err) = run(&["query", "--lake", lake, "--format", format, sql]);
+        assert!(ok, "{format}: {err}");
+        out
+    };
+    let json: serde_json::Value = serde_json::from_str(&out("json")).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"n": null, "e": "", "s": {"k": null}, "a": 1, "a_2": 2, "a_1": 3}])
+    );
+    assert_eq!(
+        out("csv").replace("\r\n", "\n"),
+        "n,e,s,a,a,a_1\n,\"\",{k: NULL},1,2,3\n"
+    );
+    let table = out("table");
+    let row = table.lines().nth(2).unwrap();
+    assert!(row.trim_start().starts_with("NULL"), "{table}");
+}
