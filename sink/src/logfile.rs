@@ -178,9 +178,9 @@ pub struct FileId {
     pub content: bool,
     /// The same text's [`Fingerprint`]: files whose ids collide are told apart by it.
     pub first_line: Fingerprint,
-    /// The id and fingerprint that versions before 0.1.1 gave this file while its first line had
-    /// no newline yet (the text without the newline): a partition committed under them is still
-    /// this file's (`crate::identity::open`). `None` when the first line is cut at
+    /// The id and fingerprint that earlier builds (before 2026-11-29) gave this file while its
+    /// first line had no newline yet (the text without the newline): a partition committed under
+    /// them is still this file's (`crate::identity::open`). `None` when the first line is cut at
     /// [`ID_PREFIX`].
     pub unfinished_form: Option<(i32, Fingerprint)>,
 }
