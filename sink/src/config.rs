@@ -339,7 +339,8 @@ pub struct RunConfig {
     /// consumer's poll, so it must stay 30 s below `max.poll.interval.ms` (300 s by default).
     #[arg(long, env = "ACCESSLAKE_LOCK_WAIT_SECS", default_value_t = 120)]
     pub lock_wait_secs: u64,
-    /// Serve Prometheus `/metrics` and `/healthz` on this address (e.g. `0.0.0.0:9100`).
+    /// Serve Prometheus `/metrics`, `/healthz` (alive) and `/readyz` (connected to a broker) on
+    /// this address (e.g. `0.0.0.0:9100`).
     #[arg(long, env = "ACCESSLAKE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }

@@ -3,11 +3,12 @@
 //! [`Metrics`] owns a private Prometheus [`Registry`] with every series a Kafka operator expects from
 //! the streaming sink (records consumed / written / rejected, late records, files committed, bytes
 //! written, consumer lag per partition, last commit time). [`MetricsServer`] serves it in the
-//! Prometheus text format on `/metrics`, plus a `/healthz` liveness probe, over `tiny_http` on a
-//! background thread; it stops when dropped.
+//! Prometheus text format on `/metrics`, plus a `/healthz` liveness probe and a `/readyz`
+//! readiness probe (connected to a broker), over `tiny_http` on a background thread; it stops
+//! when dropped.
 
 use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,6 +46,8 @@ pub struct Metrics {
     pub consumer_lag: IntGaugeVec,
     /// Unix time (seconds) of the last successful commit of the lake state and broker offsets.
     pub last_commit: Gauge,
+    /// Brokers the consumer is connected to, from librdkafka's statistics (every 5 s).
+    pub brokers_up: IntGauge,
     healthy: Arc<AtomicBool>,
 }
 
@@ -106,7 +109,13 @@ impl Metrics {
         registry.register(Box::new(files_committed.clone()))?;
         registry.register(Box::new(bytes_written.clone()))?;
         registry.register(Box::new(consumer_lag.clone()))?;
+        let brokers_up = IntGauge::new(
+            "brokers_up",
+            "Brokers the consumer is connected to (state UP in librdkafka's statistics, every \
+             5 s; 0 until the first): /readyz answers 503 while it is 0",
+        )?;
         registry.register(Box::new(last_commit.clone()))?;
+        registry.register(Box::new(brokers_up.clone()))?;
         Ok(Metrics {
             registry,
             records_consumed,
@@ -118,6 +127,7 @@ impl Metrics {
             bytes_written,
             consumer_lag,
             last_commit,
+            brokers_up,
             healthy: Arc::new(AtomicBool::new(true)),
         })
     }
@@ -125,6 +135,18 @@ impl Metrics {
     /// Marks the process healthy or not; `/healthz` answers 503 when not.
     pub fn set_healthy(&self, healthy: bool) {
         self.healthy.store(healthy, Ordering::Relaxed);
+    }
+
+    /// Whether the sink is ready to work: alive, and connected to at least one broker (in
+    /// librdkafka's last statistics). The reason when not.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if !self.healthy.load(Ordering::Relaxed) {
+            Err("unhealthy")
+        } else if self.brokers_up.get() == 0 {
+            Err("not connected to any broker")
+        } else {
+            Ok(())
+        }
     }
 
     /// Records "now" as the last commit time.
@@ -171,6 +193,11 @@ impl Metrics {
                         "/healthz" => {
                             tiny_http::Response::from_string("unhealthy\n").with_status_code(503)
                         }
+                        "/readyz" => match metrics.readiness() {
+                            Ok(()) => tiny_http::Response::from_string("ready\n"),
+                            Err(why) => tiny_http::Response::from_string(format!("{why}\n"))
+                                .with_status_code(503),
+                        },
                         _ => tiny_http::Response::from_string("not found\n").with_status_code(404),
                     };
                     if let Err(e) = request.respond(response) {
@@ -182,7 +209,7 @@ impl Metrics {
                 addr,
                 reason: e.to_string(),
             })?;
-        tracing::info!(addr = %local, "serving /metrics and /healthz");
+        tracing::info!(addr = %local, "serving /metrics, /healthz and /readyz");
         Ok(MetricsServer {
             server,
             thread: Some(thread),
@@ -251,8 +278,20 @@ mod tests {
             "{body}"
         );
         assert!(get(server.addr(), "/healthz").contains("ok"));
+        // Ready once connected to a broker, not before nor after.
+        assert!(get(server.addr(), "/readyz").contains(" 503 "));
+        m.brokers_up.set(1);
+        assert!(get(server.addr(), "/readyz").contains(" 200 "));
+        m.brokers_up.set(0);
+        let body = get(server.addr(), "/readyz");
+        assert!(
+            body.contains(" 503 ") && body.contains("not connected"),
+            "{body}"
+        );
+        m.brokers_up.set(3);
         m.set_healthy(false);
         assert!(get(server.addr(), "/healthz").contains(" 503 "));
+        assert!(get(server.addr(), "/readyz").contains(" 503 "));
         assert!(get(server.addr(), "/nope").contains(" 404 "));
     }
 }

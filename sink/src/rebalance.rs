@@ -163,6 +163,13 @@ impl ClientContext for SinkContext {
     }
 
     fn stats(&self, stats: Statistics) {
+        // Learned brokers only: a bootstrap address (node id -1) is not one broker more.
+        let up = stats
+            .brokers
+            .values()
+            .filter(|b| b.nodeid >= 0 && b.state == "UP")
+            .count();
+        self.0.metrics.brokers_up.set(up as i64);
         let Some(t) = stats.topics.get(&self.0.topic) else {
             return;
         };

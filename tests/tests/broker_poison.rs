@@ -2,7 +2,7 @@
 //! a JSON object that is not a schema-v1 record, and an empty value each go to the lake's
 //! dead-letter file with their reason and raw value; the valid records around them reach the
 //! lake, and records produced afterwards still do (the stream goes on). The `/metrics`
-//! endpoint counts them.
+//! endpoint counts them, and `/readyz` says the sink is connected to the broker.
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, dead_letters, per_partition, wait_for_rows};
@@ -122,6 +122,18 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
         "{body}"
     );
     assert!(http_get(&metrics, "/healthz").contains("200 OK"));
+    // Ready: connected to the broker (librdkafka's statistics come every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut ready = http_get(&metrics, "/readyz");
+    while !ready.contains("200 OK") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+        ready = http_get(&metrics, "/readyz");
+    }
+    assert!(ready.contains("200 OK"), "{ready}");
+    assert!(
+        http_get(&metrics, "/metrics").contains("accesslake_brokers_up 1"),
+        "one broker"
+    );
 
     let status = sink.terminate(Duration::from_secs(30)).unwrap();
     assert!(status.success(), "exit status {status}");
