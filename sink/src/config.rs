@@ -275,11 +275,54 @@ pub fn parse_setting(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// Checks a bootstrap server list as librdkafka reads it: `host[:port]` entries separated by
+/// commas, each perhaps with a `protocol://` prefix, an IPv6 host in brackets. An empty list
+/// would make the client wait forever without a word, and librdkafka takes a port over 65535
+/// modulo 65536, which may be another, live service.
+pub fn parse_brokers(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err("no bootstrap server given: expected host:port[,host:port...]".into());
+    }
+    for entry in s.split(',').map(str::trim) {
+        let bad = |why: &str| Err(format!("{entry:?}: {why} (expected host:port)"));
+        let addr = entry.split_once("://").map_or(entry, |(_, a)| a);
+        let (host, port) = match addr.strip_prefix('[') {
+            Some(v6) => match v6.split_once(']') {
+                Some((host, rest)) => (host, rest.strip_prefix(':')),
+                None => return bad("an unclosed [ in the host"),
+            },
+            None => match addr.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (addr, None),
+            },
+        };
+        if host.is_empty() {
+            return bad("no host");
+        }
+        if let Some(port) = port {
+            match port.parse::<u16>() {
+                Ok(p) if p > 0 => {}
+                _ => return bad("the port must be a number from 1 to 65535"),
+            }
+        }
+    }
+    Ok(s.to_string())
+}
+
+/// A value that must not be empty (a topic, a group id).
+fn non_empty(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
 /// Kafka connection flags shared by `run` and `produce`.
 #[derive(Debug, Clone, Args)]
 pub struct KafkaConfig {
     /// Bootstrap servers, `host:port[,host:port...]`.
-    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092")]
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = parse_brokers)]
     pub brokers: String,
     /// Extra librdkafka setting `key=value` (repeatable), applied over the defaults: SASL, TLS,
     /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`. `run`
@@ -304,10 +347,10 @@ pub struct RunConfig {
     #[command(flatten)]
     pub kafka: KafkaConfig,
     /// The topic of parsed records (the transform's first output).
-    #[arg(long, env = "KAFKA_TOPIC", default_value = "requests.parsed")]
+    #[arg(long, env = "KAFKA_TOPIC", default_value = "requests.parsed", value_parser = non_empty)]
     pub topic: String,
     /// Consumer group: sink replicas in one group share the topic's partitions.
-    #[arg(long, env = "KAFKA_GROUP", default_value = "accesslake-sink")]
+    #[arg(long, env = "KAFKA_GROUP", default_value = "accesslake-sink", value_parser = non_empty)]
     pub group: String,
     /// The lake's root directory (created if missing); it holds the offsets too.
     #[arg(long, env = "ACCESSLAKE_LAKE")]
@@ -383,7 +426,7 @@ pub struct ProduceConfig {
     #[command(flatten)]
     pub kafka: KafkaConfig,
     /// Destination topic (the transform's input).
-    #[arg(long, default_value = "requests")]
+    #[arg(long, default_value = "requests", value_parser = non_empty)]
     pub topic: String,
     /// Where a line too large for one record goes, cut, with the reason in a header (the
     /// transform's dead-letter topic).
@@ -529,6 +572,38 @@ mod tests {
             format!("{:?}", ReportConfig::default())
         );
         let _ = Cli::try_parse_from(["accesslake", "run"]).expect_err("--lake is required");
+    }
+
+    #[test]
+    fn broker_lists_are_checked() {
+        for good in [
+            "localhost:9092",
+            "a:1,b:65535",
+            "a:9092, b:9093",
+            "broker",
+            "SASL_SSL://kafka.example.com:9094",
+            "[::1]:9092",
+            "[fe80::1]",
+        ] {
+            assert_eq!(parse_brokers(good).as_deref(), Ok(good), "{good}");
+        }
+        for (bad, why) in [
+            ("", "no bootstrap server"),
+            ("  ", "no bootstrap server"),
+            ("127.0.0.1:84953", "1 to 65535"),
+            ("127.0.0.1:0", "1 to 65535"),
+            ("a:9092,", "no host"),
+            (":9092", "no host"),
+            ("host:port", "1 to 65535"),
+            ("[::1:9092", "unclosed"),
+        ] {
+            let e = parse_brokers(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        assert!(Cli::try_parse_from(["accesslake", "run", "--lake", "l", "--group", ""]).is_err());
+        assert!(
+            Cli::try_parse_from(["accesslake", "run", "--lake", "l", "--brokers", ""]).is_err()
+        );
     }
 
     /// `ACCESSLAKE_LOG_FORMAT` means the same to the sink as to the transform, which reads it

@@ -323,7 +323,8 @@ impl Sink {
         Ok(())
     }
 
-    /// Flushes everything and commits offsets synchronously (shutdown).
+    /// Flushes everything and commits the offsets to the broker (asynchronously, as every broker
+    /// commit: the poll that follows on shutdown delivers its result).
     fn flush_all(&self) -> crate::Result<()> {
         let mut tpl = TopicPartitionList::new();
         {
@@ -335,11 +336,9 @@ impl Sink {
             }
         }
         if tpl.count() > 0 {
-            match self.consumer.commit(&tpl, CommitMode::Sync) {
-                Ok(()) => self.shared.metrics.mark_commit(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "broker offset commit failed (the lake holds the offsets)")
-                }
+            self.shared.metrics.mark_commit();
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(error = %e, "broker offset commit failed (the lake holds the offsets)")
             }
         }
         Ok(())
@@ -479,7 +478,33 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         files = m.files_committed.get(),
         "stopped cleanly"
     );
+    close_within(sink.consumer, CLOSE_WAIT);
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long the consumer's close may take on shutdown, everything being in the lake already.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
+/// Closes the consumer (leaving the group, sending the offset commits still queued) on a thread
+/// of its own, waiting at most `wait`: with the group coordinator unreachable, librdkafka's close
+/// waits for it, about a session timeout (45 s), past a container's grace period. Everything is
+/// in the lake by then, so the process may end without it; the group then sees this member leave
+/// when its session times out.
+fn close_within(consumer: BaseConsumer<SinkContext>, wait: Duration) {
+    let (done, closed) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("consumer-close".into())
+        .spawn(move || {
+            drop(consumer);
+            let _ = done.send(());
+        });
+    if spawned.is_ok() && closed.recv_timeout(wait).is_err() {
+        tracing::warn!(
+            secs = wait.as_secs(),
+            "the consumer did not close in time (is the broker unreachable?): exiting without \
+             it; every record consumed is in the lake"
+        );
+    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,18 @@ impl ClientContext for SinkContext {
 }
 
 impl ConsumerContext for SinkContext {
+    /// The result of an asynchronous offset commit (every broker commit is one: the lake holds
+    /// the offsets, and a synchronous commit waited without a deadline while the broker was
+    /// unreachable, past any shutdown grace period).
+    fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
+        if let Err(e) = result {
+            let msg = format!("broker offset commit failed (the lake holds the offsets): {e}");
+            if let Some(held_back) = self.0.client_errors.admit(&msg) {
+                tracing::warn!(held_back, "{msg}");
+            }
+        }
+    }
+
     fn rebalance(
         &self,
         consumer: &BaseConsumer<Self>,
@@ -380,10 +392,9 @@ impl SinkContext {
                 .ok();
         }
         if offsets.count() > 0 {
-            if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
+            shared.metrics.mark_commit();
+            if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
                 tracing::warn!(error = %e, "broker offset commit on revoke failed (the lake holds the offsets)");
-            } else {
-                shared.metrics.mark_commit();
             }
         }
     }

@@ -139,3 +139,54 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     assert!(status.success(), "exit status {status}");
     assert_eq!(counts(&lake).unwrap().rows, 10);
 }
+
+/// Polls `path` on the metrics address until its answer contains `want`, for up to 30 s.
+fn wait_for_answer(metrics: &str, path: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = http_get(metrics, path);
+        if body.contains(want) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The broker dies under the sink: `/readyz` turns 503 while `/healthz` stays 200, and SIGTERM
+/// still ends the sink with exit 0 and every record in the lake, without waiting out librdkafka's
+/// close (about a session timeout, 45 s, past a container's grace period).
+#[test]
+fn with_the_broker_gone_the_sink_is_not_ready_and_still_stops_cleanly() {
+    let broker = Broker::start().expect("start tansu");
+    broker.create_topic(TOPIC, 1).expect("create topic");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let metrics = format!("127.0.0.1:{}", free_port());
+    broker
+        .produce(TOPIC, Some(0), (0..100).map(|i| json_record(i, 1)))
+        .unwrap();
+    let args = run_args(
+        &broker,
+        TOPIC,
+        &lake,
+        &["--idle-flush-secs", "0.3", "--metrics-addr", &metrics],
+    );
+    let log = dir.path().join("sink.log");
+    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
+    let c = wait_for_rows(&lake, 100, Duration::from_secs(60)).unwrap();
+    assert_eq!(c.rows, 100);
+    let ready = wait_for_answer(&metrics, "/readyz", "200 OK");
+    assert!(ready.contains("200 OK"), "{ready}");
+
+    drop(broker); // SIGKILL
+    let ready = wait_for_answer(&metrics, "/readyz", " 503 ");
+    assert!(ready.contains("not connected to any broker"), "{ready}");
+    assert!(http_get(&metrics, "/healthz").contains("200 OK"));
+
+    let status = sink
+        .terminate(Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}\n{}", std::fs::read_to_string(&log).unwrap_or_default()));
+    assert!(status.success(), "exit status {status}");
+    let c = counts(&lake).unwrap();
+    assert_eq!((c.rows, c.distinct), (100, 100));
+}
