@@ -274,11 +274,10 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
             match array.data_type() {
                 DataType::Float64 if v.is_finite() => write!(out, "{v}"),
                 _ if v.is_finite() => write!(out, "{}", text()?),
-                _ => write!(
-                    out,
-                    "{}",
-                    serde_json::to_string(&text()?).map_err(io::Error::other)?
-                ),
+                // JSON has no such numbers: the names JavaScript gives them, as strings.
+                _ if v.is_nan() => write!(out, "\"NaN\""),
+                _ if v > 0.0 => write!(out, "\"Infinity\""),
+                _ => write!(out, "\"-Infinity\""),
             }
         }
         t if t.is_integer() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) => {

@@ -264,6 +264,21 @@ fn untyped_nulls_and_repeated_names() {
         out("csv").replace("\r\n", "\n"),
         "n,e,s,a,a,a_1\n,\"\",{k: NULL},1,2,3\n"
     );
+    // Non-finite floats: one spelling, whatever the type.
+    let (ok, text, err) = run(&[
+        "query",
+        "--lake",
+        lake,
+        "--format",
+        "json",
+        "SELECT 'nan'::DOUBLE AS a, 'inf'::DOUBLE AS b, '-inf'::FLOAT AS c, 'nan'::FLOAT AS d",
+    ]);
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"a": "NaN", "b": "Infinity", "c": "-Infinity", "d": "NaN"}])
+    );
     let table = out("table");
     let row = table.lines().nth(2).unwrap();
     assert!(row.trim_start().starts_with("NULL"), "{table}");
