@@ -228,6 +228,25 @@ impl Broker {
         }
         Ok(out)
     }
+
+    /// The offsets consumer group `group` has committed for partitions `0..partitions` of
+    /// `topic` (`None` where it has none).
+    pub fn committed(&self, group: &str, topic: &str, partitions: i32) -> Result<Vec<Option<i64>>> {
+        let c: BaseConsumer = self.client_config().set("group.id", group).create()?;
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition(topic, p);
+        }
+        let got = c.committed_offsets(tpl, Duration::from_secs(10))?;
+        Ok(got
+            .elements()
+            .iter()
+            .map(|e| match e.offset() {
+                rdkafka::Offset::Offset(o) => Some(o),
+                _ => None,
+            })
+            .collect())
+    }
 }
 
 impl Drop for Broker {

@@ -138,6 +138,12 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     let status = sink.terminate(Duration::from_secs(30)).unwrap();
     assert!(status.success(), "exit status {status}");
     assert_eq!(counts(&lake).unwrap().rows, 10);
+    // The broker's committed offset (asynchronous, a hint for lag tools) reached it before the
+    // consumer closed: the next offset after the 13 records.
+    assert_eq!(
+        broker.committed("accesslake-sink", TOPIC, 1).unwrap(),
+        vec![Some(13)]
+    );
 }
 
 /// Polls `path` on the metrics address until its answer contains `want`, for up to 30 s.
