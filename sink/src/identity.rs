@@ -120,18 +120,21 @@ fn find_exact(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> R
 /// one it takes), holding its lock, and makes every commit record the fingerprint. A partition
 /// held by another process is that lock's error, as [`PartitionPipeline::open`] gives it.
 ///
-/// `earlier` is the id and fingerprint earlier versions gave the file while its first line had
-/// no newline ([`crate::logfile::FileId::unfinished_form`]): a partition committed under them
-/// stays the file's, and its commits keep recording that fingerprint.
+/// `earlier` are the ids and fingerprints the file had while its first line was not finished
+/// ([`crate::logfile::FileId::earlier`]): when no partition records the file's own fingerprint,
+/// a partition committed under one of them stays the file's, and its commits keep recording
+/// that fingerprint. (Its own comes first: a lake may hold both, the file having been read
+/// again whole under its own by a build before 2026-11-29.)
 pub fn open(
     lake: &Lake,
     source: &str,
     id: i32,
     first_line: Fingerprint,
-    earlier: Option<(i32, Fingerprint)>,
+    earlier: &[(i32, Fingerprint)],
     settings: WindowSettings,
 ) -> Result<PartitionPipeline> {
-    if let Some((earlier_id, earlier_line)) = earlier {
+    let own = find_exact(lake, source, id, &first_line)?;
+    for &(earlier_id, earlier_line) in earlier.iter().filter(|_| own.is_none()) {
         if let Some(partition) = find_exact(lake, source, earlier_id, &earlier_line)? {
             let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
             // Fingerprints never change once written: still that file's under the lock.
@@ -310,7 +313,7 @@ mod tests {
     }
 
     fn open_for(lake: &Lake, id: i32, fp: Fingerprint) -> Result<PartitionPipeline> {
-        open(lake, SOURCE, id, fp, None, settings())
+        open(lake, SOURCE, id, fp, &[], settings())
     }
 
     #[test]
@@ -320,17 +323,24 @@ mod tests {
         let (earlier, now) = (Fingerprint::of(b"a"), Fingerprint::of(b"a\n"));
         // An earlier version committed the file, then one line without a newline, under id 7.
         commit_state(&lake, 7, Some(earlier));
-        let mut pipe = open(&lake, SOURCE, 1000, now, Some((7, earlier)), settings()).unwrap();
+        let other = (30, Fingerprint::of(b"a\r"));
+        let mut pipe = open(&lake, SOURCE, 1000, now, &[other, (7, earlier)], settings()).unwrap();
         assert_eq!(pipe.partition(), 7);
         pipe.flush_all().unwrap();
         drop(pipe);
         // Nothing there: the file's own id, as ever.
-        let pipe = open(&lake, SOURCE, 1000, now, Some((8, earlier)), settings()).unwrap();
+        let pipe = open(&lake, SOURCE, 1000, now, &[(8, earlier)], settings()).unwrap();
         assert_eq!(pipe.partition(), 1000);
         drop(pipe);
         // Another file's state at that id is not taken for it.
         commit_state(&lake, 20, Some(Fingerprint::of(b"b")));
-        let pipe = open(&lake, SOURCE, 1000, now, Some((20, earlier)), settings()).unwrap();
+        let pipe = open(&lake, SOURCE, 1000, now, &[(20, earlier)], settings()).unwrap();
+        assert_eq!(pipe.partition(), 1000);
+        drop(pipe);
+        // A partition with the file's own fingerprint comes first (an earlier build read the
+        // file again whole under it).
+        commit_state(&lake, 1000, Some(now));
+        let pipe = open(&lake, SOURCE, 1000, now, &[(7, earlier)], settings()).unwrap();
         assert_eq!(pipe.partition(), 1000);
     }
 

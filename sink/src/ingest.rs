@@ -207,7 +207,7 @@ fn ingest_file(
         finished,
         content,
         first_line,
-        unfinished_form,
+        earlier,
     }) = logfile::file_id(head.text).map_err(ioe)?
     else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
@@ -237,8 +237,8 @@ fn ingest_file(
         });
     }
     // The file's partition: its id's, or the next free one if another file has that id.
-    let pipe = identity::open(lake, SOURCE, id, first_line, unfinished_form, cfg.window())
-        .map_err(|e| match e {
+    let pipe = identity::open(lake, SOURCE, id, first_line, &earlier, cfg.window()).map_err(
+        |e| match e {
             // Name the input: the lock's path alone does not say which file is in use.
             Error::Lock(held @ LockError::Held { .. }) => Error::file(
                 path,
@@ -247,7 +247,8 @@ fn ingest_file(
                 )),
             ),
             e => e,
-        })?;
+        },
+    )?;
     let mut pipe = pipe.with_background_writer()?;
     let partition = pipe.partition();
     // The file must still be an append of what its partition holds.

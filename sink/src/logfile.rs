@@ -162,27 +162,31 @@ fn another_member(input: &mut impl BufRead) -> io::Result<bool> {
 pub const ID_PREFIX: usize = 4096;
 
 /// A file's identity ([`file_id`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileId {
     /// FNV-1a (64-bit) of the text up to the end of the first line that is not blank (newline
     /// included; at most [`ID_PREFIX`] bytes), folded to a non-negative `i32`. Different files
     /// may share it: it is where the file's partition is looked for first (`crate::identity`).
     pub id: i32,
     /// Whether that line is finished: a newline follows it, or it runs past [`ID_PREFIX`]. The
-    /// id and fingerprint of a file whose first line is not finished are those it will have once
-    /// it is (its text with a newline after it), so a file whose only line is taken as finished
-    /// (left unchanged long enough) keeps its partition when more lines are appended.
+    /// id and fingerprint of a file whose first line is not finished are those it would have
+    /// with a newline (`\n`) after it, so a file whose only line is taken as finished (left
+    /// unchanged long enough) keeps its partition when more lines are appended. (Should `\r\n`
+    /// follow instead, [`FileId::earlier`] finds the partition.)
     pub finished: bool,
-    /// Whether the file has a line that is not blank. A file of blank lines only has no stable
-    /// identity yet: the line that will follow them is part of it.
+    /// Whether the file has a line that is not blank, or blank lines that fill the
+    /// [`ID_PREFIX`] bytes the id reads. A file of blank lines only has no stable identity yet:
+    /// the line that will follow them is part of it.
     pub content: bool,
     /// The same text's [`Fingerprint`]: files whose ids collide are told apart by it.
     pub first_line: Fingerprint,
-    /// The id and fingerprint that earlier builds (before 2026-11-29) gave this file while its
-    /// first line had no newline yet (the text without the newline): a partition committed under
-    /// them is still this file's (`crate::identity::open`). `None` when the first line is cut at
-    /// [`ID_PREFIX`].
-    pub unfinished_form: Option<(i32, Fingerprint)>,
+    /// The ids and fingerprints this file had while its first line was not finished, if the
+    /// line end that finished it differs from the one assumed: the text without its `\n` (what
+    /// builds before 2026-11-29 hashed), and for a line ended by `\r\n`, the text without it,
+    /// with and without a `\n`. A partition committed under one of them, and under none of the
+    /// file's own, is still this file's (`crate::identity::open`). Empty when the first line is
+    /// cut at [`ID_PREFIX`].
+    pub earlier: Vec<(i32, Fingerprint)>,
 }
 
 /// Some text known by a 64-bit hash and its length: a hash other than the id's (a multiply-rotate
@@ -278,15 +282,23 @@ pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
     if !finished {
         text.push(b'\n');
     }
-    let unfinished_form = text
-        .strip_suffix(b"\n")
-        .map(|t| (fnv_id(t), Fingerprint::of(t)));
+    let mut forms: Vec<Vec<u8>> = Vec::new();
+    if let Some(line) = text.strip_suffix(b"\n") {
+        forms.push(line.to_vec());
+        if let Some(line) = line.strip_suffix(b"\r") {
+            forms.push([line, b"\n"].concat());
+            forms.push(line.to_vec());
+        }
+    }
     Ok(Some(FileId {
         id: fnv_id(&text),
         finished,
         content,
         first_line: Fingerprint::of(&text),
-        unfinished_form,
+        earlier: forms
+            .iter()
+            .map(|t| (fnv_id(t), Fingerprint::of(t)))
+            .collect(),
     }))
 }
 
@@ -402,7 +414,7 @@ mod tests {
         let a = id(b"first line\nsecond\n").unwrap();
         assert!(a.finished);
         // The first line alone decides, and a file grown by appends keeps its id.
-        assert_eq!(id(b"first line\nother\nmore\n"), Some(a));
+        assert_eq!(id(b"first line\nother\nmore\n"), Some(a.clone()));
         assert_ne!(id(b"first lime\nsecond\n").unwrap().id, a.id);
         // Blank lines first: the next line tells files apart.
         let b = id(b"\n  \r\nx\n").unwrap();
@@ -416,12 +428,20 @@ mod tests {
         // earlier versions named it by.
         let partial = id(b"first line").unwrap();
         assert_eq!((partial.id, partial.first_line), (a.id, a.first_line));
-        assert_eq!(partial.unfinished_form, a.unfinished_form);
+        assert_eq!(partial.earlier, a.earlier);
+        let form = |t: &[u8]| (fnv_id(t), Fingerprint::of(t));
+        assert_eq!(a.earlier, vec![form(b"first line")]);
+        assert!(id(&[b'a'; ID_PREFIX + 10]).unwrap().earlier.is_empty());
+        // Ended by CRLF: the forms it had unfinished, with and without the newline assumed.
+        let crlf = id(b"first line\r\nsecond\r\n").unwrap();
         assert_eq!(
-            a.unfinished_form,
-            Some((fnv_id(b"first line"), Fingerprint::of(b"first line")))
+            crlf.earlier,
+            vec![
+                form(b"first line\r"),
+                (a.id, a.first_line),
+                form(b"first line")
+            ]
         );
-        assert_eq!(id(&[b'a'; ID_PREFIX + 10]).unwrap().unfinished_form, None);
         // Blank lines only: no content yet (unless they fill the prefix).
         assert!(a.content && partial.content && id(b"  x").unwrap().content);
         assert!(!id(b"\n\n").unwrap().content && !id(b"\n \r\n\t").unwrap().content);

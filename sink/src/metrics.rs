@@ -44,7 +44,8 @@ pub struct Metrics {
     pub bytes_written: IntCounter,
     /// High watermark minus the next offset to consume, per topic partition.
     pub consumer_lag: IntGaugeVec,
-    /// Unix time (seconds) of the last successful commit of the lake state and broker offsets.
+    /// Unix time (seconds) of the last commit to the lake (the broker's offset commit, a hint,
+    /// follows it asynchronously).
     pub last_commit: Gauge,
     /// Brokers the consumer is connected to, from librdkafka's statistics (every 5 s).
     pub brokers_up: IntGauge,

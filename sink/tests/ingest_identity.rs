@@ -257,6 +257,24 @@ fn a_file_whose_only_line_had_no_newline_keeps_its_partition_when_lines_follow()
         vec![(p, 1), (p, 2), (p, 3)],
         "each line once, one partition"
     );
+    // The same with CRLF line ends (the partial line's id assumed a `\n`).
+    let lake = dir.path().join("lake-crlf");
+    let log = dir.path().join("crlf.log");
+    std::fs::write(&log, line(0, "y").trim_end()).unwrap();
+    age(&log);
+    assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 1);
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let crlf = lines(1..3, "y").replace('\n', "\r\n");
+    std::io::Write::write_all(&mut more, format!("\r\n{crlf}").as_bytes()).unwrap();
+    let second = ingest(&lake, &[&log]);
+    assert_eq!(count(&second, "rows written"), 2, "{second}");
+    let rows = crate::rows(&lake);
+    let p = rows[0].0;
+    assert_eq!(
+        rows,
+        vec![(p, 1), (p, 2), (p, 3)],
+        "CRLF: each line once, one partition"
+    );
 }
 
 #[test]
