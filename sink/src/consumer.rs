@@ -118,6 +118,16 @@ fn check_owned_settings(cfg: &RunConfig) -> crate::Result<()> {
             .into());
         }
     }
+    // Another interval is fine; none at all would leave the lag gauges and `/readyz` blind.
+    for (key, value) in &cfg.kafka.settings {
+        if key == "statistics.interval.ms" && value.trim().parse::<u64>().is_ok_and(|v| v == 0) {
+            return Err(ConsumerError::Settings(format!(
+                "-X {key}={value} is not supported: consumer_lag, brokers_up and /readyz come \
+                 from librdkafka's statistics; give an interval in ms (default 5000)"
+            ))
+            .into());
+        }
+    }
     Ok(())
 }
 
@@ -545,6 +555,7 @@ mod tests {
             ("auto.offset.reset", "latest"),
             ("auto.offset.reset", "error"),
             ("isolation.level", "read_uncommitted"),
+            ("statistics.interval.ms", "0"),
         ] {
             let e = with(&mut cfg, k, v).unwrap_err();
             assert!(e.contains(&format!("-X {k}={v} is not supported")), "{e}");
@@ -554,6 +565,7 @@ mod tests {
             ("auto.offset.reset", "smallest"),
             ("isolation.level", "read_committed"),
             ("security.protocol", "SASL_SSL"),
+            ("statistics.interval.ms", "1000"),
         ] {
             assert!(with(&mut cfg, k, v).is_ok(), "{k}={v}");
         }
