@@ -33,7 +33,7 @@ log() { printf 'init: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
 [[ -f "$wasm" ]] || die "no transform at $wasm: build it first (doc/DEPLOY.md, step 2):
-  RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform"
+  RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform --bin accesslake-transform"
 
 # The compose health check already waited for the broker; outside compose, wait here too.
 # (Output is captured before matching: `rpk ... | grep -q` can die of SIGPIPE under pipefail.)
