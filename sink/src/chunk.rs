@@ -77,7 +77,7 @@ pub(crate) fn read_chunk(
             }
             // The first line goes past the limit (a line end of `\n` or `\r\n` aside).
             None if buf.len() > max_line.saturating_add(2) => {
-                return read_past_long_line(file, buf, carry, max_line).map(Some);
+                return read_past_long_line(file, buf, carry, max_line, hold_last);
             }
             // One line longer than the buffer: read on.
             None => want = buf.len() + CHUNK_BYTES,
@@ -87,13 +87,16 @@ pub(crate) fn read_chunk(
 
 /// The rest of [`read_chunk`] for a line longer than the limit, whose first bytes are `buf` (no
 /// newline among them): keeps its head, reads on to its newline counting its length, and leaves
-/// what follows the newline in `carry`.
+/// what follows the newline in `carry`. A line the file ends in, without a newline, is held
+/// back with `hold_last` as a shorter one is: its head is left in `carry` and nothing returned
+/// (it was dead-lettered half before, and the file then refused as rewritten once it grew).
 fn read_past_long_line(
     file: &mut dyn Read,
     mut buf: Vec<u8>,
     carry: &mut Vec<u8>,
     max_line: usize,
-) -> std::io::Result<Piece> {
+    hold_last: bool,
+) -> std::io::Result<Option<Piece>> {
     // The length as `trim_line_end` would leave it: a `\r` just before the end is not counted.
     let mut len = buf.len() as u64;
     let mut cr = buf.last() == Some(&b'\r');
@@ -108,20 +111,24 @@ fn read_past_long_line(
             carry.extend_from_slice(&tail[i + 1..]);
             cr = if i == 0 { cr } else { tail[i - 1] == b'\r' };
             len += i as u64;
-            return Ok(Piece::Long {
+            return Ok(Some(Piece::Long {
                 head: buf,
                 len: len - u64::from(cr),
-            });
+            }));
         }
         len += n as u64;
         if n > 0 {
             cr = tail[n - 1] == b'\r';
         }
     }
-    Ok(Piece::Long {
+    if hold_last {
+        carry.extend_from_slice(&buf);
+        return Ok(None);
+    }
+    Ok(Some(Piece::Long {
         head: buf,
         len: len - u64::from(cr),
-    })
+    }))
 }
 
 /// Lines in a chunk (the last may lack its newline), as [`lines`] splits it: memchr's vectorised
@@ -199,6 +206,37 @@ mod tests {
             }
             assert_eq!(got, taken.as_bytes(), "{}", &text[..text.len().min(20)]);
             assert_eq!(carry, held.as_bytes());
+        }
+        // An unfinished last line over the limit, read past in steps: held back too (its head
+        // in `carry`), not handed over as a long line; finished, it is one.
+        for (tail, held) in [("", true), ("\n", false)] {
+            let path = dir.path().join("long");
+            std::fs::write(
+                &path,
+                format!("a\n{}{big}{tail}", "y".repeat(3 * CHUNK_BYTES)),
+            )
+            .unwrap();
+            let mut file = File::open(&path).unwrap();
+            let (mut carry, mut pieces) = (Vec::new(), Vec::new());
+            while let Some(piece) = read_chunk(&mut file, &mut carry, 1000, true).unwrap() {
+                pieces.push(match piece {
+                    Piece::Lines(l) => Seen::Line(l),
+                    Piece::Long { head, len } => Seen::Long(head[..4].to_vec(), len),
+                });
+            }
+            let long = Seen::Long(b"yyyy".to_vec(), 4 * CHUNK_BYTES as u64);
+            match held {
+                true => {
+                    assert_eq!(pieces, vec![Seen::Line(b"a\n".to_vec())]);
+                    assert!(
+                        carry.starts_with(b"yyyy") && carry.len() <= LINE_MARK_PREFIX.max(1000)
+                    );
+                }
+                false => {
+                    assert_eq!(pieces, vec![Seen::Line(b"a\n".to_vec()), long]);
+                    assert!(carry.is_empty());
+                }
+            }
         }
     }
 

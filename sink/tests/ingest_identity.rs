@@ -304,3 +304,28 @@ fn a_file_of_blank_lines_only_is_held_back_until_a_line_of_content_follows() {
     assert_eq!(count(&third, "rejected"), 0, "{third}");
     assert_eq!(count(&third, "already in the lake"), 5, "{third}");
 }
+
+#[test]
+fn a_live_files_unfinished_last_line_over_the_limit_is_held_back_not_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("live.log");
+    // Five lines, then a line still being written, longer than the line limit (1 MiB).
+    let long = "q".repeat(3 << 20);
+    std::fs::write(&log, format!("{}{long}", lines(0..5, "l"))).unwrap();
+    let first = ingest(&lake, &[&log]);
+    assert_eq!(count(&first, "rows written"), 5, "{first}");
+    assert_eq!(count(&first, "rejected"), 0, "{first}");
+    assert!(
+        first.contains("1 unfinished last line(s) held back"),
+        "{first}"
+    );
+    // It is finished, and more lines follow: the long line is rejected once, whole, and the
+    // file goes on (it was refused as rewritten before).
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut more, format!("qq\n{}", lines(6..9, "l")).as_bytes()).unwrap();
+    let second = ingest(&lake, &[&log]);
+    assert_eq!(count(&second, "rows written"), 3, "{second}");
+    assert_eq!(count(&second, "rejected"), 1, "{second}");
+    assert_eq!(rows(&lake).len(), 8);
+}
