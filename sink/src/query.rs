@@ -16,7 +16,7 @@
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
 
 use crate::config::QueryConfig;
-use crate::query_format::write_result;
+use crate::query_format::ResultWriter;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use duckdb::{ffi, Connection};
@@ -467,19 +467,23 @@ impl LakeDb {
         }
     }
 
-    /// Runs one read-only statement to completion and returns its schema and batches.
-    pub fn query(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+    /// Runs one read-only statement and hands its result over as DuckDB streams it: `begin`
+    /// with the schema, then `each` chunk, so memory stays bounded whatever the result's size.
+    /// An error found part-way through comes after the chunks before it.
+    pub fn stream<T>(
+        &self,
+        sql: &str,
+        begin: impl FnOnce(SchemaRef) -> io::Result<T>,
+        mut each: impl FnMut(&mut T, RecordBatch) -> io::Result<()>,
+    ) -> Result<T, QueryError> {
         self.check_read_only(sql)?;
         let mut stmt = self.conn.prepare(sql)?;
-        // Fully executed (not streamed) before anything is printed: an error never leaves a
-        // partial result behind.
-        drop(stmt.query_arrow([])?);
-        let schema = stmt.schema();
-        let mut batches = Vec::new();
-        while let Some(chunk) = stmt.step()? {
-            batches.push(RecordBatch::from(&chunk));
+        let chunks = stmt.stream_arrow([])?;
+        let mut state = begin(chunks.get_schema()).map_err(QueryError::Output)?;
+        for chunk in chunks {
+            each(&mut state, chunk?).map_err(QueryError::Output)?;
         }
-        Ok((schema, batches))
+        Ok(state)
     }
 }
 
@@ -565,14 +569,22 @@ fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
 /// The `query` command: prints the result on stdout, or DuckDB's error on stderr and exits 1.
 pub fn run(cfg: &QueryConfig) -> Result<(), QueryError> {
     let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
-    let (schema, batches) = db.query(&cfg.sql)?;
-    let mut out = io::BufWriter::new(io::stdout().lock());
-    match write_result(&mut out, cfg.format, &schema, &batches, cfg.max_rows)
-        .and_then(|()| out.flush())
-    {
+    let out = io::BufWriter::new(io::stdout().lock());
+    let written = db
+        .stream(
+            &cfg.sql,
+            |schema| ResultWriter::begin(out, cfg.format, schema, cfg.max_rows),
+            |w, chunk| w.batch(chunk),
+        )
+        .and_then(|w| {
+            w.end()
+                .and_then(|mut out| out.flush())
+                .map_err(QueryError::Output)
+        });
+    match written {
         // A closed pipe downstream (`| head`) is a normal way to stop, as for `parse`.
-        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
-        r => r.map_err(QueryError::Output),
+        Err(QueryError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
 }
 

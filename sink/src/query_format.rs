@@ -14,22 +14,109 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::io::{self, Write};
 
-/// Writes a result in the chosen format (`max_rows` bounds the table only; 0 = no bound).
-pub fn write_result(
-    out: &mut impl Write,
-    format: QueryFormat,
-    schema: &Schema,
-    batches: &[RecordBatch],
+/// A result written as DuckDB streams it: [`ResultWriter::begin`] with the schema,
+/// [`ResultWriter::batch`] for each chunk, [`ResultWriter::end`]. CSV and JSON rows go out chunk
+/// by chunk; a table keeps only its first `max_rows` rows (0: all) and counts the others; an
+/// EXPLAIN plan is kept whole (a few rows). So memory stays bounded whatever the result's size
+/// (`SELECT * FROM logs` on a lake of millions of rows held it all, gigabytes, before).
+pub struct ResultWriter<W: Write> {
+    out: W,
+    mode: Mode,
+    schema: arrow::datatypes::SchemaRef,
     max_rows: usize,
-) -> io::Result<()> {
-    let explain = schema.fields().len() == 2
-        && schema.field(0).name() == "explain_key"
-        && schema.field(1).name() == "explain_value";
-    match format {
-        QueryFormat::Table if explain => write_plan(out, batches),
-        QueryFormat::Table => write_table(out, schema, batches, max_rows),
-        QueryFormat::Csv => write_csv(out, schema, batches),
-        QueryFormat::Json => write_json(out, schema, batches),
+    /// The table's or plan's rows kept, and the rows seen in all.
+    kept: Vec<RecordBatch>,
+    kept_rows: usize,
+    total: usize,
+    /// JSON: the keys, and whether no object was written yet.
+    keys: Vec<String>,
+    first: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Table,
+    Plan,
+    Csv,
+    Json,
+}
+
+impl<W: Write> ResultWriter<W> {
+    /// Starts the output: the CSV header, or the JSON array's opening.
+    pub fn begin(
+        mut out: W,
+        format: QueryFormat,
+        schema: arrow::datatypes::SchemaRef,
+        max_rows: usize,
+    ) -> io::Result<ResultWriter<W>> {
+        let explain = schema.fields().len() == 2
+            && schema.field(0).name() == "explain_key"
+            && schema.field(1).name() == "explain_value";
+        let mode = match format {
+            QueryFormat::Table if explain => Mode::Plan,
+            QueryFormat::Table => Mode::Table,
+            QueryFormat::Csv => Mode::Csv,
+            QueryFormat::Json => Mode::Json,
+        };
+        let mut keys = Vec::new();
+        match mode {
+            Mode::Csv => csv_header(&mut out, &schema)?,
+            Mode::Json => {
+                keys = unique_names(schema.fields().iter().map(|f| f.name().as_str()))
+                    .iter()
+                    .map(|k| serde_json::to_string(k).map_err(io::Error::other))
+                    .collect::<io::Result<_>>()?;
+                write!(out, "[")?;
+            }
+            Mode::Table | Mode::Plan => {}
+        }
+        Ok(ResultWriter {
+            out,
+            mode,
+            schema,
+            max_rows,
+            kept: Vec::new(),
+            kept_rows: 0,
+            total: 0,
+            keys,
+            first: true,
+        })
+    }
+
+    /// One chunk of the result.
+    pub fn batch(&mut self, batch: RecordBatch) -> io::Result<()> {
+        self.total += batch.num_rows();
+        match self.mode {
+            Mode::Csv => csv_rows(&mut self.out, &batch),
+            Mode::Json => json_rows(&mut self.out, &self.keys, &batch, &mut self.first),
+            Mode::Plan => {
+                self.kept.push(batch);
+                Ok(())
+            }
+            Mode::Table => {
+                let room = match self.max_rows {
+                    0 => batch.num_rows(),
+                    max => max.saturating_sub(self.kept_rows).min(batch.num_rows()),
+                };
+                if room > 0 {
+                    self.kept_rows += room;
+                    self.kept.push(batch.slice(0, room));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the output (the table is printed now, with its row count), and hands back the
+    /// writer.
+    pub fn end(mut self) -> io::Result<W> {
+        match self.mode {
+            Mode::Table => write_table(&mut self.out, &self.schema, &self.kept, self.total)?,
+            Mode::Plan => write_plan(&mut self.out, &self.kept)?,
+            Mode::Json => writeln!(self.out, "{}]", if self.first { "" } else { "\n" })?,
+            Mode::Csv => {}
+        }
+        Ok(self.out)
     }
 }
 
@@ -91,18 +178,14 @@ pub fn terminal_safe(s: &str) -> String {
 /// Widest a table cell is printed (longer cells end in `…`; CSV and JSON are never cut).
 pub const MAX_CELL: usize = 60;
 
+/// The table of the rows kept (`batches`), out of `total`.
 fn write_table(
     out: &mut impl Write,
     schema: &Schema,
     batches: &[RecordBatch],
-    max_rows: usize,
+    total: usize,
 ) -> io::Result<()> {
-    let total: usize = batches.iter().map(|b| b.num_rows()).sum();
-    let shown = if max_rows == 0 {
-        total
-    } else {
-        total.min(max_rows)
-    };
+    let shown: usize = batches.iter().map(|b| b.num_rows()).sum();
     let ncol = schema.fields().len();
     let mut cells: Vec<Vec<String>> = vec![Vec::with_capacity(shown); ncol];
     let mut left = shown;
@@ -183,61 +266,65 @@ fn write_plan(out: &mut impl Write, batches: &[RecordBatch]) -> io::Result<()> {
     Ok(())
 }
 
-/// RFC 4180 CSV: a header row; NULL is an empty field, the empty string is `""`.
-fn write_csv(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
-    let field = |s: &str| -> String {
-        if s.is_empty()
-            || s.contains([',', '"', '\n', '\r'])
-            || s.starts_with(' ')
-            || s.ends_with(' ')
-        {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
-    let header: Vec<String> = schema.fields().iter().map(|f| field(f.name())).collect();
-    write!(out, "{}\r\n", header.join(","))?;
-    for batch in batches {
-        let cols = batch
-            .columns()
+/// An RFC 4180 CSV field: quoted when it must be, and always when empty (the empty string is
+/// `""`, NULL an empty field).
+fn csv_field(s: &str) -> String {
+    if s.is_empty() || s.contains([',', '"', '\n', '\r']) || s.starts_with(' ') || s.ends_with(' ')
+    {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// RFC 4180 CSV's header row.
+fn csv_header(out: &mut impl Write, schema: &Schema) -> io::Result<()> {
+    let header: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| csv_field(f.name()))
+        .collect();
+    write!(out, "{}\r\n", header.join(","))
+}
+
+/// A chunk's rows as CSV; NULL is an empty field, the empty string is `""`.
+fn csv_rows(out: &mut impl Write, batch: &RecordBatch) -> io::Result<()> {
+    let cols = batch
+        .columns()
+        .iter()
+        .map(column_text)
+        .collect::<io::Result<Vec<_>>>()?;
+    for r in 0..batch.num_rows() {
+        let row: Vec<String> = cols
             .iter()
-            .map(column_text)
-            .collect::<io::Result<Vec<_>>>()?;
-        for r in 0..batch.num_rows() {
-            let row: Vec<String> = cols
-                .iter()
-                .map(|c| c[r].as_deref().map(field).unwrap_or_default())
-                .collect();
-            write!(out, "{}\r\n", row.join(","))?;
-        }
+            .map(|c| c[r].as_deref().map(csv_field).unwrap_or_default())
+            .collect();
+        write!(out, "{}\r\n", row.join(","))?;
     }
     Ok(())
 }
 
-/// A JSON array of objects keyed by column name: numbers as JSON numbers (exact digits),
-/// text as strings, NULL as null, lists and structs nested, anything else as its text. A name
-/// that comes again (a self-join, `SELECT 1 a, 2 a`) is suffixed `_1`, `_2`, … as DuckDB does
-/// for such a table: a JSON reader keeps one value per key, and would drop the others silently.
-fn write_json(out: &mut impl Write, schema: &Schema, batches: &[RecordBatch]) -> io::Result<()> {
-    let keys: Vec<String> = unique_names(schema.fields().iter().map(|f| f.name().as_str()))
-        .iter()
-        .map(|k| serde_json::to_string(k).map_err(io::Error::other))
-        .collect::<io::Result<_>>()?;
-    write!(out, "[")?;
-    let mut first = true;
-    for batch in batches {
-        for r in 0..batch.num_rows() {
-            write!(out, "{}\n{{", if first { "" } else { "," })?;
-            first = false;
-            for (c, col) in batch.columns().iter().enumerate() {
-                write!(out, "{}{}:", if c == 0 { "" } else { "," }, keys[c])?;
-                json_value(out, col, r)?;
-            }
-            write!(out, "}}")?;
+/// A chunk's rows as objects of a JSON array keyed by column name (`keys`, already JSON
+/// strings): numbers as JSON numbers (exact digits), text as strings, NULL as null, lists and
+/// structs nested, anything else as its text. A name that comes again (a self-join,
+/// `SELECT 1 a, 2 a`) is suffixed `_1`, `_2`, … as DuckDB does for such a table: a JSON reader
+/// keeps one value per key, and would drop the others silently.
+fn json_rows(
+    out: &mut impl Write,
+    keys: &[String],
+    batch: &RecordBatch,
+    first: &mut bool,
+) -> io::Result<()> {
+    for r in 0..batch.num_rows() {
+        write!(out, "{}\n{{", if *first { "" } else { "," })?;
+        *first = false;
+        for (c, col) in batch.columns().iter().enumerate() {
+            write!(out, "{}{}:", if c == 0 { "" } else { "," }, keys[c])?;
+            json_value(out, col, r)?;
         }
+        write!(out, "}}")?;
     }
-    writeln!(out, "{}]", if first { "" } else { "\n" })
+    Ok(())
 }
 
 /// `names` with each repeated one suffixed `_1`, `_2`, … (the first suffix no other column has).
