@@ -390,43 +390,67 @@ impl PartitionPipeline {
         self.windows.set_clock(now_micros());
         let mut last = None;
         let mut rejected = rejected.iter().peekable();
-        // The current run of consecutive rows of one window: (window start, first row).
+        // The current run of consecutive rows of one window: (window start, first row); and the
+        // runs ended since rows were last attached: (window start, first row, end).
         let mut run: Option<(i64, usize)> = None;
+        let mut runs: Vec<(i64, usize, usize)> = Vec::new();
+        let end_run = |runs: &mut Vec<_>, run: Option<(i64, usize)>, end: usize| {
+            if let Some((start, first)) = run.filter(|&(_, first)| end > first) {
+                runs.push((start, first, end));
+            }
+        };
         for i in 0..batch.num_rows() {
             let offset = offsets.value(i);
             if rejected.peek().is_some_and(|(o, _)| *o < offset) {
-                self.attach(batch, run.take(), i);
+                end_run(&mut runs, run.take(), i);
+                self.attach(batch, &mut runs);
                 while let Some((o, line)) = rejected.next_if(|(o, _)| *o < offset) {
                     last = self.push_rejected(*o, line)?.or(last);
                 }
             }
             let Some(start) = self.admit(offset, times.value(i))? else {
-                self.attach(batch, run.take(), i);
+                end_run(&mut runs, run.take(), i);
                 continue;
             };
             if run.is_some_and(|(w, _)| w != start) {
-                self.attach(batch, run.take(), i);
+                end_run(&mut runs, run.take(), i);
             }
             run.get_or_insert((start, i));
             if let Some(flush) = self.to_flush(start) {
-                self.attach(batch, run.take(), i + 1);
+                end_run(&mut runs, run.take(), i + 1);
+                self.attach(batch, &mut runs);
                 last = self.commit(flush)?.or(last);
             }
         }
-        self.attach(batch, run.take(), batch.num_rows());
+        end_run(&mut runs, run.take(), batch.num_rows());
+        self.attach(batch, &mut runs);
         for (o, line) in rejected {
             last = self.push_rejected(*o, line)?.or(last);
         }
         Ok(last)
     }
 
-    /// Gives the rows `run.1 .. end` of `batch` to window `run.0`.
-    fn attach(&mut self, batch: &RecordBatch, run: Option<(i64, usize)>, end: usize) {
-        if let Some((start, first)) = run {
-            if end > first {
-                self.windows.attach(start, batch.slice(first, end - first));
-            }
+    /// Gives the rows of `runs` (window start, first row, end) of `batch` to their windows, one
+    /// batch per window: a window's only run as a slice of `batch` (no copy), several gathered
+    /// into one (a copy). Out-of-order input switches window from row to row, and a slice per run
+    /// cost about 12 KB a row (a shuffled 1 M-line log took 2.9 GB).
+    fn attach(&mut self, batch: &RecordBatch, runs: &mut Vec<(i64, usize, usize)>) {
+        runs.sort_unstable_by_key(|&(start, first, _)| (start, first));
+        for group in runs.chunk_by(|a, b| a.0 == b.0) {
+            let rows = match group {
+                [(_, first, end)] => batch.slice(*first, end - first),
+                _ => {
+                    let indices: arrow::array::UInt32Array = group
+                        .iter()
+                        .flat_map(|&(_, first, end)| first as u32..end as u32)
+                        .collect();
+                    arrow::compute::take_record_batch(batch, &indices)
+                        .expect("the indices are rows of the batch")
+                }
+            };
+            self.windows.attach(group[0].0, rows);
         }
+        runs.clear();
     }
 
     /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`; the
