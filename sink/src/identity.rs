@@ -81,39 +81,41 @@ fn nth_from(id: i32, k: u32) -> i32 {
     ((i64::from(id) + i64::from(k)) % (1_i64 << 31)) as i32
 }
 
-/// The partition of the file with id `id` and first line `first_line`, as states stand (read
-/// without locks): its own, or else the first without a state from `id` on.
-fn search(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> Result<i32> {
+/// What a search from an id on found.
+#[derive(Clone, Copy)]
+enum Found {
+    /// A partition whose state is the file's.
+    Mine(i32),
+    /// None is: the first partition without a state.
+    Free(i32),
+    /// Neither, in [`MAX_PROBE`] partitions.
+    Full,
+}
+
+/// Looks at the partitions from `id` on, one after the other, as states stand (read without
+/// locks), for the first whose state `is_mine`. It ends at a partition never opened (no state,
+/// no lock file): no file whose search passed there went further.
+fn search(
+    lake: &Lake,
+    source: &str,
+    id: i32,
+    is_mine: impl Fn(&PartitionState) -> bool,
+) -> Result<Found> {
     let mut free = None;
     for k in 0..MAX_PROBE {
         let p = nth_from(id, k);
         match offsets::load(&lake.state_path(source, p))? {
-            Some(state) if is_for(&state, first_line) => return Ok(p),
+            Some(state) if is_mine(&state) => return Ok(Found::Mine(p)),
             Some(_) => {}
             None => {
                 let free = *free.get_or_insert(p);
-                // Never opened by anyone: no file whose search passed here went further.
                 if !lake.lock_path(source, p).exists() {
-                    return Ok(free);
+                    return Ok(Found::Free(free));
                 }
             }
         }
     }
-    Err(IdentityError::Full { id }.into())
-}
-
-/// The partition from `id` on whose state records exactly `first_line`, if any.
-fn find_exact(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> Result<Option<i32>> {
-    for k in 0..MAX_PROBE {
-        let p = nth_from(id, k);
-        match offsets::load(&lake.state_path(source, p))? {
-            Some(state) if state.first_line == Some(*first_line) => return Ok(Some(p)),
-            Some(_) => {}
-            None if !lake.lock_path(source, p).exists() => return Ok(None),
-            None => {}
-        }
-    }
-    Ok(None)
+    Ok(Found::Full)
 }
 
 /// Opens the partition of the file with id `id` and first line `first_line` (its own, or the
@@ -121,10 +123,10 @@ fn find_exact(lake: &Lake, source: &str, id: i32, first_line: &Fingerprint) -> R
 /// held by another process is that lock's error, as [`PartitionPipeline::open`] gives it.
 ///
 /// `earlier` are the ids and fingerprints the file had while its first line was not finished
-/// ([`crate::logfile::FileId::earlier`]): when no partition records the file's own fingerprint,
-/// a partition committed under one of them stays the file's, and its commits keep recording
-/// that fingerprint. (Its own comes first: a lake may hold both, the file having been read
-/// again whole under its own by a build before 2026-11-29.)
+/// ([`crate::logfile::FileId::earlier`]): when no partition is the file's own, a partition
+/// committed under one of them stays the file's, and its commits keep recording that
+/// fingerprint. (Its own comes first: a lake may hold both, the file having been read again
+/// whole under its own by a build before 2026-11-29.)
 pub fn open(
     lake: &Lake,
     source: &str,
@@ -133,9 +135,14 @@ pub fn open(
     earlier: &[(i32, Fingerprint)],
     settings: WindowSettings,
 ) -> Result<PartitionPipeline> {
-    let own = find_exact(lake, source, id, &first_line)?;
-    for &(earlier_id, earlier_line) in earlier.iter().filter(|_| own.is_none()) {
-        if let Some(partition) = find_exact(lake, source, earlier_id, &earlier_line)? {
+    let mine = |s: &PartitionState| is_for(s, &first_line);
+    let mut found = search(lake, source, id, mine)?;
+    for &(earlier_id, earlier_line) in earlier {
+        if matches!(found, Found::Mine(_)) {
+            break;
+        }
+        let exact = |s: &PartitionState| s.first_line == Some(earlier_line);
+        if let Found::Mine(partition) = search(lake, source, earlier_id, exact)? {
             let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
             // Fingerprints never change once written: still that file's under the lock.
             if pipe
@@ -154,8 +161,14 @@ pub fn open(
             }
         }
     }
-    for _ in 0..MAX_SEARCHES {
-        let partition = search(lake, source, id, &first_line)?;
+    for attempt in 0..MAX_SEARCHES {
+        if attempt > 0 {
+            found = search(lake, source, id, mine)?;
+        }
+        let partition = match found {
+            Found::Mine(p) | Found::Free(p) => p,
+            Found::Full => return Err(IdentityError::Full { id }.into()),
+        };
         let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
         // Under the lock now: the state as it is.
         if pipe.state().is_some_and(|s| !is_for(s, &first_line)) {

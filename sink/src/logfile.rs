@@ -282,23 +282,22 @@ pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
     if !finished {
         text.push(b'\n');
     }
-    let mut forms: Vec<Vec<u8>> = Vec::new();
+    let form = |t: &[u8]| (fnv_id(t), Fingerprint::of(t));
+    let mut earlier = Vec::new();
     if let Some(line) = text.strip_suffix(b"\n") {
-        forms.push(line.to_vec());
+        earlier.push(form(line));
         if let Some(line) = line.strip_suffix(b"\r") {
-            forms.push([line, b"\n"].concat());
-            forms.push(line.to_vec());
+            earlier.push(form(&[line, b"\n"].concat()));
+            earlier.push(form(line));
         }
     }
+    let (id, first_line) = form(&text);
     Ok(Some(FileId {
-        id: fnv_id(&text),
+        id,
         finished,
         content,
-        first_line: Fingerprint::of(&text),
-        earlier: forms
-            .iter()
-            .map(|t| (fnv_id(t), Fingerprint::of(t)))
-            .collect(),
+        first_line,
+        earlier,
     }))
 }
 

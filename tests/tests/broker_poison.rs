@@ -29,13 +29,43 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Polls `path` on the metrics address until its answer contains `want`, for up to 30 s.
+fn wait_for_answer(metrics: &str, path: &str, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body = http_get(metrics, path);
+        if body.contains(want) || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Starts `accesslake run` on `broker`'s topic into `lake`, serving metrics on a free port:
+/// the process, the metrics address and the sink's log file.
+fn start_sink(
+    broker: &Broker,
+    dir: &std::path::Path,
+    lake: &std::path::Path,
+) -> (SinkProcess, String, std::path::PathBuf) {
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let args = run_args(
+        broker,
+        TOPIC,
+        lake,
+        &["--idle-flush-secs", "0.3", "--metrics-addr", &metrics],
+    );
+    let log = dir.join("sink.log");
+    let sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
+    (sink, metrics, log)
+}
+
 #[test]
 fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     let broker = Broker::start().expect("start tansu");
     broker.create_topic(TOPIC, 1).expect("create topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let metrics = format!("127.0.0.1:{}", free_port());
 
     let poison: Vec<Vec<u8>> = vec![
         json_record(0, 1),
@@ -47,14 +77,7 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     ];
     broker.produce(TOPIC, Some(0), &poison).unwrap();
 
-    let args = run_args(
-        &broker,
-        TOPIC,
-        &lake,
-        &["--idle-flush-secs", "0.3", "--metrics-addr", &metrics],
-    );
-    let log = dir.path().join("sink.log");
-    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
+    let (mut sink, metrics, log) = start_sink(&broker, dir.path(), &lake);
 
     let c = wait_for_rows(&lake, 3, Duration::from_secs(60)).unwrap();
     assert_eq!(
@@ -123,12 +146,7 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     );
     assert!(http_get(&metrics, "/healthz").contains("200 OK"));
     // Ready: connected to the broker (librdkafka's statistics come every 5 s).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut ready = http_get(&metrics, "/readyz");
-    while !ready.contains("200 OK") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(500));
-        ready = http_get(&metrics, "/readyz");
-    }
+    let ready = wait_for_answer(&metrics, "/readyz", "200 OK");
     assert!(ready.contains("200 OK"), "{ready}");
     assert!(
         http_get(&metrics, "/metrics").contains("accesslake_brokers_up 1"),
@@ -146,18 +164,6 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     );
 }
 
-/// Polls `path` on the metrics address until its answer contains `want`, for up to 30 s.
-fn wait_for_answer(metrics: &str, path: &str, want: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let body = http_get(metrics, path);
-        if body.contains(want) || Instant::now() > deadline {
-            return body;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
 /// The broker dies under the sink: `/readyz` turns 503 while `/healthz` stays 200, and SIGTERM
 /// still ends the sink with exit 0 and every record in the lake, without waiting out librdkafka's
 /// close (about a session timeout, 45 s, past a container's grace period).
@@ -167,18 +173,10 @@ fn with_the_broker_gone_the_sink_is_not_ready_and_still_stops_cleanly() {
     broker.create_topic(TOPIC, 1).expect("create topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    let metrics = format!("127.0.0.1:{}", free_port());
     broker
         .produce(TOPIC, Some(0), (0..100).map(|i| json_record(i, 1)))
         .unwrap();
-    let args = run_args(
-        &broker,
-        TOPIC,
-        &lake,
-        &["--idle-flush-secs", "0.3", "--metrics-addr", &metrics],
-    );
-    let log = dir.path().join("sink.log");
-    let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").unwrap();
+    let (mut sink, metrics, log) = start_sink(&broker, dir.path(), &lake);
     let c = wait_for_rows(&lake, 100, Duration::from_secs(60)).unwrap();
     assert_eq!(c.rows, 100);
     let ready = wait_for_answer(&metrics, "/readyz", "200 OK");
