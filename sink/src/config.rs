@@ -109,11 +109,9 @@ impl LogFormat {
     }
 }
 
-/// `accesslake parse [FILE]`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ParseConfig {
-    /// The log file to read; standard input when absent or `-`.
-    pub file: Option<PathBuf>,
+/// The log layout flag, shared by `ingest` and `parse`.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct Layout {
     /// The log layout.
     #[arg(
         long,
@@ -123,6 +121,15 @@ pub struct ParseConfig {
         default_value_t
     )]
     pub format: LogFormat,
+}
+
+/// `accesslake parse [FILE]`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ParseConfig {
+    /// The log file to read; standard input when absent or `-`.
+    pub file: Option<PathBuf>,
+    #[command(flatten)]
+    pub layout: Layout,
     #[command(flatten)]
     pub lines: LineLimit,
 }
@@ -207,15 +214,8 @@ pub struct IngestConfig {
     /// Maximum rows per Parquet file: a window holding this many rows is flushed at once.
     #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
     pub max_rows: usize,
-    /// The log layout.
-    #[arg(
-        long,
-        env = "ACCESSLAKE_LOG_FORMAT",
-        value_enum,
-        ignore_case = true,
-        default_value_t
-    )]
-    pub format: LogFormat,
+    #[command(flatten)]
+    pub layout: Layout,
     /// Threads that parse and enrich (0: one per core). Windows and commits stay on one
     /// thread each, in line order, whatever this is.
     #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0)]
@@ -238,7 +238,7 @@ impl Default for IngestConfig {
             window_secs: 3600,
             lateness_secs: 300,
             max_rows: 250_000,
-            format: LogFormat::Auto,
+            layout: Layout::default(),
             threads: 0,
             lines: LineLimit::default(),
             no_progress: false,
@@ -624,7 +624,7 @@ mod tests {
                 else {
                     panic!("parse")
                 };
-                assert_eq!(p.format.parse_options().format, want, "{spelled}");
+                assert_eq!(p.layout.format.parse_options().format, want, "{spelled}");
             }
         }
     }

@@ -254,7 +254,7 @@ fn ingest_file(
     // The file must still be an append of what its partition holds.
     let mut continuity = Continuity::new(lake, SOURCE, &pipe, path);
     let configured = ParseSettings {
-        format: cfg.format,
+        format: cfg.layout.format,
         max_line: cfg.lines.bytes(),
     };
     let chosen = pipe.parse_settings(&configured.text());

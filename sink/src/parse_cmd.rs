@@ -20,7 +20,7 @@ use std::rc::Rc;
 pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
-    let opts = cfg.format.parse_options();
+    let opts = cfg.layout.format.parse_options();
     let max = cfg.lines.bytes();
     // Plain or gzip-compressed, from a file or from standard input.
     let (input, name) = match cfg.file.as_deref() {

@@ -43,8 +43,6 @@ pub enum QueryError {
         count: usize,
         dir: PathBuf,
     },
-    #[error("no lake files in the requested time range ({0})")]
-    EmptyRange(String),
     #[error("cannot read the lake directory {}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -292,12 +290,18 @@ impl LakeDb {
             .filter(|f| range.overlaps_hour(f.hour_start))
             .collect();
         let files: Vec<String> = in_range.iter().map(|f| absolute(&f.path)).collect();
-        if files.is_empty() {
-            return Err(QueryError::EmptyRange(format!(
-                "{} files outside it",
-                all.len()
-            )));
-        }
+        // A range that holds no file still gets its views, typed by one file of the lake and
+        // holding none of its rows: a quiet day's report is a report of zeros, not an error.
+        let (read, no_rows) = match files.is_empty() {
+            true => {
+                tracing::warn!(
+                    files_outside = all.len(),
+                    "no lake files in the requested time range"
+                );
+                (vec![absolute(&all[0].path)], " WHERE false")
+            }
+            false => (files.clone(), ""),
+        };
         // Each file's summary, when it is to be read instead of the file.
         let summary_of = |f: &LakeFile| -> Option<String> {
             if summaries != Summaries::Use || !range.covers_hour(f.hour_start) {
@@ -341,12 +345,18 @@ impl LakeDb {
         };
         let mut views = format!(
             "CREATE VIEW logs AS SELECT * EXCLUDE (filename), {}
-                 FROM read_parquet([{}], hive_partitioning = false, filename = true);",
+                 FROM read_parquet([{}], hive_partitioning = false, filename = true){no_rows};",
             partition_columns(),
-            list(&files)
+            list(&read)
         );
         if summaries != Summaries::None {
             let mut parts = Vec::new();
+            if files.is_empty() {
+                parts.push(crate::summary::sql(&format!(
+                    "(SELECT * FROM read_parquet([{}], hive_partitioning = false){no_rows})",
+                    list(&read)
+                )));
+            }
             if !summarised.is_empty() {
                 parts.push(format!(
                     "SELECT * FROM read_parquet([{}], hive_partitioning = false)",
@@ -369,7 +379,7 @@ impl LakeDb {
                 parts.join("\nUNION ALL ")
             ));
         }
-        let allowed: Vec<String> = files.iter().chain(&summarised).cloned().collect();
+        let allowed: Vec<String> = read.iter().chain(&summarised).cloned().collect();
         conn.execute_batch(&format!(
             "SET autoinstall_known_extensions = false;
              SET autoload_known_extensions = false;

@@ -440,17 +440,36 @@ fn report_errors_are_plain() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty time range"));
-    let out = accesslake(&[
-        "report",
-        "--lake",
-        lake().lake_str(),
-        "--from",
-        "2030-01-01",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no lake files in the requested time range")
-    );
+}
+
+#[test]
+fn a_range_without_files_is_a_report_of_zeros() {
+    for extra in [&[][..], &["--no-summaries"][..]] {
+        let html = lake().dir.path().join(format!("quiet{}.html", extra.len()));
+        let mut args = vec![
+            "report",
+            "--lake",
+            lake().lake_str(),
+            "--from",
+            "2030-01-01",
+        ];
+        args.extend(["--html", html.to_str().unwrap(), "--print"]);
+        args.extend(extra);
+        let out = accesslake(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains("— 0 files, no rows"), "{text}");
+        assert!(text.contains("\n0 requests, 0 B (0 bytes)\n"), "{text}");
+        assert!(String::from_utf8_lossy(&out.stderr)
+            .contains("no lake files in the requested time range"));
+        assert!(std::fs::read_to_string(&html)
+            .unwrap()
+            .contains("<b>0</b> requests"));
+    }
 }
 
 #[test]
