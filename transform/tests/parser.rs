@@ -196,6 +196,20 @@ fn raw_quotes_that_look_like_a_status_do_not_cut_the_request_short() {
         (s(&r.referrer), s(&r.user_agent)),
         (None, Some("Mozilla/5.0"))
     );
+    // Nor does an agent that ends in a protocol, before trailing numbers (Apache's `combinedio`,
+    // `%I %O`): the later quote would leave the line without its referrer and agent.
+    for (request, want) in [(r#"GET /"#, Some("GET /")), (r#"\x16\x03\x01"#, None)] {
+        let r = owned(format!(
+            r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "{request}" 400 226 "-" "Mozilla/5.0 HTTP/1.1" 312 550"#
+        ));
+        assert_eq!(s(&r.method), want.map(|_| "GET"));
+        assert_eq!(s(&r.request), Some(request));
+        assert_eq!((r.status, r.bytes), (Some(400), Some(226)));
+        assert_eq!(
+            (s(&r.referrer), s(&r.user_agent)),
+            (None, Some("Mozilla/5.0 HTTP/1.1"))
+        );
+    }
     // Without any request that ends in a protocol, the first candidate still ends it.
     let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /" 200 5 "-" "a b""#);
     assert_eq!(
