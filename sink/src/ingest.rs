@@ -19,13 +19,14 @@
 
 use crate::chunk::{count_lines, lines, read_chunk, Piece};
 use crate::config::{IngestConfig, LogFormat};
+use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::identity::{self, Continuity};
 use crate::lake::Lake;
 use crate::lock::LockError;
 use crate::logfile;
-use crate::parse_cmd::{lossless_text, too_long_error, trim_line_end};
+use crate::parse_cmd::{too_long_error, trim_line_end};
 use crate::pipeline::{PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
@@ -122,13 +123,13 @@ struct Work<'a> {
 impl Work<'_> {
     /// A dead letter: one JSON object with the file, the line number, the reason and the line.
     fn dead_letter(&self, offset: i64, error: String, raw: &[u8]) -> Vec<u8> {
-        let obj = serde_json::json!({
-            "file": self.display,
-            "line": offset,
-            "error": error,
-            "raw": lossless_text(raw),
-        });
-        serde_json::to_vec(&obj).expect("JSON to a Vec")
+        let origin = Origin::FileLine {
+            file: self.display,
+            line: offset,
+        };
+        let mut out = Vec::new();
+        DeadLetter::new(origin, &error, raw).write_to(&mut out);
+        out
     }
 
     /// The dead letter of a line longer than the limit: its length and its first bytes.

@@ -5,7 +5,7 @@
 //! gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
 //! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar row
 //! buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated summary),
-//! [`lake`] (the directory layout and atomic publishing), [`lock`] (one writer per partition),
+//! [`lake`] (the directory layout and atomic publishing), [`dead_letter`] (the JSON of a line or record that is not a row), [`lock`] (one writer per partition),
 //! [`offsets`] (per-partition resume state, the commit point), [`window`] (tumbling event-time
 //! windows), [`pipeline`] (one source partition's enrich → window → commit loop, shared by `ingest`
 //! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
@@ -21,6 +21,7 @@ pub mod chunk;
 pub mod commit;
 pub mod config;
 pub mod consumer;
+pub mod dead_letter;
 pub mod enrich;
 pub mod error;
 pub mod geoip;

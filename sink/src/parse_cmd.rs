@@ -1,13 +1,14 @@
 //! `accesslake parse [FILE]`: raw log lines in, one JSON record per line on stdout, and for each
-//! rejected line a JSON object `{"line": N, "error": "...", "raw": "..."}` on stderr.
+//! rejected line a [`crate::dead_letter`] `{"line": N, "error": "...", "raw": "..."}` on stderr.
 //!
 //! It streams with one reusable line buffer ([`read_line_bounded`]), so memory stays flat on any
 //! file size, even one whose lines never end: a line longer than `--max-line-bytes` is rejected
 //! with its length and its first bytes, and the rest of it is read past. Lines are numbered
 //! from one. `raw` is the line without its line ending; invalid UTF-8 bytes in it are written as
-//! `\xHH` (see [`lossless_text`]).
+//! `\xHH`.
 
 use crate::config::ParseConfig;
+use crate::dead_letter::{DeadLetter, Origin};
 use crate::error::{Error, Result};
 use crate::logfile;
 use accesslake_transform::transform_value;
@@ -141,6 +142,7 @@ pub fn parse_stream(
     let mut err = BufWriter::new(err);
     let mut line = Vec::with_capacity(4096);
     let mut json = Vec::with_capacity(4096);
+    let mut dead = Vec::with_capacity(4096);
     let mut counts = ParseCounts::default();
     // One byte more than the limit: a line exactly at it may still end in `\r`.
     while let Some(len) = read_line_bounded(&mut input, &mut line, max_line.saturating_add(1))? {
@@ -148,13 +150,11 @@ pub fn parse_stream(
         // A rejected line: one JSON object on `err`.
         let mut reject = |error: String, raw: &[u8]| -> io::Result<()> {
             counts.rejected += 1;
-            let obj = serde_json::json!({
-                "line": counts.lines,
-                "error": error,
-                "raw": lossless_text(raw),
-            });
-            serde_json::to_writer(&mut err, &obj)?;
-            err.write_all(b"\n")
+            dead.clear();
+            let origin = Origin::Line { line: counts.lines };
+            DeadLetter::new(origin, &error, raw).write_to(&mut dead);
+            dead.push(b'\n');
+            err.write_all(&dead)
         };
         if len > max_line as u64 {
             reject(
@@ -184,29 +184,9 @@ pub fn trim_line_end(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-/// Text for bytes that may not be UTF-8: valid UTF-8 is kept as is, each invalid byte becomes
-/// the four characters `\xHH` (the convention of Apache's own log escaping), so nothing is lost
-/// for logs that do not themselves contain the text `\x`.
-pub fn lossless_text(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        s.push_str(chunk.valid());
-        for b in chunk.invalid() {
-            s.push_str(&format!("\\x{b:02X}"));
-        }
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn invalid_utf8_is_escaped() {
-        assert_eq!(lossless_text(b"ok \xff\xfe end"), "ok \\xFF\\xFE end");
-        assert_eq!(lossless_text("é".as_bytes()), "é");
-    }
 
     #[test]
     fn bounded_lines_match_whole_lines_across_buffer_edges() {

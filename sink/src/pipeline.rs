@@ -71,6 +71,9 @@ pub enum PipelineError {
     Spawn(#[source] std::io::Error),
     #[error("the lock held ({held}) is not this partition's ({want})")]
     WrongLock { held: String, want: String },
+    /// A broken invariant of the pipeline itself: stop before committing anything of it.
+    #[error("internal error, nothing of it committed (please report): {0}")]
+    Internal(String),
 }
 
 /// Counters of this pipeline since it was opened.
@@ -403,7 +406,7 @@ impl PartitionPipeline {
             let offset = offsets.value(i);
             if rejected.peek().is_some_and(|(o, _)| *o < offset) {
                 end_run(&mut runs, run.take(), i);
-                self.attach(batch, &mut runs);
+                self.attach(batch, &mut runs)?;
                 while let Some((o, line)) = rejected.next_if(|(o, _)| *o < offset) {
                     last = self.push_rejected(*o, line)?.or(last);
                 }
@@ -418,12 +421,12 @@ impl PartitionPipeline {
             run.get_or_insert((start, i));
             if let Some(flush) = self.to_flush(start) {
                 end_run(&mut runs, run.take(), i + 1);
-                self.attach(batch, &mut runs);
+                self.attach(batch, &mut runs)?;
                 last = self.commit(flush)?.or(last);
             }
         }
         end_run(&mut runs, run.take(), batch.num_rows());
-        self.attach(batch, &mut runs);
+        self.attach(batch, &mut runs)?;
         for (o, line) in rejected {
             last = self.push_rejected(*o, line)?.or(last);
         }
@@ -434,7 +437,7 @@ impl PartitionPipeline {
     /// batch per window: a window's only run as a slice of `batch` (no copy), several gathered
     /// into one (a copy). Out-of-order input switches window from row to row, and a slice per run
     /// cost about 12 KB a row (a shuffled 1 M-line log took 2.9 GB).
-    fn attach(&mut self, batch: &RecordBatch, runs: &mut Vec<(i64, usize, usize)>) {
+    fn attach(&mut self, batch: &RecordBatch, runs: &mut Vec<(i64, usize, usize)>) -> Result<()> {
         runs.sort_unstable_by_key(|&(start, first, _)| (start, first));
         for group in runs.chunk_by(|a, b| a.0 == b.0) {
             let rows = match group {
@@ -448,9 +451,16 @@ impl PartitionPipeline {
                         .expect("the indices are rows of the batch")
                 }
             };
-            self.windows.attach(group[0].0, rows);
+            if !self.windows.attach(group[0].0, rows) {
+                return Err(PipelineError::Internal(format!(
+                    "rows for window {} which is not open",
+                    group[0].0
+                ))
+                .into());
+            }
         }
         runs.clear();
+        Ok(())
     }
 
     /// Buffers a dead letter (one JSON line, without newline) for the record at `offset`; the
@@ -531,10 +541,13 @@ impl PartitionPipeline {
             late += buf.late;
             let batch_rows = buf.len() as u64;
             let batches = buf.into_batches();
-            debug_assert_eq!(
-                batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64,
-                batch_rows
-            );
+            let held = batches.iter().map(RecordBatch::num_rows).sum::<usize>() as u64;
+            if held != batch_rows {
+                return Err(PipelineError::Internal(format!(
+                    "window {start} counted {batch_rows} rows but holds {held}"
+                ))
+                .into());
+            }
             let target = Lake::data_target(&self.source, self.partition, start, first_offset);
             let meta = FileMeta {
                 source: self.source.clone(),

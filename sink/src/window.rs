@@ -282,10 +282,16 @@ impl Windows {
         }
     }
 
-    /// Adds the data of rows already [`Self::count`]ed in window `start`, as one batch.
-    pub fn attach(&mut self, start: i64, batch: RecordBatch) {
-        if let Some(buf) = self.open.get_mut(&start) {
-            buf.batches.push(batch);
+    /// Adds the data of rows already [`Self::count`]ed in window `start`, as one batch; `false`
+    /// (and the batch dropped) when that window is not open, which is the caller's bug.
+    #[must_use]
+    pub fn attach(&mut self, start: i64, batch: RecordBatch) -> bool {
+        match self.open.get_mut(&start) {
+            Some(buf) => {
+                buf.batches.push(batch);
+                true
+            }
+            None => false,
         }
     }
 
