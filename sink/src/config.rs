@@ -426,19 +426,19 @@ pub struct ProduceConfig {
     #[command(flatten)]
     pub kafka: KafkaConfig,
     /// Destination topic (the transform's input).
-    #[arg(long, default_value = "requests", value_parser = non_empty)]
+    #[arg(long, env = "ACCESSLAKE_PRODUCE_TOPIC", default_value = "requests", value_parser = non_empty)]
     pub topic: String,
     /// Where a line too large for one record goes, cut, with the reason in a header (the
     /// transform's dead-letter topic).
-    #[arg(long, default_value = "requests.dlq")]
+    #[arg(long, env = "ACCESSLAKE_DLQ_TOPIC", default_value = "requests.dlq", value_parser = non_empty)]
     pub dlq_topic: String,
     #[command(flatten)]
     pub lines: LineLimit,
     /// Batch compression (snappy is left out: some Kafka-API brokers mis-handle it).
-    #[arg(long, default_value = "lz4", value_parser = ["lz4", "zstd", "gzip", "none"])]
+    #[arg(long, env = "ACCESSLAKE_PRODUCE_COMPRESSION", default_value = "lz4", value_parser = ["lz4", "zstd", "gzip", "none"])]
     pub compression: String,
     /// Seconds to wait for the last deliveries before failing.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, env = "ACCESSLAKE_FLUSH_TIMEOUT_SECS", default_value_t = 120)]
     pub flush_timeout_secs: u64,
     /// Never show a progress bar (it is shown only when stderr is a terminal).
     #[arg(long)]
@@ -446,6 +446,21 @@ pub struct ProduceConfig {
     /// The log files to load, in order.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
+}
+
+impl Default for ProduceConfig {
+    fn default() -> Self {
+        ProduceConfig {
+            kafka: KafkaConfig::default(),
+            topic: "requests".into(),
+            dlq_topic: "requests.dlq".into(),
+            lines: LineLimit::default(),
+            compression: "lz4".into(),
+            flush_timeout_secs: 120,
+            no_progress: false,
+            files: Vec::new(),
+        }
+    }
 }
 
 /// Output format of `accesslake query`.
@@ -570,6 +585,30 @@ mod tests {
         assert_eq!(
             format!("{report:?}"),
             format!("{:?}", ReportConfig::default())
+        );
+        let Command::Produce(produce) = parsed(&["accesslake", "produce", "f"]) else {
+            panic!("produce")
+        };
+        let want = ProduceConfig {
+            files: vec!["f".into()],
+            ..ProduceConfig::default()
+        };
+        assert_eq!(format!("{produce:?}"), format!("{want:?}"));
+        let Command::Query(query) = parsed(&["accesslake", "query", "--lake", "lake", "SELECT 1"])
+        else {
+            panic!("query")
+        };
+        let want = QueryConfig {
+            sql: "SELECT 1".into(),
+            ..QueryConfig::default()
+        };
+        assert_eq!(format!("{query:?}"), format!("{want:?}"));
+        let Command::Parse(parse) = parsed(&["accesslake", "parse"]) else {
+            panic!("parse")
+        };
+        assert_eq!(
+            format!("{parse:?}"),
+            format!("{:?}", ParseConfig::default())
         );
         let _ = Cli::try_parse_from(["accesslake", "run"]).expect_err("--lake is required");
     }

@@ -115,6 +115,8 @@ pub(crate) struct Abi {
     emitted: Vec<Emitted>,
     /// The current batch's output values, back to back.
     values: Vec<u8>,
+    /// Output topics (by index) whose writes are refused with `-3` (fault injection).
+    refused: Vec<usize>,
 }
 
 /// A record written in the current batch, its value not yet shared ([`Abi::take_outputs`]).
@@ -132,12 +134,14 @@ impl Abi {
         inbox: Receiver<Batch>,
         events: SyncSender<GuestEvent>,
         fuel_per_record: u64,
+        refused: Vec<usize>,
     ) -> Self {
         Self {
             outputs: outputs.into_iter().map(Arc::from).collect(),
             inbox: Some(inbox),
             events: Some(events),
             fuel_per_record,
+            refused,
             ..Self::default()
         }
     }
@@ -173,6 +177,9 @@ fn emit(state: &mut HostState, payload: &[u8], topic: Option<&[u8]>) -> i32 {
             None => return INVALID_WRITE,
         },
     };
+    if abi.refused.contains(&topic_index) {
+        return INVALID_WRITE;
+    }
     let value = value.map(|v| {
         let start = abi.values.len();
         abi.values.extend_from_slice(v);

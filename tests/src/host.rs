@@ -33,6 +33,9 @@ pub struct HostConfig {
     pub memory_limit: usize,
     /// Fuel granted for each record (Redpanda's per-record runtime limit).
     pub fuel_per_record: u64,
+    /// Output topics (by index) whose every write the host refuses with `-3`, as Redpanda does
+    /// for a topic that is not an output: fault injection for the guest's fallbacks.
+    pub refused_outputs: Vec<usize>,
 }
 
 impl Default for HostConfig {
@@ -44,6 +47,7 @@ impl Default for HostConfig {
             env: Vec::new(),
             memory_limit: DEFAULT_MEMORY_LIMIT,
             fuel_per_record: DEFAULT_FUEL_PER_RECORD,
+            refused_outputs: Vec::new(),
         }
     }
 }
@@ -225,6 +229,7 @@ fn run(
             batches,
             events,
             config.fuel_per_record,
+            config.refused_outputs.clone(),
         ),
         limits,
         memory: None,

@@ -362,6 +362,40 @@ fn a_write_to_an_unknown_topic_is_refused_and_reported() {
 }
 
 #[test]
+fn a_parsed_record_the_broker_refuses_is_dead_lettered_with_the_reason() {
+    let mut refusing = host(HostConfig {
+        refused_outputs: vec![0],
+        ..HostConfig::default()
+    });
+    let good = log_records("zanbil_first1000.log").swap_remove(0);
+    let outputs = refusing.process(std::slice::from_ref(&good)).unwrap();
+    assert_eq!(outputs.len(), 1);
+    let dead = &outputs[0];
+    assert_eq!(dead.topic_index, 1, "to the dead-letter topic");
+    assert_eq!(
+        dead.value.as_deref(),
+        good.value.as_deref(),
+        "the line unchanged"
+    );
+    let reason = dead
+        .headers
+        .iter()
+        .find(|h| h.key == b"accesslake-error".as_slice())
+        .and_then(|h| h.value.as_deref())
+        .expect("the reason header");
+    let reason = String::from_utf8_lossy(reason);
+    assert!(reason.contains("the parsed record was refused"), "{reason}");
+    // Nothing takes the write when both topics refuse: logged, and the guest keeps running.
+    let mut nowhere = host(HostConfig {
+        refused_outputs: vec![0, 1],
+        ..HostConfig::default()
+    });
+    assert!(nowhere.process(&[good]).unwrap().is_empty());
+    let stderr = String::from_utf8_lossy(nowhere.stderr());
+    assert!(stderr.contains("dropping record, write failed"), "{stderr}");
+}
+
+#[test]
 fn the_linear_memory_starts_small_and_the_limit_holds() {
     let initial = guest().initial_memory_bytes();
     eprintln!("initial linear memory: {} KiB", initial / 1024);

@@ -84,6 +84,47 @@ impl TransformOptions {
     }
 }
 
+/// The transform's whole configuration, as `main.rs` reads it from the environment Redpanda
+/// gives the module (`transform.yaml`'s `env`, and Redpanda's own `REDPANDA_OUTPUT_TOPIC_n`).
+#[derive(Debug, Clone)]
+pub struct TransformConfig {
+    /// How to parse, and the memory budget.
+    pub options: TransformOptions,
+    /// Where rejected lines go: the second output topic (`REDPANDA_OUTPUT_TOPIC_1`).
+    pub dead_letter_topic: String,
+}
+
+impl TransformConfig {
+    /// Reads the configuration through `var` (an environment lookup; library code reads no
+    /// environment itself): `REDPANDA_OUTPUT_TOPIC_1` (required), `ACCESSLAKE_LOG_FORMAT` (or
+    /// its older name `ACCESSLAKE_FORMAT`), `ACCESSLAKE_MEMORY_BUDGET` and
+    /// `ACCESSLAKE_MAX_RECORD_BYTES`. The error names the variable and what is wrong with it.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<TransformConfig, String> {
+        let dead_letter_topic = var("REDPANDA_OUTPUT_TOPIC_1")
+            .ok_or("needs a second output topic for rejected lines (REDPANDA_OUTPUT_TOPIC_1)")?;
+        let mut options = TransformOptions::default();
+        if let Some((name, format)) = ["ACCESSLAKE_LOG_FORMAT", "ACCESSLAKE_FORMAT"]
+            .into_iter()
+            .find_map(|name| Some((name, var(name)?)))
+        {
+            options.parse.format = format.parse().map_err(|e| format!("{name}: {e}"))?;
+        }
+        for (name, field) in [
+            ("ACCESSLAKE_MEMORY_BUDGET", &mut options.memory_budget),
+            ("ACCESSLAKE_MAX_RECORD_BYTES", &mut options.max_record_bytes),
+        ] {
+            if let Some(v) = var(name) {
+                *field = v.trim().parse().map_err(|e| format!("{name}={v:?}: {e}"))?;
+            }
+        }
+        options.check()?;
+        Ok(TransformConfig {
+            options,
+            dead_letter_topic,
+        })
+    }
+}
+
 impl Default for TransformOptions {
     fn default() -> Self {
         TransformOptions {
@@ -248,6 +289,7 @@ fn dead_letter(value: &[u8], reason: String, room: usize) -> Route<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::Format;
 
     const LINE: &[u8] =
         b"1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET /a?b=c HTTP/1.1\" 200 5 \"-\" \"curl\"";
@@ -292,6 +334,70 @@ mod tests {
             r => panic!("{r:?}"),
         }
         assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_configuration_is_read_from_the_environment() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            TransformConfig::from_env(|name| {
+                vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            })
+        };
+        let dlq = ("REDPANDA_OUTPUT_TOPIC_1", "requests.dlq");
+        let c = from(&[dlq]).unwrap();
+        assert_eq!(c.dead_letter_topic, "requests.dlq");
+        assert_eq!(c.options.parse.format, Format::Auto);
+        assert_eq!(c.options.memory_budget, DEFAULT_MEMORY_BUDGET);
+        assert_eq!(c.options.max_record_bytes, DEFAULT_MAX_RECORD_BYTES);
+        let c = from(&[
+            dlq,
+            ("ACCESSLAKE_FORMAT", "common"),
+            ("ACCESSLAKE_LOG_FORMAT", "VHOST_COMBINED"),
+            ("ACCESSLAKE_MEMORY_BUDGET", "4194304"),
+            ("ACCESSLAKE_MAX_RECORD_BYTES", " 2097152 "),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.options.parse.format,
+            Format::VhostCombined,
+            "the new name wins"
+        );
+        assert_eq!(
+            (c.options.memory_budget, c.options.max_record_bytes),
+            (4 << 20, 2 << 20)
+        );
+        let c = from(&[dlq, ("ACCESSLAKE_FORMAT", "clf")]).unwrap();
+        assert_eq!(
+            c.options.parse.format,
+            Format::Common,
+            "the old name is still read"
+        );
+        for (vars, said) in [
+            (&[][..], "REDPANDA_OUTPUT_TOPIC_1"),
+            (
+                &[dlq, ("ACCESSLAKE_LOG_FORMAT", "json")][..],
+                "ACCESSLAKE_LOG_FORMAT",
+            ),
+            (
+                &[dlq, ("ACCESSLAKE_MEMORY_BUDGET", "2M")][..],
+                "ACCESSLAKE_MEMORY_BUDGET=\"2M\"",
+            ),
+            (
+                &[dlq, ("ACCESSLAKE_MAX_RECORD_BYTES", "-1")][..],
+                "ACCESSLAKE_MAX_RECORD_BYTES",
+            ),
+            (
+                &[dlq, ("ACCESSLAKE_MAX_RECORD_BYTES", "2000000")][..],
+                "must exceed",
+            ),
+        ] {
+            let e = from(vars).unwrap_err();
+            assert!(e.contains(said), "{vars:?}: {e}");
+        }
     }
 
     #[test]
