@@ -183,6 +183,23 @@ fn parse_chunk(
     }
 }
 
+/// Reads a compressed file through to its end, checking every gzip member's CRC and length,
+/// before any of it is committed: those checks come only at a member's end, so a damaged or cut
+/// archive would otherwise commit its lines up to the damage, the garbled ones among them. The
+/// cost is a second decompression of compressed files (plain ones are read once).
+fn verify_compressed(handle: &std::fs::File) -> std::io::Result<()> {
+    let mut file = handle.try_clone()?;
+    file.seek(SeekFrom::Start(0))?;
+    let mut text = logfile::open_file(file, |_| {})?.text;
+    std::io::copy(&mut text, &mut std::io::sink()).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("damaged compressed file, nothing of it ingested: {e}"),
+        )
+    })?;
+    Ok(())
+}
+
 /// Ingests one file into an open lake. Chunks of lines are parsed and enriched by `workers`
 /// threads (each with its own enricher caches over the shared databases), each taking the next
 /// chunk when it is free; the rows are put back in line order and go through the partition's
@@ -236,6 +253,9 @@ fn ingest_file(
             held: 1,
             ..FileSummary::default()
         });
+    }
+    if compressed {
+        verify_compressed(&handle).map_err(ioe)?;
     }
     // The file's partition: its id's, or the next free one if another file has that id.
     let pipe = identity::open(lake, SOURCE, id, first_line, &earlier, cfg.window()).map_err(

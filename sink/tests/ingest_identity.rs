@@ -329,3 +329,51 @@ fn a_live_files_unfinished_last_line_over_the_limit_is_held_back_not_dead_letter
     assert_eq!(count(&second, "rejected"), 1, "{second}");
     assert_eq!(rows(&lake).len(), 8);
 }
+
+#[test]
+fn a_damaged_or_cut_gzip_file_writes_nothing_and_its_intact_copy_then_reads_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lake = tmp.path().join("lake");
+    let gz = gzip(lines(1..20_001, "gz").as_bytes());
+    // Small files, so that commits would come long before the end of the stream, where gzip
+    // keeps its checksum.
+    let ingest_small = |file: &Path| {
+        accesslake(&[
+            "ingest",
+            "--no-progress",
+            "--max-rows",
+            "500",
+            "--lake",
+            lake.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ])
+    };
+    let mut flipped = gz.clone();
+    flipped[gz.len() * 2 / 3] ^= 0x10;
+    for (name, bytes) in [
+        ("flip.log.gz", &flipped[..]),
+        ("cut.log.gz", &gz[..gz.len() * 2 / 3]),
+    ] {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let out = ingest_small(&path);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: {err}");
+        assert!(err.contains("nothing of it ingested"), "{name}: {err}");
+        assert!(
+            rows(&lake).is_empty(),
+            "{name}: lines of a damaged file were committed"
+        );
+    }
+    let good = tmp.path().join("access.log.1.gz");
+    std::fs::write(&good, &gz).unwrap();
+    let out = ingest_small(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = rows(&lake);
+    assert_eq!(rows.len(), 20_000);
+    assert!(rows.iter().map(|r| r.1).eq(1..=20_000));
+}
