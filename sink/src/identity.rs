@@ -204,6 +204,8 @@ pub struct Continuity {
     mark: Option<LineMark>,
     /// The last line read so far.
     last: Option<LineMark>,
+    /// The marked line, committed unfinished, found finished since (see [`Self::finished_late`]).
+    finished_late: Option<i64>,
     /// For the error: the file, its partition and its state file.
     path: PathBuf,
     source: String,
@@ -219,6 +221,7 @@ impl Continuity {
             committed: state.map_or(0, |s| s.resume_offset - 1).max(0),
             mark: state.and_then(|s| s.last_line),
             last: None,
+            finished_late: None,
             path: path.to_path_buf(),
             source: source.to_string(),
             partition: pipe.partition(),
@@ -239,7 +242,7 @@ impl Continuity {
     /// The next piece of the file, whose first line is number `first`: an error if it holds the
     /// marked line changed. Call it before the piece is parsed.
     pub(crate) fn piece(&mut self, first: i64, piece: &Piece) -> Result<(), IdentityError> {
-        let (n, last) = match piece {
+        let (n, last, unfinished) = match piece {
             Piece::Lines(data) => {
                 let n = crate::chunk::count_lines(data);
                 if n == 0 {
@@ -248,33 +251,56 @@ impl Continuity {
                 // The last line starts after the newline before its own end.
                 let body = &data[..data.len() - 1];
                 let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
-                (n, line_mark(&data[start..]))
+                (n, line_mark(&data[start..]), !data.ends_with(b"\n"))
             }
-            Piece::Long { head, len } => (1, Fingerprint::of_line(head, *len)),
+            Piece::Long { head, len } => (1, Fingerprint::of_line(head, *len), false),
         };
         if let Some(mark) = self.mark.filter(|m| (first..first + n).contains(&m.line)) {
             let seen = match piece {
-                Piece::Lines(data) => lines(data).nth((mark.line - first) as usize).map(line_mark),
-                Piece::Long { .. } => Some(last),
+                Piece::Lines(data) => lines(data).nth((mark.line - first) as usize),
+                Piece::Long { head, .. } => Some(&head[..]),
             };
-            if seen != Some(mark.text) {
-                return Err(self.broken(format!(
-                    "line {} differs from the line committed there",
-                    mark.line
-                )));
-            }
+            let seen = seen.map(trim_line_end).unwrap_or_default();
+            let same = match piece {
+                Piece::Lines(_) => Fingerprint::of_line(seen, seen.len() as u64) == mark.text,
+                Piece::Long { .. } => last == mark.text,
+            };
+            self.check_mark(mark, same, seen)?;
         }
         self.last = Some(LineMark {
             line: first + n - 1,
             text: last,
+            unfinished,
         });
         Ok(())
+    }
+
+    /// The marked line as found: the same, or the unfinished line committed, finished since.
+    fn check_mark(&mut self, mark: LineMark, same: bool, seen: &[u8]) -> Result<(), IdentityError> {
+        if same {
+            return Ok(());
+        }
+        if mark.finished_as(seen) {
+            self.finished_late = Some(mark.line);
+            return Ok(());
+        }
+        Err(self.broken(format!(
+            "line {} differs from the line committed there",
+            mark.line
+        )))
+    }
+
+    /// The line committed unfinished (no newline, the file left alone for
+    /// [`crate::ingest::QUIET_FOR_LAST_LINE`]) that this run found finished, longer: the lake
+    /// keeps what was committed of it, and the file goes on from the line after it.
+    pub fn finished_late(&self) -> Option<i64> {
+        self.finished_late
     }
 
     /// The end of the file, `next` the number of the line after the last one read, `held` an
     /// unfinished last line held back (empty if none): an error if the file has fewer lines
     /// than were committed, or if the marked line is the held one and has changed.
-    pub fn end(&self, next: i64, held: &[u8]) -> Result<(), IdentityError> {
+    pub fn end(&mut self, next: i64, held: &[u8]) -> Result<(), IdentityError> {
         let present = next - 1 + i64::from(!held.is_empty());
         if present < self.committed {
             return Err(self.broken(format!(
@@ -283,12 +309,9 @@ impl Continuity {
             )));
         }
         if let Some(mark) = self.mark.filter(|m| m.line == next && !held.is_empty()) {
-            if line_mark(held) != mark.text {
-                return Err(self.broken(format!(
-                    "line {} differs from the line committed there",
-                    mark.line
-                )));
-            }
+            let held = trim_line_end(held);
+            let same = Fingerprint::of_line(held, held.len() as u64) == mark.text;
+            self.check_mark(mark, same, held)?;
         }
         Ok(())
     }
@@ -457,8 +480,10 @@ mod tests {
             mark: mark.map(|(line, text)| LineMark {
                 line,
                 text: line_mark(text),
+                unfinished: false,
             }),
             last: None,
+            finished_late: None,
             path: "f.log".into(),
             source: SOURCE.into(),
             partition: 3,
@@ -515,7 +540,7 @@ mod tests {
 
     #[test]
     fn continuity_wants_the_lines_committed_at_the_end() {
-        let c = continuity(5, Some((5, b"e")));
+        let mut c = continuity(5, Some((5, b"e")));
         // Fewer lines than committed.
         let err = c.end(5, b"").unwrap_err().to_string();
         assert!(
@@ -528,6 +553,46 @@ mod tests {
         c.end(6, b"").unwrap();
         // Nothing committed: any file will do.
         continuity(0, None).end(1, b"").unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_line_committed_may_be_found_finished_and_only_so() {
+        // `ab` was committed as the file's last line, without a newline.
+        let unfinished = |c: &mut Continuity| {
+            c.mark = c.mark.map(|m| LineMark {
+                unfinished: true,
+                ..m
+            })
+        };
+        let mut c = continuity(2, Some((2, b"ab")));
+        unfinished(&mut c);
+        c.piece(1, &lines_of("x\nabc d\ny\n")).unwrap();
+        assert_eq!(c.finished_late(), Some(2));
+        assert_eq!(c.last().map(|m| (m.line, m.unfinished)), Some((3, false)));
+        // Still unfinished, longer: held back, and accepted the same way.
+        let mut c = continuity(2, Some((2, b"ab")));
+        unfinished(&mut c);
+        c.piece(1, &lines_of("x\n")).unwrap();
+        c.end(2, b"abc").unwrap();
+        assert_eq!(c.finished_late(), Some(2));
+        // Not an extension of it, or no longer than it: rewritten.
+        for line in ["aXc\n", "a\n", "\n", "b\n"] {
+            let mut c = continuity(2, Some((2, b"ab")));
+            unfinished(&mut c);
+            let text = format!("x\n{line}");
+            assert!(c.piece(1, &lines_of(&text)).is_err(), "{line:?}");
+        }
+        // A line committed with its newline cannot grow.
+        let mut c = continuity(2, Some((2, b"ab")));
+        assert!(c.piece(1, &lines_of("x\nabc\n")).is_err());
+        // The last line read is marked unfinished when it has no newline.
+        let mut c = continuity(0, None);
+        c.piece(1, &lines_of("x\nab")).unwrap();
+        let last = c.last().unwrap();
+        assert_eq!(
+            (last.line, last.text, last.unfinished),
+            (2, line_mark(b"ab"), true)
+        );
     }
 
     #[test]

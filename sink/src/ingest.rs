@@ -61,6 +61,9 @@ pub struct FileSummary {
     /// A plain file of blank lines only, held back whole: a file is known by its first line of
     /// content, and these lines are read with it once one follows.
     pub blank_only: bool,
+    /// The last line committed unfinished by an earlier run (after [`QUIET_FOR_LAST_LINE`]),
+    /// found finished by this one: 0 or 1. The lake keeps what was committed of it.
+    pub finished_late: u64,
     pub pipeline: PipelineStats,
 }
 
@@ -358,6 +361,17 @@ fn ingest_file(
     // The end of the file was reached: its last line read is recorded with the last commit.
     // The fingerprint the partition records stays the one `identity::open` found it by.
     pipe.record_last_line(continuity.last());
+    if let Some(line) = continuity.finished_late() {
+        summary.finished_late = 1;
+        tracing::warn!(
+            file = %path.display(),
+            line,
+            "this line was committed unfinished (no newline after the file was left alone {} s) \
+             and has been finished since: the lake keeps the part committed, the rest of the \
+             line is not ingested",
+            QUIET_FOR_LAST_LINE.as_secs()
+        );
+    }
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
     if !carry.is_empty() {
@@ -423,7 +437,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}{}",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),
@@ -447,6 +461,13 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
                 "; {n} unfinished last line(s) held back (no newline yet, the file changed in \
                  the last {} s): a later run reads them whole",
                 QUIET_FOR_LAST_LINE.as_secs()
+            ),
+        },
+        match sum(|s| s.finished_late) {
+            0 => String::new(),
+            n => format!(
+                "; {n} line(s) committed unfinished by an earlier run found finished: the lake \
+                 keeps the part committed (see the warning)"
             ),
         },
         match all.iter().filter(|s| s.blank_only).count() {

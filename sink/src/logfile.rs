@@ -238,6 +238,20 @@ pub const LINE_MARK_PREFIX: usize = 4096;
 pub struct LineMark {
     pub line: i64,
     pub text: Fingerprint,
+    /// The line had no newline yet (the file's last, committed after it was left alone for
+    /// [`crate::ingest::QUIET_FOR_LAST_LINE`]): a later run may find it finished, longer.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unfinished: bool,
+}
+
+impl LineMark {
+    /// Whether `line` (without its line end) is this unfinished line, finished since: longer,
+    /// and beginning with the text marked.
+    pub fn finished_as(&self, line: &[u8]) -> bool {
+        self.unfinished
+            && line.len() as u64 > self.text.len
+            && Fingerprint::of_line(line, self.text.len) == self.text
+    }
 }
 
 /// A `u64` as 16 hex digits in JSON.
@@ -545,6 +559,7 @@ mod tests {
                 hash: u64::MAX - 1,
                 len: 80,
             },
+            unfinished: false,
         };
         let json = serde_json::to_string(&mark).unwrap();
         assert_eq!(

@@ -211,6 +211,7 @@ mod tests {
         with.last_line = Some(LineMark {
             line: 41,
             text: crate::logfile::Fingerprint::of(b"last"),
+            unfinished: true,
         });
         store(&p, &with).unwrap();
         assert_eq!(load(&p).unwrap(), Some(with));

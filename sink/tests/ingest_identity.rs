@@ -377,3 +377,52 @@ fn a_damaged_or_cut_gzip_file_writes_nothing_and_its_intact_copy_then_reads_whol
     assert_eq!(rows.len(), 20_000);
     assert!(rows.iter().map(|r| r.1).eq(1..=20_000));
 }
+
+#[test]
+fn a_last_line_committed_unfinished_and_finished_later_does_not_block_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("slow.log");
+    // A writer pauses mid-line for over a minute: the first 40 bytes of line 11 are committed.
+    let eleventh = line(11, "s");
+    std::fs::write(&log, format!("{}{}", lines(1..11, "s"), &eleventh[..40])).unwrap();
+    age(&log);
+    let first = ingest(&lake, &[&log]);
+    assert_eq!(count(&first, "lines"), 11, "{first}");
+    // It finishes the line and writes five more.
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    let rest = format!("{}{}", &eleventh[40..], lines(12..17, "s"));
+    std::io::Write::write_all(&mut more, rest.as_bytes()).unwrap();
+    let out = run(&lake, &[&log]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        out.status.success(),
+        "the file is not refused as rewritten: {stderr}"
+    );
+    assert_eq!(count(&stdout, "rows written"), 5, "{stdout}");
+    assert!(
+        stdout.contains("1 line(s) committed unfinished"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("committed unfinished") && stderr.contains("line=11"),
+        "{stderr}"
+    );
+    let rows = rows(&lake);
+    let p = rows[0].0;
+    assert_eq!(rows.iter().filter(|r| r.1 > 11).count(), 5);
+    assert!(rows.iter().all(|r| r.0 == p), "one partition");
+    // And the runs after it go on as usual.
+    std::io::Write::write_all(&mut more, lines(17..19, "s").as_bytes()).unwrap();
+    assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 2);
+    // The last line committed, changed, is still refused.
+    let text = std::fs::read_to_string(&log)
+        .unwrap()
+        .replacen("/s18", "/S18", 1);
+    std::fs::write(&log, text).unwrap();
+    let err = refused(&lake, &[&log]);
+    assert!(err.contains("not an append"), "{err}");
+}
