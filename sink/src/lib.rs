@@ -11,8 +11,8 @@
 //! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
 //! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines), [`workers`]
 //! (an ordered thread pool) and [`identity`] (which partition a file is) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
-//! (`run`) with [`rebalance`] (the partitions a group member owns, and how they change hands);
-//! [`query`] (the read-only DuckDB view `logs` and the `query` command), [`report`] (the `report`
+//! (`run`) with [`consumer_settings`] (its librdkafka settings and the checks on them) and [`rebalance`] (the partitions a group member owns, and how they change hands);
+//! [`query`] (the read-only DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run), [`report`] (the `report`
 //! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
 
 pub mod cache;
@@ -21,6 +21,7 @@ pub mod chunk;
 pub mod commit;
 pub mod config;
 pub mod consumer;
+pub mod consumer_settings;
 pub mod dead_letter;
 pub mod enrich;
 pub mod error;
@@ -37,6 +38,7 @@ pub mod pipeline;
 pub mod produce;
 pub mod query;
 pub mod query_format;
+pub mod query_guard;
 pub mod rebalance;
 pub mod report;
 pub mod report_html;

@@ -9,8 +9,9 @@
 //! each file's path, so no directory above the lake becomes a column. It then locks the session
 //! down: the files are the only `allowed_paths`, external access is switched off and the
 //! configuration locked, so no statement can read or write any other path. On top of that, only
-//! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type), so
-//! `COPY … TO` a lake file, `CREATE`, `ATTACH`, `SET`, … are refused before they run.
+//! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type, by
+//! [`crate::query_guard`]), so `COPY … TO` a lake file, `CREATE`, `ATTACH`, `SET`, … are refused
+//! before they run.
 //!
 //! Filters on the partition columns (`year`, `month`, `day`, `hour`) skip whole files; filters on
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
@@ -20,7 +21,6 @@ use crate::query_format::ResultWriter;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use duckdb::{ffi, Connection};
-use std::ffi::{CStr, CString};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -416,65 +416,9 @@ impl LakeDb {
     /// Refuses anything but exactly one `SELECT`, or `EXPLAIN [ANALYZE]` of one; bad SQL gives
     /// DuckDB's message.
     pub fn check_read_only(&self, sql: &str) -> Result<(), QueryError> {
-        self.check(sql, true)
-    }
-
-    fn check_select(&self, sql: &str) -> Result<(), QueryError> {
-        self.check(sql, false)
-    }
-
-    fn check(&self, sql: &str, explain_allowed: bool) -> Result<(), QueryError> {
-        let c_sql =
-            CString::new(sql).map_err(|_| QueryError::Sql("SQL contains a NUL byte".into()))?;
-        // SAFETY: C API calls on our own connection; every object created here is destroyed
-        // before returning, and error strings are copied out before their owner is destroyed.
-        unsafe {
-            let mut extracted: ffi::duckdb_extracted_statements = std::ptr::null_mut();
-            let n = ffi::duckdb_extract_statements(self.raw.con, c_sql.as_ptr(), &mut extracted);
-            let result = if n == 0 {
-                let msg = ffi::duckdb_extract_statements_error(extracted);
-                Err(match msg.is_null() {
-                    true => QueryError::StatementCount(0),
-                    false => sql_error(CStr::from_ptr(msg).to_string_lossy().into_owned()),
-                })
-            } else if n > 1 {
-                Err(QueryError::StatementCount(n as usize))
-            } else {
-                let mut prepared: ffi::duckdb_prepared_statement = std::ptr::null_mut();
-                let ok = ffi::duckdb_prepare_extracted_statement(
-                    self.raw.con,
-                    extracted,
-                    0,
-                    &mut prepared,
-                );
-                let r = if ok != ffi::DuckDBSuccess {
-                    let msg = ffi::duckdb_prepare_error(prepared);
-                    Err(sql_error(if msg.is_null() {
-                        "cannot prepare the statement".into()
-                    } else {
-                        CStr::from_ptr(msg).to_string_lossy().into_owned()
-                    }))
-                } else {
-                    match ffi::duckdb_prepared_statement_type(prepared) {
-                        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(()),
-                        // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too.
-                        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN
-                            if explain_allowed =>
-                        {
-                            match explained(sql) {
-                                Some(inner) if !inner.trim().is_empty() => self.check_select(inner),
-                                _ => Err(QueryError::NotReadOnly("EXPLAIN of an unrecognised")),
-                            }
-                        }
-                        t => Err(QueryError::NotReadOnly(statement_name(t))),
-                    }
-                };
-                ffi::duckdb_destroy_prepare(&mut prepared);
-                r
-            };
-            ffi::duckdb_destroy_extracted(&mut extracted);
-            result
-        }
+        // SAFETY: our own connection, open for the session's life; `&self` is not shared
+        // across threads while this runs (`LakeDb` is not `Sync`).
+        unsafe { crate::query_guard::check(self.raw.con, sql, true) }
     }
 
     /// Runs one read-only statement and hands its result over as DuckDB streams it: `begin`
@@ -500,7 +444,7 @@ impl LakeDb {
 /// DuckDB's message, with a hint where one helps: a table that does not exist (the lake is the
 /// view `logs`), and the ICU extension, which the bundled DuckDB is built without and which date
 /// functions on a `TIMESTAMP WITH TIME ZONE` such as `time` need.
-fn sql_error(msg: String) -> QueryError {
+pub(crate) fn sql_error(msg: String) -> QueryError {
     let hint = if msg.contains("extension 'icu") {
         "this DuckDB has no ICU extension, which date functions on `time` (a TIMESTAMP WITH TIME \
          ZONE) need: cast it first, e.g. hour(time::TIMESTAMP) or date_trunc('day', \
@@ -511,69 +455,6 @@ fn sql_error(msg: String) -> QueryError {
         return QueryError::Sql(msg);
     };
     QueryError::Sql(format!("{msg}\nhint: {hint}"))
-}
-
-/// Skips whitespace and SQL comments.
-fn skip_blank(mut s: &str) -> &str {
-    loop {
-        let t = s.trim_start();
-        if let Some(rest) = t.strip_prefix("--") {
-            s = rest.find('\n').map_or("", |i| &rest[i..]);
-        } else if let Some(rest) = t.strip_prefix("/*") {
-            s = rest.find("*/").map_or("", |i| &rest[i + 2..]);
-        } else {
-            return t;
-        }
-    }
-}
-
-/// Strips a case-insensitive keyword and the blank after it.
-fn keyword<'a>(s: &'a str, word: &str) -> Option<&'a str> {
-    let head = s.get(..word.len())?;
-    let rest = &s[word.len()..];
-    let boundary = rest
-        .chars()
-        .next()
-        .is_none_or(|c| !c.is_alphanumeric() && c != '_');
-    (head.eq_ignore_ascii_case(word) && boundary).then(|| skip_blank(rest))
-}
-
-/// The statement an `EXPLAIN [ANALYZE] [(options)]` explains, when the text has that shape.
-fn explained(sql: &str) -> Option<&str> {
-    let mut s = keyword(skip_blank(sql), "EXPLAIN")?;
-    s = keyword(s, "ANALYZE")
-        .or_else(|| keyword(s, "ANALYSE"))
-        .unwrap_or(s);
-    if let Some(rest) = s.strip_prefix('(') {
-        let close = rest.find(')')?;
-        s = skip_blank(&rest[close + 1..]);
-    }
-    Some(s)
-}
-
-#[allow(non_upper_case_globals)]
-fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
-    use ffi::*;
-    match t {
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_INSERT => "INSERT",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_UPDATE => "UPDATE",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DELETE => "DELETE",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CREATE => "CREATE",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY => "COPY",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ATTACH => "ATTACH",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DETACH => "DETACH",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPORT => "EXPORT",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_DROP => "DROP",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_ALTER => "ALTER",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SET
-        | duckdb_statement_type_DUCKDB_STATEMENT_TYPE_VARIABLE_SET => "SET",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_PRAGMA => "PRAGMA",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_LOAD => "LOAD",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_CALL => "CALL",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION => "transaction",
-        duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE => "COPY DATABASE",
-        _ => "non-query",
-    }
 }
 
 /// The `query` command: prints the result on stdout, or DuckDB's error on stderr and exits 1.

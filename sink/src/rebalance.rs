@@ -275,7 +275,7 @@ impl SinkContext {
         let deadline = Instant::now() + shared.lock_wait;
         // Asking the broker for partitions' ends takes at most 20 s of the 30 s the assignment
         // has besides its lock wait, however many partitions there are
-        // ([`crate::consumer::ASSIGN_MARGIN_MS`]).
+        // ([`crate::consumer_settings::ASSIGN_MARGIN_MS`]).
         let ends_deadline = deadline + Duration::from_secs(20);
         let mut stopped = false;
         {
