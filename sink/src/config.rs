@@ -6,10 +6,17 @@
 //! `clap::Args`, implement `Default`), and a match arm in `main.rs`.
 
 use crate::pipeline::WindowSettings;
+use crate::window::{
+    DEFAULT_LATENESS_SECS, DEFAULT_MAX_FUTURE_SECS, DEFAULT_MAX_ROWS, DEFAULT_WINDOW_SECS,
+};
 use accesslake_transform::{Format, ParseOptions};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+/// `ingest`'s windows: hour-long (one file per hour of a log), with five minutes of lateness.
+const INGEST_WINDOW_SECS: u32 = 3600;
+const INGEST_LATENESS_SECS: u32 = 300;
 
 /// accesslake: web-server access logs → GeoIP-enriched, Hive-partitioned Parquet; DuckDB answers.
 #[derive(Debug, Parser)]
@@ -205,14 +212,14 @@ pub struct IngestConfig {
     pub geoip: GeoIpConfig,
     /// Tumbling window length in seconds (must divide 3600). Ingest reads history, so the
     /// default is one hour: one file per hour partition per input file.
-    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = 3600)]
+    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = INGEST_WINDOW_SECS)]
     pub window_secs: u32,
     /// Allowed lateness in seconds: a window is flushed once the newest event time seen passes
     /// its end by this much. Later records are still written (and counted as late).
-    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = 300)]
+    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = INGEST_LATENESS_SECS)]
     pub lateness_secs: u32,
     /// Maximum rows per Parquet file: a window holding this many rows is flushed at once.
-    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
+    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
     pub max_rows: usize,
     #[command(flatten)]
     pub layout: Layout,
@@ -235,9 +242,9 @@ impl Default for IngestConfig {
         IngestConfig {
             lake: PathBuf::from("lake"),
             geoip: GeoIpConfig::default(),
-            window_secs: 3600,
-            lateness_secs: 300,
-            max_rows: 250_000,
+            window_secs: INGEST_WINDOW_SECS,
+            lateness_secs: INGEST_LATENESS_SECS,
+            max_rows: DEFAULT_MAX_ROWS,
             layout: Layout::default(),
             threads: 0,
             lines: LineLimit::default(),
@@ -358,20 +365,20 @@ pub struct RunConfig {
     #[command(flatten)]
     pub geoip: GeoIpConfig,
     /// Tumbling window length in seconds (must divide 3600).
-    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = 60)]
+    #[arg(long, env = "ACCESSLAKE_WINDOW_SECS", default_value_t = DEFAULT_WINDOW_SECS)]
     pub window_secs: u32,
     /// Allowed lateness in seconds: a window is flushed once the newest event time seen in its
     /// partition passes its end by this much. Later records are still written (counted as late).
-    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = 10)]
+    #[arg(long, env = "ACCESSLAKE_LATENESS_SECS", default_value_t = DEFAULT_LATENESS_SECS)]
     pub lateness_secs: u32,
     /// Maximum rows per Parquet file: a window holding this many rows, or 512 MiB of text in one
     /// column, is flushed at once.
-    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = 250_000)]
+    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
     pub max_rows: usize,
     /// Seconds ahead of this machine's clock an event time may be and still move the watermark.
     /// A record timed further ahead (a skewed clock, a mistyped date) is written with the next
     /// flush and counted as early, so it cannot make every later record late.
-    #[arg(long, env = "ACCESSLAKE_MAX_FUTURE_SECS", default_value_t = 3600)]
+    #[arg(long, env = "ACCESSLAKE_MAX_FUTURE_SECS", default_value_t = DEFAULT_MAX_FUTURE_SECS)]
     pub max_future_secs: u32,
     /// Flush a partition's open windows after this many seconds without a new record.
     #[arg(long, env = "ACCESSLAKE_IDLE_FLUSH_SECS", default_value_t = 5.0)]
@@ -396,10 +403,10 @@ impl Default for RunConfig {
             group: "accesslake-sink".into(),
             lake: PathBuf::from("lake"),
             geoip: GeoIpConfig::default(),
-            window_secs: 60,
-            lateness_secs: 10,
-            max_rows: 250_000,
-            max_future_secs: 3600,
+            window_secs: DEFAULT_WINDOW_SECS,
+            lateness_secs: DEFAULT_LATENESS_SECS,
+            max_rows: DEFAULT_MAX_ROWS,
+            max_future_secs: DEFAULT_MAX_FUTURE_SECS,
             idle_flush_secs: 5.0,
             lock_wait_secs: 120,
             metrics_addr: None,

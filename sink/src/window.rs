@@ -44,14 +44,21 @@ pub struct WindowSettings {
 /// (beyond what a Kafka record can carry by default) still fits under the 2 GiB limit.
 pub const MAX_TEXT_BYTES: usize = 512 << 20;
 
+/// The defaults of `run`'s windows (and of [`WindowSettings::default`]): one-minute windows,
+/// ten seconds of lateness, files of at most 250,000 rows, event times up to an hour ahead.
+pub const DEFAULT_WINDOW_SECS: u32 = 60;
+pub const DEFAULT_LATENESS_SECS: u32 = 10;
+pub const DEFAULT_MAX_ROWS: usize = 250_000;
+pub const DEFAULT_MAX_FUTURE_SECS: u32 = 3600;
+
 impl Default for WindowSettings {
     fn default() -> Self {
         WindowSettings {
-            window_secs: 60,
-            lateness_secs: 10,
-            max_rows: 250_000,
+            window_secs: DEFAULT_WINDOW_SECS,
+            lateness_secs: DEFAULT_LATENESS_SECS,
+            max_rows: DEFAULT_MAX_ROWS,
             max_text_bytes: MAX_TEXT_BYTES,
-            max_future_secs: 3600,
+            max_future_secs: DEFAULT_MAX_FUTURE_SECS,
         }
     }
 }
