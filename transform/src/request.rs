@@ -108,7 +108,9 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
     };
     RequestParts {
         method: Some(method),
-        path: Some(path),
+        // A target that starts with `?` has no path: null, as every absent value is (an empty
+        // query after a `?` is kept: the `?` was sent).
+        path: (!path.is_empty()).then_some(path),
         query,
         protocol,
     }
@@ -167,6 +169,11 @@ mod tests {
             some(["GET", "/double-space", "", "HTTP/1.1"])
         );
         assert_eq!(parts("GET HTTP/1.1"), some(["GET", "", "", "HTTP/1.1"]));
+        assert_eq!(
+            parts("GET ?only HTTP/1.1"),
+            some(["GET", "", "only", "HTTP/1.1"])
+        );
+        assert_eq!(parts("GET ?a b"), some(["GET", "", "a b", ""]));
     }
 
     #[test]
