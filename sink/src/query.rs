@@ -278,6 +278,16 @@ impl LakeDb {
         summaries: Summaries,
     ) -> Result<LakeDb, QueryError> {
         let all = lake_files(lake)?;
+        for (source, partition, files) in crate::lake::unpublished(lake) {
+            tracing::warn!(
+                source,
+                partition,
+                files,
+                "committed files not in place yet (a commit was interrupted after its commit \
+                 point): their rows are not read until the partition's next writer publishes \
+                 them (`accesslake ingest` of that file again, or `accesslake run`)"
+            );
+        }
         if all.is_empty() {
             return Err(empty_lake(lake));
         }

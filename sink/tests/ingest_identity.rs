@@ -426,3 +426,54 @@ fn a_last_line_committed_unfinished_and_finished_later_does_not_block_the_file()
     let err = refused(&lake, &[&log]);
     assert!(err.contains("not an append"), "{err}");
 }
+
+#[test]
+fn committed_files_not_in_place_yet_are_named_by_query_and_published_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("a.log");
+    std::fs::write(&log, lines(1..6, "u")).unwrap();
+    ingest(&lake, &[&log]);
+    // As a disk that filled up between the commit point and the renames leaves it: the state
+    // names the file as pending, and it is still in the staging directory.
+    let states = lake.join("_accesslake/state/ingest");
+    let state = std::fs::read_dir(&states)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    let partition = state["partition"].as_i64().unwrap();
+    let pending = &state["pending"][0];
+    let staging = lake.join(format!("_accesslake/staging/ingest/{partition}"));
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::rename(
+        lake.join(pending["target"].as_str().unwrap()),
+        staging.join(pending["staged"].as_str().unwrap()),
+    )
+    .unwrap();
+    let rows_of = |lake: &Path| {
+        accesslake(&[
+            "query",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--format",
+            "csv",
+            "SELECT count(*) FROM logs",
+        ])
+    };
+    let out = rows_of(&lake);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("committed files not in place yet")
+            && stderr.contains(&format!("partition={partition}")),
+        "{stderr}"
+    );
+    // The next run of that file publishes it; the warning is gone.
+    assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 0);
+    let out = rows_of(&lake);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "count_star()\r\n5\r\n", "RFC 4180 CSV");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("not in place"));
+}
