@@ -367,8 +367,8 @@ fn ingest_file(
             file = %path.display(),
             line,
             "this line was committed unfinished (no newline after the file was left alone {} s) \
-             and has been finished since: the lake keeps the part committed, the rest of the \
-             line is not ingested",
+             and has grown since: the lake keeps the part committed, the rest of the line is \
+             not ingested",
             QUIET_FOR_LAST_LINE.as_secs()
         );
     }

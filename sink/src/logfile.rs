@@ -245,10 +245,11 @@ pub struct LineMark {
 }
 
 impl LineMark {
-    /// Whether `line` (without its line end) is this unfinished line, finished since: longer,
-    /// and beginning with the text marked.
+    /// Whether `line` (without its line end) is this unfinished line, grown since: longer, and
+    /// beginning with the text marked (which is not empty).
     pub fn finished_as(&self, line: &[u8]) -> bool {
         self.unfinished
+            && self.text.len > 0
             && line.len() as u64 > self.text.len
             && Fingerprint::of_line(line, self.text.len) == self.text
     }

@@ -515,10 +515,22 @@ impl PartitionPipeline {
     /// the new state, with the files it will publish as `pending`, is computed here; the job
     /// itself writes, fsyncs, commits and publishes them ([`CommitJob::run`]).
     fn commit(&mut self, starts: Vec<i64>) -> Result<Option<Committed>> {
-        let Some(next) = self.next_offset else {
-            return self.drain(false);
+        let nothing = starts.is_empty() && self.rejected_first.is_none();
+        // A commit of the state alone, when `ingest` read no new line but the last line it
+        // records has changed (a line committed unfinished, found finished): else the next run
+        // would find it finished again.
+        let last_line_only = nothing
+            && self.last_line.is_some()
+            && self
+                .state
+                .as_ref()
+                .is_some_and(|s| s.last_line != self.last_line);
+        let next = match (self.next_offset, &self.state) {
+            (Some(next), _) => next,
+            (None, Some(state)) if last_line_only => state.resume_offset,
+            (None, _) => return self.drain(false),
         };
-        if starts.is_empty() && self.rejected_first.is_none() {
+        if nothing && !last_line_only {
             return self.drain(false);
         }
         let mut job = CommitJob {

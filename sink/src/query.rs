@@ -308,7 +308,9 @@ impl LakeDb {
                     files_outside = all.len(),
                     "no lake files in the requested time range"
                 );
-                (vec![absolute(&all[0].path)], " WHERE false")
+                // The newest file: the one most likely to have this build's schema.
+                let newest = all.iter().max_by_key(|f| f.hour_start).unwrap_or(&all[0]);
+                (vec![absolute(&newest.path)], " WHERE false")
             }
             false => (files.clone(), ""),
         };

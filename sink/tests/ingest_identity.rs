@@ -474,6 +474,41 @@ fn committed_files_not_in_place_yet_are_named_by_query_and_published_by_the_next
     assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 0);
     let out = rows_of(&lake);
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "count_star()\r\n5\r\n", "RFC 4180 CSV");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "count_star()\r\n5\r\n",
+        "RFC 4180 CSV"
+    );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("not in place"));
+}
+
+#[test]
+fn a_line_committed_unfinished_then_finished_as_the_last_line_is_reported_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("slow.log");
+    let last = line(3, "t");
+    std::fs::write(&log, format!("{}{}", lines(1..3, "t"), &last[..30])).unwrap();
+    age(&log);
+    ingest(&lake, &[&log]);
+    // Only the rest of the line arrives: nothing new to write, but the line is recorded as
+    // finished, so the next runs find the file as they left it.
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut more, &last.as_bytes()[30..]).unwrap();
+    let second = run(&lake, &[&log]);
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("1 line(s) committed unfinished"));
+    for _ in 0..2 {
+        let again = run(&lake, &[&log]);
+        let (out, err) = (
+            String::from_utf8_lossy(&again.stdout),
+            String::from_utf8_lossy(&again.stderr),
+        );
+        assert!(again.status.success(), "{err}");
+        assert!(
+            !out.contains("committed unfinished") && !err.contains("committed unfinished"),
+            "{out}{err}"
+        );
+        assert_eq!(count(&out, "lake files written"), 0, "{out}");
+    }
 }

@@ -353,23 +353,29 @@ fn status_and_size(b: &[u8], q: usize) -> Option<Tail> {
 /// Finds the request's closing quote: an unescaped `"` followed by a status and a size. Also
 /// says whether the request has a backslash. Where a logger leaves `"` in a URL unescaped, more
 /// than one quote can be followed by a status and a size; the first after which the request ends
-/// in a protocol (` HTTP/1.1`) is taken, else the first of them. A later quote is taken only when
-/// it leaves the line as whole as the first does: a quoted field after its size when the first
-/// has one. Otherwise a request without a protocol (a probe, `"GET /"`) and an agent that ends in
-/// ` HTTP/1.1` before trailing numbers (Apache's `combinedio`: `… "%{User-Agent}i" %I %O`) would
-/// make the agent's closing quote the request's, and `%I %O` the status and size. (A request made
-/// to look like that, `/x HTTP/1.1" 200 0 "…`, is still read the way it was written: the layout
-/// cannot tell.)
-fn request_end(b: &[u8], start: usize) -> Result<(usize, Tail, bool), ParseError> {
+/// in a protocol (` HTTP/1.1`) is taken, else the first of them. Unless the layout is `common`
+/// (no quoted field after the size), a later quote is taken only when it leaves the line as whole
+/// as the first does: a quoted field after its size when the first has one. Otherwise a request
+/// without a protocol (a probe, `"GET /"`) and an agent that ends in ` HTTP/1.1` before trailing
+/// numbers (Apache's `combinedio`: `… "%{User-Agent}i" %I %O`) would make the agent's closing
+/// quote the request's, and `%I %O` the status and size. Detected per line, the two cannot be
+/// told apart from a common-format line whose URL holds raw quotes (`/x" 200 0 "a" "b HTTP/1.1`)
+/// and the reading of an escaping logger (Apache's and nginx's default) is taken; `--format
+/// common` reads such a line the other way. (A request made to look like that, `/x HTTP/1.1" 200
+/// 0 "…`, is still read the way it was written: the layout cannot tell.)
+fn request_end(b: &[u8], start: usize, format: Format) -> Result<(usize, Tail, bool), ParseError> {
     let mut tail = None;
     let mut without_protocol: Option<(usize, Tail)> = None;
     let quoted_after = |t: &Tail| b.get(skip_spaces(b, t.next)) == Some(&b'"');
+    let as_whole = |t: &Tail, first: &Tail| {
+        format == Format::Common || quoted_after(t) || !quoted_after(first)
+    };
     let (close, first, backslash) = find_close(b, start, |q| match status_and_size(b, q) {
         Some(t)
             if ends_with_protocol(&b[start..q])
                 && without_protocol
                     .as_ref()
-                    .is_none_or(|(_, first)| quoted_after(&t) || !quoted_after(first)) =>
+                    .is_none_or(|(_, first)| as_whole(&t, first)) =>
         {
             tail = Some(t);
             true
@@ -528,7 +534,7 @@ fn parse_str<'a>(
     if b.get(pos) != Some(&b'"') {
         return err(ErrorKind::MissingRequest, pos);
     }
-    let (req_close, tail, backslash) = request_end(b, pos + 1)?;
+    let (req_close, tail, backslash) = request_end(b, pos + 1, opts.format)?;
     let request = quoted_value(cut(s, pos + 1, req_close), backslash);
     let status = tail.status;
     let bytes = tail.size.or_else(|at| err(ErrorKind::Size, at))?;

@@ -210,6 +210,23 @@ fn raw_quotes_that_look_like_a_status_do_not_cut_the_request_short() {
             (None, Some("Mozilla/5.0 HTTP/1.1"))
         );
     }
+    // The same shape in a common-format log whose logger leaves quotes raw: detected per line,
+    // read as an escaping logger's (above); with `--format common`, the URL holds the quotes.
+    let line = r#"6.6.6.6 - - [10/Oct/2000:13:55:36 -0700] "GET /x" 200 0 "http://evil" "FakeBot HTTP/1.1" 404 5"#;
+    let auto = ok(line);
+    assert_eq!((auto.status, auto.bytes), (Some(200), Some(0)));
+    let common = ParseOptions {
+        format: Format::Common,
+    };
+    let r = parse_line_with(line.as_bytes(), &common).unwrap();
+    assert_eq!(
+        s(&r.request),
+        Some(r#"GET /x" 200 0 "http://evil" "FakeBot HTTP/1.1"#)
+    );
+    assert_eq!(
+        (r.status, r.bytes, s(&r.user_agent)),
+        (Some(404), Some(5), None)
+    );
     // Without any request that ends in a protocol, the first candidate still ends it.
     let r = ok(r#"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /" 200 5 "-" "a b""#);
     assert_eq!(
