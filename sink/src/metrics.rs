@@ -49,6 +49,8 @@ pub struct Metrics {
     pub last_commit: Gauge,
     /// Brokers the consumer is connected to, from librdkafka's statistics (every 5 s).
     pub brokers_up: IntGauge,
+    /// Partitions of the topic this member owns.
+    pub assigned_partitions: IntGauge,
     healthy: Arc<AtomicBool>,
 }
 
@@ -92,8 +94,11 @@ impl Metrics {
         let consumer_lag = IntGaugeVec::new(
             Opts::new(
                 "consumer_lag",
-                "High watermark minus the lake's resume offset, per partition: records not yet \
-                 committed to the lake, buffered ones included",
+                "High watermark minus the lake's resume offset, per partition this member owns: \
+                 records not yet committed to the lake, buffered ones included. Set at assignment \
+                 from the partition's end, then from librdkafka's statistics (every 5 s). A \
+                 partition no member owns has no series here: compare the sum of \
+                 assigned_partitions over the group with the topic's partitions",
             ),
             &["topic", "partition"],
         )?;
@@ -117,6 +122,12 @@ impl Metrics {
         )?;
         registry.register(Box::new(last_commit.clone()))?;
         registry.register(Box::new(brokers_up.clone()))?;
+        let assigned_partitions = IntGauge::new(
+            "assigned_partitions",
+            "Partitions of the topic this member owns (0 for a member with none: more members \
+             than partitions, or a group still forming)",
+        )?;
+        registry.register(Box::new(assigned_partitions.clone()))?;
         Ok(Metrics {
             registry,
             records_consumed,
@@ -129,6 +140,7 @@ impl Metrics {
             consumer_lag,
             last_commit,
             brokers_up,
+            assigned_partitions,
             healthy: Arc::new(AtomicBool::new(true)),
         })
     }

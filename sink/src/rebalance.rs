@@ -308,7 +308,7 @@ impl SinkContext {
                 // A broker that cannot say now is not a reason to stop: the first record's check
                 // (`first_offset`) still catches a reset.
                 let left = ends_deadline.saturating_duration_since(Instant::now());
-                let end = resume.filter(|_| !left.is_zero()).and_then(|_| {
+                let end = (!left.is_zero()).then_some(()).and_then(|_| {
                     consumer
                         .fetch_watermarks(&shared.topic, p, left.min(Duration::from_secs(10)))
                         .inspect_err(|e| {
@@ -322,10 +322,19 @@ impl SinkContext {
                         return Err(behind(p, format!("holds offsets up to {high}"), r, &state));
                     }
                 }
+                // The lag from the start, not from the first statistics 5 s later.
+                if let Some((low, high)) = end {
+                    shared
+                        .metrics
+                        .consumer_lag
+                        .with_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
+                        .set((high - resume.unwrap_or(low)).max(0));
+                }
                 tracing::info!(partition = p, resume_offset = ?resume, "assigned");
                 starts.push((p, resume.map_or(Offset::Beginning, Offset::Offset)));
                 parts.insert(p, o);
             }
+            shared.metrics.assigned_partitions.set(parts.len() as i64);
         }
         if stopped {
             // Only what was opened is assigned.
@@ -355,6 +364,7 @@ impl SinkContext {
                 .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
                 .ok();
         }
+        shared.metrics.assigned_partitions.set(0);
     }
 
     /// Flushes and commits each revoked partition, then gives it up. When the assignment was
@@ -391,6 +401,7 @@ impl SinkContext {
                 .remove_label_values(&[shared.topic.as_str(), p.to_string().as_str()])
                 .ok();
         }
+        shared.metrics.assigned_partitions.set(parts.len() as i64);
         if offsets.count() > 0 {
             shared.metrics.mark_commit();
             if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
