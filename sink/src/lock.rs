@@ -38,8 +38,10 @@ pub enum LockError {
         source: std::io::Error,
     },
     #[error(
-        "{path}: another writer holds this partition ({holder}){waited}; a partition of the lake \
-         has one writer at a time (see doc/DESIGN.md, \"Ownership\")"
+        "{path}: another writer holds this partition ({holder}){waited}: a member of the same \
+         consumer group still letting go, another group consuming this topic into this lake, or \
+         another `ingest` of this file; a partition of the lake has one writer at a time (see \
+         doc/DESIGN.md, \"Ownership\")"
     )]
     Held {
         path: PathBuf,

@@ -395,8 +395,22 @@ crate::schema! {
 
 impl<'a> Record<'a> {
     /// Decodes one JSON record (as written by [`crate::json::write_record`]), borrowing from `json`.
+    /// A value the parser never writes is a schema error too: a negative size, a status over
+    /// three digits.
     pub fn from_json(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
-        serde_json::from_slice(json)
+        use serde::de::Error;
+        let r: Record = serde_json::from_slice(json)?;
+        if let Some(b) = r.bytes.filter(|&b| b < 0) {
+            return Err(serde_json::Error::custom(format!(
+                "bytes is negative ({b})"
+            )));
+        }
+        if let Some(s) = r.status.filter(|&s| s > 999) {
+            return Err(serde_json::Error::custom(format!(
+                "status has over three digits ({s})"
+            )));
+        }
+        Ok(r)
     }
 
     /// Copies every borrowed field so the record outlives its input.
@@ -428,6 +442,29 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_the_parser_never_writes_are_schema_errors() {
+        let line = b"1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.1\" 200 5";
+        let mut json = Vec::new();
+        crate::transform_value(line, &crate::ParseOptions::default(), &mut json).unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(Record::from_json(text.as_bytes()).is_ok());
+        for (from, to, why) in [
+            ("\"bytes\":5", "\"bytes\":-5", "bytes is negative (-5)"),
+            (
+                "\"status\":200",
+                "\"status\":1000",
+                "status has over three digits (1000)",
+            ),
+        ] {
+            assert!(text.contains(from), "{text}");
+            let bad = text.replace(from, to);
+            let e = Record::from_json(bad.as_bytes()).unwrap_err();
+            assert_eq!(e.classify(), serde_json::error::Category::Data);
+            assert!(e.to_string().contains(why), "{e}");
+        }
+    }
 
     #[test]
     fn fields_follow_the_declaration() {
