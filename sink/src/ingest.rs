@@ -374,7 +374,9 @@ fn ingest_file(
     }
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
-    if !carry.is_empty() {
+    // A held line that is the one committed unfinished, grown since, is not held for a later
+    // run: the warning above says what the lake keeps of it.
+    if !carry.is_empty() && continuity.finished_late() != Some(next_line) {
         summary.held = 1;
         tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
     }

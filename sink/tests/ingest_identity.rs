@@ -512,3 +512,29 @@ fn a_line_committed_unfinished_then_finished_as_the_last_line_is_reported_once()
         assert_eq!(count(&out, "lake files written"), 0, "{out}");
     }
 }
+
+#[test]
+fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("slow.log");
+    let last = line(3, "g");
+    std::fs::write(&log, format!("{}{}", lines(1..3, "g"), &last[..20])).unwrap();
+    age(&log);
+    ingest(&lake, &[&log]);
+    // More of the line, still no newline, in a file changed a moment ago.
+    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut more, &last.as_bytes()[20..40]).unwrap();
+    let grown = ingest(&lake, &[&log]);
+    assert!(grown.contains("1 line(s) committed unfinished"), "{grown}");
+    assert!(
+        !grown.contains("held back"),
+        "it is in the lake already: {grown}"
+    );
+    // Finished, and a line after it: that line only, and no second warning.
+    let rest = format!("{}{}", &last[40..], line(4, "g"));
+    std::io::Write::write_all(&mut more, rest.as_bytes()).unwrap();
+    let done = ingest(&lake, &[&log]);
+    assert_eq!(count(&done, "rows written"), 1, "{done}");
+    assert!(!done.contains("committed unfinished"), "{done}");
+}
