@@ -34,9 +34,12 @@ use accesslake_transform::{parse_line_with, ParseOptions};
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
+use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io::{IsTerminal, Seek, SeekFrom};
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 /// The source name of ingested files.
@@ -64,6 +67,8 @@ pub struct FileSummary {
     /// The last line committed unfinished by an earlier run (after [`QUIET_FOR_LAST_LINE`]),
     /// found finished by this one: 0 or 1. The lake keeps what was committed of it.
     pub finished_late: u64,
+    /// Stopped by SIGTERM/SIGINT before the end of the file: what was read is committed.
+    pub interrupted: bool,
     pub pipeline: PipelineStats,
 }
 
@@ -215,6 +220,7 @@ fn ingest_file(
     cfg: &IngestConfig,
     enricher: &Enricher,
     progress: &ProgressBar,
+    stop: &AtomicBool,
 ) -> Result<FileSummary> {
     let ioe = |e| Error::file(path, e);
     // One open file for the id and the lines: a rotation between two opens by name would read
@@ -315,10 +321,16 @@ fn ingest_file(
     };
     let mut next_line = 1i64;
     let mut carry = Vec::new();
+    let mut at_end = false;
     let next_chunk = || -> Result<Option<(i64, Piece)>> {
+        // Asked to stop: no more is read, and what was read is committed below.
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
             continuity.end(next_line, &carry)?;
+            at_end = true;
             return Ok(None);
         };
         let first = next_line;
@@ -358,8 +370,10 @@ fn ingest_file(
         summary.already += chunk.already;
         pipe.push_batch(&chunk.batch, &chunk.rejected).map(drop)
     })?;
-    // The end of the file was reached: its last line read is recorded with the last commit.
-    // The fingerprint the partition records stays the one `identity::open` found it by.
+    // The end of the file was reached (or a signal stopped the reading): the last line read is
+    // recorded with the last commit. The fingerprint the partition records stays the one
+    // `identity::open` found it by.
+    summary.interrupted = !at_end;
     pipe.record_last_line(continuity.last());
     if let Some(line) = continuity.finished_late() {
         summary.finished_late = 1;
@@ -376,7 +390,7 @@ fn ingest_file(
     summary.pipeline = pipe.stats().clone();
     // A held line that is the one committed unfinished, grown since, is not held for a later
     // run: the warning above says what the lake keeps of it.
-    if !carry.is_empty() && continuity.finished_late() != Some(next_line) {
+    if at_end && !carry.is_empty() && continuity.finished_late() != Some(next_line) {
         summary.held = 1;
         tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
     }
@@ -430,16 +444,33 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
+    // SIGTERM/SIGINT stop the reading; what was read is committed, and the summary says so. A
+    // second signal ends the process at once (exactly-once holds either way: a run resumes from
+    // what the lake holds).
+    let (term, int) = (
+        Arc::new(AtomicBool::new(false)),
+        Arc::new(AtomicBool::new(false)),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [(SIGTERM, &term), (SIGINT, &int)] {
+        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(&stop))?;
+        signal_hook::flag::register(sig, Arc::clone(flag))?;
+    }
     let mut all = Vec::new();
     for path in &cfg.files {
-        all.push(ingest_file(&lake, path, cfg, &enricher, &progress)?);
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        all.push(ingest_file(&lake, path, cfg, &enricher, &progress, &stop)?);
     }
     progress.finish_and_clear();
+    let interrupted = all.len() < cfg.files.len() || all.iter().any(|s| s.interrupted);
     let secs = started.elapsed().as_secs_f64();
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
     println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}{}",
+        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}{}{}",
         all.len(),
         lines,
         sum(|s| s.pipeline.rows_written),
@@ -479,8 +510,22 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
                  of content, and a later run reads them with it"
             ),
         },
+        match interrupted {
+            false => String::new(),
+            true => format!(
+                "; stopped by a signal with {} of {} file(s) read whole: what was read is \
+                 committed, and the same command goes on from there",
+                all.iter().filter(|s| !s.interrupted).count(),
+                cfg.files.len()
+            ),
+        },
     );
-    Ok(ExitCode::SUCCESS)
+    // Interrupted: the conventional 128 + the signal's number.
+    Ok(match (interrupted, term.load(Ordering::Relaxed)) {
+        (false, _) => ExitCode::SUCCESS,
+        (true, true) => ExitCode::from(128 + SIGTERM as u8),
+        (true, false) => ExitCode::from(128 + SIGINT as u8),
+    })
 }
 
 #[cfg(test)]

@@ -538,3 +538,56 @@ fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_b
     assert_eq!(count(&done, "rows written"), 1, "{done}");
     assert!(!done.contains("committed unfinished"), "{done}");
 }
+
+#[test]
+fn sigterm_stops_ingest_with_what_was_read_committed_and_the_next_run_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("big.log");
+    let n = 600_000;
+    std::fs::write(&log, lines(1..n + 1, "k")).unwrap();
+    // Small files, so that commits come all along the run.
+    let lake_arg = lake.to_str().unwrap().to_string();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_accesslake"))
+        .args([
+            "ingest",
+            "--no-progress",
+            "--max-rows",
+            "500",
+            "--lake",
+            &lake_arg,
+        ])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first file is in the lake, the run is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !lake.join("year=2019").is_dir() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(143), "{stdout}");
+    assert!(
+        stdout.contains("stopped by a signal with 0 of 1 file(s) read whole"),
+        "{stdout}"
+    );
+    // What was read is committed: lines 1..=k, each once, and not the whole file.
+    let rows = rows(&lake);
+    let k = rows.len() as i64;
+    assert!(k > 0 && k < n as i64, "{k} rows");
+    assert!(rows.iter().map(|r| r.1).eq(1..=k));
+    // The same command goes on from there, and the lake ends with every line once.
+    let rest = ingest(&lake, &[&log]);
+    assert_eq!(count(&rest, "already in the lake"), k as u64, "{rest}");
+    let rows = crate::rows(&lake);
+    assert_eq!(rows.len(), n);
+    assert!(rows.iter().map(|r| r.1).eq(1..=n as i64));
+}
