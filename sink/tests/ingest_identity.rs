@@ -227,6 +227,31 @@ fn age(path: &Path) {
         .unwrap();
 }
 
+/// Appends `text` to the file at `path`, as a log writer does.
+fn append(path: &Path, text: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(text).unwrap();
+}
+
+/// A lake and a log of lines 1..`before` of `tag`, then the first `cut` bytes of the next line
+/// without a newline, left alone and ingested: the fragment is committed. Returns the lake, the
+/// log and that whole next line.
+fn fragment_committed(
+    dir: &Path,
+    tag: &str,
+    before: usize,
+    cut: usize,
+) -> (PathBuf, PathBuf, String) {
+    let (lake, log) = (dir.join("lake"), dir.join("slow.log"));
+    let next = line(before, tag);
+    std::fs::write(&log, format!("{}{}", lines(1..before, tag), &next[..cut])).unwrap();
+    age(&log);
+    let first = ingest(&lake, &[&log]);
+    assert_eq!(count(&first, "lines"), before as u64, "{first}");
+    (lake, log, next)
+}
+
 /// The number in a summary after `ingested ...: ` for `what` (e.g. "rows written").
 fn count(summary: &str, what: &str) -> u64 {
     let at = summary.find(&format!(" {what}")).expect(what);
@@ -245,8 +270,7 @@ fn a_file_whose_only_line_had_no_newline_keeps_its_partition_when_lines_follow()
     let first = ingest(&lake, &[&log]);
     assert_eq!(count(&first, "rows written"), 1, "{first}");
     // Its newline and two more lines arrive: only those two are new.
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut more, format!("\n{}", lines(1..3, "x")).as_bytes()).unwrap();
+    append(&log, format!("\n{}", lines(1..3, "x")).as_bytes());
     let second = ingest(&lake, &[&log]);
     assert_eq!(count(&second, "rows written"), 2, "{second}");
     assert_eq!(count(&second, "already in the lake"), 1, "{second}");
@@ -263,9 +287,8 @@ fn a_file_whose_only_line_had_no_newline_keeps_its_partition_when_lines_follow()
     std::fs::write(&log, line(0, "y").trim_end()).unwrap();
     age(&log);
     assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 1);
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let crlf = lines(1..3, "y").replace('\n', "\r\n");
-    std::io::Write::write_all(&mut more, format!("\r\n{crlf}").as_bytes()).unwrap();
+    append(&log, format!("\r\n{crlf}").as_bytes());
     let second = ingest(&lake, &[&log]);
     assert_eq!(count(&second, "rows written"), 2, "{second}");
     let rows = crate::rows(&lake);
@@ -290,8 +313,7 @@ fn a_file_of_blank_lines_only_is_held_back_until_a_line_of_content_follows() {
         "{first}"
     );
     assert_eq!(count(&first, "rejected"), 0, "{first}");
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut more, lines(0..2, "b").as_bytes()).unwrap();
+    append(&log, lines(0..2, "b").as_bytes());
     let second = ingest(&lake, &[&log]);
     assert_eq!(count(&second, "rows written"), 2, "{second}");
     assert_eq!(
@@ -322,8 +344,7 @@ fn a_live_files_unfinished_last_line_over_the_limit_is_held_back_not_dead_letter
     );
     // It is finished, and more lines follow: the long line is rejected once, whole, and the
     // file goes on (it was refused as rewritten before).
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut more, format!("qq\n{}", lines(6..9, "l")).as_bytes()).unwrap();
+    append(&log, format!("qq\n{}", lines(6..9, "l")).as_bytes());
     let second = ingest(&lake, &[&log]);
     assert_eq!(count(&second, "rows written"), 3, "{second}");
     assert_eq!(count(&second, "rejected"), 1, "{second}");
@@ -381,18 +402,11 @@ fn a_damaged_or_cut_gzip_file_writes_nothing_and_its_intact_copy_then_reads_whol
 #[test]
 fn a_last_line_committed_unfinished_and_finished_later_does_not_block_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("slow.log");
     // A writer pauses mid-line for over a minute: the first 40 bytes of line 11 are committed.
-    let eleventh = line(11, "s");
-    std::fs::write(&log, format!("{}{}", lines(1..11, "s"), &eleventh[..40])).unwrap();
-    age(&log);
-    let first = ingest(&lake, &[&log]);
-    assert_eq!(count(&first, "lines"), 11, "{first}");
+    let (lake, log, eleventh) = fragment_committed(dir.path(), "s", 11, 40);
     // It finishes the line and writes five more.
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
     let rest = format!("{}{}", &eleventh[40..], lines(12..17, "s"));
-    std::io::Write::write_all(&mut more, rest.as_bytes()).unwrap();
+    append(&log, rest.as_bytes());
     let out = run(&lake, &[&log]);
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
@@ -416,7 +430,7 @@ fn a_last_line_committed_unfinished_and_finished_later_does_not_block_the_file()
     assert_eq!(rows.iter().filter(|r| r.1 > 11).count(), 5);
     assert!(rows.iter().all(|r| r.0 == p), "one partition");
     // And the runs after it go on as usual.
-    std::io::Write::write_all(&mut more, lines(17..19, "s").as_bytes()).unwrap();
+    append(&log, lines(17..19, "s").as_bytes());
     assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 2);
     // The last line committed, changed, is still refused.
     let text = std::fs::read_to_string(&log)
@@ -485,16 +499,10 @@ fn committed_files_not_in_place_yet_are_named_by_query_and_published_by_the_next
 #[test]
 fn a_line_committed_unfinished_then_finished_as_the_last_line_is_reported_once() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("slow.log");
-    let last = line(3, "t");
-    std::fs::write(&log, format!("{}{}", lines(1..3, "t"), &last[..30])).unwrap();
-    age(&log);
-    ingest(&lake, &[&log]);
+    let (lake, log, last) = fragment_committed(dir.path(), "t", 3, 30);
     // Only the rest of the line arrives: nothing new to write, but the line is recorded as
     // finished, so the next runs find the file as they left it.
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut more, &last.as_bytes()[30..]).unwrap();
+    append(&log, &last.as_bytes()[30..]);
     let second = run(&lake, &[&log]);
     assert!(second.status.success());
     assert!(String::from_utf8_lossy(&second.stdout).contains("1 line(s) committed unfinished"));
@@ -516,15 +524,9 @@ fn a_line_committed_unfinished_then_finished_as_the_last_line_is_reported_once()
 #[test]
 fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_back() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let log = dir.path().join("slow.log");
-    let last = line(3, "g");
-    std::fs::write(&log, format!("{}{}", lines(1..3, "g"), &last[..20])).unwrap();
-    age(&log);
-    ingest(&lake, &[&log]);
+    let (lake, log, last) = fragment_committed(dir.path(), "g", 3, 20);
     // More of the line, still no newline, in a file changed a moment ago.
-    let mut more = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    std::io::Write::write_all(&mut more, &last.as_bytes()[20..40]).unwrap();
+    append(&log, &last.as_bytes()[20..40]);
     let grown = ingest(&lake, &[&log]);
     assert!(grown.contains("1 line(s) committed unfinished"), "{grown}");
     assert!(
@@ -533,7 +535,7 @@ fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_b
     );
     // Finished, and a line after it: that line only, and no second warning.
     let rest = format!("{}{}", &last[40..], line(4, "g"));
-    std::io::Write::write_all(&mut more, rest.as_bytes()).unwrap();
+    append(&log, rest.as_bytes());
     let done = ingest(&lake, &[&log]);
     assert_eq!(count(&done, "rows written"), 1, "{done}");
     assert!(!done.contains("committed unfinished"), "{done}");

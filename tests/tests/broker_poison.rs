@@ -70,22 +70,26 @@ fn start_sink_with(
     (sink, metrics, log)
 }
 
-#[test]
-fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
+/// A broker with the one-partition topic holding `records`, a work directory and its lake path.
+fn broker_with(records: Vec<Vec<u8>>) -> (Broker, tempfile::TempDir, std::path::PathBuf) {
     let broker = Broker::start().expect("start tansu");
     broker.create_topic(TOPIC, 1).expect("create topic");
+    broker.produce(TOPIC, Some(0), records).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
+    (broker, dir, lake)
+}
 
-    let poison: Vec<Vec<u8>> = vec![
+#[test]
+fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
+    let (broker, dir, lake) = broker_with(vec![
         json_record(0, 1),
         b"this is { not json".to_vec(),
         json_record(1, 1),
         br#"{"hello":"world","status":200}"#.to_vec(),
         Vec::new(),
         json_record(2, 1),
-    ];
-    broker.produce(TOPIC, Some(0), &poison).unwrap();
+    ]);
 
     let (mut sink, metrics, log) = start_sink(&broker, dir.path(), &lake);
 
@@ -178,13 +182,7 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
 /// close (about a session timeout, 45 s, past a container's grace period).
 #[test]
 fn with_the_broker_gone_the_sink_is_not_ready_and_still_stops_cleanly() {
-    let broker = Broker::start().expect("start tansu");
-    broker.create_topic(TOPIC, 1).expect("create topic");
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    broker
-        .produce(TOPIC, Some(0), (0..100).map(|i| json_record(i, 1)))
-        .unwrap();
+    let (broker, dir, lake) = broker_with((0..100).map(|i| json_record(i, 1)).collect());
     let (mut sink, metrics, log) = start_sink(&broker, dir.path(), &lake);
     let c = wait_for_rows(&lake, 100, Duration::from_secs(60)).unwrap();
     assert_eq!(c.rows, 100);
@@ -208,13 +206,7 @@ fn with_the_broker_gone_the_sink_is_not_ready_and_still_stops_cleanly() {
 /// librdkafka's first statistics arrive: here they never do within the test.
 #[test]
 fn the_lag_is_known_from_the_assignment() {
-    let broker = Broker::start().expect("start tansu");
-    broker.create_topic(TOPIC, 1).expect("create topic");
-    broker
-        .produce(TOPIC, Some(0), (0..6).map(|i| json_record(i, 1)))
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
+    let (broker, dir, lake) = broker_with((0..6).map(|i| json_record(i, 1)).collect());
     // No statistics for ten minutes, and no flush before the end: the lag stays what the
     // assignment found, all six records.
     let flags = [
