@@ -447,16 +447,15 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     // SIGTERM/SIGINT stop the reading; what was read is committed, and the summary says so. A
     // second signal ends the process at once (exactly-once holds either way: a run resumes from
     // what the lake holds).
-    let (term, int) = (
+    let (stop, term) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
-    let stop = Arc::new(AtomicBool::new(false));
-    for (sig, flag) in [(SIGTERM, &term), (SIGINT, &int)] {
+    for sig in [SIGTERM, SIGINT] {
         signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
-        signal_hook::flag::register(sig, Arc::clone(flag))?;
     }
+    signal_hook::flag::register(SIGTERM, Arc::clone(&term))?;
     let mut all = Vec::new();
     for path in &cfg.files {
         if stop.load(Ordering::Relaxed) {

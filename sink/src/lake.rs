@@ -112,25 +112,26 @@ pub fn unpublished(root: &Path) -> Vec<(String, i32, usize)> {
         root: root.to_path_buf(),
     };
     let mut out = Vec::new();
-    let Ok(sources) = fs::read_dir(root.join(META_DIR).join("state")) else {
+    // Only partitions with something staged: theirs are the only states read.
+    let Ok(sources) = fs::read_dir(root.join(META_DIR).join("staging")) else {
         return out;
     };
     for source in sources.flatten() {
         let name = source.file_name().to_string_lossy().into_owned();
-        let Ok(states) = fs::read_dir(source.path()) else {
+        let Ok(partitions) = fs::read_dir(source.path()) else {
             continue;
         };
-        for state in states.flatten() {
-            let path = state.path();
-            let partition = path
-                .extension()
-                .filter(|e| *e == "json")
-                .and_then(|_| path.file_stem()?.to_str()?.parse::<i32>().ok());
-            let (Some(partition), Ok(Some(state))) = (partition, crate::offsets::load(&path))
-            else {
+        for staging in partitions.flatten().map(|e| e.path()) {
+            let partition = staging
+                .file_name()
+                .and_then(|f| f.to_str()?.parse::<i32>().ok());
+            let staged = |_: &i32| fs::read_dir(&staging).is_ok_and(|mut e| e.next().is_some());
+            let Some(partition) = partition.filter(staged) else {
                 continue;
             };
-            let staging = lake.staging_dir(&name, partition);
+            let Ok(Some(state)) = crate::offsets::load(&lake.state_path(&name, partition)) else {
+                continue;
+            };
             let n = state
                 .pending
                 .iter()
