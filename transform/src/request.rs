@@ -99,13 +99,23 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
             (sub(request, 0, sp), (rest_start, end), protocol)
         }
     };
-    let (path, query) = match memchr::memchr(b'?', &req.as_bytes()[target.0..target.1]) {
-        Some(q) => (
-            sub(request, target.0, target.0 + q),
-            Some(sub(request, target.0 + q + 1, target.1)),
-        ),
-        None => (sub(request, target.0, target.1), None),
+    // An absolute-form target (`http://host/a?b`, sent to proxies and by scanners) has its
+    // path after the scheme and authority, as Apache's `%U` and nginx's `$uri` read it; the
+    // host stays in `request`. An empty path there is `/` (RFC 9112, section 3.2.2).
+    let (start, absolute) = match path_start(&req[target.0..target.1]) {
+        Some(p) => (target.0 + p, true),
+        None => (target.0, false),
     };
+    let (mut path, query) = match memchr::memchr(b'?', &req.as_bytes()[start..target.1]) {
+        Some(q) => (
+            sub(request, start, start + q),
+            Some(sub(request, start + q + 1, target.1)),
+        ),
+        None => (sub(request, start, target.1), None),
+    };
+    if absolute && path.is_empty() {
+        path = Cow::Borrowed("/");
+    }
     RequestParts {
         method: Some(method),
         // A target that starts with `?` has no path: null, as every absent value is (an empty
@@ -114,6 +124,27 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
         query,
         protocol,
     }
+}
+
+/// Where the path of an absolute-form target begins: after `scheme://` (a letter, then letters,
+/// digits, `+`, `-` or `.`) and the authority, which ends at the first `/`, `?` or `#`. `None`
+/// when `target` is not absolute (`/a`, `host:443`, `*`).
+fn path_start(target: &str) -> Option<usize> {
+    let colon = memchr::memchr(b':', target.as_bytes())?;
+    let (scheme, rest) = (&target.as_bytes()[..colon], &target.as_bytes()[colon..]);
+    let scheme_ok = scheme.first().is_some_and(u8::is_ascii_alphabetic)
+        && scheme
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'));
+    if !scheme_ok || !rest.starts_with(b"://") {
+        return None;
+    }
+    let authority = colon + 3;
+    let end = target.as_bytes()[authority..]
+        .iter()
+        .position(|&c| matches!(c, b'/' | b'?' | b'#'))
+        .map_or(target.len(), |i| authority + i);
+    Some(end)
 }
 
 #[cfg(test)]
@@ -174,6 +205,49 @@ mod tests {
             some(["GET", "", "only", "HTTP/1.1"])
         );
         assert_eq!(parts("GET ?a b"), some(["GET", "", "a b", ""]));
+    }
+
+    #[test]
+    fn absolute_form_targets_keep_the_path_only() {
+        assert_eq!(
+            parts("GET http://example.com/a/b?x=1 HTTP/1.1"),
+            some(["GET", "/a/b", "x=1", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET HTTPS://user@example.com:8443/ HTTP/1.1"),
+            some(["GET", "/", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET http://example.com HTTP/1.1"),
+            some(["GET", "/", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET http://example.com?q=1 HTTP/1.0"),
+            some(["GET", "/", "q=1", "HTTP/1.0"])
+        );
+        // Split structurally (no protocol), and a scheme httparse would not take.
+        assert_eq!(parts("GET http://h/a b"), some(["GET", "/a b", "", ""]));
+        // Not absolute: authority-form, a path holding `://` later, a bad scheme, no `//`.
+        assert_eq!(
+            parts("CONNECT example.com:443 HTTP/1.1"),
+            some(["CONNECT", "example.com:443", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET /r?u=http://x/ HTTP/1.1"),
+            some(["GET", "/r", "u=http://x/", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET /go/http://x/y HTTP/1.1"),
+            some(["GET", "/go/http://x/y", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET 1http://x/y HTTP/1.1"),
+            some(["GET", "1http://x/y", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET mailto:a@b HTTP/1.1"),
+            some(["GET", "mailto:a@b", "", "HTTP/1.1"])
+        );
     }
 
     #[test]

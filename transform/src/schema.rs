@@ -366,7 +366,8 @@ crate::schema! {
         /// The request method, when the request line is well formed.
         #[serde(borrow, default)]
         pub method: Option<Cow<'a, str>>,
-        /// The path, without the query string.
+        /// The path, without the query string (and without the scheme and host of an
+        /// absolute-form target such as `http://host/a`).
         #[serde(borrow, default)]
         pub path: Option<Cow<'a, str>>,
         /// The query string, without `?`.
