@@ -191,9 +191,10 @@ fn more_heads(b: &[u8], mut pos: usize) -> Result<(usize, (usize, usize)), Parse
     Ok((pos, (more, last_end)))
 }
 
-/// Whether the `[` at `i` opens an address in brackets (`[2001:db8::1]`, `[::1]:443`) rather
-/// than the timestamp: letters, digits, `:`, `.`, `%`, `-` and `_` up to a `]` (with at least one
-/// `:`), then the field's end or a `:port`. A timestamp has a `/` two or three bytes in.
+/// Whether the `[` at `i` opens an address in brackets (`[2001:db8::1]`, `[::1]:443`,
+/// `[192.0.2.1]`) rather than the timestamp: letters, digits, `:`, `.`, `%`, `-` and `_` up to a
+/// `]` (with at least one `:`, or four dot-separated groups of digits), then the field's end or a
+/// `:port`. A timestamp has a `/` two or three bytes in; epoch seconds have at most one dot.
 #[inline(always)]
 fn bracketed_address(b: &[u8], i: usize) -> bool {
     !(b.get(i + 3) == Some(&b'/') || b.get(i + 2) == Some(&b'/')) && bracketed_address_slow(b, i)
@@ -208,7 +209,9 @@ fn bracketed_address_slow(b: &[u8], i: usize) -> bool {
     };
     let (addr, after) = (&t[..close], &t[close + 1..]);
     let addr_byte = |c: &u8| c.is_ascii_alphanumeric() || b":.%-_".contains(c);
-    addr.contains(&b':')
+    let dotted_quad = addr.split(|&c| c == b'.').filter(|g| !g.is_empty()).count() == 4
+        && addr.iter().filter(|&&c| c == b'.').count() == 3;
+    (addr.contains(&b':') || dotted_quad)
         && addr.iter().all(addr_byte)
         && match after {
             [] => true,

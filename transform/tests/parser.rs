@@ -305,6 +305,15 @@ fn bracketed_ipv6_addresses_are_fields_not_the_timestamp() {
     );
     let r = owned(format!("[fe80::1%eth0] - - {t}"));
     assert_eq!(r.client_ip, "[fe80::1%eth0]");
+    // IPv4 in brackets, with and without a port; epoch seconds in brackets stay a timestamp.
+    let r = owned(format!("[192.0.2.1] - - {t}"));
+    assert_eq!((r.client_ip.as_ref(), s(&r.vhost)), ("[192.0.2.1]", None));
+    let r = owned(format!("[192.0.2.1]:80 - - {t}"));
+    assert_eq!(r.client_ip, "[192.0.2.1]:80");
+    assert!(matches!(
+        err(br#"1.2.3.4 - - [1548000000.123] "GET / HTTP/1.1" 200 5"#),
+        ErrorKind::Timestamp(_)
+    ));
     // A one-digit day is still a timestamp, and a bracket that is not an address is one too.
     let r = ok(r#"1.2.3.4 - - [2/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 5"#);
     assert_eq!(r.time.to_rfc3339(), "2019-01-02T03:56:14Z");
