@@ -180,9 +180,10 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// Entries in each GeoIP memo (decoded results by address, and by database record); one pair
-    /// of memos per `ingest` worker thread.
-    #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE)]
+    /// Entries in each GeoIP memo (decoded results by address, and by database record), at
+    /// least 2; one pair of memos per `ingest` worker thread.
+    #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE,
+          value_parser = at_least_two)]
     pub geoip_cache_size: usize,
 }
 
@@ -317,6 +318,15 @@ pub fn parse_brokers(s: &str) -> Result<String, String> {
 }
 
 /// A value that must not be empty (a topic, a group id).
+/// A count of at least 2 (a two-generation memo holds one entry per generation at least).
+fn at_least_two(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 2 => Ok(n),
+        Ok(_) => Err("must be at least 2".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn non_empty(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err("must not be empty".into())

