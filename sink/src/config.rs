@@ -144,11 +144,11 @@ pub struct ParseConfig {
 /// How long a raw log line may be, shared by `ingest`, `parse` and `produce`.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct LineLimit {
-    /// The longest line read whole, in bytes (at most 1 GiB). A longer line is rejected (a dead
-    /// letter) with its length and its first bytes; the rest of it is read past, never held in
-    /// memory.
+    /// The longest line read whole, in bytes (at most 256 MiB). A longer line is rejected (a
+    /// dead letter) with its length and its first bytes; the rest of it is read past, never held
+    /// in memory.
     #[arg(long, env = "ACCESSLAKE_MAX_LINE_BYTES", default_value_t = LineLimit::DEFAULT,
-          value_parser = clap::value_parser!(u32).range(1..=1 << 30))]
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(LineLimit::MAX)))]
     pub max_line_bytes: u32,
 }
 
@@ -156,6 +156,10 @@ impl LineLimit {
     /// 1 MiB: Redpanda's and Kafka's default largest message, so the streaming path has the
     /// same limit.
     pub const DEFAULT: u32 = 1 << 20;
+
+    /// 256 MiB: a line's bytes that are not UTF-8 are written as `\xHH`, four bytes each, so one
+    /// field of a chunk with such a line stays under the 2 GiB an Arrow text column holds.
+    pub const MAX: u32 = 1 << 28;
 
     /// The limit in bytes.
     pub fn bytes(&self) -> usize {
@@ -224,9 +228,9 @@ pub struct IngestConfig {
     pub max_rows: usize,
     #[command(flatten)]
     pub layout: Layout,
-    /// Threads that parse and enrich (0: one per core). Windows and commits stay on one
-    /// thread each, in line order, whatever this is.
-    #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0)]
+    /// Threads that parse and enrich (0: one per core; at most 256). Windows and commits stay
+    /// on one thread each, in line order, whatever this is.
+    #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0, value_parser = thread_count)]
     pub threads: usize,
     #[command(flatten)]
     pub lines: LineLimit,
@@ -318,6 +322,15 @@ pub fn parse_brokers(s: &str) -> Result<String, String> {
 }
 
 /// A value that must not be empty (a topic, a group id).
+/// A thread count: 0 (one per core) to 256.
+fn thread_count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n <= 256 => Ok(n),
+        Ok(_) => Err("at most 256".into()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A count of at least 2 (a two-generation memo holds one entry per generation at least).
 fn at_least_two(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {

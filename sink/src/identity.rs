@@ -104,7 +104,7 @@ fn search(
     let mut free = None;
     for k in 0..MAX_PROBE {
         let p = nth_from(id, k);
-        match offsets::load(&lake.state_path(source, p))? {
+        match offsets::load(&lake.state_path(source, p), source, p)? {
             Some(state) if is_mine(&state) => return Ok(Found::Mine(p)),
             Some(_) => {}
             None => {
@@ -419,7 +419,7 @@ mod tests {
         pipe.push_rejected(10, b"{}").unwrap();
         pipe.flush_all().unwrap();
         drop(pipe);
-        let state = offsets::load(&lake.state_path(SOURCE, id))
+        let state = offsets::load(&lake.state_path(SOURCE, id), SOURCE, id)
             .unwrap()
             .unwrap();
         assert_eq!(state.first_line, Some(a));

@@ -18,7 +18,7 @@
 //! is drawn only when stderr is a terminal.
 
 use crate::chunk::{count_lines, lines, read_chunk, Piece};
-use crate::config::{IngestConfig, LogFormat};
+use crate::config::{IngestConfig, LineLimit, LogFormat};
 use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
@@ -107,7 +107,11 @@ impl ParseSettings {
         for item in text.split_whitespace() {
             match item.split_once('=')? {
                 ("format", f) => format = Some(LogFormat::from_str(f, false).ok()?),
-                ("max_line_bytes", n) => max_line = Some(n.parse().ok()?),
+                ("max_line_bytes", n) => {
+                    let n: u32 = n.parse().ok()?;
+                    // The flag's range: a hand-edited state must not lift the bound on memory.
+                    max_line = Some(n as usize).filter(|_| (1..=LineLimit::MAX).contains(&n));
+                }
                 _ => return None,
             }
         }
@@ -156,7 +160,7 @@ fn parse_chunk(
     enricher: &mut Enricher,
     sizes: &mut Option<TextSizes>,
 ) -> Chunk {
-    let mut rows = Rows::with_capacity_like(data.len() / 200 + 16, sizes.as_ref());
+    let mut rows = Rows::with_capacity_like(data.len() / 200 + 16, data.len(), sizes.as_ref());
     let (mut rejected, mut lines_seen, mut already) = (Vec::new(), 0, 0);
     for (i, line) in lines(data).enumerate() {
         let offset = first + i as i64;
@@ -358,7 +362,7 @@ fn ingest_file(
                 false => vec![(first, work.too_long(first, &head, len))],
             };
             Chunk {
-                batch: Rows::with_capacity_like(0, None).finish(),
+                batch: Rows::with_capacity(0).finish(),
                 rejected,
                 lines: 1,
                 already: u64::from(already),
@@ -546,7 +550,15 @@ mod tests {
         }
         .text();
         assert_eq!(text, "format=vhost-combined max_line_bytes=1048576");
-        for bad in ["", "format=combined", "format=nope max_line_bytes=1", "x=1"] {
+        for bad in [
+            "",
+            "format=combined",
+            "format=nope max_line_bytes=1",
+            "x=1",
+            "format=combined max_line_bytes=0",
+            "format=combined max_line_bytes=268435457",
+            "format=combined max_line_bytes=18446744073709551615",
+        ] {
             assert_eq!(ParseSettings::from_text(bad), None, "{bad}");
         }
     }

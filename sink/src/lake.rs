@@ -129,7 +129,9 @@ pub fn unpublished(root: &Path) -> Vec<(String, i32, usize)> {
             let Some(partition) = partition.filter(staged) else {
                 continue;
             };
-            let Ok(Some(state)) = crate::offsets::load(&lake.state_path(&name, partition)) else {
+            let Ok(Some(state)) =
+                crate::offsets::load(&lake.state_path(&name, partition), &name, partition)
+            else {
                 continue;
             };
             let n = state

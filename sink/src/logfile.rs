@@ -69,15 +69,25 @@ pub fn open_file(mut file: File, on_read: impl FnMut(u64) + Send + 'static) -> i
 }
 
 /// The text of a stream that may be gzip-compressed (standard input, say): it is if its first
-/// bytes are the gzip magic.
+/// bytes are the gzip magic. They are read however the stream hands them over (a pipe may
+/// deliver one byte, then the rest), then put back in front of it.
 pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> {
-    let gzip = loop {
-        match input.fill_buf() {
-            Ok(head) => break head.starts_with(&GZIP_MAGIC),
+    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
+    while head.len() < GZIP_MAGIC.len() {
+        let buf = match input.fill_buf() {
+            Ok(buf) => buf,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
+        };
+        if buf.is_empty() {
+            break;
         }
-    };
+        let n = buf.len().min(GZIP_MAGIC.len() - head.len());
+        head.extend_from_slice(&buf[..n]);
+        input.consume(n);
+    }
+    let gzip = head == GZIP_MAGIC;
+    let input = io::Cursor::new(head).chain(input);
     Ok(LogFile {
         text: match gzip {
             true => Box::new(Members::new(input)),
@@ -373,6 +383,18 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_stream_keeps_its_first_bytes() {
+        for text in [&b""[..], b"a", b"\x1f", b"ab\n", b"\x1fx\nmore\n"] {
+            let trickle = io::BufReader::with_capacity(1, io::Cursor::new(text.to_vec()));
+            let mut piped = decode(trickle).unwrap();
+            assert!(!piped.compressed);
+            let mut got = Vec::new();
+            piped.text.read_to_end(&mut got).unwrap();
+            assert_eq!(got, text);
+        }
+    }
+
+    #[test]
     fn plain_gzip_and_multi_member_gzip_read_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let text: Vec<u8> = (0..20_000)
@@ -497,11 +519,17 @@ mod tests {
                 bytes.len() as u64,
                 "{name}: the padding is read too"
             );
-            // A stream (standard input) the same.
+            // A stream (standard input) the same, also one that hands over a byte at a time.
             let mut piped = decode(io::Cursor::new(bytes.clone())).unwrap().text;
             let mut got = Vec::new();
             piped.read_to_end(&mut got).unwrap();
             assert!(got == text, "{name}: from a stream");
+            let trickle = io::BufReader::with_capacity(1, io::Cursor::new(bytes.clone()));
+            let mut piped = decode(trickle).unwrap();
+            assert!(piped.compressed, "{name}: told from its first two bytes");
+            let mut got = Vec::new();
+            piped.text.read_to_end(&mut got).unwrap();
+            assert!(got == text, "{name}: from a byte-by-byte stream");
         }
         // Anything else after the data stays an error: garbage, garbage after zeros, zeros
         // between members.

@@ -44,6 +44,8 @@ pub enum OffsetsError {
     },
     #[error("state file {path} has format {found}, this build reads {STATE_FORMAT}")]
     Format { path: PathBuf, found: u32 },
+    #[error("state file {path} is not valid: {reason} (was it edited by hand?)")]
+    Invalid { path: PathBuf, reason: String },
 }
 
 /// A file of a commit: its name in the partition's staging directory and its place in the lake.
@@ -119,6 +121,33 @@ impl PartitionState {
         }
     }
 
+    /// Checks what a run relies on: that this is `source`'s `partition`, that its window length
+    /// is one a run accepts, that its staged files are plain names and its targets stay inside
+    /// the lake, and that its offsets are not negative.
+    fn check(&self, source: &str, partition: i32) -> Result<(), String> {
+        if (self.source.as_str(), self.partition) != (source, partition) {
+            return Err(format!(
+                "it names source {:?} partition {}, not {source:?} partition {partition}",
+                self.source, self.partition
+            ));
+        }
+        if let Some(w) = self.window_secs.filter(|&w| w == 0 || 3600 % w != 0) {
+            return Err(format!("window_secs {w} does not divide an hour"));
+        }
+        if let Some(f) = self.pending.iter().find(|f| {
+            !stays_inside(&f.target) || !stays_inside(&f.staged) || f.staged.contains('/')
+        }) {
+            return Err(format!(
+                "pending file {:?} → {:?} leaves its directory",
+                f.staged, f.target
+            ));
+        }
+        if self.resume_offset < 0 || self.flushed.values().any(|&f| f < 0) {
+            return Err("negative offsets".into());
+        }
+        Ok(())
+    }
+
     /// Whether `flushed` holds a window's key (not only the dead letters').
     pub fn has_flushed_windows(&self, rejected_key: &str) -> bool {
         self.flushed.keys().any(|k| k != rejected_key)
@@ -130,8 +159,15 @@ impl PartitionState {
     }
 }
 
-/// Reads a partition's state; `None` when it has never committed.
-pub fn load(path: &Path) -> Result<Option<PartitionState>, OffsetsError> {
+/// Reads the state of `source`'s `partition`, stored at `path`; `None` when it has never
+/// committed. A state that is not one this program writes for that partition (another
+/// partition's, a window length no run accepts, a file outside the lake) is an error: its paths
+/// are renamed into place and its settings applied, so nothing in it is taken on trust.
+pub fn load(
+    path: &Path,
+    source: &str,
+    partition: i32,
+) -> Result<Option<PartitionState>, OffsetsError> {
     let bytes = match fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -153,7 +189,22 @@ pub fn load(path: &Path) -> Result<Option<PartitionState>, OffsetsError> {
             found: state.format,
         });
     }
+    state
+        .check(source, partition)
+        .map_err(|reason| OffsetsError::Invalid {
+            path: path.into(),
+            reason,
+        })?;
     Ok(Some(state))
+}
+
+/// Whether `path` is relative and goes only down (no `..`, no root, no prefix): a staged or
+/// target path must stay inside its directory.
+fn stays_inside(path: &str) -> bool {
+    !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
 /// Atomically replaces the state file at `path`: this is the commit point.
@@ -197,14 +248,14 @@ mod tests {
     fn store_then_load() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("state/t/3.json");
-        assert_eq!(load(&p).unwrap(), None);
+        assert_eq!(load(&p, "t", 3).unwrap(), None);
         let mut s = PartitionState::new("t", 3, 42);
         s.pending.push(PendingFile {
             staged: ".a.parquet.tmp".into(),
             target: "year=2019/a.parquet".into(),
         });
         store(&p, &s).unwrap();
-        assert_eq!(load(&p).unwrap(), Some(s.clone()));
+        assert_eq!(load(&p, "t", 3).unwrap(), Some(s.clone()));
         // An `ingest` state with the file's fingerprints; one written before them reads as None.
         let mut with = s.clone();
         with.first_line = Some(crate::logfile::Fingerprint::of(b"first\n"));
@@ -214,7 +265,7 @@ mod tests {
             unfinished: true,
         });
         store(&p, &with).unwrap();
-        assert_eq!(load(&p).unwrap(), Some(with));
+        assert_eq!(load(&p, "t", 3).unwrap(), Some(with));
         let text = fs::read_to_string(&p).unwrap();
         assert!(text.contains("\"first_line\""), "{text}");
         store(&p, &s).unwrap();
@@ -223,7 +274,36 @@ mod tests {
             !text.contains("first_line") && !text.contains("last_line"),
             "{text}"
         );
+        // Another partition's state, or one whose paths or settings no run writes.
+        assert!(matches!(
+            load(&p, "t", 4),
+            Err(OffsetsError::Invalid { .. })
+        ));
+        assert!(matches!(
+            load(&p, "u", 3),
+            Err(OffsetsError::Invalid { .. })
+        ));
+        let bad = |edit: fn(&mut PartitionState)| {
+            let mut b = s.clone();
+            edit(&mut b);
+            store(&p, &b).unwrap();
+            load(&p, "t", 3)
+        };
+        let invalid = |r: Result<_, OffsetsError>| matches!(r, Err(OffsetsError::Invalid { .. }));
+        assert!(invalid(bad(|b| b.window_secs = Some(0))));
+        assert!(invalid(bad(|b| b.window_secs = Some(86_400))));
+        assert!(invalid(
+            bad(|b| b.pending[0].target = "../../victim".into())
+        ));
+        assert!(invalid(bad(|b| b.pending[0].target = "/etc/passwd".into())));
+        assert!(invalid(bad(|b| b.pending[0].staged = "../x".into())));
+        assert!(invalid(bad(|b| b.pending[0].staged = "a/b".into())));
+        assert!(invalid(bad(|b| b.resume_offset = -1)));
+        assert!(bad(|b| b.window_secs = Some(900)).unwrap().is_some());
         fs::write(&p, b"{not json").unwrap();
-        assert!(matches!(load(&p), Err(OffsetsError::Corrupt { .. })));
+        assert!(matches!(
+            load(&p, "t", 3),
+            Err(OffsetsError::Corrupt { .. })
+        ));
     }
 }

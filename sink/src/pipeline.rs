@@ -155,7 +155,7 @@ impl PartitionPipeline {
             }
             .into());
         }
-        let state = offsets::load(&lake.state_path(source, partition))?;
+        let state = offsets::load(&lake.state_path(source, partition), source, partition)?;
         // Windows committed past the resume offset (a run that stopped without flushing) are
         // recognised by their keys, which depend on the window length: with another length their
         // records would not be known and would be written twice. So the committed length stays
@@ -612,10 +612,11 @@ impl PartitionPipeline {
             st.last_line = Some(last);
         }
         st.watermark = self.windows.watermark();
-        st.commits += 1;
-        st.rows += rows;
-        st.rejected += rejected;
-        st.late += late;
+        // Running totals for people (a state edited to near the maximum stays there).
+        st.commits = st.commits.saturating_add(1);
+        st.rows = st.rows.saturating_add(rows);
+        st.rejected = st.rejected.saturating_add(rejected);
+        st.late = st.late.saturating_add(late);
         // From here on, replays are judged against this state: if the job fails, the pipeline
         // is unusable and reopening it recovers from what actually reached the disk.
         self.state = Some(job.state.clone());

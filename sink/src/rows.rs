@@ -119,11 +119,11 @@ impl Text {
             self.bytes.extend_from_slice(s.as_bytes());
         }
         // The limit of a `Utf8` array (and of arrow's `StringBuilder`): 2 GiB of text. A buffer
-        // holds one ingest chunk (about 1 MiB of lines, none over `--max-line-bytes`, at most
-        // 1 GiB) or one window's pushed rows, which is flushed at
-        // `WindowSettings::max_text_bytes` (at most 512 MiB), so only a single Kafka record over
-        // 1 GiB could reach it (librdkafka refuses messages over 100 MB unless
-        // `receive.message.max.bytes` is raised).
+        // holds one ingest chunk (about 1 MiB of lines and at most one line over it, none over
+        // `--max-line-bytes`, at most 256 MiB, whose bytes that are not UTF-8 take four bytes
+        // each as `\xHH`: about 1 GiB at worst) or one window's pushed rows, flushed at
+        // `WindowSettings::max_text_bytes` (at most 512 MiB) before a record of at most 1 GiB
+        // (`run` refuses a larger `receive.message.max.bytes`) is added.
         let end = i32::try_from(self.bytes.len()).expect("under 2 GiB of text per column buffer");
         self.offsets.push(end);
         self.validity.push(s.is_some());
@@ -276,20 +276,22 @@ pub struct Rows {
 impl Rows {
     /// An empty buffer with room for `rows` rows (and 16 bytes per text value).
     pub fn with_capacity(rows: usize) -> Rows {
-        Rows::with_capacity_like(rows, None)
+        Rows::with_capacity_like(rows, rows.saturating_mul(16), None)
     }
 
     /// An empty buffer with room for `rows` rows, each text column sized after `like`: the
-    /// [`TextSizes`] of an earlier buffer, scaled to `rows` with an eighth to spare. A text buffer
-    /// that has to grow doubles and copies what it holds; sized from the last chunk of the same
+    /// [`TextSizes`] of an earlier buffer, scaled to `rows` with an eighth to spare, and never
+    /// more than `max_text` bytes (the size of the input the rows come from: one long line in
+    /// the earlier buffer must not make every row of this one look long). A text buffer that
+    /// has to grow doubles and copies what it holds; sized from the last chunk of the same
     /// input, it rarely has to.
-    pub fn with_capacity_like(rows: usize, like: Option<&TextSizes>) -> Rows {
+    pub fn with_capacity_like(rows: usize, max_text: usize, like: Option<&TextSizes>) -> Rows {
         let text = |i: usize| match like {
             Some(t) if t.rows > 0 => {
                 let per_row = t.bytes.get(i).copied().unwrap_or(0) as f64 / t.rows as f64;
-                (per_row * rows as f64 * 1.125) as usize
+                ((per_row * rows as f64 * 1.125) as usize).min(max_text)
             }
-            _ => rows * 16,
+            _ => (rows * 16).min(max_text),
         };
         Rows {
             columns: lake_fields()
@@ -467,6 +469,17 @@ mod tests {
         assert_eq!(sizes.bytes[at("client_ip")], 4 * "1.2.3.4".len());
         assert_eq!(sizes.bytes[at("status")], 0, "not a text column");
         assert_eq!(sizes.bytes[at("request")], 4 * "GET /a HTTP/1.1".len());
-        assert!(Rows::with_capacity_like(40, Some(&sizes)).is_empty());
+        assert!(Rows::with_capacity_like(40, 1 << 20, Some(&sizes)).is_empty());
+        // One long value among few rows does not size the next buffer's every row after it.
+        let long = TextSizes {
+            rows: 2,
+            bytes: vec![1 << 30; sizes.bytes.len()],
+        };
+        let next = Rows::with_capacity_like(5_000, 1 << 20, Some(&long));
+        let reserved = next.columns.iter().map(|c| match c {
+            Column::Str(t) => t.bytes.capacity(),
+            _ => 0,
+        });
+        assert!(reserved.max().unwrap() <= 1 << 20);
     }
 }

@@ -79,7 +79,14 @@ impl Section {
         const BYTES: (&str, &str) = ("bytes", CLAMPED_SUM_OF_BYTES);
         match self {
             Section::Traffic => &[
-                ("hour", "to_timestamp(epoch_us(time) // 3600000000 * 3600)"),
+                // The hour's start, rounded down (before 1970 too: DuckDB's `//` and `%`
+                // truncate toward zero, so the remainder is made non-negative first), as the
+                // writer's `div_euclid`.
+                (
+                    "hour",
+                    "to_timestamp((epoch_us(time) - (epoch_us(time) % 3600000000 + 3600000000) \
+                     % 3600000000) // 1000000)",
+                ),
                 ("status", "status"),
                 ("is_bot", "is_bot"),
                 REQUESTS,

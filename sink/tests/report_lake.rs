@@ -474,14 +474,62 @@ fn a_range_without_files_is_a_report_of_zeros() {
 
 #[test]
 fn each_summary_equals_the_sql_summary_of_its_file() {
-    let files = accesslake::query::lake_files(&lake().lake).unwrap();
+    assert_summaries_match_sql(&lake().lake);
+}
+
+#[test]
+fn hours_before_1970_are_summarised_alike() {
+    // DuckDB's integer division truncates toward zero: 23:30 on the last day of 1969 must fall
+    // in the hour from 23:00, not in 1970's first.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("old.log");
+    let line = |t: &str| format!("192.0.2.1 - - [{t} +0000] \"GET /a HTTP/1.1\" 404 5\n");
+    let text = [
+        "31/Dec/1969:23:30:00",
+        "01/Jan/1970:00:10:00",
+        "31/Dec/1969:22:59:59",
+    ]
+    .map(line);
+    std::fs::write(&log, text.concat()).unwrap();
+    let lake = dir.path().join("lake");
+    let out = accesslake(&[
+        "ingest",
+        "--no-progress",
+        "--lake",
+        lake.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_summaries_match_sql(&lake);
+    // The report read without summaries (the SQL path) is the same.
+    let text = |extra: &[&str]| {
+        let mut args = vec!["report", "--lake", lake.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let out = accesslake(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let summarised = text(&[]);
+    assert_eq!(summarised, text(&["--no-summaries"]));
+    assert!(summarised.contains("1969-12-31 23:00"), "{summarised}");
+}
+
+/// Each data file's stored summary equals the SQL summary of its rows.
+fn assert_summaries_match_sql(lake_dir: &std::path::Path) {
+    let files = accesslake::query::lake_files(lake_dir).unwrap();
     assert!(!files.is_empty());
     let conn = duckdb::Connection::open_in_memory().unwrap();
     for f in &files {
-        let rel = f.path.strip_prefix(&lake().lake).unwrap().to_str().unwrap();
-        let summary = lake()
-            .lake
-            .join(accesslake::lake::Lake::summary_target(rel));
+        let rel = f.path.strip_prefix(lake_dir).unwrap().to_str().unwrap();
+        let summary = lake_dir.join(accesslake::lake::Lake::summary_target(rel));
         assert!(summary.is_file(), "{} has no summary", f.path.display());
         let (data, summary) = (f.path.display(), summary.display());
         let sql = accesslake::summary::sql(&format!(
