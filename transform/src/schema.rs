@@ -217,7 +217,7 @@ impl Timestamp {
         out.push_str(&String::from_utf8_lossy(&buf));
     }
     /// Parses RFC 3339 (any offset) into UTC; `None` also for an instant outside the years
-    /// 0000 to 9999 in UTC (`9999-12-31T23:30:00-01:00`), as the log parser refuses them.
+    /// 0001 to 9999 in UTC (`9999-12-31T23:30:00-01:00`), as the log parser refuses them.
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
         crate::timestamp::UTC_SECONDS
@@ -505,10 +505,11 @@ mod tests {
             Some(t)
         );
         assert_eq!(Timestamp(1_500_000).to_rfc3339(), "1970-01-01T00:00:01.5Z");
-        // Instants outside the years 0000-9999 in UTC are refused, as the log parser does.
+        // Instants outside the years 0001-9999 in UTC are refused, as the log parser does.
         assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:30:00-01:00"), None);
-        assert_eq!(Timestamp::parse_rfc3339("0000-01-01T00:30:00+01:00"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:30:00+01:00"), None);
+        assert_eq!(Timestamp::parse_rfc3339("0000-06-01T00:00:00Z"), None);
         assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").is_some());
-        assert!(Timestamp::parse_rfc3339("0000-01-01T00:00:00Z").is_some());
+        assert!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").is_some());
     }
 }

@@ -20,14 +20,15 @@ pub enum TimestampError {
     Time,
     #[error("timestamp has a UTC offset out of range")]
     Offset,
-    #[error("timestamp falls outside the years 0000 to 9999 in UTC")]
+    #[error("timestamp falls outside the years 0001 to 9999 in UTC")]
     Year,
 }
 
-/// The first and last second of the years 0000 to 9999, UTC: the instants RFC 3339 can write.
-/// A local time on the first or last day of that range can fall outside it once its offset is
-/// taken away.
-pub(crate) const UTC_SECONDS: std::ops::RangeInclusive<i64> = -62_167_219_200..=253_402_300_799;
+/// The first and last second of the years 0001 to 9999, UTC: the instants RFC 3339 can write,
+/// less year 0000, which Python's `datetime` (so pandas and polars) cannot hold and DuckDB's
+/// `year()` calls 1 (1 BC). A local time on the first or last day of that range can fall outside
+/// it once its offset is taken away.
+pub(crate) const UTC_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 /// The last second of a day, from its midnight, in microseconds.
 const LAST_SECOND: i64 = 86_399 * 1_000_000;
 /// [`UTC_SECONDS`] in microseconds.

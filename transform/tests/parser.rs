@@ -380,34 +380,35 @@ fn instants_outside_the_years_0000_to_9999_are_refused() {
     let line = |ts: &str| format!(r#"1.2.3.4 - - [{ts}] "GET / HTTP/1.1" 200 5"#);
     for ts in [
         "31/Dec/9999:23:59:59 -1400",
-        "01/Jan/0000:00:00:00 +0000",
-        "01/Jan/0000:00:00:00 +1400",
+        "01/Jan/0001:00:00:00 +0000",
+        "01/Jan/0001:00:00:00 +1400",
+        "31/Dec/0000:23:59:59 +0000",
     ] {
         let l = line(ts);
         match parse_line(l.as_bytes()) {
             Ok(r) => assert!(
-                ts.starts_with("01/Jan/0000:00:00:00 +0000"),
+                ts.starts_with("01/Jan/0001:00:00:00 +0000"),
                 "{ts} gave {}",
                 r.time.to_rfc3339()
             ),
             Err(e) => assert_eq!(
                 e.to_string(),
-                "timestamp falls outside the years 0000 to 9999 in UTC (at byte 13)",
+                "timestamp falls outside the years 0001 to 9999 in UTC (at byte 13)",
                 "{ts}"
             ),
         }
     }
     assert_eq!(
-        ok(&line("01/Jan/0000:00:00:00 +0000")).time.to_rfc3339(),
-        "0000-01-01T00:00:00Z"
+        ok(&line("01/Jan/0001:00:00:00 +0000")).time.to_rfc3339(),
+        "0001-01-01T00:00:00Z"
     );
     assert_eq!(
         ok(&line("31/Dec/9999:23:59:59 +0000")).time.to_rfc3339(),
         "9999-12-31T23:59:59Z"
     );
     assert_eq!(
-        ok(&line("01/Jan/0000:14:00:00 +1400")).time.to_rfc3339(),
-        "0000-01-01T00:00:00Z"
+        ok(&line("01/Jan/0001:14:00:00 +1400")).time.to_rfc3339(),
+        "0001-01-01T00:00:00Z"
     );
     // The day memo: earlier seconds of the last day are fine, the last ones are not.
     assert_eq!(
