@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 /// `1234567` → `1.2 MB` style sizes.
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [&str; 6] = ["B", "kB", "MB", "GB", "TB", "PB"];
+    if saturated(b) {
+        return "≥ 9223.4 PB".into();
+    }
     let mut v = b as f64;
     let mut u = 0;
     while v >= 1000.0 && u < UNITS.len() - 1 {
@@ -46,6 +49,19 @@ fn bar(v: u64, max: u64, width: usize) -> String {
         ((v as f64 / max as f64) * width as f64).round() as usize
     };
     "█".repeat(n.max(usize::from(v > 0)))
+}
+
+/// Whether a byte figure is the saturated `i64::MAX`: the true sum is that or more.
+pub fn saturated(bytes: u64) -> bool {
+    bytes >= i64::MAX as u64
+}
+
+/// A share of the byte total, `  n/a` when the total saturated (the true one is unknown).
+fn byte_pct(v: u64, total: u64) -> String {
+    match saturated(total) {
+        true => "  n/a".into(),
+        false => format!("{:>5.1}%", pct(v, total)),
+    }
 }
 
 fn pct(v: u64, total: u64) -> f64 {
@@ -220,11 +236,11 @@ pub fn render(r: &Report, limits: Limits) -> String {
         };
         let _ = writeln!(
             s,
-            "  {who:<8} {:>10} requests ({:>5.1}%)  {:>10} ({:>5.1}%)",
+            "  {who:<8} {:>10} requests ({:>5.1}%)  {:>10} ({})",
             x.requests,
             pct(x.requests, t.requests),
             human_bytes(x.bytes),
-            pct(x.bytes, t.bytes)
+            byte_pct(x.bytes, t.bytes)
         );
     }
 
@@ -246,4 +262,19 @@ pub fn render(r: &Report, limits: Limits) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_saturated_byte_total_is_a_lower_bound_without_shares() {
+        let max = i64::MAX as u64;
+        assert_eq!(human_bytes(max), "≥ 9223.4 PB");
+        assert_eq!(human_bytes(max - 1), "9223.4 PB");
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(byte_pct(max, max), "  n/a");
+        assert_eq!(byte_pct(5, 20), " 25.0%");
+    }
 }

@@ -5,7 +5,7 @@
 //! commit does; [`write_file`] and [`write_file_unsynced`] do either in one call).
 //!
 //! Files are zstd-compressed with dictionary encoding and row groups of up to
-//! [`ROW_GROUP_ROWS`] rows, and carry key-value metadata: the schema version, the source, the
+//! [`ROW_GROUP_ROWS`] rows (a file's of equal size), and carry key-value metadata: the schema version, the source, the
 //! source partition and the offset range they hold ([`FileMeta`]), so a file explains itself.
 
 use accesslake_transform::Kind;
@@ -144,6 +144,14 @@ impl LakeWriter {
             })
     }
 
+    /// Ends the current row group (the next rows start another); nothing when it is empty.
+    pub fn flush(&mut self) -> Result<(), WriterError> {
+        self.inner.flush().map_err(|source| WriterError::Parquet {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Finishes the file and fsyncs it; returns its metadata.
     pub fn close(self) -> Result<ParquetMetaData, WriterError> {
         let path = self.path.clone();
@@ -202,8 +210,22 @@ fn write_all(
         source,
     })?;
     let mut w = LakeWriter::try_new(file, path, meta)?;
+    // Row groups of equal size, none over `ROW_GROUP_ROWS`: 131,073 rows make two of 65,537 and
+    // 65,536, not one full and one of a single row.
+    let total: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    let per_group = total.div_ceil(total.div_ceil(ROW_GROUP_ROWS).max(1)).max(1);
+    let mut in_group = 0;
     for batch in batches {
-        w.write(batch)?;
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let take = (per_group - in_group).min(batch.num_rows() - at);
+            w.write(&batch.slice(at, take))?;
+            (at, in_group) = (at + take, in_group + take);
+            if in_group == per_group {
+                w.flush()?;
+                in_group = 0;
+            }
+        }
     }
     Ok(w)
 }

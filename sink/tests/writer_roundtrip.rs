@@ -137,3 +137,52 @@ fn rows_survive_a_parquet_round_trip() {
         assert_eq!(g, e);
     }
 }
+
+#[test]
+fn a_files_row_groups_are_of_equal_size() {
+    let line = b"81.2.69.142 - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 1 \"-\" \"x\"";
+    let rec = parse_line(line).unwrap();
+    let mut enricher = Enricher::open(None, None, 16).unwrap();
+    let e = enricher.enrich(&rec.client_ip, None);
+    let dir = tempfile::tempdir().unwrap();
+    let max = accesslake::writer::ROW_GROUP_ROWS;
+    for (total, groups) in [
+        (max + 1, vec![max / 2 + 1, max / 2]),
+        (max, vec![max]),
+        (5, vec![5]),
+    ] {
+        // Several batches, so that groups span batch boundaries.
+        let mut batches = Vec::new();
+        let mut left = total;
+        let mut offset = 0;
+        while left > 0 {
+            let n = left.min(50_000);
+            let mut rows = Rows::with_capacity(n);
+            for _ in 0..n {
+                offset += 1;
+                let prov = Provenance {
+                    src_partition: 0,
+                    src_offset: offset,
+                };
+                rows.push(&rec, &e, prov);
+            }
+            batches.push(rows.finish());
+            left -= n;
+        }
+        let path = dir.path().join(format!("{total}.parquet"));
+        let meta = FileMeta {
+            source: "test".into(),
+            partition: 0,
+            first_offset: 1,
+            last_offset: total as i64,
+            window_start: 0,
+        };
+        let written = write_file(&path, &batches, &meta).unwrap();
+        let sizes: Vec<usize> = written
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows() as usize)
+            .collect();
+        assert_eq!(sizes, groups, "{total} rows");
+    }
+}
