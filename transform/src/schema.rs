@@ -220,6 +220,11 @@ impl Timestamp {
     /// 0001 to 9999 in UTC (`9999-12-31T23:30:00-01:00`), as the log parser refuses them.
     pub fn parse_rfc3339(s: &str) -> Option<Timestamp> {
         let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+        // chrono reads a leap second (`23:59:60`) as the second before, with a fraction of 1 s
+        // or more; the log parser refuses second 60, so a record holding it was not written by it.
+        if chrono::Timelike::nanosecond(&t) >= 1_000_000_000 {
+            return None;
+        }
         crate::timestamp::UTC_SECONDS
             .contains(&t.timestamp())
             .then(|| Timestamp(t.timestamp_micros()))
@@ -293,21 +298,27 @@ impl UtcOffset {
         // Built only from ASCII digits and signs.
         std::str::from_utf8(&self.text).unwrap_or("+00:00")
     }
-    /// Parses `+03:30` or `+0330`.
+    /// Parses `+03:30` or `+0330`, within the range the log parser accepts (hours to 23,
+    /// minutes to 59).
     pub fn parse(s: &str) -> Option<UtcOffset> {
-        let b = s.as_bytes();
-        let (sign, rest) = match b.first()? {
-            b'+' => (1, &b[1..]),
-            b'-' => (-1, &b[1..]),
+        let (sign, hh, mm) = match s.as_bytes() {
+            [sign, h1, h2, b':', m1, m2] | [sign, h1, h2, m1, m2] => {
+                (*sign, [*h1, *h2], [*m1, *m2])
+            }
             _ => return None,
         };
-        let digits: Vec<u8> = rest.iter().copied().filter(|c| *c != b':').collect();
-        if digits.len() != 4 || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let n = |i: usize| i32::from(digits[i] - b'0');
-        let (h, m) = (n(0) * 10 + n(1), n(2) * 10 + n(3));
-        (m < 60).then(|| UtcOffset::from_minutes(sign * (h * 60 + m)))
+        let sign = match sign {
+            b'+' => 1,
+            b'-' => -1,
+            _ => return None,
+        };
+        let two = |d: [u8; 2]| {
+            d.iter()
+                .all(u8::is_ascii_digit)
+                .then(|| i32::from(d[0] - b'0') * 10 + i32::from(d[1] - b'0'))
+        };
+        let (h, m) = (two(hh)?, two(mm)?);
+        (h <= 23 && m <= 59).then(|| UtcOffset::from_minutes(sign * (h * 60 + m)))
     }
 }
 
@@ -494,6 +505,17 @@ mod tests {
         }
         assert_eq!(UtcOffset::parse("0330"), None);
         assert_eq!(UtcOffset::parse("+03:75"), None);
+        for bad in [
+            "+99:59",
+            "+24:00",
+            "+:0:3:3:0:",
+            "+03:3:0",
+            "+3:30",
+            "+03:30:",
+            "±03:30",
+        ] {
+            assert_eq!(UtcOffset::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
@@ -509,6 +531,10 @@ mod tests {
         assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:30:00-01:00"), None);
         assert_eq!(Timestamp::parse_rfc3339("0001-01-01T00:30:00+01:00"), None);
         assert_eq!(Timestamp::parse_rfc3339("0000-06-01T00:00:00Z"), None);
+        // Second 60, which the log parser refuses, and which would carry 9999 into year 10000.
+        assert_eq!(Timestamp::parse_rfc3339("9999-12-31T23:59:60Z"), None);
+        assert_eq!(Timestamp::parse_rfc3339("2019-01-22T00:10:60.5Z"), None);
+        assert!(Timestamp::parse_rfc3339("2019-01-22T00:10:59.999999Z").is_some());
         assert!(Timestamp::parse_rfc3339("9999-12-31T23:59:59.999999Z").is_some());
         assert!(Timestamp::parse_rfc3339("0001-01-01T00:00:00Z").is_some());
     }
