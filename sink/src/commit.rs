@@ -113,6 +113,23 @@ impl Drop for Background {
     }
 }
 
+/// Staged files a commit holds open at most: past it, those open are fsynced and closed at once,
+/// so a commit of many windows (late records of many hours, say) cannot run out of file
+/// descriptors (1,024 by default in containers and systemd units).
+const MAX_OPEN_STAGED: usize = 64;
+
+/// Holds a staged file open for the commit's fsync, or, when [`MAX_OPEN_STAGED`] are open,
+/// fsyncs and closes all of them now.
+fn hold(unsynced: &mut Vec<(PathBuf, File)>, path: PathBuf, file: File) -> Result<()> {
+    unsynced.push((path, file));
+    if unsynced.len() >= MAX_OPEN_STAGED {
+        for (path, file) in unsynced.drain(..) {
+            file.sync_all().map_err(|e| crate::Error::file(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// One commit, ready to execute: encoded nowhere yet, its new state already computed.
 pub(crate) struct CommitJob {
     pub(crate) lake: Lake,
@@ -141,7 +158,7 @@ impl CommitJob {
         create_dir_synced(&staging).map_err(|e| crate::Error::file(&staging, e))?;
         let mut pending = st.pending.iter();
         let (mut rows, mut bytes) = (0u64, 0u64);
-        let mut unsynced = Vec::with_capacity(st.pending.len());
+        let mut unsynced = Vec::with_capacity(st.pending.len().min(MAX_OPEN_STAGED));
         for (meta, batches) in &self.files {
             let p = pending.next().expect("a pending entry per data file");
             let path = staging.join(&p.staged);
@@ -157,8 +174,8 @@ impl CommitJob {
                 Ok((data?, summary?))
             })?;
             bytes += data.metadata().map(|m| m.len()).unwrap_or(0);
-            unsynced.push((path, data));
-            unsynced.push((summary_path, summary));
+            hold(&mut unsynced, path, data)?;
+            hold(&mut unsynced, summary_path, summary)?;
             rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         }
         let mut rejected = 0;
@@ -173,7 +190,7 @@ impl CommitJob {
                 Ok(f)
             };
             let file = write(&path).map_err(|e| crate::Error::file(&path, e))?;
-            unsynced.push((path, file));
+            hold(&mut unsynced, path, file)?;
             bytes += data.len() as u64;
             rejected = data.iter().filter(|&&b| b == b'\n').count() as u64;
         }
@@ -199,7 +216,7 @@ struct Staged {
     state: PartitionState,
     fault: Option<CommitStep>,
     staging: PathBuf,
-    /// The staged files, open, not yet fsynced.
+    /// The staged files still open, not yet fsynced (see [`MAX_OPEN_STAGED`]).
     unsynced: Vec<(PathBuf, File)>,
     files: usize,
     rows: u64,

@@ -400,7 +400,8 @@ pub struct RunConfig {
     pub max_rows: usize,
     /// Seconds ahead of this machine's clock an event time may be and still move the watermark.
     /// A record timed further ahead (a skewed clock, a mistyped date) is written with the next
-    /// flush and counted as early, so it cannot make every later record late.
+    /// flush and counted as early, so it cannot make every later record late; one within the
+    /// limit delays the commit of the records after it by up to this long.
     #[arg(long, env = "ACCESSLAKE_MAX_FUTURE_SECS", default_value_t = DEFAULT_MAX_FUTURE_SECS)]
     pub max_future_secs: u32,
     /// Flush a partition's open windows after this many seconds without a new record.

@@ -163,7 +163,8 @@ fn handle(
             o.pipe.push(offset, &record, &e)?
         }
         Err((class, reason)) => {
-            tracing::warn!(partition = p, offset, %reason, "dead letter");
+            let logged = crate::dead_letter::short_reason(&reason);
+            tracing::warn!(partition = p, offset, reason = %logged, "dead letter");
             dead.clear();
             let origin = Origin::Record {
                 topic: &shared.topic,

@@ -9,6 +9,27 @@ use accesslake_transform::text::utf8_or_hex;
 use serde::Serialize;
 use std::borrow::Cow;
 
+/// The longest reason kept. A reason may quote the value it refuses (serde's `invalid type:
+/// string "…"`), which `raw` holds already: a multi-megabyte record must not make a dead letter,
+/// and a log line, three times its size.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `reason`, cut to [`MAX_REASON_BYTES`] (at a character boundary) with its full length said.
+pub fn short_reason(reason: &str) -> Cow<'_, str> {
+    if reason.len() <= MAX_REASON_BYTES {
+        return Cow::Borrowed(reason);
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{}… (the reason is {} bytes long; `raw` holds the input)",
+        &reason[..end],
+        reason.len()
+    ))
+}
+
 /// Where a dead letter's input came from.
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(untagged)]
@@ -30,8 +51,8 @@ pub enum Origin<'a> {
 pub struct DeadLetter<'a> {
     #[serde(flatten)]
     pub origin: Origin<'a>,
-    /// Why the input was refused.
-    pub error: &'a str,
+    /// Why the input was refused, at most [`MAX_REASON_BYTES`] of it.
+    pub error: Cow<'a, str>,
     /// The input, as lossless text.
     pub raw: Cow<'a, str>,
 }
@@ -41,7 +62,7 @@ impl<'a> DeadLetter<'a> {
     pub fn new(origin: Origin<'a>, error: &'a str, raw: &'a [u8]) -> DeadLetter<'a> {
         DeadLetter {
             origin,
-            error,
+            error: short_reason(error),
             raw: utf8_or_hex(raw),
         }
     }
@@ -60,6 +81,18 @@ mod tests {
         let mut out = Vec::new();
         d.write_to(&mut out);
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_long_reason_is_cut_at_a_character() {
+        let long = format!("invalid type: string \"{}\"", "é".repeat(5_000));
+        let d = DeadLetter::new(Origin::Line { line: 1 }, &long, b"x");
+        assert!(d.error.len() < MAX_REASON_BYTES + 80, "{}", d.error.len());
+        assert!(d.error.starts_with("invalid type: string \"éé"));
+        assert!(d
+            .error
+            .ends_with("(the reason is 10023 bytes long; `raw` holds the input)"));
+        assert_eq!(short_reason("short"), "short");
     }
 
     #[test]

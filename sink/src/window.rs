@@ -45,11 +45,13 @@ pub struct WindowSettings {
 pub const MAX_TEXT_BYTES: usize = 512 << 20;
 
 /// The defaults of `run`'s windows (and of [`WindowSettings::default`]): one-minute windows,
-/// ten seconds of lateness, files of at most 250,000 rows, event times up to an hour ahead.
+/// ten seconds of lateness, files of at most 250,000 rows, event times up to five minutes ahead
+/// (NTP keeps servers within a second; a record timed ahead within the limit makes the records
+/// after it late, and delays their commit, until the clock catches up with it).
 pub const DEFAULT_WINDOW_SECS: u32 = 60;
 pub const DEFAULT_LATENESS_SECS: u32 = 10;
 pub const DEFAULT_MAX_ROWS: usize = 250_000;
-pub const DEFAULT_MAX_FUTURE_SECS: u32 = 3600;
+pub const DEFAULT_MAX_FUTURE_SECS: u32 = 300;
 
 impl Default for WindowSettings {
     fn default() -> Self {
@@ -251,10 +253,12 @@ impl Windows {
         enrichment: &Enrichment<'_>,
         partition: i32,
     ) {
-        let cap = self.settings.max_rows.min(16_384);
         let buf = self.entry(start, offset);
+        // Room for a few rows only: the columns grow by doubling as rows come, so a window of
+        // one late record costs a few kilobytes, not a full window's buffers (thousands of open
+        // windows are possible: one per minute of a day of replayed logs).
         buf.rows
-            .get_or_insert_with(|| Rows::with_capacity(cap))
+            .get_or_insert_with(|| Rows::with_capacity(16))
             .push(
                 record,
                 enrichment,

@@ -597,3 +597,38 @@ fn a_shuffled_log_is_ingested_whole_and_in_order_within_each_file() {
         }
     }
 }
+
+#[test]
+fn a_commit_of_many_windows_stays_within_few_file_descriptors() {
+    // 600 lines in 600 hours, shuffled: most are late, and one commit flushes hundreds of
+    // windows, two files each. Under a limit of 128 open files it ran out of descriptors.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("shuffled.log");
+    let base = 1_546_300_800i64; // 2019-01-01T00:00:00Z
+    let mut text = String::new();
+    for i in 0..600i64 {
+        let t = chrono::DateTime::from_timestamp(base + (i * 7919 % 600) * 3600, 0).unwrap();
+        text += &format!(
+            "1.2.3.4 - - [{}] \"GET /{i} HTTP/1.1\" 200 5\n",
+            t.format("%d/%b/%Y:%H:%M:%S +0000")
+        );
+    }
+    std::fs::write(&log, text).unwrap();
+    let lake = dir.path().join("lake");
+    let out = Command::new("prlimit")
+        .arg("--nofile=128")
+        .arg(env!("CARGO_BIN_EXE_accesslake"))
+        .args(["ingest", "--no-progress", "--lake"])
+        .args([&lake, &log])
+        .output()
+        .expect("prlimit (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let prov = lake_provenance(&lake);
+    assert_eq!(prov.len(), 600);
+    assert_unique(&prov);
+    assert_eq!(parquet_files(&lake).len(), 600);
+}
