@@ -115,7 +115,8 @@ impl Drop for Background {
 
 /// Staged files a commit holds open at most: past it, those open are fsynced and closed at once,
 /// so a commit of many windows (late records of many hours, say) cannot run out of file
-/// descriptors (1,024 by default in containers and systemd units).
+/// descriptors (1,024 by default in containers and systemd units; with the commit being
+/// published and the one queued, about three times this many at worst).
 const MAX_OPEN_STAGED: usize = 64;
 
 /// Holds a staged file open for the commit's fsync, or, when [`MAX_OPEN_STAGED`] are open,
@@ -150,7 +151,8 @@ impl CommitJob {
     }
 
     /// Writes every file of the commit into the staging directory; [`Staged::commit`] fsyncs
-    /// them (so this stage is all encoding, and the disk waits happen on the next one).
+    /// them (so this stage is encoding, and the disk waits happen on the next one, except for
+    /// a commit of more than [`MAX_OPEN_STAGED`] files, which syncs the first ones here).
     fn stage(self) -> Result<Staged> {
         let st = &self.state;
         let (source, partition) = (st.source.as_str(), st.partition);

@@ -161,6 +161,10 @@ impl LineLimit {
     /// field of a chunk with such a line stays under the 2 GiB an Arrow text column holds.
     pub const MAX: u32 = 1 << 28;
 
+    /// The largest limit a state may record: 1 GiB, the flag's maximum in builds before
+    /// 2026-11-29, whose interrupted runs keep their limit until they are finished.
+    pub const RECORDED_MAX: u32 = 1 << 30;
+
     /// The limit in bytes.
     pub fn bytes(&self) -> usize {
         self.max_line_bytes as usize
@@ -184,10 +188,9 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// Entries in each GeoIP memo (decoded results by address, and by database record), at
-    /// least 2; one pair of memos per `ingest` worker thread.
-    #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE,
-          value_parser = at_least_two)]
+    /// Entries in each GeoIP memo (decoded results by address, and by database record; a
+    /// value under 2 acts as 2); one pair of memos per `ingest` worker thread.
+    #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE)]
     pub geoip_cache_size: usize,
 }
 
@@ -327,15 +330,6 @@ fn thread_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n <= 256 => Ok(n),
         Ok(_) => Err("at most 256".into()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// A count of at least 2 (a two-generation memo holds one entry per generation at least).
-fn at_least_two(s: &str) -> Result<usize, String> {
-    match s.parse::<usize>() {
-        Ok(n) if n >= 2 => Ok(n),
-        Ok(_) => Err("must be at least 2".into()),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -70,6 +70,14 @@ impl CityLayout {
         }
     }
 
+    /// The other layout.
+    fn other(self) -> CityLayout {
+        match self {
+            CityLayout::GeoIp2 => CityLayout::Flat,
+            CityLayout::Flat => CityLayout::GeoIp2,
+        }
+    }
+
     /// The layout a record's top-level keys belong to, if any (`city` is in both).
     fn of_keys<'k>(keys: impl IntoIterator<Item = &'k str>) -> Option<CityLayout> {
         const GEOIP2: [&str; 8] = [
@@ -443,11 +451,11 @@ fn decode(
     g
 }
 
-/// Decodes a city record into `g` in the database's layout. When that fails, or finds none of
-/// the fields the lake keeps, the record's own keys say which layout it is in (a database may be
-/// named unlike its layout) and it is decoded in that one. A record that does not decode, or
-/// holds the keys of neither layout, is logged and gives nulls; one in the right layout with
-/// none of the kept fields (a network known only by its registered country) is not a problem.
+/// Decodes a city record into `g` in the database's layout, and when that fails or finds none
+/// of the fields the lake keeps, in the other (a database may be named unlike its layout). A
+/// record whose keys are a layout's but that has none of the kept fields (a network known only
+/// by its registered country) gives nulls quietly; one that decodes in neither layout, or holds
+/// the keys of neither, is logged and gives nulls.
 fn decode_city_record(
     db: &CityDb,
     r: &maxminddb::LookupResult<'_, Mmap>,
@@ -465,16 +473,28 @@ fn decode_city_record(
             return;
         }
     };
-    let result = match CityLayout::of_keys(keys.keys().copied()) {
-        Some(layout) if layout != db.layout => decode_city(layout, r, g),
-        Some(_) => first,
-        None => {
-            problem!(db.warned, %addr, keys = ?keys.keys().collect::<Vec<_>>(), "GeoIP city record holds none of the fields of a city database (is it one?); its columns are null for such addresses");
-            return;
-        }
+    let shape = CityLayout::of_keys(keys.keys().copied());
+    let mut found = GeoInfo::default();
+    let second = decode_city(db.layout.other(), r, &mut found);
+    if second.is_ok() && found != GeoInfo::default() {
+        *g = found;
+        return;
+    }
+    // Nothing found either way: quiet when the record is of a layout that decoded (it merely
+    // holds none of the kept fields), logged otherwise.
+    let decoded_as = |l: CityLayout| match l == db.layout {
+        true => first.is_ok(),
+        false => second.is_ok(),
     };
-    if let Err(e) = result {
-        problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded (is the database damaged?); its columns are null for such addresses");
+    let quiet = shape.is_some_and(decoded_as);
+    match (quiet, first.err().or(second.err())) {
+        (true, _) => {}
+        (_, Some(e)) => {
+            problem!(db.warned, %addr, error = %e, layout = ?db.layout, "GeoIP city record not decoded in either layout (is the database damaged, or not a city database?); its columns are null for such addresses");
+        }
+        (_, None) => {
+            problem!(db.warned, %addr, keys = ?keys.keys().collect::<Vec<_>>(), "GeoIP city record holds none of the fields of a city database (is it one?); its columns are null for such addresses");
+        }
     }
 }
 

@@ -109,8 +109,11 @@ impl ParseSettings {
                 ("format", f) => format = Some(LogFormat::from_str(f, false).ok()?),
                 ("max_line_bytes", n) => {
                     let n: u32 = n.parse().ok()?;
-                    // The flag's range: a hand-edited state must not lift the bound on memory.
-                    max_line = Some(n as usize).filter(|_| (1..=LineLimit::MAX).contains(&n));
+                    // The range the flag had when the state was written (up to 1 GiB before
+                    // 2026-11-29, so that such a run can be finished): a hand-edited state must
+                    // not lift the bound on memory.
+                    max_line =
+                        Some(n as usize).filter(|_| (1..=LineLimit::RECORDED_MAX).contains(&n));
                 }
                 _ => return None,
             }
@@ -550,13 +553,17 @@ mod tests {
         }
         .text();
         assert_eq!(text, "format=vhost-combined max_line_bytes=1048576");
+        // A limit over today's flag range, recorded by an earlier build (up to 1 GiB), is kept
+        // so that the run it belongs to can be finished.
+        let legacy = ParseSettings::from_text("format=combined max_line_bytes=536870912");
+        assert_eq!(legacy.map(|s| s.max_line), Some(1 << 29));
         for bad in [
             "",
             "format=combined",
             "format=nope max_line_bytes=1",
             "x=1",
             "format=combined max_line_bytes=0",
-            "format=combined max_line_bytes=268435457",
+            "format=combined max_line_bytes=1073741825",
             "format=combined max_line_bytes=18446744073709551615",
         ] {
             assert_eq!(ParseSettings::from_text(bad), None, "{bad}");

@@ -310,6 +310,8 @@ fn a_records_own_keys_decide_its_layout_when_the_name_misleads() {
         Place::default(),
         "no location field at all"
     );
+    let (_, _, _, city, _, _) = place(&mut e, "1.1.4.1");
+    assert_eq!(city, some("Sydney"), "a flat record holding only a city");
 }
 
 #[test]

@@ -209,8 +209,14 @@ fn bracketed_address_slow(b: &[u8], i: usize) -> bool {
     };
     let (addr, after) = (&t[..close], &t[close + 1..]);
     let addr_byte = |c: &u8| c.is_ascii_alphanumeric() || b":.%-_".contains(c);
-    let dotted_quad = addr.split(|&c| c == b'.').filter(|g| !g.is_empty()).count() == 4
-        && addr.iter().filter(|&&c| c == b'.').count() == 3;
+    let mut groups = addr.split(|&c| c == b'.');
+    let dotted_quad = groups
+        .by_ref()
+        .take(4)
+        .filter(|g| !g.is_empty() && g.iter().all(u8::is_ascii_digit))
+        .count()
+        == 4
+        && groups.next().is_none();
     (addr.contains(&b':') || dotted_quad)
         && addr.iter().all(addr_byte)
         && match after {

@@ -113,6 +113,14 @@ pub fn split_request<'a>(request: &Cow<'a, str>) -> RequestParts<'a> {
         ),
         None => (sub(request, start, target.1), None),
     };
+    // No path before a fragment (`http://h#x`, which clients do not send): `/`, no query.
+    let query = match absolute && path.starts_with('#') {
+        true => {
+            path = Cow::Borrowed("");
+            None
+        }
+        false => query,
+    };
     if absolute && path.is_empty() {
         path = Cow::Borrowed("/");
     }
@@ -224,6 +232,14 @@ mod tests {
         assert_eq!(
             parts("GET http://example.com?q=1 HTTP/1.0"),
             some(["GET", "/", "q=1", "HTTP/1.0"])
+        );
+        assert_eq!(
+            parts("GET http://h#x HTTP/1.1"),
+            some(["GET", "/", "", "HTTP/1.1"])
+        );
+        assert_eq!(
+            parts("GET http://h/a#x HTTP/1.1"),
+            some(["GET", "/a#x", "", "HTTP/1.1"])
         );
         // Split structurally (no protocol), and a scheme httparse would not take.
         assert_eq!(parts("GET http://h/a b"), some(["GET", "/a b", "", ""]));

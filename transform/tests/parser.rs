@@ -314,6 +314,8 @@ fn bracketed_ipv6_addresses_are_fields_not_the_timestamp() {
         err(br#"1.2.3.4 - - [1548000000.123] "GET / HTTP/1.1" 200 5"#),
         ErrorKind::Timestamp(_)
     ));
+    // Four groups, but not of digits: not an address, so the line has no fields before it.
+    assert!(parse_line(format!("[www.example.co.uk] - - {t}").as_bytes()).is_err());
     // A one-digit day is still a timestamp, and a bracket that is not an address is one too.
     let r = ok(r#"1.2.3.4 - - [2/Jan/2019:03:56:14 +0000] "GET / HTTP/1.1" 200 5"#);
     assert_eq!(r.time.to_rfc3339(), "2019-01-02T03:56:14Z");
