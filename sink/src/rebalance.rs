@@ -181,7 +181,14 @@ impl ClientContext for SinkContext {
             if sp.hi_offset < 0 {
                 continue;
             }
-            let pos = o.pipe.resume_offset().unwrap_or(0);
+            let mut pos = o.pipe.resume_offset().unwrap_or(0);
+            // Offsets librdkafka steps over without delivering them (transaction markers; aborted
+            // records under `read_committed`) end no commit: with nothing buffered, everything
+            // before the application's position is in the lake, so the lag is counted from there
+            // (else a partition ending in a marker shows a lag of 1 for good).
+            if o.pipe.buffered() == 0 && sp.app_offset > pos {
+                pos = sp.app_offset;
+            }
             self.0
                 .metrics
                 .consumer_lag
