@@ -193,8 +193,9 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
 
 /// The IPv4 address an IPv6 one carries in its last 32 bits, when its prefix says it does.
 fn embedded_ipv4(ip: IpAddr) -> IpAddr {
-    let IpAddr::V6(v6) = ip.to_canonical() else {
-        return ip.to_canonical();
+    let v6 = match ip.to_canonical() {
+        IpAddr::V6(v6) => v6,
+        v4 => return v4,
     };
     let seg = v6.segments();
     let compatible = seg[..6] == [0; 6] && !(v6.is_unspecified() || v6.is_loopback());

@@ -466,6 +466,13 @@ fn decode_city_record(
     if first.is_ok() && *g != GeoInfo::default() {
         return;
     }
+    let mut found = GeoInfo::default();
+    let second = decode_city(db.layout.other(), r, &mut found);
+    if second.is_ok() && found != GeoInfo::default() {
+        *g = found;
+        return;
+    }
+    // Only now, for the warning: which layout the record's keys are.
     let keys = match r.decode::<std::collections::BTreeMap<&str, serde::de::IgnoredAny>>() {
         Ok(keys) => keys.unwrap_or_default(),
         Err(e) => {
@@ -474,12 +481,6 @@ fn decode_city_record(
         }
     };
     let shape = CityLayout::of_keys(keys.keys().copied());
-    let mut found = GeoInfo::default();
-    let second = decode_city(db.layout.other(), r, &mut found);
-    if second.is_ok() && found != GeoInfo::default() {
-        *g = found;
-        return;
-    }
     // Nothing found either way: quiet when the record is of a layout that decoded (it merely
     // holds none of the kept fields), logged otherwise.
     let decoded_as = |l: CityLayout| match l == db.layout {
