@@ -188,15 +188,17 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// Entries in each GeoIP memo (decoded results by address, and by database record; a
-    /// value under 2 acts as 2); one pair of memos per `ingest` worker thread.
+    /// GeoIP results memoised per `ingest` worker: IPv4 addresses in a table of this many slots
+    /// (rounded up to a power of two, at most 2^20), and decoded database records (a value under
+    /// 2 acts as 2).
     #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE)]
     pub geoip_cache_size: usize,
 }
 
 impl GeoIpConfig {
-    /// The default memo size: past it, a bigger memo hardly changes `ingest`'s time on the
-    /// benchmark's log (95 k distinct addresses in 1 M lines).
+    /// The default memo size: 512 KiB of address slots, which stay in a core's cache; a bigger
+    /// memo hardly changes `ingest`'s time on the benchmark's log (95 k distinct addresses in
+    /// 1 M lines).
     pub const CACHE_SIZE: usize = 65_536;
 }
 

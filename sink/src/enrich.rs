@@ -3,14 +3,15 @@
 //!
 //! API: [`Enricher::open`] with optional city / ASN database paths, then
 //! [`Enricher::enrich`]`(client_ip, user_agent)` → an [`Enrichment`] borrowing the enricher's
-//! cache. The enrichment columns are declared once, with `accesslake_transform::schema!`, so the
+//! cache, or [`Enricher::enrich_group`] for many records at once. The enrichment columns are declared once, with `accesslake_transform::schema!`, so the
 //! lake schema derives from that declaration ([`Enrichment::FIELDS`]).
 //!
 //! The databases themselves (opening, layouts, decoding) are [`crate::geoip`]'s. Private,
 //! loopback, link-local and unparseable addresses give nulls without a lookup. A bounded memo
-//! keyed by address ([`crate::cache::Memo`]) makes repeated lookups (client addresses are heavily
-//! skewed) cheap; on a miss only the tree is walked when the database record it leads to (by its
-//! data-section offset) was decoded before, for another address.
+//! keyed by address ([`crate::cache::AddrMemo`]) makes repeated lookups (client addresses are
+//! heavily skewed) cheap. On a miss the databases' search trees are walked for the records the
+//! address leads to ([`crate::search_tree`]: a group's new IPv4 addresses together, so their
+//! cache misses overlap), and a record is decoded only the first time any address leads to it.
 //!
 //! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
 //! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
@@ -20,9 +21,10 @@
 //! nothing) and shared ([`Enricher::fork`] gives another thread its own caches over the same
 //! databases).
 
-use crate::cache::Memo;
-use crate::geoip::{lookup, Databases};
+use crate::cache::{AddrMemo, Memo};
+use crate::geoip::{decode, decode_addr, locate, walk_v4, Databases, RecordKey, Walked};
 pub use crate::geoip::{CityLayout, GeoInfo, GeoIpError};
+use crate::search_tree::Walk;
 use aho_corasick::AhoCorasick;
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -64,10 +66,16 @@ const AGENT_MEMO_BYTES: usize = 1024;
 /// GeoIP + bot enrichment with per-address and per-agent memos.
 pub struct Enricher {
     db: Arc<Databases>,
-    cache: Memo<IpAddr, Arc<GeoInfo>>,
-    /// Decoded records by their data-section offsets (city, ASN): many addresses share one
-    /// record, and decoding, not the tree lookup, is the cost of a miss.
-    records: Memo<(Option<usize>, Option<usize>), Arc<GeoInfo>>,
+    /// Results by address, decoded once per pair of database records (their data-section
+    /// offsets, city and ASN): many addresses share one record, and decoding, not the tree
+    /// lookup, is the cost of a miss.
+    cache: AddrMemo<RecordKey, GeoInfo>,
+    /// Scratch for a group's lookups: the parsed addresses, the IPv4 ones the memo misses,
+    /// and what the trees say about those.
+    addrs: Vec<Option<IpAddr>>,
+    pending: Vec<u32>,
+    walks: Vec<Walk>,
+    walked: Vec<Walked>,
     cache_size: usize,
     agents: Memo<Box<str>, bool>,
     empty: GeoInfo,
@@ -91,8 +99,11 @@ impl Enricher {
     fn with_databases(db: Arc<Databases>, cache_size: usize) -> Enricher {
         Enricher {
             db,
-            cache: Memo::new(cache_size),
-            records: Memo::new(cache_size),
+            cache: AddrMemo::new(cache_size),
+            addrs: Vec::new(),
+            pending: Vec::new(),
+            walks: Vec::new(),
+            walked: Vec::new(),
             cache_size,
             agents: Memo::new(AGENT_CACHE),
             empty: GeoInfo::default(),
@@ -114,6 +125,47 @@ impl Enricher {
 
     /// The enrichment of one record.
     pub fn enrich(&mut self, client_ip: &str, user_agent: Option<&str>) -> Enrichment<'_> {
+        let addr = self.address(client_ip);
+        self.enrich_addr(addr, user_agent)
+    }
+
+    /// The enrichment of each record of a group, `(client_ip, user_agent)`, handed to
+    /// `each(index, enrichment)` in order. The group's IPv4 addresses not memoised yet are
+    /// looked up together, their tree walks in lockstep (see [`crate::search_tree`]): `ingest`
+    /// enriches its lines a group at a time.
+    pub fn enrich_group(
+        &mut self,
+        records: &[(&str, Option<&str>)],
+        mut each: impl FnMut(usize, Enrichment<'_>),
+    ) {
+        let mut addrs = std::mem::take(&mut self.addrs);
+        addrs.clear();
+        addrs.extend(records.iter().map(|(ip, _)| self.address(ip)));
+        self.pending.clear();
+        for addr in addrs.iter().flatten() {
+            if let IpAddr::V4(v4) = *addr {
+                if self.cache.get(*addr).is_none() {
+                    self.pending.push(u32::from(v4));
+                }
+            }
+        }
+        self.look_up_pending();
+        for (i, (&(_, agent), &addr)) in records.iter().zip(&addrs).enumerate() {
+            each(i, self.enrich_addr(addr, agent));
+        }
+        self.addrs = addrs;
+    }
+
+    /// The address to look up for a logged client: `None` without databases, or when it does
+    /// not parse or is not public.
+    fn address(&self, client_ip: &str) -> Option<IpAddr> {
+        if self.db.is_empty() {
+            return None;
+        }
+        parse_addr(client_ip).filter(|&a| is_public(a))
+    }
+
+    fn enrich_addr(&mut self, addr: Option<IpAddr>, user_agent: Option<&str>) -> Enrichment<'_> {
         let is_bot = user_agent.is_some_and(|ua| {
             if ua.len() > AGENT_MEMO_BYTES {
                 return is_bot(ua);
@@ -122,7 +174,10 @@ impl Enricher {
                 .get_copied_or_insert_with(ua, |s: &str| Box::from(s), || is_bot(ua))
                 .0
         });
-        let g = self.geo(client_ip);
+        let g = match addr {
+            Some(addr) => self.geo_of(addr),
+            None => &self.empty,
+        };
         Enrichment {
             country_code: s(&g.country_code),
             country: s(&g.country),
@@ -138,22 +193,55 @@ impl Enricher {
 
     /// What the databases say about `ip` (all `None` when nothing is known).
     pub fn geo(&mut self, ip: &str) -> &GeoInfo {
-        if self.db.is_empty() {
-            return &self.empty;
+        match self.address(ip) {
+            Some(addr) => self.geo_of(addr),
+            None => &self.empty,
         }
-        let Some(addr) = parse_addr(ip) else {
-            return &self.empty;
-        };
-        if !is_public(addr) {
-            return &self.empty;
-        }
+    }
+
+    /// What the databases say about a public address, memoised.
+    fn geo_of(&mut self, addr: IpAddr) -> &GeoInfo {
         self.lookups += 1;
-        let (db, records) = (&self.db, &mut self.records);
-        let (g, missed) = self
-            .cache
-            .get_or_insert_owned(addr, || lookup(db, records, addr));
+        if let IpAddr::V4(v4) = addr {
+            if self.cache.get(addr).is_none() {
+                self.pending.clear();
+                self.pending.push(u32::from(v4));
+                self.look_up_pending();
+            }
+        }
+        // IPv4 addresses are held now; IPv6 ones are looked up by maxminddb.
+        let db = &self.db;
+        let (g, missed) =
+            self.cache
+                .get_or_insert_with(addr, || locate(db, addr), |found| decode(found, addr));
         self.misses += u64::from(missed);
-        g.as_ref()
+        g
+    }
+
+    /// Looks the IPv4 addresses of `pending` up in the trees, together, and memoises them;
+    /// a record no address led to before is decoded (by maxminddb, which looks the address
+    /// up again: its walk is now in the cache).
+    fn look_up_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.walked.clear();
+        walk_v4(&self.db, &self.pending, &mut self.walks, &mut self.walked);
+        let db = &self.db;
+        for (&a, &walked) in self.pending.iter().zip(&self.walked) {
+            let addr = IpAddr::V4(Ipv4Addr::from(a));
+            match walked {
+                Walked::Nothing => self.cache.insert_with(addr, None, |()| GeoInfo::default()),
+                Walked::Records(key) => self
+                    .cache
+                    .insert_with(addr, Some((key, ())), |()| decode_addr(db, addr)),
+                // maxminddb's lookup reports the damage.
+                Walked::Damaged => self
+                    .cache
+                    .insert_with(addr, locate(db, addr), |found| decode(found, addr)),
+            };
+            self.misses += 1;
+        }
     }
 
     /// (lookups of public addresses, cache misses) so far.

@@ -1,7 +1,7 @@
 //! The GeoIP databases: opening local MaxMind-format files (memory-mapped, checked to be a city
 //! or an ASN database), detecting a city database's record layout from its metadata (and a
 //! record's from its keys when it does not fit), and decoding the records an address leads to
-//! into a [`GeoInfo`]. The memos in front of this are [`crate::enrich::Enricher`]'s.
+//! into a [`GeoInfo`]. The memo in front of this is [`crate::enrich::Enricher`]'s.
 //!
 //! City databases come in two layouts, told apart by `database_type`: the GeoIP2/GeoLite2 City
 //! schema (`country.iso_code`, `country.names.en`, `subdivisions[0].names.en`, `city.names.en`,
@@ -9,8 +9,9 @@
 //! (`country_code`, `state1`, `city`, `latitude`, `longitude`; no country name). A lookup or
 //! decoding problem is logged and gives nulls, never an error.
 
-use crate::cache::Memo;
-use maxminddb::{Mmap, Reader};
+use crate::search_tree::{self, Mapped, SearchTree, Walk};
+pub(crate) use crate::search_tree::{RecordKey, Walked};
+use maxminddb::Reader;
 use serde::Deserialize;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -113,11 +114,20 @@ impl CityLayout {
 }
 
 struct CityDb {
-    reader: Reader<Mmap>,
+    reader: Reader<Mapped>,
+    tree: SearchTree,
     layout: CityLayout,
     /// Set once a problem with this database was logged as a warning (later ones go to debug).
     warned: Warned,
     /// Set once an IPv6 client met this database holding IPv4 only (logged once).
+    ipv4_only_noted: Warned,
+}
+
+struct AsnDb {
+    reader: Reader<Mapped>,
+    tree: SearchTree,
+    /// As [`CityDb`]'s.
+    warned: Warned,
     ipv4_only_noted: Warned,
 }
 
@@ -159,8 +169,7 @@ macro_rules! problem {
 /// The opened databases, shared by every fork of an [`Enricher`](crate::enrich::Enricher).
 pub(crate) struct Databases {
     city: Option<CityDb>,
-    /// The reader, its problems' [`Warned`] and its IPv4-only note's.
-    asn: Option<(Reader<Mmap>, Warned, Warned)>,
+    asn: Option<AsnDb>,
 }
 
 impl Databases {
@@ -171,17 +180,24 @@ impl Databases {
             if p.is_dir() {
                 return Err(GeoIpError::Directory { path: p.into() });
             }
+            let error = |source| GeoIpError::Open {
+                path: p.to_path_buf(),
+                source,
+            };
+            let file = std::fs::File::open(p).map_err(|e| error(e.into()))?;
             // SAFETY: the file is mapped read-only and must not be modified in place while it is
             // mapped. Database updaters (`geoipupdate`, DB-IP's downloads) replace the file by
             // renaming a new one over it, which leaves this mapping on the old inode.
-            unsafe { Reader::open_mmap(p) }.map_err(|source| GeoIpError::Open {
-                path: p.to_path_buf(),
-                source,
-            })
+            let map = unsafe { maxminddb::Mmap::map(&file) }
+                .map_err(|e| error(maxminddb::MaxMindDbError::Mmap(e)))?;
+            let mapped = Mapped(Arc::new(map));
+            let reader = Reader::from_source(mapped.clone()).map_err(error)?;
+            let tree = SearchTree::new(mapped, reader.metadata());
+            Ok((reader, tree))
         };
         let city = match city {
             Some(p) => {
-                let reader = open(p)?;
+                let (reader, tree) = open(p)?;
                 let kind = reader.metadata().database_type.clone();
                 let lower = kind.to_ascii_lowercase();
                 let located = ["city", "country", "location"]
@@ -198,6 +214,7 @@ impl Databases {
                 tracing::info!(path = %p.display(), database_type = %kind, ?layout, "GeoIP city database");
                 Some(CityDb {
                     reader,
+                    tree,
                     layout,
                     warned: Warned::default(),
                     ipv4_only_noted: Warned::default(),
@@ -207,7 +224,7 @@ impl Databases {
         };
         let asn = match asn {
             Some(p) => {
-                let reader = open(p)?;
+                let (reader, tree) = open(p)?;
                 let kind = reader.metadata().database_type.clone();
                 if !kind.to_ascii_lowercase().contains("asn") && !kind.contains("ISP") {
                     return Err(GeoIpError::WrongKind {
@@ -216,7 +233,12 @@ impl Databases {
                         wanted: "ASN",
                     });
                 }
-                Some((reader, Warned::default(), Warned::default()))
+                Some(AsnDb {
+                    reader,
+                    tree,
+                    warned: Warned::default(),
+                    ipv4_only_noted: Warned::default(),
+                })
             }
             None => None,
         };
@@ -364,19 +386,29 @@ fn boxed(s: Option<&str>) -> Option<Arc<str>> {
     s.filter(|s| !s.is_empty()).map(Arc::from)
 }
 
-/// Looks `addr` up in both databases and decodes the records found, reusing an already decoded
-/// pair of records from `records`; a lookup or decoding problem is logged and gives nulls.
-pub(crate) fn lookup(
-    db: &Databases,
-    records: &mut Memo<(Option<usize>, Option<usize>), Arc<GeoInfo>>,
-    addr: IpAddr,
-) -> Arc<GeoInfo> {
+/// The records an address leads to in the city and ASN databases.
+pub(crate) struct Found<'a> {
+    city: Option<(&'a CityDb, maxminddb::LookupResult<'a, Mapped>)>,
+    asn: Option<(&'a AsnDb, maxminddb::LookupResult<'a, Mapped>)>,
+}
+
+/// Walks both databases' search trees for every address of `addrs`, many at a time (see
+/// [`crate::search_tree`]), appending what each leads to to `out` in order. `walks` is scratch.
+pub(crate) fn walk_v4(db: &Databases, addrs: &[u32], walks: &mut Vec<Walk>, out: &mut Vec<Walked>) {
+    let city = db.city.as_ref().map(|c| &c.tree);
+    search_tree::walk_both(city, db.asn.as_ref().map(|a| &a.tree), addrs, walks, out);
+}
+
+/// Which records an address leads to: their data-section offsets (city, ASN), which identify
+/// them, and the records themselves for [`decode`]; `None` when neither database has one. A
+/// lookup problem is logged and counts as no record.
+pub(crate) fn locate(db: &Databases, addr: IpAddr) -> Option<(RecordKey, Found<'_>)> {
     fn found<'a>(
-        r: Result<maxminddb::LookupResult<'a, Mmap>, maxminddb::MaxMindDbError>,
+        r: Result<maxminddb::LookupResult<'a, Mapped>, maxminddb::MaxMindDbError>,
         what: &str,
         addr: IpAddr,
         warned: &Warned,
-    ) -> Option<maxminddb::LookupResult<'a, Mmap>> {
+    ) -> Option<maxminddb::LookupResult<'a, Mapped>> {
         match r {
             Ok(r) if r.has_data() => Some(r),
             Ok(_) => None,
@@ -393,28 +425,29 @@ pub(crate) fn lookup(
         let r = found(c.reader.lookup(addr), "city", addr, &c.warned)?;
         Some((c, r))
     });
-    let asn = db.asn.as_ref().and_then(|(reader, warned, noted)| {
-        if !covers(reader, addr, noted, "ASN") {
+    let asn = db.asn.as_ref().and_then(|a| {
+        if !covers(&a.reader, addr, &a.ipv4_only_noted, "ASN") {
             return None;
         }
-        Some((found(reader.lookup(addr), "ASN", addr, warned)?, warned))
+        Some((a, found(a.reader.lookup(addr), "ASN", addr, &a.warned)?))
     });
     let key = (
         city.as_ref().and_then(|(_, r)| r.offset()),
-        asn.as_ref().and_then(|(r, _)| r.offset()),
+        asn.as_ref().and_then(|(_, r)| r.offset()),
     );
-    if key == (None, None) {
-        return Arc::default();
-    }
-    records
-        .get_or_insert_owned(key, || Arc::new(decode(city, asn, addr)))
-        .0
-        .clone()
+    (key != (None, None)).then_some((key, Found { city, asn }))
+}
+
+/// What the databases say about `addr`, looked up and decoded by maxminddb.
+pub(crate) fn decode_addr(db: &Databases, addr: IpAddr) -> GeoInfo {
+    locate(db, addr)
+        .map(|(_, found)| decode(found, addr))
+        .unwrap_or_default()
 }
 
 /// Whether `reader` can hold `addr`: an IPv6 address in an IPv4-only database (DB-IP's IPv4
 /// edition) has no record, which is logged once, not as a damaged database.
-fn covers(reader: &Reader<Mmap>, addr: IpAddr, noted: &Warned, what: &str) -> bool {
+fn covers(reader: &Reader<Mapped>, addr: IpAddr, noted: &Warned, what: &str) -> bool {
     if addr.is_ipv6() && reader.metadata().ip_version == 4 {
         if noted.first() {
             tracing::warn!(%addr, "the GeoIP {what} database holds IPv4 addresses only: IPv6 clients get null {what} columns");
@@ -427,16 +460,12 @@ fn covers(reader: &Reader<Mmap>, addr: IpAddr, noted: &Warned, what: &str) -> bo
 /// Decodes the records an address led to. A city record that does not decode in the layout
 /// detected from the database's type is tried in the other one (a database may be named unlike
 /// its layout); one that decodes in neither is logged (a warning the first time) and gives nulls.
-fn decode(
-    city: Option<(&CityDb, maxminddb::LookupResult<'_, Mmap>)>,
-    asn: Option<(maxminddb::LookupResult<'_, Mmap>, &Warned)>,
-    addr: IpAddr,
-) -> GeoInfo {
+pub(crate) fn decode(Found { city, asn }: Found<'_>, addr: IpAddr) -> GeoInfo {
     let mut g = GeoInfo::default();
     if let Some((db, r)) = city {
         decode_city_record(db, &r, &mut g, addr);
     }
-    if let Some((r, warned)) = asn {
+    if let Some((AsnDb { warned, .. }, r)) = asn {
         match r.decode::<AsnRecord>() {
             Ok(Some(a)) => {
                 g.asn = a.autonomous_system_number.map(|n| n.0);
@@ -458,7 +487,7 @@ fn decode(
 /// the keys of neither, is logged and gives nulls.
 fn decode_city_record(
     db: &CityDb,
-    r: &maxminddb::LookupResult<'_, Mmap>,
+    r: &maxminddb::LookupResult<'_, Mapped>,
     g: &mut GeoInfo,
     addr: IpAddr,
 ) {
@@ -502,7 +531,7 @@ fn decode_city_record(
 /// Decodes a city record in `layout` into `g` (untouched on error).
 fn decode_city(
     layout: CityLayout,
-    r: &maxminddb::LookupResult<'_, Mmap>,
+    r: &maxminddb::LookupResult<'_, Mapped>,
     g: &mut GeoInfo,
 ) -> Result<(), maxminddb::MaxMindDbError> {
     match layout {

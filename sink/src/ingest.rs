@@ -30,7 +30,7 @@ use crate::parse_cmd::{too_long_error, trim_line_end};
 use crate::pipeline::{PipelineError, PipelineStats};
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
-use accesslake_transform::{parse_line_with, ParseOptions};
+use accesslake_transform::{parse_line_with, ParseOptions, Record};
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -165,6 +165,7 @@ fn parse_chunk(
 ) -> Chunk {
     let mut rows = Rows::with_capacity_like(data.len() / 200 + 16, data.len(), sizes.as_ref());
     let (mut rejected, mut lines_seen, mut already) = (Vec::new(), 0, 0);
+    let mut group = Vec::with_capacity(GROUP);
     for (i, line) in lines(data).enumerate() {
         let offset = first + i as i64;
         lines_seen += 1;
@@ -179,16 +180,15 @@ fn parse_chunk(
         }
         match parse_line_with(raw, work.opts) {
             Ok(record) => {
-                let e = enricher.enrich(&record.client_ip, record.user_agent.as_deref());
-                let prov = Provenance {
-                    src_partition: work.file_id,
-                    src_offset: offset,
-                };
-                rows.push(&record, &e, prov);
+                group.push((offset, record));
+                if group.len() == GROUP {
+                    enrich_group(work, &mut group, enricher, &mut rows);
+                }
             }
             Err(err) => rejected.push((offset, work.dead_letter(offset, err.to_string(), raw))),
         }
     }
+    enrich_group(work, &mut group, enricher, &mut rows);
     *sizes = Some(rows.text_sizes());
     Chunk {
         batch: rows.finish(),
@@ -196,6 +196,32 @@ fn parse_chunk(
         lines: lines_seen,
         already,
     }
+}
+
+/// Lines parsed before they are enriched together (see [`Enricher::enrich_group`]).
+const GROUP: usize = 64;
+
+/// Enriches a group of parsed lines (by line number) and appends them to `rows`, emptying it.
+fn enrich_group(
+    work: &Work<'_>,
+    group: &mut Vec<(i64, Record<'_>)>,
+    enricher: &mut Enricher,
+    rows: &mut Rows,
+) {
+    let keys: Vec<_> = group
+        .iter()
+        .map(|(_, r)| (&*r.client_ip, r.user_agent.as_deref()))
+        .collect();
+    enricher.enrich_group(&keys, |i, e| {
+        let (offset, record) = &group[i];
+        let prov = Provenance {
+            src_partition: work.file_id,
+            src_offset: *offset,
+        };
+        rows.push(record, &e, prov);
+    });
+    drop(keys);
+    group.clear();
 }
 
 /// Reads a compressed file through to its end, checking every gzip member's CRC and length,

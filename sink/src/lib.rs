@@ -44,6 +44,7 @@ pub mod report;
 pub mod report_html;
 pub mod report_text;
 pub mod rows;
+pub mod search_tree;
 pub mod summary;
 pub mod window;
 pub mod workers;

