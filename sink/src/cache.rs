@@ -97,17 +97,19 @@ impl<K: Hash + Eq, V> Memo<K, V> {
     }
 }
 
-/// Slots of [`AddrMemo`]'s IPv4 table at most (8 MiB).
-const MAX_V4_SLOTS: usize = 1 << 20;
+/// Slots of [`AddrMemo`]'s IPv4 table at most (2 MiB): the table is allocated whole, once per
+/// `ingest` worker.
+const MAX_V4_SLOTS: usize = 1 << 18;
 
 /// A bounded memo of values by IP address, each value made once per record key `R` (a GeoIP
 /// database record's identity) however many addresses lead to it.
 ///
 /// IPv4 addresses go to a direct-mapped table of `capacity` slots (rounded up to a power of two,
-/// at most 2^20): slot `hash(address)` holds the last address that hashed there and its value's
-/// index, so a collision replaces the older address. IPv6 addresses go to a hash map. At most
-/// `capacity` values (and IPv6 addresses) are held: a new one past that empties the memo first.
-/// Index 0 is the default value, for addresses the lookup finds nothing for.
+/// at most 2^18): slot `hash(address)` holds the last address that hashed there and its value's
+/// index, so a collision replaces the older address. IPv6 addresses go to a hash map of at most
+/// `capacity` entries (emptied when full). Besides the default value (index 0, for addresses
+/// the lookup finds nothing for), at most `capacity` values are held: a new one past that
+/// empties the whole memo first.
 pub struct AddrMemo<R, V> {
     /// `(address << 32) | (index + 1)`; 0 is an empty slot.
     v4: Box<[u64]>,
@@ -197,6 +199,24 @@ impl<R: Hash + Eq, V: Default> AddrMemo<R, V> {
                 }
             },
         };
+        self.hold(addr, id);
+        &self.values[id as usize]
+    }
+
+    /// Holds `addr` with the value of record `key` if one is held (see
+    /// [`AddrMemo::insert_with`]); whether it was.
+    pub fn insert_known(&mut self, addr: IpAddr, key: &R) -> bool {
+        match self.ids.get(key) {
+            Some(&id) => {
+                self.hold(addr, id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Points `addr` at value `id`.
+    fn hold(&mut self, addr: IpAddr, id: u32) {
         match addr {
             IpAddr::V4(v4) => {
                 let key = u32::from(v4);
@@ -210,7 +230,6 @@ impl<R: Hash + Eq, V: Default> AddrMemo<R, V> {
                 self.v6.insert(v6, id);
             }
         }
-        &self.values[id as usize]
     }
 
     /// Forgets every address and value but the default.

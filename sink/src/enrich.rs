@@ -11,7 +11,8 @@
 //! keyed by address ([`crate::cache::AddrMemo`]) makes repeated lookups (client addresses are
 //! heavily skewed) cheap. On a miss the databases' search trees are walked for the records the
 //! address leads to ([`crate::search_tree`]: a group's new IPv4 addresses together, so their
-//! cache misses overlap), and a record is decoded only the first time any address leads to it.
+//! cache misses overlap), and a record is decoded only when no address held in the memo led to
+//! it before.
 //!
 //! `is_bot` matches the user agent case-insensitively against the substrings in `bots.txt`
 //! (crawlers, spiders, well-known bots, HTTP libraries and scanners), one Aho-Corasick pass per
@@ -149,7 +150,7 @@ impl Enricher {
                 }
             }
         }
-        self.look_up_pending();
+        self.look_up_pending(false);
         for (i, (&(_, agent), &addr)) in records.iter().zip(&addrs).enumerate() {
             each(i, self.enrich_addr(addr, agent));
         }
@@ -206,7 +207,7 @@ impl Enricher {
             if self.cache.get(addr).is_none() {
                 self.pending.clear();
                 self.pending.push(u32::from(v4));
-                self.look_up_pending();
+                self.look_up_pending(true);
             }
         }
         // IPv4 addresses are held now; IPv6 ones are looked up by maxminddb.
@@ -218,10 +219,12 @@ impl Enricher {
         g
     }
 
-    /// Looks the IPv4 addresses of `pending` up in the trees, together, and memoises them;
-    /// a record no address led to before is decoded (by maxminddb, which looks the address
-    /// up again: its walk is now in the cache).
-    fn look_up_pending(&mut self) {
+    /// Looks the IPv4 addresses of `pending` up in the trees, together, and memoises them. With
+    /// `decode_new`, a record no address led to before is decoded (by maxminddb, which looks
+    /// the address up again: its walk is now in the cache) and a damaged tree reported;
+    /// without (a group's lookahead), such addresses are left for [`Enricher::geo_of`], so
+    /// decoding and the warnings it may log happen line by line, in the log's order.
+    fn look_up_pending(&mut self, decode_new: bool) {
         if self.pending.is_empty() {
             return;
         }
@@ -230,17 +233,26 @@ impl Enricher {
         let db = &self.db;
         for (&a, &walked) in self.pending.iter().zip(&self.walked) {
             let addr = IpAddr::V4(Ipv4Addr::from(a));
-            match walked {
-                Walked::Nothing => self.cache.insert_with(addr, None, |()| GeoInfo::default()),
-                Walked::Records(key) => self
-                    .cache
-                    .insert_with(addr, Some((key, ())), |()| decode_addr(db, addr)),
+            let held = match walked {
+                Walked::Nothing => {
+                    self.cache.insert_with(addr, None, |()| GeoInfo::default());
+                    true
+                }
+                Walked::Records(key) if !decode_new => self.cache.insert_known(addr, &key),
+                Walked::Records(key) => {
+                    self.cache
+                        .insert_with(addr, Some((key, ())), |()| decode_addr(db, addr));
+                    true
+                }
+                Walked::Damaged if !decode_new => false,
                 // maxminddb's lookup reports the damage.
-                Walked::Damaged => self
-                    .cache
-                    .insert_with(addr, locate(db, addr), |found| decode(found, addr)),
+                Walked::Damaged => {
+                    self.cache
+                        .insert_with(addr, locate(db, addr), |found| decode(found, addr));
+                    true
+                }
             };
-            self.misses += 1;
+            self.misses += u64::from(held);
         }
     }
 

@@ -391,6 +391,64 @@ fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
     assert!(!err.contains("damaged"), "{err}");
 }
 
+/// Warnings are logged in the log's order, though a group's IPv4 addresses are walked ahead of
+/// its lines: only the first problem with a database is a warning, so it must be the first
+/// line's.
+#[test]
+fn warnings_follow_the_order_of_the_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let line =
+        |ip: &str| format!("{ip} - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 5\n");
+    let ingest = |name: &str, db: &std::path::Path, ips: &[&str]| {
+        let log = dir.path().join(format!("{name}.log"));
+        std::fs::write(&log, ips.iter().map(|ip| line(ip)).collect::<String>()).unwrap();
+        let lake = dir.path().join(format!("{name}-lake"));
+        let out = accesslake(&[
+            "ingest",
+            "--no-progress",
+            "--threads",
+            "1",
+            "--lake",
+            lake.to_str().unwrap(),
+            "--geoip-city",
+            db.to_str().unwrap(),
+            log.to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{err}");
+        err.lines()
+            .filter(|l| l.contains("WARN"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    // An IPv4-only database: the IPv6 client's note, then the record with no location.
+    let warns = ingest(
+        "order",
+        &fixture("flat-named-dbip.mmdb"),
+        &["2a02:f240::1", "1.1.3.1"],
+    );
+    assert_eq!(warns.len(), 2, "{warns:?}");
+    assert!(warns[0].contains("IPv4 addresses only"), "{warns:?}");
+    // A damaged database (one node more than its tree has): its one warning names the first
+    // line's address.
+    let mut bytes = std::fs::read(geoip("GeoIP2-City-Test.mmdb")).unwrap();
+    let key = b"\x4anode_count\xc2";
+    let at = bytes
+        .windows(key.len())
+        .rposition(|w| w == key)
+        .expect("node_count in the metadata")
+        + key.len();
+    let count = u16::from_be_bytes([bytes[at], bytes[at + 1]]) + 1;
+    bytes[at..at + 2].copy_from_slice(&count.to_be_bytes());
+    let damaged = dir.path().join("damaged.mmdb");
+    std::fs::write(&damaged, bytes).unwrap();
+    let warns = ingest("damaged", &damaged, &["2a02:f240::", "216.160.83.64"]);
+    assert!(
+        warns.first().is_some_and(|w| w.contains("2a02:f240::")),
+        "{warns:?}"
+    );
+}
+
 /// `ingest` enriches its lines a group at a time, the group's new addresses looked up together;
 /// the result must be what enriching each line alone gives, whatever the group size and however
 /// often a small memo empties mid-group.
