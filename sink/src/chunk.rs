@@ -15,9 +15,37 @@ pub(crate) enum Piece {
     /// Whole lines (at least [`CHUNK_BYTES`] of them unless the file ends).
     Lines(Vec<u8>),
     /// One line longer than the limit: its first bytes (up to the limit, or
-    /// [`LINE_MARK_PREFIX`] when that is more, for the line's fingerprint) and its length
-    /// without its line end. The rest of it was read past, never held.
-    Long { head: Vec<u8>, len: u64 },
+    /// [`LINE_MARK_PREFIX`] when that is more, for the line's fingerprint), its length without
+    /// its line end, and whether a newline ended it (not: the file's last line). The rest of it
+    /// was read past, never held.
+    Long {
+        head: Vec<u8>,
+        len: u64,
+        ended: bool,
+    },
+}
+
+/// What [`read_chunk`] keeps from one call to the next: the bytes after the last newline read.
+/// At the file's end, with `hold_last`, that is the unfinished last line held back: whole, or,
+/// for a line over the limit, its head, with the line's length in `long_len`.
+#[derive(Debug, Default)]
+pub(crate) struct Carry {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) long_len: Option<u64>,
+}
+
+impl Carry {
+    /// The line held back at the file's end (its text without a trailing `\r`, or its head) and
+    /// its length; empty if none.
+    pub(crate) fn held(&self) -> (&[u8], u64) {
+        match self.long_len {
+            Some(len) => (&self.bytes, len),
+            None => {
+                let line = crate::parse_cmd::trim_line_end(&self.bytes);
+                (line, line.len() as u64)
+            }
+        }
+    }
 }
 
 /// The lines of a chunk, each with its `\n` (the last one may lack it: the end of the file).
@@ -50,11 +78,11 @@ fn read_more(file: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// mid-line), and the file's end is reached with it there.
 pub(crate) fn read_chunk(
     file: &mut dyn Read,
-    carry: &mut Vec<u8>,
+    carry: &mut Carry,
     max_line: usize,
     hold_last: bool,
 ) -> std::io::Result<Option<Piece>> {
-    let mut buf = std::mem::take(carry);
+    let mut buf = std::mem::take(&mut carry.bytes);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
     loop {
         while buf.len() < want && !eof {
@@ -63,7 +91,7 @@ pub(crate) fn read_chunk(
         if eof {
             if hold_last && buf.last().is_some_and(|&b| b != b'\n') {
                 let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-                carry.extend_from_slice(&buf[cut..]);
+                carry.bytes.extend_from_slice(&buf[cut..]);
                 buf.truncate(cut);
             }
             // Bounded already (a too-long last line is refused by the worker, from memory).
@@ -71,7 +99,7 @@ pub(crate) fn read_chunk(
         }
         match memchr::memrchr(b'\n', &buf) {
             Some(i) => {
-                carry.extend_from_slice(&buf[i + 1..]);
+                carry.bytes.extend_from_slice(&buf[i + 1..]);
                 buf.truncate(i + 1);
                 return Ok(Some(Piece::Lines(buf)));
             }
@@ -88,12 +116,12 @@ pub(crate) fn read_chunk(
 /// The rest of [`read_chunk`] for a line longer than the limit, whose first bytes are `buf` (no
 /// newline among them): keeps its head, reads on to its newline counting its length, and leaves
 /// what follows the newline in `carry`. A line the file ends in, without a newline, is held
-/// back with `hold_last` as a shorter one is: its head is left in `carry` and nothing returned
-/// (it was dead-lettered half before, and the file then refused as rewritten once it grew).
+/// back with `hold_last` as a shorter one is: its head and length are left in `carry` and
+/// nothing returned; without `hold_last` it is returned as not `ended`.
 fn read_past_long_line(
     file: &mut dyn Read,
     mut buf: Vec<u8>,
-    carry: &mut Vec<u8>,
+    carry: &mut Carry,
     max_line: usize,
     hold_last: bool,
 ) -> std::io::Result<Option<Piece>> {
@@ -108,12 +136,13 @@ fn read_past_long_line(
         let n = read_more(file, &mut tail)?;
         eof = n < CHUNK_BYTES;
         if let Some(i) = memchr::memchr(b'\n', &tail) {
-            carry.extend_from_slice(&tail[i + 1..]);
+            carry.bytes.extend_from_slice(&tail[i + 1..]);
             cr = if i == 0 { cr } else { tail[i - 1] == b'\r' };
             len += i as u64;
             return Ok(Some(Piece::Long {
                 head: buf,
                 len: len - u64::from(cr),
+                ended: true,
             }));
         }
         len += n as u64;
@@ -121,13 +150,16 @@ fn read_past_long_line(
             cr = tail[n - 1] == b'\r';
         }
     }
+    let len = len - u64::from(cr);
     if hold_last {
-        carry.extend_from_slice(&buf);
+        carry.bytes.extend_from_slice(&buf);
+        carry.long_len = Some(len);
         return Ok(None);
     }
     Ok(Some(Piece::Long {
         head: buf,
-        len: len - u64::from(cr),
+        len,
+        ended: false,
     }))
 }
 
@@ -158,7 +190,7 @@ mod tests {
         let path = dir.path().join("log");
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
-        let (mut carry, mut got, mut counted) = (Vec::new(), Vec::new(), 0);
+        let (mut carry, mut got, mut counted) = (Carry::default(), Vec::new(), 0);
         while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, false).unwrap() {
             let Piece::Lines(chunk) = piece else {
                 panic!("no line is over the limit");
@@ -197,7 +229,7 @@ mod tests {
             let path = dir.path().join("log");
             std::fs::write(&path, &text).unwrap();
             let mut file = File::open(&path).unwrap();
-            let (mut carry, mut got) = (Vec::new(), Vec::new());
+            let (mut carry, mut got) = (Carry::default(), Vec::new());
             while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, true).unwrap() {
                 let Piece::Lines(chunk) = piece else {
                     panic!("no line is over the limit");
@@ -205,7 +237,8 @@ mod tests {
                 got.extend_from_slice(&chunk);
             }
             assert_eq!(got, taken.as_bytes(), "{}", &text[..text.len().min(20)]);
-            assert_eq!(carry, held.as_bytes());
+            assert_eq!(carry.bytes, held.as_bytes());
+            assert_eq!(carry.held(), (held.as_bytes(), held.len() as u64));
         }
         // An unfinished last line over the limit, read past in steps: held back too (its head
         // in `carry`), not handed over as a long line; finished, it is one.
@@ -217,11 +250,14 @@ mod tests {
             )
             .unwrap();
             let mut file = File::open(&path).unwrap();
-            let (mut carry, mut pieces) = (Vec::new(), Vec::new());
+            let (mut carry, mut pieces) = (Carry::default(), Vec::new());
             while let Some(piece) = read_chunk(&mut file, &mut carry, 1000, true).unwrap() {
                 pieces.push(match piece {
                     Piece::Lines(l) => Seen::Line(l),
-                    Piece::Long { head, len } => Seen::Long(head[..4].to_vec(), len),
+                    Piece::Long { head, len, ended } => {
+                        assert!(ended, "a long line not held back has its newline here");
+                        Seen::Long(head[..4].to_vec(), len)
+                    }
                 });
             }
             let long = Seen::Long(b"yyyy".to_vec(), 4 * CHUNK_BYTES as u64);
@@ -229,12 +265,14 @@ mod tests {
                 true => {
                     assert_eq!(pieces, vec![Seen::Line(b"a\n".to_vec())]);
                     assert!(
-                        carry.starts_with(b"yyyy") && carry.len() <= LINE_MARK_PREFIX.max(1000)
+                        carry.bytes.starts_with(b"yyyy")
+                            && carry.bytes.len() <= LINE_MARK_PREFIX.max(1000)
                     );
+                    assert_eq!(carry.held().1, 4 * CHUNK_BYTES as u64, "the whole length");
                 }
                 false => {
                     assert_eq!(pieces, vec![Seen::Line(b"a\n".to_vec()), long]);
-                    assert!(carry.is_empty());
+                    assert!(carry.bytes.is_empty());
                 }
             }
         }
@@ -287,15 +325,17 @@ mod tests {
         let path = dir.path().join("log");
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
-        let (mut carry, mut got, mut longs) = (Vec::new(), Vec::new(), 0);
+        let (mut carry, mut got, mut longs) = (Carry::default(), Vec::new(), 0);
         while let Some(piece) = read_chunk(&mut file, &mut carry, max, false).unwrap() {
             match piece {
                 Piece::Lines(chunk) => {
                     assert!(chunk.len() <= 3 * CHUNK_BYTES + max, "{}", chunk.len());
                     got.extend(lines(&chunk).map(|l| seen(l, max)));
                 }
-                Piece::Long { head, len } => {
+                Piece::Long { head, len, ended } => {
                     longs += 1;
+                    // Only the file's last line has no newline.
+                    assert_eq!(ended, head[0] != b'f', "{}", head[0] as char);
                     // At least the limit, and enough for the line's fingerprint.
                     assert_eq!(head.len(), max.max(LINE_MARK_PREFIX));
                     got.push(Seen::Long(head[..max].to_vec(), len));

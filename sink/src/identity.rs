@@ -253,19 +253,19 @@ impl Continuity {
                 let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
                 (n, line_mark(&data[start..]), !data.ends_with(b"\n"))
             }
-            Piece::Long { head, len } => (1, Fingerprint::of_line(head, *len), false),
+            Piece::Long { head, len, ended } => (1, Fingerprint::of_line(head, *len), !ended),
         };
         if let Some(mark) = self.mark.filter(|m| (first..first + n).contains(&m.line)) {
-            let seen = match piece {
-                Piece::Lines(data) => lines(data).nth((mark.line - first) as usize),
-                Piece::Long { head, .. } => Some(&head[..]),
+            let (seen, len) = match piece {
+                Piece::Lines(data) => {
+                    let seen = lines(data).nth((mark.line - first) as usize);
+                    let seen = seen.map(trim_line_end).unwrap_or_default();
+                    (seen, seen.len() as u64)
+                }
+                Piece::Long { head, len, .. } => (&head[..], *len),
             };
-            let seen = seen.map(trim_line_end).unwrap_or_default();
-            let same = match piece {
-                Piece::Lines(_) => Fingerprint::of_line(seen, seen.len() as u64) == mark.text,
-                Piece::Long { .. } => last == mark.text,
-            };
-            self.check_mark(mark, same, seen)?;
+            let same = Fingerprint::of_line(seen, len) == mark.text;
+            self.check_mark(mark, same, seen, len)?;
         }
         self.last = Some(LineMark {
             line: first + n - 1,
@@ -275,12 +275,19 @@ impl Continuity {
         Ok(())
     }
 
-    /// The marked line as found: the same, or the unfinished line committed, finished since.
-    fn check_mark(&mut self, mark: LineMark, same: bool, seen: &[u8]) -> Result<(), IdentityError> {
+    /// The marked line as found (`seen`, or its head, and its length): the same, or the
+    /// unfinished line committed, finished since.
+    fn check_mark(
+        &mut self,
+        mark: LineMark,
+        same: bool,
+        seen: &[u8],
+        len: u64,
+    ) -> Result<(), IdentityError> {
         if same {
             return Ok(());
         }
-        if mark.finished_as(seen) {
+        if mark.finished_as(seen, len) {
             self.finished_late = Some(mark.line);
             return Ok(());
         }
@@ -298,9 +305,10 @@ impl Continuity {
     }
 
     /// The end of the file, `next` the number of the line after the last one read, `held` an
-    /// unfinished last line held back (empty if none): an error if the file has fewer lines
-    /// than were committed, or if the marked line is the held one and has changed.
-    pub fn end(&mut self, next: i64, held: &[u8]) -> Result<(), IdentityError> {
+    /// unfinished last line held back (empty if none; its head if over the limit) and `len`
+    /// its length: an error if the file has fewer lines than were committed, or if the marked
+    /// line is the held one and has changed.
+    pub fn end(&mut self, next: i64, held: &[u8], len: u64) -> Result<(), IdentityError> {
         let present = next - 1 + i64::from(!held.is_empty());
         if present < self.committed {
             return Err(self.broken(format!(
@@ -309,9 +317,8 @@ impl Continuity {
             )));
         }
         if let Some(mark) = self.mark.filter(|m| m.line == next && !held.is_empty()) {
-            let held = trim_line_end(held);
-            let same = Fingerprint::of_line(held, held.len() as u64) == mark.text;
-            self.check_mark(mark, same, held)?;
+            let same = Fingerprint::of_line(held, len) == mark.text;
+            self.check_mark(mark, same, held, len)?;
         }
         Ok(())
     }
@@ -504,7 +511,7 @@ mod tests {
             c.piece(1, &lines_of(cut)).unwrap();
             let first = 1 + cut.matches('\n').count() as i64;
             c.piece(first, &lines_of(rest)).unwrap();
-            c.end(6, b"").unwrap();
+            c.end(6, b"", 0).unwrap();
             let last = c.last().unwrap();
             assert_eq!((last.line, last.text), (5, line_mark(b"e\n")), "{cut:?}");
         }
@@ -527,6 +534,7 @@ mod tests {
         let read_past = |len: u64| Piece::Long {
             head: long[..LINE_MARK_PREFIX].to_vec(),
             len,
+            ended: true,
         };
         let mut c = continuity(2, Some((2, &whole)));
         c.piece(1, &lines_of("a\n")).unwrap();
@@ -542,17 +550,17 @@ mod tests {
     fn continuity_wants_the_lines_committed_at_the_end() {
         let mut c = continuity(5, Some((5, b"e")));
         // Fewer lines than committed.
-        let err = c.end(5, b"").unwrap_err().to_string();
+        let err = c.end(5, b"", 0).unwrap_err().to_string();
         assert!(
             err.contains("it has 4 lines, fewer than the 5 already committed"),
             "{err}"
         );
         // The fifth held back (no newline yet, in a live file): there, and unchanged.
-        c.end(5, b"e").unwrap();
-        assert!(c.end(5, b"E").is_err());
-        c.end(6, b"").unwrap();
+        c.end(5, b"e", 1).unwrap();
+        assert!(c.end(5, b"E", 1).is_err());
+        c.end(6, b"", 0).unwrap();
         // Nothing committed: any file will do.
-        continuity(0, None).end(1, b"").unwrap();
+        continuity(0, None).end(1, b"", 0).unwrap();
     }
 
     #[test]
@@ -573,7 +581,7 @@ mod tests {
         let mut c = continuity(2, Some((2, b"ab")));
         unfinished(&mut c);
         c.piece(1, &lines_of("x\n")).unwrap();
-        c.end(2, b"abc").unwrap();
+        c.end(2, b"abc", 3).unwrap();
         assert_eq!(c.finished_late(), Some(2));
         // Not an extension of it, or no longer than it: rewritten.
         for line in ["aXc\n", "a\n", "\n", "b\n"] {
@@ -585,6 +593,40 @@ mod tests {
         // A line committed with its newline cannot grow.
         let mut c = continuity(2, Some((2, b"ab")));
         assert!(c.piece(1, &lines_of("x\nabc\n")).is_err());
+        // A line over the limit, committed unfinished (its head and length), found grown: read
+        // past again with its newline, or held back still unfinished; not if it changed.
+        let long = vec![b'z'; 3 * LINE_MARK_PREFIX];
+        let head = long[..LINE_MARK_PREFIX].to_vec();
+        let committed = |c: &mut Continuity| {
+            c.mark = Some(LineMark {
+                line: 2,
+                text: Fingerprint::of_line(&head, 2 * LINE_MARK_PREFIX as u64),
+                unfinished: true,
+            })
+        };
+        for ended in [true, false] {
+            let mut c = continuity(2, None);
+            committed(&mut c);
+            c.piece(1, &lines_of("x\n")).unwrap();
+            let grown = Piece::Long {
+                head: head.clone(),
+                len: long.len() as u64,
+                ended,
+            };
+            c.piece(2, &grown).unwrap();
+            assert_eq!(c.finished_late(), Some(2));
+            assert_eq!(c.last().map(|m| m.unfinished), Some(!ended));
+        }
+        let mut c = continuity(2, None);
+        committed(&mut c);
+        c.piece(1, &lines_of("x\n")).unwrap();
+        c.end(2, &head, long.len() as u64).unwrap();
+        assert_eq!(c.finished_late(), Some(2));
+        let mut changed = head.clone();
+        changed[7] = b'Z';
+        let mut c = continuity(2, None);
+        committed(&mut c);
+        assert!(c.end(2, &changed, long.len() as u64).is_err());
         // The last line read is marked unfinished when it has no newline.
         let mut c = continuity(0, None);
         c.piece(1, &lines_of("x\nab")).unwrap();

@@ -17,7 +17,7 @@
 //! ([`crate::chunk`]), parsed and enriched on worker threads ([`crate::workers`]). A progress bar
 //! is drawn only when stderr is a terminal.
 
-use crate::chunk::{count_lines, lines, read_chunk, Piece};
+use crate::chunk::{count_lines, lines, read_chunk, Carry, Piece};
 use crate::config::{IngestConfig, LineLimit, LogFormat};
 use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
@@ -353,7 +353,7 @@ fn ingest_file(
         ..FileSummary::default()
     };
     let mut next_line = 1i64;
-    let mut carry = Vec::new();
+    let mut carry = Carry::default();
     let mut at_end = false;
     let next_chunk = || -> Result<Option<(i64, Piece)>> {
         // Asked to stop: no more is read, and what was read is committed below.
@@ -362,7 +362,8 @@ fn ingest_file(
         }
         let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
-            continuity.end(next_line, &carry)?;
+            let (held, len) = carry.held();
+            continuity.end(next_line, held, len)?;
             at_end = true;
             return Ok(None);
         };
@@ -384,7 +385,7 @@ fn ingest_file(
     let parse = |(enricher, sizes): &mut (Enricher, Option<TextSizes>),
                  (first, piece): (i64, Piece)| match piece {
         Piece::Lines(data) => parse_chunk(&work, first, &data, enricher, sizes),
-        Piece::Long { head, len } => {
+        Piece::Long { head, len, .. } => {
             let already = first < work.resume;
             let rejected = match already {
                 true => Vec::new(),
@@ -423,7 +424,7 @@ fn ingest_file(
     summary.pipeline = pipe.stats().clone();
     // A held line that is the one committed unfinished, grown since, is not held for a later
     // run: the warning above says what the lake keeps of it.
-    if at_end && !carry.is_empty() && continuity.finished_late() != Some(next_line) {
+    if at_end && !carry.bytes.is_empty() && continuity.finished_late() != Some(next_line) {
         summary.held = 1;
         tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
     }

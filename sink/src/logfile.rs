@@ -255,13 +255,14 @@ pub struct LineMark {
 }
 
 impl LineMark {
-    /// Whether `line` (without its line end) is this unfinished line, grown since: longer, and
+    /// Whether a line of `len` bytes (without its line end) beginning with `head` (all of it, or
+    /// at least [`LINE_MARK_PREFIX`] bytes) is this unfinished line, grown since: longer, and
     /// beginning with the text marked (which is not empty).
-    pub fn finished_as(&self, line: &[u8]) -> bool {
+    pub fn finished_as(&self, head: &[u8], len: u64) -> bool {
         self.unfinished
             && self.text.len > 0
-            && line.len() as u64 > self.text.len
-            && Fingerprint::of_line(line, self.text.len) == self.text
+            && len > self.text.len
+            && Fingerprint::of_line(head, self.text.len) == self.text
     }
 }
 

@@ -352,6 +352,47 @@ fn a_live_files_unfinished_last_line_over_the_limit_is_held_back_not_dead_letter
 }
 
 #[test]
+fn a_line_over_the_limit_committed_unfinished_then_grown_does_not_block_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("long.log");
+    // Five lines, then 3 MiB of a line over the limit (1 MiB), no newline, left alone: it is
+    // committed (rejected, too long), read past in steps, as the file's unfinished last line.
+    let long = "q".repeat(3 << 20);
+    std::fs::write(&log, format!("{}{long}", lines(0..5, "m"))).unwrap();
+    age(&log);
+    let first = ingest(&lake, &[&log]);
+    assert_eq!(count(&first, "rows written"), 5, "{first}");
+    assert_eq!(count(&first, "rejected"), 1, "{first}");
+    // Grown but changed (in its first bytes: the ones it is known by, with its length): refused.
+    let committed = std::fs::read(&log).unwrap();
+    let mut changed = committed.clone();
+    changed[lines(0..5, "m").len() + 100] = b'Q';
+    changed.extend_from_slice(b"qq\n");
+    std::fs::write(&log, changed).unwrap();
+    let err = refused(&lake, &[&log]);
+    assert!(err.contains("not an append"), "{err}");
+    std::fs::write(&log, committed).unwrap();
+    // More of it arrives, still without a newline, in a live file: held back, not refused.
+    append(&log, "q".repeat(1 << 20).as_bytes());
+    let grown = run(&lake, &[&log]);
+    let err = String::from_utf8_lossy(&grown.stderr);
+    assert!(grown.status.success(), "refused as rewritten: {err}");
+    let grown = String::from_utf8_lossy(&grown.stdout);
+    assert!(grown.contains("1 line(s) committed unfinished"), "{grown}");
+    assert!(!grown.contains("held back"), "{grown}");
+    // Finished, and more lines follow: those only, the line is not rejected again.
+    append(&log, format!("qq\n{}", lines(6..9, "m")).as_bytes());
+    let done = run(&lake, &[&log]);
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "refused as rewritten: {err}");
+    let done = String::from_utf8_lossy(&done.stdout);
+    assert_eq!(count(&done, "rows written"), 3, "{done}");
+    assert_eq!(count(&done, "rejected"), 0, "{done}");
+    assert_eq!(rows(&lake).len(), 8);
+}
+
+#[test]
 fn a_damaged_or_cut_gzip_file_writes_nothing_and_its_intact_copy_then_reads_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
