@@ -27,7 +27,8 @@ pub(crate) enum Piece {
 
 /// What [`read_chunk`] keeps from one call to the next: the bytes after the last newline read.
 /// At the file's end, with `hold_last`, that is the unfinished last line held back: whole, or,
-/// for a line over the limit, its head, with the line's length in `long_len`.
+/// for a line read past in steps (far over the limit), its head, with the line's length in
+/// `long_len`.
 #[derive(Debug, Default)]
 pub(crate) struct Carry {
     pub(crate) bytes: Vec<u8>,
@@ -35,16 +36,19 @@ pub(crate) struct Carry {
 }
 
 impl Carry {
-    /// The line held back at the file's end (its text without a trailing `\r`, or its head) and
-    /// its length; empty if none.
-    pub(crate) fn held(&self) -> (&[u8], u64) {
-        match self.long_len {
+    /// The line held back at the file's end, if any: its text without a trailing `\r` (or its
+    /// head) and its length. A held line of a lone `\r` is a line, of length 0.
+    pub(crate) fn held(&self) -> Option<(&[u8], u64)> {
+        if self.bytes.is_empty() {
+            return None;
+        }
+        Some(match self.long_len {
             Some(len) => (&self.bytes, len),
             None => {
                 let line = crate::parse_cmd::trim_line_end(&self.bytes);
                 (line, line.len() as u64)
             }
-        }
+        })
     }
 }
 
@@ -238,7 +242,8 @@ mod tests {
             }
             assert_eq!(got, taken.as_bytes(), "{}", &text[..text.len().min(20)]);
             assert_eq!(carry.bytes, held.as_bytes());
-            assert_eq!(carry.held(), (held.as_bytes(), held.len() as u64));
+            let expected = (!held.is_empty()).then_some((held.as_bytes(), held.len() as u64));
+            assert_eq!(carry.held(), expected);
         }
         // An unfinished last line over the limit, read past in steps: held back too (its head
         // in `carry`), not handed over as a long line; finished, it is one.
@@ -268,7 +273,11 @@ mod tests {
                         carry.bytes.starts_with(b"yyyy")
                             && carry.bytes.len() <= LINE_MARK_PREFIX.max(1000)
                     );
-                    assert_eq!(carry.held().1, 4 * CHUNK_BYTES as u64, "the whole length");
+                    assert_eq!(
+                        carry.held().map(|h| h.1),
+                        Some(4 * CHUNK_BYTES as u64),
+                        "the whole length"
+                    );
                 }
                 false => {
                     assert_eq!(pieces, vec![Seen::Line(b"a\n".to_vec()), long]);

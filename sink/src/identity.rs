@@ -206,6 +206,8 @@ pub struct Continuity {
     last: Option<LineMark>,
     /// The marked line, committed unfinished, found finished since (see [`Self::finished_late`]).
     finished_late: Option<i64>,
+    /// The marked line, held back at the file's end: as found (see [`Self::last`]).
+    held: Option<LineMark>,
     /// For the error: the file, its partition and its state file.
     path: PathBuf,
     source: String,
@@ -222,6 +224,7 @@ impl Continuity {
             mark: state.and_then(|s| s.last_line),
             last: None,
             finished_late: None,
+            held: None,
             path: path.to_path_buf(),
             source: source.to_string(),
             partition: pipe.partition(),
@@ -271,6 +274,7 @@ impl Continuity {
             line: first + n - 1,
             text: last,
             unfinished,
+            reported: false,
         });
         Ok(())
     }
@@ -288,7 +292,9 @@ impl Continuity {
             return Ok(());
         }
         if mark.finished_as(seen, len) {
-            self.finished_late = Some(mark.line);
+            if !mark.reported {
+                self.finished_late = Some(mark.line);
+            }
             return Ok(());
         }
         Err(self.broken(format!(
@@ -304,28 +310,51 @@ impl Continuity {
         self.finished_late
     }
 
-    /// The end of the file, `next` the number of the line after the last one read, `held` an
-    /// unfinished last line held back (empty if none; its head if over the limit) and `len`
-    /// its length: an error if the file has fewer lines than were committed, or if the marked
-    /// line is the held one and has changed.
-    pub fn end(&mut self, next: i64, held: &[u8], len: u64) -> Result<(), IdentityError> {
-        let present = next - 1 + i64::from(!held.is_empty());
+    /// The end of the file, `next` the number of the line after the last one read, `held` the
+    /// unfinished last line held back, if any (its text, or its head if read past) with its
+    /// length: an error if the file has fewer lines than were committed, or if the marked line
+    /// is the held one and has changed.
+    pub fn end(&mut self, next: i64, held: Option<(&[u8], u64)>) -> Result<(), IdentityError> {
+        let present = next - 1 + i64::from(held.is_some());
         if present < self.committed {
             return Err(self.broken(format!(
                 "it has {present} lines, fewer than the {} already committed",
                 self.committed
             )));
         }
-        if let Some(mark) = self.mark.filter(|m| m.line == next && !held.is_empty()) {
-            let same = Fingerprint::of_line(held, len) == mark.text;
-            self.check_mark(mark, same, held, len)?;
+        if let (Some(mark), Some((held, len))) = (self.mark.filter(|m| m.line == next), held) {
+            let text = Fingerprint::of_line(held, len);
+            self.check_mark(mark, text == mark.text, held, len)?;
+            // Grown, it is recorded as it is now, reported: the warning is not given twice.
+            let reported = mark.reported || self.finished_late == Some(mark.line);
+            self.held = Some(LineMark {
+                text,
+                reported,
+                ..mark
+            });
         }
         Ok(())
     }
 
-    /// The last line read, for the commit at the file's end to record.
+    /// Whether line `line` is the one committed last (the marked line): held back at the
+    /// file's end, it is in the lake already, not waiting for a later run.
+    pub fn is_committed_last(&self, line: i64) -> bool {
+        self.mark.is_some_and(|m| m.line == line)
+    }
+
+    /// The line for the commit at the file's end to record: the last line read, unless the run
+    /// stopped before the line committed last (a signal), whose mark then stays, or held that
+    /// line back unfinished, which is then recorded as found (grown or not), so that a later run
+    /// still checks it.
     pub fn last(&self) -> Option<LineMark> {
-        self.last
+        if self.held.is_some() {
+            return self.held;
+        }
+        match (self.last, self.mark) {
+            (Some(last), Some(mark)) if mark.line > last.line => Some(mark),
+            (None, mark) => mark,
+            (last, _) => last,
+        }
     }
 }
 
@@ -488,9 +517,11 @@ mod tests {
                 line,
                 text: line_mark(text),
                 unfinished: false,
+                reported: false,
             }),
             last: None,
             finished_late: None,
+            held: None,
             path: "f.log".into(),
             source: SOURCE.into(),
             partition: 3,
@@ -511,7 +542,7 @@ mod tests {
             c.piece(1, &lines_of(cut)).unwrap();
             let first = 1 + cut.matches('\n').count() as i64;
             c.piece(first, &lines_of(rest)).unwrap();
-            c.end(6, b"", 0).unwrap();
+            c.end(6, None).unwrap();
             let last = c.last().unwrap();
             assert_eq!((last.line, last.text), (5, line_mark(b"e\n")), "{cut:?}");
         }
@@ -550,17 +581,17 @@ mod tests {
     fn continuity_wants_the_lines_committed_at_the_end() {
         let mut c = continuity(5, Some((5, b"e")));
         // Fewer lines than committed.
-        let err = c.end(5, b"", 0).unwrap_err().to_string();
+        let err = c.end(5, None).unwrap_err().to_string();
         assert!(
             err.contains("it has 4 lines, fewer than the 5 already committed"),
             "{err}"
         );
         // The fifth held back (no newline yet, in a live file): there, and unchanged.
-        c.end(5, b"e", 1).unwrap();
-        assert!(c.end(5, b"E", 1).is_err());
-        c.end(6, b"", 0).unwrap();
+        c.end(5, Some((b"e", 1))).unwrap();
+        assert!(c.end(5, Some((b"E", 1))).is_err());
+        c.end(6, None).unwrap();
         // Nothing committed: any file will do.
-        continuity(0, None).end(1, b"", 0).unwrap();
+        continuity(0, None).end(1, None).unwrap();
     }
 
     #[test]
@@ -581,7 +612,7 @@ mod tests {
         let mut c = continuity(2, Some((2, b"ab")));
         unfinished(&mut c);
         c.piece(1, &lines_of("x\n")).unwrap();
-        c.end(2, b"abc", 3).unwrap();
+        c.end(2, Some((b"abc", 3))).unwrap();
         assert_eq!(c.finished_late(), Some(2));
         // Not an extension of it, or no longer than it: rewritten.
         for line in ["aXc\n", "a\n", "\n", "b\n"] {
@@ -602,6 +633,7 @@ mod tests {
                 line: 2,
                 text: Fingerprint::of_line(&head, 2 * LINE_MARK_PREFIX as u64),
                 unfinished: true,
+                reported: false,
             })
         };
         for ended in [true, false] {
@@ -620,13 +652,13 @@ mod tests {
         let mut c = continuity(2, None);
         committed(&mut c);
         c.piece(1, &lines_of("x\n")).unwrap();
-        c.end(2, &head, long.len() as u64).unwrap();
+        c.end(2, Some((&head, long.len() as u64))).unwrap();
         assert_eq!(c.finished_late(), Some(2));
         let mut changed = head.clone();
         changed[7] = b'Z';
         let mut c = continuity(2, None);
         committed(&mut c);
-        assert!(c.end(2, &changed, long.len() as u64).is_err());
+        assert!(c.end(2, Some((&changed, long.len() as u64))).is_err());
         // The last line read is marked unfinished when it has no newline.
         let mut c = continuity(0, None);
         c.piece(1, &lines_of("x\nab")).unwrap();

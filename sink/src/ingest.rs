@@ -362,8 +362,7 @@ fn ingest_file(
         }
         let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
-            let (held, len) = carry.held();
-            continuity.end(next_line, held, len)?;
+            continuity.end(next_line, carry.held())?;
             at_end = true;
             return Ok(None);
         };
@@ -422,9 +421,9 @@ fn ingest_file(
     }
     pipe.flush_all()?;
     summary.pipeline = pipe.stats().clone();
-    // A held line that is the one committed unfinished, grown since, is not held for a later
-    // run: the warning above says what the lake keeps of it.
-    if at_end && !carry.bytes.is_empty() && continuity.finished_late() != Some(next_line) {
+    // A held line that is the one committed unfinished (unchanged, or grown since: the warning
+    // above says what the lake keeps of it) is not held for a later run.
+    if at_end && carry.held().is_some() && !continuity.is_committed_last(next_line) {
         summary.held = 1;
         tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
     }

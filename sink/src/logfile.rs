@@ -252,6 +252,11 @@ pub struct LineMark {
     /// [`crate::ingest::QUIET_FOR_LAST_LINE`]): a later run may find it finished, longer.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unfinished: bool,
+    /// The unfinished line was found grown and held back (still unfinished) by a later run,
+    /// which warned that the lake keeps the part committed and recorded it as it was then:
+    /// found longer again, it is accepted without a second warning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reported: bool,
 }
 
 impl LineMark {
@@ -590,6 +595,7 @@ mod tests {
                 len: 80,
             },
             unfinished: false,
+            reported: false,
         };
         let json = serde_json::to_string(&mark).unwrap();
         assert_eq!(

@@ -263,6 +263,7 @@ mod tests {
             line: 41,
             text: crate::logfile::Fingerprint::of(b"last"),
             unfinished: true,
+            reported: false,
         });
         store(&p, &with).unwrap();
         assert_eq!(load(&p, "t", 3).unwrap(), Some(with));

@@ -393,6 +393,59 @@ fn a_line_over_the_limit_committed_unfinished_then_grown_does_not_block_the_file
 }
 
 #[test]
+fn a_committed_unfinished_line_held_back_again_stays_checked() {
+    for len in [200, 3 << 20] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let log = dir.path().join("paused.log");
+        // Five lines and an unfinished sixth, left alone: committed, the sixth as it is.
+        let head = lines(0..5, "h");
+        std::fs::write(&log, format!("{head}{}", "q".repeat(len))).unwrap();
+        age(&log);
+        let first = ingest(&lake, &[&log]);
+        assert_eq!(count(&first, "lines"), 6, "{len}: {first}");
+        // Touched, unchanged: the sixth is held back, but it is in the lake already.
+        std::fs::File::options()
+            .write(true)
+            .open(&log)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap();
+        let again = ingest(&lake, &[&log]);
+        assert_eq!(count(&again, "rows written"), 0, "{len}: {again}");
+        assert!(!again.contains("held back"), "{len}: {again}");
+        // The sixth is still the line checked: rewritten, the file is refused (the run that held
+        // it back recorded the fifth as the last line, and the rewrite went through).
+        std::fs::write(&log, format!("{head}REWRITTEN\n{}", lines(6..8, "h"))).unwrap();
+        age(&log);
+        let err = refused(&lake, &[&log]);
+        assert!(err.contains("line 6 differs"), "{len}: {err}");
+    }
+    // A sixth line of a lone `\r` (a CRLF writer paused mid-line end) is a line too: touched,
+    // the file is not one line short.
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = dir.path().join("cr.log");
+    std::fs::write(&log, format!("{}\r", lines(0..5, "r"))).unwrap();
+    age(&log);
+    ingest(&lake, &[&log]);
+    std::fs::File::options()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now())
+        .unwrap();
+    let again = run(&lake, &[&log]);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    append(&log, format!("\n{}", lines(6..8, "r")).as_bytes());
+    assert_eq!(count(&ingest(&lake, &[&log]), "rows written"), 2);
+}
+
+#[test]
 fn a_damaged_or_cut_gzip_file_writes_nothing_and_its_intact_copy_then_reads_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let lake = tmp.path().join("lake");
