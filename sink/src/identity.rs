@@ -270,11 +270,18 @@ impl Continuity {
             let same = Fingerprint::of_line(seen, len) == mark.text;
             self.check_mark(mark, same, seen, len)?;
         }
+        // The committed unfinished line, still unfinished at the piece's end: reported once it
+        // was found grown, by this run or an earlier one.
+        let line = first + n - 1;
+        let reported = unfinished
+            && self.mark.is_some_and(|m| {
+                m.line == line && (m.reported || self.finished_late == Some(line))
+            });
         self.last = Some(LineMark {
-            line: first + n - 1,
+            line,
             text: last,
             unfinished,
-            reported: false,
+            reported,
         });
         Ok(())
     }

@@ -636,6 +636,53 @@ fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_b
 }
 
 #[test]
+fn a_line_committed_unfinished_is_reported_once_however_it_grows() {
+    let touch = |log: &Path| {
+        std::fs::File::options()
+            .write(true)
+            .open(log)
+            .unwrap()
+            .set_modified(std::time::SystemTime::now())
+            .unwrap()
+    };
+    // Each step: grow the line by the next 15 bytes (or finish it, with a line after it), then
+    // leave the file live or alone; the first growth warns, nothing after it does.
+    for (case, steps) in [
+        ("live, then alone", &[true, false, false][..]),
+        ("alone", &[false, false][..]),
+        ("live twice", &[true, true, false][..]),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (lake, log, last) = fragment_committed(dir.path(), "o", 3, 20);
+        let mut warned = 0;
+        let mut at = 20;
+        for (i, &live) in steps.iter().enumerate() {
+            let finish = i == steps.len() - 1;
+            let more = match finish {
+                true => format!("{}{}", &last[at..], line(4, "o")),
+                false => last[at..at + 15].to_string(),
+            };
+            at += 15;
+            append(&log, more.as_bytes());
+            if live {
+                touch(&log);
+            } else {
+                age(&log);
+            }
+            let out = run(&lake, &[&log]);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{case}, step {i}: {err}");
+            warned += err.matches("committed unfinished").count();
+            if finish {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(count(&stdout, "rows written"), 1, "{case}: {stdout}");
+            }
+        }
+        assert_eq!(warned, 1, "{case}");
+    }
+}
+
+#[test]
 fn sigterm_stops_ingest_with_what_was_read_committed_and_the_next_run_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
