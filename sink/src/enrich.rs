@@ -23,7 +23,7 @@
 //! databases).
 
 use crate::cache::{AddrMemo, Memo};
-use crate::geoip::{decode, decode_addr, locate, walk_v4, Databases, RecordKey, Walked};
+use crate::geoip::{decode, locate, walk_v4, Databases, RecordKey, Walked};
 pub use crate::geoip::{CityLayout, GeoInfo, GeoIpError};
 use crate::search_tree::Walk;
 use aho_corasick::AhoCorasick;
@@ -150,7 +150,7 @@ impl Enricher {
                 }
             }
         }
-        self.look_up_pending(false);
+        self.look_ahead();
         for (i, (&(_, agent), &addr)) in records.iter().zip(&addrs).enumerate() {
             each(i, self.enrich_addr(addr, agent));
         }
@@ -200,17 +200,10 @@ impl Enricher {
         }
     }
 
-    /// What the databases say about a public address, memoised.
+    /// What the databases say about a public address, memoised; on a miss maxminddb looks it
+    /// up, and decodes its records unless another address led to them before.
     fn geo_of(&mut self, addr: IpAddr) -> &GeoInfo {
         self.lookups += 1;
-        if let IpAddr::V4(v4) = addr {
-            if self.cache.get(addr).is_none() {
-                self.pending.clear();
-                self.pending.push(u32::from(v4));
-                self.look_up_pending(true);
-            }
-        }
-        // IPv4 addresses are held now; IPv6 ones are looked up by maxminddb.
         let db = &self.db;
         let (g, missed) =
             self.cache
@@ -219,18 +212,16 @@ impl Enricher {
         g
     }
 
-    /// Looks the IPv4 addresses of `pending` up in the trees, together, and memoises them. With
-    /// `decode_new`, a record no address led to before is decoded (by maxminddb, which looks
-    /// the address up again: its walk is now in the cache) and a damaged tree reported;
-    /// without (a group's lookahead), such addresses are left for [`Enricher::geo_of`], so
-    /// decoding and the warnings it may log happen line by line, in the log's order.
-    fn look_up_pending(&mut self, decode_new: bool) {
+    /// A group's lookahead: walks the trees for the IPv4 addresses of `pending` together and
+    /// memoises those that lead to no record or to records already decoded. The others (a
+    /// new record, a damaged tree) are left to [`Enricher::geo_of`], so decoding and the
+    /// warnings it may log happen line by line, in the log's order.
+    fn look_ahead(&mut self) {
         if self.pending.is_empty() {
             return;
         }
         self.walked.clear();
         walk_v4(&self.db, &self.pending, &mut self.walks, &mut self.walked);
-        let db = &self.db;
         for (&a, &walked) in self.pending.iter().zip(&self.walked) {
             let addr = IpAddr::V4(Ipv4Addr::from(a));
             let held = match walked {
@@ -238,19 +229,8 @@ impl Enricher {
                     self.cache.insert_with(addr, None, |()| GeoInfo::default());
                     true
                 }
-                Walked::Records(key) if !decode_new => self.cache.insert_known(addr, &key),
-                Walked::Records(key) => {
-                    self.cache
-                        .insert_with(addr, Some((key, ())), |()| decode_addr(db, addr));
-                    true
-                }
-                Walked::Damaged if !decode_new => false,
-                // maxminddb's lookup reports the damage.
-                Walked::Damaged => {
-                    self.cache
-                        .insert_with(addr, locate(db, addr), |found| decode(found, addr));
-                    true
-                }
+                Walked::Records(key) => self.cache.insert_known(addr, &key),
+                Walked::Damaged => false,
             };
             self.misses += u64::from(held);
         }

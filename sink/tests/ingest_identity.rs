@@ -218,12 +218,23 @@ fn a_rewritten_file_is_read_anew_once_its_partition_is_removed_as_the_readme_say
 
 /// Makes `path` look left alone for five minutes: its last line is then taken as finished.
 fn age(path: &Path) {
-    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(300);
+    modified(
+        path,
+        std::time::SystemTime::now() - std::time::Duration::from_secs(300),
+    );
+}
+
+/// Makes `path` look written to a moment ago, unchanged: its unfinished last line is held back.
+fn touch(path: &Path) {
+    modified(path, std::time::SystemTime::now());
+}
+
+fn modified(path: &Path, when: std::time::SystemTime) {
     std::fs::File::options()
         .write(true)
         .open(path)
         .unwrap()
-        .set_modified(past)
+        .set_modified(when)
         .unwrap();
 }
 
@@ -405,12 +416,7 @@ fn a_committed_unfinished_line_held_back_again_stays_checked() {
         let first = ingest(&lake, &[&log]);
         assert_eq!(count(&first, "lines"), 6, "{len}: {first}");
         // Touched, unchanged: the sixth is held back, but it is in the lake already.
-        std::fs::File::options()
-            .write(true)
-            .open(&log)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now())
-            .unwrap();
+        touch(&log);
         let again = ingest(&lake, &[&log]);
         assert_eq!(count(&again, "rows written"), 0, "{len}: {again}");
         assert!(!again.contains("held back"), "{len}: {again}");
@@ -429,12 +435,7 @@ fn a_committed_unfinished_line_held_back_again_stays_checked() {
     std::fs::write(&log, format!("{}\r", lines(0..5, "r"))).unwrap();
     age(&log);
     ingest(&lake, &[&log]);
-    std::fs::File::options()
-        .write(true)
-        .open(&log)
-        .unwrap()
-        .set_modified(std::time::SystemTime::now())
-        .unwrap();
+    touch(&log);
     let again = run(&lake, &[&log]);
     assert!(
         again.status.success(),
@@ -637,14 +638,6 @@ fn a_line_committed_unfinished_that_grows_without_its_newline_is_not_also_held_b
 
 #[test]
 fn a_line_committed_unfinished_is_reported_once_however_it_grows() {
-    let touch = |log: &Path| {
-        std::fs::File::options()
-            .write(true)
-            .open(log)
-            .unwrap()
-            .set_modified(std::time::SystemTime::now())
-            .unwrap()
-    };
     // Each step: grow the line by the next 15 bytes (or finish it, with a line after it), then
     // leave the file live or alone; the first growth warns, nothing after it does.
     for (case, steps) in [
