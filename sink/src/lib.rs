@@ -1,7 +1,7 @@
 //! accesslake, the sink: parsed access-log records → GeoIP/bot enrichment → event-time windows →
 //! Hive-partitioned Parquet, exactly once per source partition.
 //!
-//! Modules, one noun each: [`config`] (flags of every command), [`logfile`] (opening plain or
+//! Modules, one noun each: [`allocator`] (glibc's malloc settings), [`config`] (flags of every command), [`logfile`] (opening plain or
 //! gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
 //! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar row
 //! buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated summary),
@@ -15,6 +15,7 @@
 //! [`query`] (the read-only DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run), [`report`] (the `report`
 //! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
 
+pub mod allocator;
 pub mod cache;
 pub mod chart;
 pub mod chunk;

@@ -1,4 +1,4 @@
-//! The `accesslake` binary: parse flags, initialise logging, dispatch to a command, and print a
+//! The `accesslake` binary: tune the allocator, parse flags, initialise logging, dispatch to a command, and print a
 //! failure as one line.
 
 use accesslake::config::{Cli, Command};
@@ -7,6 +7,7 @@ use std::error::Error;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    accesslake::allocator::tune();
     let cli = Cli::parse();
     cli.log.init();
     let result = match cli.command {
