@@ -188,7 +188,7 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// GeoIP results memoised per `ingest` worker: IPv4 addresses in a table of this many slots
+    /// GeoIP results memoised (per worker for `ingest`, one memo for `run`): IPv4 addresses in a table of this many slots
     /// (rounded up to a power of two, at most 2^18, 8 bytes each), IPv6 addresses, and decoded
     /// database records, this many of each (a value under 2 acts as 2).
     #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE)]
@@ -233,8 +233,8 @@ pub struct IngestConfig {
     pub max_rows: usize,
     #[command(flatten)]
     pub layout: Layout,
-    /// Threads that parse and enrich (0: one per core; at most 256). Windows and commits stay
-    /// on one thread each, in line order, whatever this is.
+    /// Threads that parse and enrich (0: one per core; at most 256). Whatever this is, windows
+    /// stay on one thread, in line order, and commits on two more (encoding, then publishing).
     #[arg(long, env = "ACCESSLAKE_THREADS", default_value_t = 0, value_parser = thread_count)]
     pub threads: usize,
     #[command(flatten)]

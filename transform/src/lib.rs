@@ -18,6 +18,7 @@ pub use parse::{
 };
 pub use schema::{Field, Kind, Record, Timestamp, UtcOffset, Value, SCHEMA_VERSION};
 pub use transform::{
-    envelope_len, release_big, route, transform_value, Route, TransformConfig, TransformOptions,
-    DEFAULT_MAX_RECORD_BYTES, DEFAULT_MEMORY_BUDGET, ERROR_HEADER, TRUNCATED_HEADER,
+    drop_notice, envelope_len, release_big, route, transform_value, Route, TransformConfig,
+    TransformOptions, DEFAULT_MAX_RECORD_BYTES, DEFAULT_MEMORY_BUDGET, ERROR_HEADER,
+    TRUNCATED_HEADER,
 };

@@ -7,7 +7,7 @@
 //! logged (returning an error would make the SDK panic and Redpanda restart it in a loop).
 
 use accesslake_transform::{
-    envelope_len, release_big, route, Route, TransformConfig, ERROR_HEADER,
+    drop_notice, envelope_len, release_big, route, Route, TransformConfig, ERROR_HEADER,
 };
 use redpanda_transform_sdk::{
     on_record_written, BorrowedHeader, BorrowedRecord, RecordWriter, WriteOptions, WrittenRecord,
@@ -57,7 +57,10 @@ fn main() {
         };
         release_big(&mut json);
         if let Err(error) = written {
-            eprintln!("accesslake-transform: dropping record, write failed: {error}");
+            eprintln!(
+                "{}",
+                drop_notice(record.timestamp(), record.key(), record.value(), &error)
+            );
         }
         Ok(())
     });

@@ -262,6 +262,26 @@ pub fn release_big(out: &mut Vec<u8>) {
     }
 }
 
+/// The log line for a record no output took (the callback must not fail, so the record is
+/// dropped): what identifies it without printing its bytes, and the write error.
+pub fn drop_notice(
+    timestamp: std::time::SystemTime,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    error: &dyn std::fmt::Display,
+) -> String {
+    let ms = timestamp
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let size = |b: Option<&[u8]>| b.map_or(0, <[u8]>::len);
+    format!(
+        "accesslake-transform: dropping the record of timestamp {ms} ms ({} key bytes, {} value \
+         bytes): write failed: {error}",
+        size(key),
+        size(value)
+    )
+}
+
 /// Whether parsing `line` makes copies of it: invalid UTF-8 or a backslash.
 fn needs_copies(line: &[u8]) -> bool {
     memchr::memchr(b'\\', line).is_some() || simdutf8::basic::from_utf8(line).is_err()
@@ -288,6 +308,20 @@ fn dead_letter(value: &[u8], reason: String, room: usize) -> Route<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_dropped_record_is_named_by_timestamp_and_sizes() {
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123);
+        let notice = super::drop_notice(at, Some(b"k1"), Some(b"a line"), &"no space");
+        assert_eq!(
+            notice,
+            "accesslake-transform: dropping the record of timestamp 1700000000123 ms (2 key \
+             bytes, 6 value bytes): write failed: no space"
+        );
+        let before_epoch = std::time::UNIX_EPOCH - std::time::Duration::from_secs(1);
+        assert!(super::drop_notice(before_epoch, None, None, &"x")
+            .contains("timestamp 0 ms (0 key bytes, 0 value bytes)"));
+    }
+
     use super::*;
     use crate::parse::Format;
 
