@@ -4,13 +4,14 @@
 //! By default glibc serves a request over 128 KiB (a threshold it raises, up to 32 MiB, as such
 //! blocks are freed) with a fresh `mmap` and unmaps it on `free`, and it returns the free top of
 //! a heap to the kernel once that exceeds twice the threshold. `ingest` allocates and frees such
-//! blocks all the time: each chunk's column buffers, each window's batches, and the two zstd
-//! contexts (about 100–200 KiB each) the parquet crate makes for every column chunk it writes.
-//! Every reuse then costs page faults and the kernel's zeroing of the pages: 77 k minor faults
-//! for the 1 M-line benchmark. With blocks up to 32 MiB taken from the heaps and up to 64 MiB
-//! of a heap's free top kept, it takes 21 k, and 5 % less CPU (`bench/ingest.sh`, see the
-//! README). Memory the process once used stays mapped for reuse, so its resident size follows
-//! its peak use rather than its current one; the peak is the same.
+//! blocks all the time: each chunk's column buffers, each window's batches, and the zstd
+//! contexts the parquet crate makes for every column chunk it writes. Every reuse then costs
+//! page faults and the kernel's zeroing of the pages: 77 k minor faults for the 1 M-line
+//! benchmark. With blocks up to 32 MiB taken from the heaps and up to 64 MiB of a heap's free
+//! top kept, it takes 21 k, with 6.6 % less CPU and 8 % less wall time (eight interleaved runs;
+//! see `doc/PERFORMANCE.md`). Memory the process once used stays mapped for reuse, so its
+//! resident size follows its peak use rather than its current one; the peak rose by 7 MB (151
+//! to 158 MB).
 //!
 //! Other C libraries (musl) have no such settings, and [`tune`] does nothing there.
 

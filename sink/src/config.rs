@@ -188,9 +188,10 @@ pub struct GeoIpConfig {
     /// A GeoLite2/GeoIP2 ASN database.
     #[arg(long, env = "GEOIP_ASN")]
     pub geoip_asn: Option<PathBuf>,
-    /// GeoIP results memoised (per worker for `ingest`, one memo for `run`): IPv4 addresses in a table of this many slots
-    /// (rounded up to a power of two, at most 2^18, 8 bytes each), IPv6 addresses, and decoded
-    /// database records, this many of each (a value under 2 acts as 2).
+    /// GeoIP results memoised (per worker for `ingest`, one memo for `run`): IPv4 addresses in
+    /// a table of this many slots (rounded up to a power of two, at most 2^18, 8 bytes each),
+    /// IPv6 addresses, and decoded database records, this many of each (a value under 2 acts
+    /// as 2).
     #[arg(long, env = "GEOIP_CACHE_SIZE", default_value_t = GeoIpConfig::CACHE_SIZE)]
     pub geoip_cache_size: usize,
 }

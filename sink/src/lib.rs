@@ -1,8 +1,8 @@
 //! accesslake, the sink: parsed access-log records → GeoIP/bot enrichment → event-time windows →
 //! Hive-partitioned Parquet, exactly once per source partition.
 //!
-//! Modules, one noun each: [`allocator`] (glibc's malloc settings), [`config`] (flags of every command), [`logfile`] (opening plain or
-//! gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
+//! Modules, one noun each: [`allocator`] (glibc's malloc settings), [`config`] (flags of every
+//! command), [`logfile`] (opening plain or gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
 //! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar row
 //! buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated summary),
 //! [`lake`] (the directory layout and atomic publishing), [`dead_letter`] (the JSON of a line or record that is not a row), [`lock`] (one writer per partition),

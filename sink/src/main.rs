@@ -1,5 +1,5 @@
-//! The `accesslake` binary: tune the allocator, parse flags, initialise logging, dispatch to a command, and print a
-//! failure as one line.
+//! The `accesslake` binary: tune the allocator, parse flags, initialise logging, dispatch to a
+//! command, and print a failure as one line.
 
 use accesslake::config::{Cli, Command};
 use clap::Parser;
