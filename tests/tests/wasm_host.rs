@@ -390,9 +390,18 @@ fn a_parsed_record_the_broker_refuses_is_dead_lettered_with_the_reason() {
         refused_outputs: vec![0, 1],
         ..HostConfig::default()
     });
+    let key = good.key.as_deref().map_or(0, <[u8]>::len);
+    let value = good.value.as_deref().map_or(0, <[u8]>::len);
+    let at = good.timestamp_ms;
     assert!(nowhere.process(&[good]).unwrap().is_empty());
     let stderr = String::from_utf8_lossy(nowhere.stderr());
-    assert!(stderr.contains("dropping record, write failed"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "dropping the record of timestamp {at} ms ({key} key bytes, {value} value bytes): \
+             write failed"
+        )),
+        "{stderr}"
+    );
 }
 
 #[test]
