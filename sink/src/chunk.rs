@@ -26,7 +26,7 @@ pub(crate) enum Piece {
 }
 
 /// What [`read_chunk`] keeps from one call to the next: the bytes after the last newline read.
-/// At the file's end, with `hold_last`, that is the unfinished last line held back: whole, or,
+/// At the file's end, if `hold_last()` says so, that is the unfinished last line held back: whole, or,
 /// for a line read past in steps (far over the limit), its head, with the line's length in
 /// `long_len`.
 #[derive(Debug, Default)]
@@ -77,14 +77,15 @@ fn read_more(file: &mut dyn Read, buf: &mut Vec<u8>) -> std::io::Result<usize> {
 /// Reads the next piece: whole lines (at least [`CHUNK_BYTES`] unless the file ends), the bytes
 /// after the last newline kept in `carry` for the next call; or, when the line at the start is
 /// longer than `max_line` bytes, that line alone as [`Piece::Long`], read past to its end in
-/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length. With `hold_last`, a
-/// last line without a newline is not returned: it stays in `carry` (a live file caught
-/// mid-line), and the file's end is reached with it there.
+/// [`CHUNK_BYTES`] steps so that memory stays bounded whatever its length. When the file ends
+/// in a line without a newline and `hold_last()` says so, asked then (a writer may have
+/// appended half a line while the file was read), that line is not returned: it stays in
+/// `carry` (a live file caught mid-line), and the file's end is reached with it there.
 pub(crate) fn read_chunk(
     file: &mut dyn Read,
     carry: &mut Carry,
     max_line: usize,
-    hold_last: bool,
+    hold_last: &dyn Fn() -> bool,
 ) -> std::io::Result<Option<Piece>> {
     let mut buf = std::mem::take(&mut carry.bytes);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
@@ -93,7 +94,7 @@ pub(crate) fn read_chunk(
             eof = read_more(file, &mut buf)? < CHUNK_BYTES;
         }
         if eof {
-            if hold_last && buf.last().is_some_and(|&b| b != b'\n') {
+            if buf.last().is_some_and(|&b| b != b'\n') && hold_last() {
                 let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
                 carry.bytes.extend_from_slice(&buf[cut..]);
                 buf.truncate(cut);
@@ -120,14 +121,14 @@ pub(crate) fn read_chunk(
 /// The rest of [`read_chunk`] for a line longer than the limit, whose first bytes are `buf` (no
 /// newline among them): keeps its head, reads on to its newline counting its length, and leaves
 /// what follows the newline in `carry`. A line the file ends in, without a newline, is held
-/// back with `hold_last` as a shorter one is: its head and length are left in `carry` and
-/// nothing returned; without `hold_last` it is returned as not `ended`.
+/// back when `hold_last()` says so, as a shorter one is: its head and length are left in
+/// `carry` and nothing returned; otherwise it is returned as not `ended`.
 fn read_past_long_line(
     file: &mut dyn Read,
     mut buf: Vec<u8>,
     carry: &mut Carry,
     max_line: usize,
-    hold_last: bool,
+    hold_last: &dyn Fn() -> bool,
 ) -> std::io::Result<Option<Piece>> {
     // The length as `trim_line_end` would leave it: a `\r` just before the end is not counted.
     let mut len = buf.len() as u64;
@@ -155,7 +156,7 @@ fn read_past_long_line(
         }
     }
     let len = len - u64::from(cr);
-    if hold_last {
+    if hold_last() {
         carry.bytes.extend_from_slice(&buf);
         carry.long_len = Some(len);
         return Ok(None);
@@ -195,7 +196,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
         let (mut carry, mut got, mut counted) = (Carry::default(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, false).unwrap() {
+        while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, &|| false).unwrap() {
             let Piece::Lines(chunk) = piece else {
                 panic!("no line is over the limit");
             };
@@ -234,7 +235,7 @@ mod tests {
             std::fs::write(&path, &text).unwrap();
             let mut file = File::open(&path).unwrap();
             let (mut carry, mut got) = (Carry::default(), Vec::new());
-            while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, true).unwrap() {
+            while let Some(piece) = read_chunk(&mut file, &mut carry, 1 << 30, &|| true).unwrap() {
                 let Piece::Lines(chunk) = piece else {
                     panic!("no line is over the limit");
                 };
@@ -256,7 +257,7 @@ mod tests {
             .unwrap();
             let mut file = File::open(&path).unwrap();
             let (mut carry, mut pieces) = (Carry::default(), Vec::new());
-            while let Some(piece) = read_chunk(&mut file, &mut carry, 1000, true).unwrap() {
+            while let Some(piece) = read_chunk(&mut file, &mut carry, 1000, &|| true).unwrap() {
                 pieces.push(match piece {
                     Piece::Lines(l) => Seen::Line(l),
                     Piece::Long { head, len, ended } => {
@@ -335,7 +336,7 @@ mod tests {
         std::fs::write(&path, &text).unwrap();
         let mut file = File::open(&path).unwrap();
         let (mut carry, mut got, mut longs) = (Carry::default(), Vec::new(), 0);
-        while let Some(piece) = read_chunk(&mut file, &mut carry, max, false).unwrap() {
+        while let Some(piece) = read_chunk(&mut file, &mut carry, max, &|| false).unwrap() {
             match piece {
                 Piece::Lines(chunk) => {
                     assert!(chunk.len() <= 3 * CHUNK_BYTES + max, "{}", chunk.len());

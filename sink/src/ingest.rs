@@ -273,11 +273,12 @@ fn ingest_file(
         return Ok(FileSummary::default());
     };
     // A rotated (compressed) file is complete; a plain one changed a moment ago may be written
-    // to still, its last line unfinished.
-    let quiet = SystemTime::now()
-        .duration_since(modified)
-        .is_ok_and(|age| age >= QUIET_FOR_LAST_LINE);
-    let hold_last = !compressed && !quiet;
+    // to still, its last line unfinished. Asked again when the reading reaches the file's end:
+    // a writer may append half a line to a file that was quiet when the run began.
+    let hold_last = !compressed && !quiet(Ok(modified));
+    let stat = handle.try_clone().map_err(ioe)?;
+    let hold_last_at_end =
+        move || !compressed && !quiet(stat.metadata().and_then(|m| m.modified()));
     if !compressed && !content {
         tracing::info!(
             file = %path.display(),
@@ -359,7 +360,7 @@ fn ingest_file(
         if stop.load(Ordering::Relaxed) {
             return Ok(None);
         }
-        let piece = read_chunk(&mut file, &mut carry, work.max_line, hold_last);
+        let piece = read_chunk(&mut file, &mut carry, work.max_line, &hold_last_at_end);
         let Some(piece) = piece.map_err(|e| Error::file(path, e))? else {
             continuity.end(next_line, carry.held())?;
             at_end = true;
@@ -427,6 +428,16 @@ fn ingest_file(
         tracing::info!(file = %path.display(), line = next_line, "unfinished last line held back");
     }
     Ok(summary)
+}
+
+/// Whether a file last modified at `modified` has been left alone for [`QUIET_FOR_LAST_LINE`]
+/// (not when its time cannot be read: its last line is then held back).
+fn quiet(modified: std::io::Result<SystemTime>) -> bool {
+    modified.is_ok_and(|m| {
+        SystemTime::now()
+            .duration_since(m)
+            .is_ok_and(|age| age >= QUIET_FOR_LAST_LINE)
+    })
 }
 
 /// An input `ingest` can read: it exists and is a regular file. The file is read twice (its id
