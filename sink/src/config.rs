@@ -285,10 +285,24 @@ impl IngestConfig {
     }
 }
 
-/// Parses a `-X key=value` librdkafka setting.
+/// The librdkafka settings a flag sets, refused as `-X`: `(key, the flag)`. Applied over the
+/// flag, a `-X` would win while the log and the metrics name the flag's value.
+const FLAG_SETTINGS: &[(&str, &str)] = &[
+    ("bootstrap.servers", "--brokers (KAFKA_BROKERS)"),
+    ("metadata.broker.list", "--brokers (KAFKA_BROKERS)"),
+    ("group.id", "--group (KAFKA_GROUP)"),
+];
+
+/// Parses a `-X key=value` librdkafka setting (not one a flag sets: [`FLAG_SETTINGS`]).
 pub fn parse_setting(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        Some((k, v)) if !k.trim().is_empty() => {
+            let k = k.trim();
+            if let Some((_, flag)) = FLAG_SETTINGS.iter().find(|(key, _)| *key == k) {
+                return Err(format!("{k} is set with {flag}, not -X"));
+            }
+            Ok((k.to_string(), v.to_string()))
+        }
         _ => Err(format!("expected key=value, got {s:?}")),
     }
 }
@@ -352,8 +366,9 @@ pub struct KafkaConfig {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = parse_brokers)]
     pub brokers: String,
     /// Extra librdkafka setting `key=value` (repeatable), applied over the defaults: SASL, TLS,
-    /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`. `run`
-    /// refuses other values for the settings its exactly-once rests on (`enable.auto.commit`,
+    /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`. What a
+    /// flag sets (`bootstrap.servers`, `group.id`) is refused here; `run` also refuses other
+    /// values for the settings its exactly-once rests on (`enable.auto.commit`,
     /// `enable.auto.offset.store`, `auto.offset.reset`, `isolation.level`).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
@@ -671,6 +686,27 @@ mod tests {
         assert!(
             Cli::try_parse_from(["accesslake", "run", "--lake", "l", "--brokers", ""]).is_err()
         );
+    }
+
+    #[test]
+    fn a_setting_a_flag_sets_is_refused_as_x() {
+        for (key, flag) in [
+            ("bootstrap.servers", "--brokers"),
+            ("metadata.broker.list", "--brokers"),
+            ("group.id", "--group"),
+        ] {
+            let x = format!("{key}=somewhere");
+            for args in [&["run", "--lake", "l"][..], &["produce", "f"][..]] {
+                let all = [&["accesslake"][..], args, &["-X", &x][..]].concat();
+                let e = Cli::try_parse_from(all).unwrap_err().to_string();
+                assert!(e.contains(&format!("{key} is set with {flag}")), "{e}");
+            }
+        }
+        let Command::Run(run) = parsed(&["accesslake", "run", "--lake", "l", "-X", " a.b =c"])
+        else {
+            panic!("run")
+        };
+        assert_eq!(run.kafka.settings, [("a.b".to_string(), "c".to_string())]);
     }
 
     /// `ACCESSLAKE_LOG_FORMAT` means the same to the sink as to the transform, which reads it
