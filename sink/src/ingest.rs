@@ -488,14 +488,25 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         ProgressBar::hidden()
     };
     // SIGTERM/SIGINT stop the reading; what was read is committed, and the summary says so. A
-    // second signal ends the process at once (exactly-once holds either way: a run resumes from
-    // what the lake holds).
+    // second signal ends the process at once, saying so, with the same exit code (exactly-once
+    // holds either way: a run resumes from what the lake holds).
     let (stop, term) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicBool::new(false)),
     );
     for sig in [SIGTERM, SIGINT] {
-        signal_hook::flag::register_conditional_shutdown(sig, 1, Arc::clone(&stop))?;
+        let stopping = Arc::clone(&stop);
+        // SAFETY: the action only loads an atomic and calls write(2), both async-signal-safe.
+        // Actions run in the order registered: this one before the shutdown below.
+        unsafe {
+            signal_hook::low_level::register(sig, move || {
+                if stopping.load(Ordering::SeqCst) {
+                    let msg = SECOND_SIGNAL.as_bytes();
+                    libc::write(2, msg.as_ptr().cast(), msg.len());
+                }
+            })?;
+        }
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&stop))?;
         signal_hook::flag::register(sig, Arc::clone(&stop))?;
     }
     signal_hook::flag::register(SIGTERM, Arc::clone(&term))?;
@@ -508,6 +519,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
     }
     progress.finish_and_clear();
     let interrupted = all.len() < cfg.files.len() || all.iter().any(|s| s.interrupted);
+    let signalled = stop.load(Ordering::Relaxed);
     let secs = started.elapsed().as_secs_f64();
     let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
     let lines = sum(|s| s.lines);
@@ -552,23 +564,30 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
                  of content, and a later run reads them with it"
             ),
         },
-        match interrupted {
-            false => String::new(),
-            true => format!(
+        match (signalled, interrupted) {
+            (false, _) => String::new(),
+            (true, true) => format!(
                 "; stopped by a signal with {} of {} file(s) read whole: what was read is \
                  committed, and the same command goes on from there",
                 all.iter().filter(|s| !s.interrupted).count(),
                 cfg.files.len()
             ),
+            (true, false) => "; a signal arrived once every file was read: all of it is \
+                              committed"
+                .to_string(),
         },
     );
-    // Interrupted: the conventional 128 + the signal's number.
-    Ok(match (interrupted, term.load(Ordering::Relaxed)) {
+    // Signalled: the conventional 128 + the signal's number, whether or not it cut the reading.
+    Ok(match (signalled, term.load(Ordering::Relaxed)) {
         (false, _) => ExitCode::SUCCESS,
         (true, true) => ExitCode::from(128 + SIGTERM as u8),
         (true, false) => ExitCode::from(128 + SIGINT as u8),
     })
 }
+
+/// What a second SIGTERM/SIGINT prints before the process ends at once.
+const SECOND_SIGNAL: &str = "accesslake: a second signal: stopping at once; what is committed \
+                             stays, and the same command goes on from there\n";
 
 #[cfg(test)]
 mod tests {
