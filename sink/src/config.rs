@@ -53,11 +53,18 @@ pub struct LogConfig {
         long,
         global = true,
         env = "ACCESSLAKE_LOG_LEVEL",
-        default_value = "info"
+        default_value = "info",
+        value_parser = parse_log_filter
     )]
     pub log_level: String,
-    /// Log as JSON lines instead of human-readable text.
-    #[arg(long, global = true, env = "ACCESSLAKE_LOG_JSON")]
+    /// Log as JSON lines instead of human-readable text (the variable takes true/false,
+    /// yes/no, on/off, 1/0).
+    #[arg(
+        long,
+        global = true,
+        env = "ACCESSLAKE_LOG_JSON",
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub log_json: bool,
 }
 
@@ -85,6 +92,26 @@ impl LogConfig {
             builder.init();
         }
     }
+}
+
+/// The levels a log filter may name alone.
+const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a log filter: a level, or `EnvFilter` directives. A lone word that is no level (a
+/// typo such as `debugg`) is refused: `EnvFilter` would read it as a target name, enable only
+/// that target, and hide every other line, warnings included.
+fn parse_log_filter(s: &str) -> Result<String, String> {
+    let word = s.trim();
+    let lone = !word.contains(['=', ',', '[', ':']);
+    if lone && !LOG_LEVELS.contains(&word.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{word:?} is not a level ({}); a target's level is written target=level",
+            LOG_LEVELS.join(", ")
+        ));
+    }
+    tracing_subscriber::EnvFilter::try_new(word)
+        .map(|_| word.to_string())
+        .map_err(|e| e.to_string())
 }
 
 /// Which log layout to expect.
@@ -565,15 +592,20 @@ pub struct ReportConfig {
     #[arg(long)]
     pub print: bool,
     /// Rows in each ranking (countries, client addresses, paths, referrers).
-    #[arg(long, env = "ACCESSLAKE_REPORT_TOP", default_value_t = 10)]
+    #[arg(long, env = "ACCESSLAKE_REPORT_TOP", default_value_t = 10, value_parser = top_value())]
     pub top: usize,
     /// Countries broken down by city, and cities shown for each.
-    #[arg(long, env = "ACCESSLAKE_REPORT_TOP_CITIES", default_value_t = 5)]
+    #[arg(long, env = "ACCESSLAKE_REPORT_TOP_CITIES", default_value_t = 5, value_parser = top_value())]
     pub top_cities: usize,
     /// Ignore the per-file summaries and aggregate every row (same numbers, slower; for
     /// checking).
     #[arg(long)]
     pub no_summaries: bool,
+}
+
+/// A ranking's length: at most SQL's `LIMIT`, a `BIGINT`.
+fn top_value() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::new().range(0..=i64::MAX as u64)
 }
 
 impl Default for ReportConfig {
@@ -686,6 +718,26 @@ mod tests {
         assert!(
             Cli::try_parse_from(["accesslake", "run", "--lake", "l", "--brokers", ""]).is_err()
         );
+    }
+
+    #[test]
+    fn log_filters_and_flags_are_checked() {
+        for good in [
+            "info",
+            "WARN",
+            "off",
+            "accesslake=debug",
+            "warn,accesslake::ingest=trace",
+        ] {
+            assert_eq!(parse_log_filter(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["debugg", "garbage", "accesslake=loud"] {
+            assert!(parse_log_filter(bad).is_err(), "{bad}");
+        }
+        let top =
+            |v: &str| Cli::try_parse_from(["accesslake", "report", "--lake", "l", "--top", v]);
+        assert!(top("9223372036854775807").is_ok());
+        assert!(top("9223372036854775808").is_err());
     }
 
     #[test]

@@ -37,6 +37,8 @@ pub enum LakeError {
     },
     #[error("lake {path}: not a directory (--lake names the lake's root directory)")]
     NotADirectory { path: PathBuf },
+    #[error("lake {path}: cannot be created under {file}, which is not a directory")]
+    UnderAFile { path: PathBuf, file: PathBuf },
     #[error("invalid source name {0:?}: use letters, digits, '.', '_' and '-'")]
     SourceName(String),
     #[error(
@@ -160,7 +162,18 @@ impl Lake {
         let root = root.into();
         match fs::metadata(&root) {
             Ok(m) if !m.is_dir() => return Err(LakeError::NotADirectory { path: root }),
-            _ => {}
+            Ok(_) => {}
+            // A file above a new lake: named, not an `EEXIST` from deep inside the creation.
+            Err(_) => {
+                let nearest = root
+                    .ancestors()
+                    .skip(1)
+                    .find_map(|a| Some((a, fs::metadata(a).ok()?)));
+                if let Some((file, _)) = nearest.filter(|(_, m)| !m.is_dir()) {
+                    let file = file.to_path_buf();
+                    return Err(LakeError::UnderAFile { path: root, file });
+                }
+            }
         }
         let meta = root.join(META_DIR);
         create_dir_synced(&meta).map_err(io(&meta))?;
@@ -462,6 +475,13 @@ mod tests {
             "{msg}"
         );
         assert_eq!(fs::read(&file).unwrap(), b"not a lake");
+        // Nor can a lake be made under a file.
+        let under = file.join("sub").join("deeper");
+        let err = Lake::open(&under).unwrap_err();
+        assert!(
+            matches!(&err, LakeError::UnderAFile { file: f, .. } if *f == file),
+            "{err:?}"
+        );
         // A directory, and a missing one (created), are lakes.
         Lake::open(dir.path().join("new")).unwrap();
         assert!(dir.path().join("new").join(META_DIR).is_dir());
