@@ -52,6 +52,9 @@ pub struct Metrics {
     /// Partitions of the topic this member owns.
     pub assigned_partitions: IntGauge,
     healthy: Arc<AtomicBool>,
+    /// Inside an assignment: partitions being recovered from the lake, or their locks waited
+    /// for (librdkafka's statistics, and so `brokers_up`, stop meanwhile).
+    assigning: Arc<AtomicBool>,
 }
 
 impl Metrics {
@@ -142,6 +145,7 @@ impl Metrics {
             brokers_up,
             assigned_partitions,
             healthy: Arc::new(AtomicBool::new(true)),
+            assigning: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -150,11 +154,21 @@ impl Metrics {
         self.healthy.store(healthy, Ordering::Relaxed);
     }
 
-    /// Whether the sink is ready to work: alive, and connected to at least one broker (in
-    /// librdkafka's last statistics). The reason when not.
+    /// Marks the start or the end of an assignment's recovery (see [`Metrics::readiness`]).
+    pub fn set_assigning(&self, assigning: bool) {
+        self.assigning.store(assigning, Ordering::Relaxed);
+    }
+
+    /// Whether the sink is ready to work: alive, not inside an assignment, and connected to at
+    /// least one broker (in librdkafka's last statistics). The reason when not.
     pub fn readiness(&self) -> Result<(), &'static str> {
         if !self.healthy.load(Ordering::Relaxed) {
             Err("unhealthy")
+        } else if self.assigning.load(Ordering::Relaxed) {
+            Err(
+                "taking assigned partitions: recovering them from the lake, or waiting for a \
+                 partition lock another writer holds",
+            )
         } else if self.brokers_up.get() == 0 {
             Err("not connected to any broker")
         } else {
@@ -302,6 +316,11 @@ mod tests {
             "{body}"
         );
         m.brokers_up.set(3);
+        m.set_assigning(true);
+        let body = get(server.addr(), "/readyz");
+        assert!(body.contains(" 503 ") && body.contains("lock"), "{body}");
+        m.set_assigning(false);
+        assert!(get(server.addr(), "/readyz").contains(" 200 "));
         m.set_healthy(false);
         assert!(get(server.addr(), "/healthz").contains(" 503 "));
         assert!(get(server.addr(), "/readyz").contains(" 503 "));

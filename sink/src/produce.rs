@@ -351,7 +351,7 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
         "produced {whole} records ({} bytes) to {} in {secs:.2} s, {:.0} records/s",
         stats.bytes,
         opts.topic,
-        stats.delivered as f64 / secs.max(1e-9)
+        whole as f64 / secs.max(1e-9)
     );
     if stats.dead_lettered > 0 {
         print!(

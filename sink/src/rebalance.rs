@@ -276,6 +276,15 @@ impl SinkContext {
         tpl: &mut TopicPartitionList,
     ) -> crate::Result<Option<TopicPartitionList>> {
         let shared = &self.0;
+        // `/readyz` says why while this lasts (the statistics that feed it stop meanwhile).
+        struct Assigning<'a>(&'a Metrics);
+        impl Drop for Assigning<'_> {
+            fn drop(&mut self) {
+                self.0.set_assigning(false);
+            }
+        }
+        shared.metrics.set_assigning(true);
+        let _assigning = Assigning(&shared.metrics);
         let mut starts = Vec::new();
         // One wait for the whole assignment, however many partitions are held elsewhere: all of
         // it happens inside this callback, which must return within `max.poll.interval.ms`.

@@ -6,7 +6,8 @@
 //! is thawed (SIGCONT) it learns its assignment was lost, drops its buffers and lets go, and the
 //! others carry on from the lake's offsets. The lake ends with exactly 100 k rows and no duplicate
 //! (`src_partition`, `src_offset`) (DuckDB). And a sink waiting for a partition another writer
-//! holds stops at once, cleanly, on SIGTERM, instead of waiting out `--lock-wait-secs`.
+//! holds says so on `/readyz` and stops at once, cleanly, on SIGTERM, instead of waiting out
+//! `--lock-wait-secs`.
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{assert_every_offset_once, counts, wait_for_rows};
@@ -15,6 +16,24 @@ use accesslake_tests::stream::json_record;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "requests.parsed";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The raw HTTP answer to `GET path`.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
 const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 3;
 
@@ -100,11 +119,12 @@ fn a_sink_waiting_for_a_held_partition_stops_at_once_on_sigterm() {
         .expect("produce");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
+    let metrics = format!("127.0.0.1:{}", free_port());
     let args = accesslake_tests::sink_process::run_args(
         &broker,
         TOPIC,
         &lake,
-        &["--idle-flush-secs", "0.5"],
+        &["--idle-flush-secs", "0.5", "--metrics-addr", &metrics],
     );
     // Another writer (this test) holds the partition, as a second consumer group would.
     let held = accesslake::lake::Lake::open(&lake)
@@ -114,6 +134,12 @@ fn a_sink_waiting_for_a_held_partition_stops_at_once_on_sigterm() {
     let log = dir.path().join("sink.log");
     let mut sink = SinkProcess::spawn(&args, &[], &log, "sink").expect("spawn");
     wait_for_log(&[&log], "waiting for it to let go", Duration::from_secs(60)).unwrap();
+    // Not ready meanwhile, and `/readyz` says why.
+    let ready = http_get(&metrics, "/readyz");
+    assert!(
+        ready.contains(" 503 ") && ready.contains("waiting for a partition lock"),
+        "{ready}"
+    );
     let t = Instant::now();
     let status = sink.terminate(Duration::from_secs(20)).expect("stop");
     assert!(status.success(), "exit status {status}");
