@@ -407,11 +407,14 @@ crate::schema! {
 
 impl<'a> Record<'a> {
     /// Decodes one JSON record (as written by [`crate::json::write_record`]), borrowing from `json`.
-    /// A value the parser never writes is a schema error too: a negative size, a status over
-    /// three digits.
+    /// A value the parser never writes is a schema error too: an empty client, a negative size,
+    /// a status over three digits.
     pub fn from_json(json: &'a [u8]) -> Result<Record<'a>, serde_json::Error> {
         use serde::de::Error;
         let r: Record = serde_json::from_slice(json)?;
+        if r.client_ip.is_empty() {
+            return Err(serde_json::Error::custom("client_ip is empty"));
+        }
         if let Some(b) = r.bytes.filter(|&b| b < 0) {
             return Err(serde_json::Error::custom(format!(
                 "bytes is negative ({b})"
@@ -463,6 +466,11 @@ mod tests {
         let text = String::from_utf8(json).unwrap();
         assert!(Record::from_json(text.as_bytes()).is_ok());
         for (from, to, why) in [
+            (
+                "\"client_ip\":\"1.2.3.4\"",
+                "\"client_ip\":\"\"",
+                "client_ip is empty",
+            ),
             ("\"bytes\":5", "\"bytes\":-5", "bytes is negative (-5)"),
             (
                 "\"status\":200",
