@@ -585,11 +585,12 @@ pub struct ReportConfig {
     /// End of the time range, exclusive (same forms as `--from`).
     #[arg(long)]
     pub to: Option<String>,
-    /// Write the report as one self-contained HTML file (inline SVG charts) instead of text.
+    /// Write the report as one self-contained HTML file (inline SVG charts) instead of text;
+    /// `-` writes it to standard output.
     #[arg(long)]
     pub html: Option<PathBuf>,
     /// With `--html`, print the text report too.
-    #[arg(long)]
+    #[arg(long, requires = "html")]
     pub print: bool,
     /// Rows in each ranking (countries, client addresses, paths, referrers).
     #[arg(long, env = "ACCESSLAKE_REPORT_TOP", default_value_t = 10, value_parser = top_value())]

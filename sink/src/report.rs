@@ -501,7 +501,15 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
     let report = build(&db, range, limits).map_err(damaged)?;
     if let Some(path) = &cfg.html {
         let html = crate::report_html::render(&report, limits);
-        std::fs::write(path, html).map_err(|e| ReportError::Write(path.clone(), e))?;
+        // `-` is standard output, as for `parse`.
+        if path.as_os_str() == "-" {
+            io::stdout()
+                .lock()
+                .write_all(html.as_bytes())
+                .map_err(|e| ReportError::Write("<stdout>".into(), e))?;
+        } else {
+            std::fs::write(path, html).map_err(|e| ReportError::Write(path.clone(), e))?;
+        }
     }
     if cfg.html.is_none() || cfg.print {
         let mut out = io::stdout().lock();

@@ -133,10 +133,14 @@ pub fn render(r: &Report, limits: Limits) -> String {
         let rest: u64 = r.countries[limits.top..].iter().map(|c| c.requests).sum();
         let _ = writeln!(
             s,
-            "  {:<28} {:>10}  ({} more countries)",
+            "  {:<28} {:>10}  ({} more {})",
             "(others)",
             rest,
-            r.countries.len() - limits.top
+            r.countries.len() - limits.top,
+            match r.countries.len() - limits.top {
+                1 => "country",
+                _ => "countries",
+            }
         );
     }
 

@@ -106,6 +106,11 @@ fn html_report_renders_in_chromium() {
     );
     assert!(out.stdout.is_empty(), "--html alone prints nothing");
     let html = std::fs::read_to_string(&page).unwrap();
+    // `--html -` writes the same page to standard output.
+    let out = accesslake(&["report", "--lake", lake.lake_str(), "--html", "-"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), html);
+    assert!(!std::path::Path::new("-").exists());
 
     // Self-contained.
     assert!(!html.contains("<script"), "the report has a script");

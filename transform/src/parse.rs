@@ -29,6 +29,18 @@ pub enum Format {
     VhostCombined,
 }
 
+/// The name `--format` and `ACCESSLAKE_LOG_FORMAT` take.
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Auto => "auto",
+            Format::Common => "common",
+            Format::Combined => "combined",
+            Format::VhostCombined => "vhost_combined",
+        })
+    }
+}
+
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -72,7 +84,7 @@ pub enum ErrorKind {
     StatusAndSize,
     #[error("size does not fit in 64 bits")]
     Size,
-    #[error("line does not match the configured {0:?} format")]
+    #[error("line does not match the configured {0} format")]
     FormatMismatch(Format),
 }
 
