@@ -268,6 +268,10 @@ impl Sink {
                     m.offset(),
                     m.payload(),
                 )?,
+                // Only with `-X enable.partition.eof=true`: news, not an error.
+                Some(Err(KafkaError::PartitionEOF(p))) => {
+                    tracing::debug!(partition = p, "reached the end of the partition");
+                }
                 Some(Err(e)) => {
                     let msg = e.to_string();
                     if let Some(held_back) = self.shared.poll_errors.admit(&msg) {

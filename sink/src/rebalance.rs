@@ -156,6 +156,15 @@ pub(crate) struct SinkContext(pub(crate) Arc<Shared>);
 
 impl ClientContext for SinkContext {
     fn error(&self, error: KafkaError, reason: &str) {
+        // Only with `-X enable.partition.eof=true`: news, not an error.
+        if matches!(
+            error,
+            KafkaError::PartitionEOF(_)
+                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+        ) {
+            tracing::debug!("librdkafka: {error}: {reason}");
+            return;
+        }
         let msg = format!("{error}: {reason}");
         if let Some(held_back) = self.0.client_errors.admit(&msg) {
             tracing::error!(held_back, "librdkafka: {msg}");
