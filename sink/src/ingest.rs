@@ -23,11 +23,13 @@ use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
 use crate::identity::{self, Continuity};
+pub use crate::ingest_summary::FileSummary;
+use crate::ingest_summary::{summary_line, Ending};
 use crate::lake::Lake;
 use crate::lock::LockError;
 use crate::logfile;
 use crate::parse_cmd::{too_long_error, trim_line_end};
-use crate::pipeline::{PipelineError, PipelineStats};
+use crate::pipeline::PipelineError;
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
 use accesslake_transform::{parse_line_with, ParseOptions, Record};
@@ -49,28 +51,6 @@ pub const SOURCE: &str = "ingest";
 /// taken as finished. A file written to more recently may be a live log caught mid-line: that
 /// line is held back (not committed), and a later run reads it whole.
 pub const QUIET_FOR_LAST_LINE: Duration = Duration::from_secs(60);
-
-/// What one file's ingestion did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileSummary {
-    pub file_id: i32,
-    /// Lines read (all of them, including those already in the lake).
-    pub lines: u64,
-    /// Lines before the resume point, not even parsed.
-    pub already: u64,
-    /// An unfinished last line (no newline, the file changed within [`QUIET_FOR_LAST_LINE`])
-    /// held back for a later run: 0 or 1.
-    pub held: u64,
-    /// A plain file of blank lines only, held back whole: a file is known by its first line of
-    /// content, and these lines are read with it once one follows.
-    pub blank_only: bool,
-    /// The last line committed unfinished by an earlier run (after [`QUIET_FOR_LAST_LINE`]),
-    /// found finished by this one: 0 or 1. The lake keeps what was committed of it.
-    pub finished_late: u64,
-    /// Stopped by SIGTERM/SIGINT before the end of the file: what was read is committed.
-    pub interrupted: bool,
-    pub pipeline: PipelineStats,
-}
 
 /// What a worker made of one chunk of lines: the parsed rows (lake schema, in line order) and
 /// the dead letters `(line number, JSON line)`.
@@ -515,68 +495,31 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        all.push(ingest_file(&lake, path, cfg, &enricher, &progress, &stop)?);
+        match ingest_file(&lake, path, cfg, &enricher, &progress, &stop) {
+            Ok(summary) => all.push(summary),
+            // What the files before it did is committed: said before the error is.
+            Err(e) => {
+                progress.finish_and_clear();
+                if !all.is_empty() {
+                    let secs = started.elapsed().as_secs_f64();
+                    println!(
+                        "{}",
+                        summary_line(&all, cfg.files.len(), secs, Ending::Failed)
+                    );
+                }
+                return Err(e);
+            }
+        }
     }
     progress.finish_and_clear();
     let interrupted = all.len() < cfg.files.len() || all.iter().any(|s| s.interrupted);
     let signalled = stop.load(Ordering::Relaxed);
+    let ending = match (signalled, interrupted) {
+        (_, true) => Ending::Interrupted,
+        (signalled, false) => Ending::Done { signalled },
+    };
     let secs = started.elapsed().as_secs_f64();
-    let sum = |f: fn(&FileSummary) -> u64| all.iter().map(f).sum::<u64>();
-    let lines = sum(|s| s.lines);
-    println!(
-        "ingested {} file(s): {} lines, {} rows written, {} rejected, {} already in the lake, {} late{}, {} lake files written (data and dead letters, {} bytes), {:.2} s, {:.0} lines/s{}{}{}{}",
-        all.len(),
-        lines,
-        sum(|s| s.pipeline.rows_written),
-        sum(|s| s.pipeline.rejected),
-        sum(|s| s.already + s.pipeline.skipped),
-        sum(|s| s.pipeline.late),
-        match sum(|s| s.pipeline.early) {
-            0 => String::new(),
-            n => format!(
-                ", {n} early (timed over {} s ahead of the clock: written, not windowed)",
-                crate::window::WindowSettings::default().max_future_secs
-            ),
-        },
-        sum(|s| s.pipeline.files),
-        sum(|s| s.pipeline.bytes),
-        secs,
-        lines as f64 / secs.max(1e-9),
-        match sum(|s| s.held) {
-            0 => String::new(),
-            n => format!(
-                "; {n} unfinished last line(s) held back (no newline yet, the file changed in \
-                 the last {} s): a later run reads them whole",
-                QUIET_FOR_LAST_LINE.as_secs()
-            ),
-        },
-        match sum(|s| s.finished_late) {
-            0 => String::new(),
-            n => format!(
-                "; {n} line(s) committed unfinished by an earlier run found finished: the lake \
-                 keeps the part committed (see the warning)"
-            ),
-        },
-        match all.iter().filter(|s| s.blank_only).count() {
-            0 => String::new(),
-            n => format!(
-                "; {n} file(s) of blank lines only held back: a file is known by its first line \
-                 of content, and a later run reads them with it"
-            ),
-        },
-        match (signalled, interrupted) {
-            (false, _) => String::new(),
-            (true, true) => format!(
-                "; stopped by a signal with {} of {} file(s) read whole: what was read is \
-                 committed, and the same command goes on from there",
-                all.iter().filter(|s| !s.interrupted).count(),
-                cfg.files.len()
-            ),
-            (true, false) => "; a signal arrived once every file was read: all of it is \
-                              committed"
-                .to_string(),
-        },
-    );
+    println!("{}", summary_line(&all, cfg.files.len(), secs, ending));
     // Signalled: the conventional 128 + the signal's number, whether or not it cut the reading.
     Ok(match (signalled, term.load(Ordering::Relaxed)) {
         (false, _) => ExitCode::SUCCESS,

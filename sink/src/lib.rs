@@ -29,6 +29,7 @@ pub mod error;
 pub mod geoip;
 pub mod identity;
 pub mod ingest;
+pub mod ingest_summary;
 pub mod lake;
 pub mod lock;
 pub mod logfile;

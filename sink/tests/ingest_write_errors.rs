@@ -1,9 +1,10 @@
-//! What `ingest` does when the disk refuses a write midway (a full disk, a quota, a file size
-//! limit): it stops with one line naming the file it could not write, every file it had
-//! published stays whole and readable, and running it again once the disk takes writes adds
-//! exactly the lines that were missing. The refusal is made real by the kernel: the child runs
-//! under `RLIMIT_FSIZE` with `SIGXFSZ` ignored, so a write past the limit fails with `EFBIG`
-//! as a write to a full disk fails with `ENOSPC`.
+//! What `ingest` does when an error stops it midway. When the disk refuses a write (a full
+//! disk, a quota, a file size limit): it stops with one line naming the file it could not
+//! write, every file it had published stays whole and readable, and running it again once the
+//! disk takes writes adds exactly the lines that were missing. The refusal is made real by the
+//! kernel: the child runs under `RLIMIT_FSIZE` with `SIGXFSZ` ignored, so a write past the
+//! limit fails with `EFBIG` as a write to a full disk fails with `ENOSPC`. And when a later
+//! input file fails, the summary of the files before it (committed) is printed first.
 
 mod common;
 
@@ -132,4 +133,44 @@ fn a_refused_write_stops_ingest_cleanly_and_a_rerun_adds_exactly_the_missing_lin
         sizes,
         "the same files as a run that was never refused"
     );
+}
+
+#[test]
+fn an_error_on_a_later_file_comes_after_the_summary_of_the_files_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let good = shared_log("zanbil_first1000.log");
+    // A gzip stream cut short: refused whole, after the first file is committed.
+    let cut = dir.path().join("cut.log.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &std::fs::read(&good).unwrap()[..20_000]).unwrap();
+    let gz = gz.finish().unwrap();
+    std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
+    let out = accesslake(&[
+        "ingest",
+        "--no-progress",
+        "--lake",
+        lake.to_str().unwrap(),
+        good.to_str().unwrap(),
+        cut.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines = count_lines(&good);
+    assert!(
+        stdout.starts_with(&format!(
+            "ingested 1 file(s): {lines} lines, {lines} rows written"
+        )) && stdout.contains("then an error stopped the run (below)"),
+        "{stdout}"
+    );
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .contains("cut.log.gz"),
+        "{stderr}"
+    );
+    assert_eq!(lake_provenance(&lake).len(), lines);
 }
