@@ -33,6 +33,10 @@ pub(crate) enum Piece {
 pub(crate) struct Carry {
     pub(crate) bytes: Vec<u8>,
     pub(crate) long_len: Option<u64>,
+    /// The file's end was reached with its unfinished last line handed out (not held back):
+    /// nothing more is read, or what a writer appends next would be taken for a new line when
+    /// it is the rest of that one.
+    pub(crate) ended_unfinished: bool,
 }
 
 impl Carry {
@@ -87,6 +91,9 @@ pub(crate) fn read_chunk(
     max_line: usize,
     hold_last: &dyn Fn() -> bool,
 ) -> std::io::Result<Option<Piece>> {
+    if carry.ended_unfinished {
+        return Ok(None);
+    }
     let mut buf = std::mem::take(&mut carry.bytes);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
     loop {
@@ -94,10 +101,14 @@ pub(crate) fn read_chunk(
             eof = read_more(file, &mut buf)? < CHUNK_BYTES;
         }
         if eof {
-            if buf.last().is_some_and(|&b| b != b'\n') && hold_last() {
-                let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
-                carry.bytes.extend_from_slice(&buf[cut..]);
-                buf.truncate(cut);
+            if buf.last().is_some_and(|&b| b != b'\n') {
+                if hold_last() {
+                    let cut = memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1);
+                    carry.bytes.extend_from_slice(&buf[cut..]);
+                    buf.truncate(cut);
+                } else {
+                    carry.ended_unfinished = true;
+                }
             }
             // Bounded already (a too-long last line is refused by the worker, from memory).
             return Ok((!buf.is_empty()).then_some(Piece::Lines(buf)));
@@ -161,6 +172,7 @@ fn read_past_long_line(
         carry.long_len = Some(len);
         return Ok(None);
     }
+    carry.ended_unfinished = true;
     Ok(Some(Piece::Long {
         head: buf,
         len,
@@ -285,6 +297,41 @@ mod tests {
                     assert!(carry.bytes.is_empty());
                 }
             }
+        }
+    }
+
+    /// Once an unfinished last line is handed out (the file was quiet), nothing more is read:
+    /// the rest of that line, appended before the next call, must not come as a new line.
+    #[test]
+    fn after_an_unfinished_last_line_is_taken_nothing_more_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "y".repeat(3 * CHUNK_BYTES);
+        for (text, max) in [
+            ("a\nhalf a li".to_string(), 1 << 30),
+            (format!("a\n{big}"), 1000),
+        ] {
+            let path = dir.path().join("log");
+            std::fs::write(&path, &text).unwrap();
+            let mut file = File::open(&path).unwrap();
+            let mut carry = Carry::default();
+            let mut pieces = 0;
+            while let Some(piece) = read_chunk(&mut file, &mut carry, max, &|| false).unwrap() {
+                pieces += 1;
+                if let Piece::Long { ended, .. } = piece {
+                    assert!(!ended);
+                }
+            }
+            assert!(carry.ended_unfinished);
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&path)
+                .unwrap()
+                .write_all(b"ne\nnext\n")
+                .unwrap();
+            assert!(read_chunk(&mut file, &mut carry, max, &|| false)
+                .unwrap()
+                .is_none());
+            assert!(pieces >= 1);
         }
     }
 

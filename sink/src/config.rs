@@ -94,16 +94,19 @@ impl LogConfig {
     }
 }
 
-/// The levels a log filter may name alone.
+/// The levels a log filter may name alone (as `EnvFilter` reads them: also `0` to `5`).
 const LOG_LEVELS: &[&str] = &["off", "error", "warn", "info", "debug", "trace"];
 
 /// Checks a log filter: a level, or `EnvFilter` directives. A lone word that is no level (a
 /// typo such as `debugg`) is refused: `EnvFilter` would read it as a target name, enable only
-/// that target, and hide every other line, warnings included.
+/// that target, and hide every other line, warnings included. A target is written with its
+/// level (`accesslake::ingest=debug`).
 fn parse_log_filter(s: &str) -> Result<String, String> {
     let word = s.trim();
-    let lone = !word.contains(['=', ',', '[', ':']);
-    if lone && !LOG_LEVELS.contains(&word.to_ascii_lowercase().as_str()) {
+    let lone = !word.contains(['=', ',', '[']);
+    let level = LOG_LEVELS.contains(&word.to_ascii_lowercase().as_str())
+        || matches!(word, "0" | "1" | "2" | "3" | "4" | "5");
+    if lone && !level {
         return Err(format!(
             "{word:?} is not a level ({}); a target's level is written target=level",
             LOG_LEVELS.join(", ")
@@ -317,7 +320,7 @@ impl IngestConfig {
 const FLAG_SETTINGS: &[(&str, &str)] = &[
     ("bootstrap.servers", "--brokers (KAFKA_BROKERS)"),
     ("metadata.broker.list", "--brokers (KAFKA_BROKERS)"),
-    ("group.id", "--group (KAFKA_GROUP)"),
+    ("group.id", "run's --group (KAFKA_GROUP)"),
 ];
 
 /// Parses a `-X key=value` librdkafka setting (not one a flag sets: [`FLAG_SETTINGS`]).
@@ -393,10 +396,11 @@ pub struct KafkaConfig {
     #[arg(long, env = "KAFKA_BROKERS", default_value = "localhost:9092", value_parser = parse_brokers)]
     pub brokers: String,
     /// Extra librdkafka setting `key=value` (repeatable), applied over the defaults: SASL, TLS,
-    /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`. What a
-    /// flag sets (`bootstrap.servers`, `group.id`) is refused here; `run` also refuses other
-    /// values for the settings its exactly-once rests on (`enable.auto.commit`,
-    /// `enable.auto.offset.store`, `auto.offset.reset`, `isolation.level`).
+    /// timeouts, e.g. `-X security.protocol=SASL_SSL -X sasl.mechanism=SCRAM-SHA-256`.
+    /// `bootstrap.servers` (set by `--brokers`) and `group.id` (by `run --group`) are refused
+    /// here; `run` also refuses other values for the settings its exactly-once rests on
+    /// (`enable.auto.commit`, `enable.auto.offset.store`, `auto.offset.reset`,
+    /// `isolation.level`).
     #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = parse_setting)]
     pub settings: Vec<(String, String)>,
 }
@@ -452,8 +456,8 @@ pub struct RunConfig {
     /// consumer's poll, so it must stay 30 s below `max.poll.interval.ms` (300 s by default).
     #[arg(long, env = "ACCESSLAKE_LOCK_WAIT_SECS", default_value_t = 120)]
     pub lock_wait_secs: u64,
-    /// Serve Prometheus `/metrics`, `/healthz` (alive) and `/readyz` (connected to a broker) on
-    /// this address (e.g. `0.0.0.0:9100`).
+    /// Serve Prometheus `/metrics`, `/healthz` (alive) and `/readyz` (connected to a broker,
+    /// not inside an assignment) on this address (e.g. `0.0.0.0:9100`).
     #[arg(long, env = "ACCESSLAKE_METRICS_ADDR")]
     pub metrics_addr: Option<SocketAddr>,
 }
@@ -727,12 +731,13 @@ mod tests {
             "info",
             "WARN",
             "off",
+            "4",
             "accesslake=debug",
             "warn,accesslake::ingest=trace",
         ] {
             assert_eq!(parse_log_filter(good).as_deref(), Ok(good), "{good}");
         }
-        for bad in ["debugg", "garbage", "accesslake=loud"] {
+        for bad in ["debugg", "garbage", "accesslake::ingest", "accesslake=loud"] {
             assert!(parse_log_filter(bad).is_err(), "{bad}");
         }
         let top =
@@ -746,7 +751,7 @@ mod tests {
         for (key, flag) in [
             ("bootstrap.servers", "--brokers"),
             ("metadata.broker.list", "--brokers"),
-            ("group.id", "--group"),
+            ("group.id", "run's --group"),
         ] {
             let x = format!("{key}=somewhere");
             for args in [&["run", "--lake", "l"][..], &["produce", "f"][..]] {

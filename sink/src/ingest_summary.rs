@@ -87,7 +87,7 @@ pub fn summary_line(all: &[FileSummary], files: usize, secs: f64, ending: Ending
         match ending {
             Ending::Done { signalled: false } => String::new(),
             Ending::Done { signalled: true } => {
-                "; a signal arrived once every file was read: all of it is committed".to_string()
+                "; a signal arrived once every file was read: what was read is committed".to_string()
             }
             Ending::Interrupted => format!(
                 "; stopped by a signal with {} of {files} file(s) read whole: what was read is \

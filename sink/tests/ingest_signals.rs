@@ -99,7 +99,8 @@ fn a_signal_once_every_file_is_read_still_ends_the_run_with_its_code_all_committ
     assert_eq!(out.status.code(), Some(143), "{stdout}");
     assert!(
         stdout.contains("2000 rows written")
-            && stdout.contains("a signal arrived once every file was read: all of it is committed"),
+            && stdout
+                .contains("a signal arrived once every file was read: what was read is committed"),
         "{stdout}"
     );
     assert_every_line_once(&lake, 2000);
