@@ -54,6 +54,11 @@ pub fn parse_time(s: &str) -> Result<i64, ReportError> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            // chrono takes second 60 as a leap second; the RFC 3339 form above refuses it, and
+            // so does this one, rather than reading it as the next minute.
+            if chrono::Timelike::nanosecond(&t) >= 1_000_000_000 {
+                return Err(ReportError::Time(s.to_string()));
+            }
             return Ok(t.and_utc().timestamp_micros());
         }
     }

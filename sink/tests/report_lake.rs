@@ -372,6 +372,18 @@ fn time_range_report_matches_and_prunes_files() {
         from: Some(parse_time("2015-05-18T07:30:00+02:00").unwrap()),
         to: Some(parse_time("2015-05-19 11:15").unwrap()),
     };
+    // Second 60 is refused in every spelling, not read as the next minute.
+    for leap in [
+        "2015-05-18T23:59:60Z",
+        "2015-05-18 10:00:60",
+        "2015-05-18T10:00:60.5",
+    ] {
+        assert!(parse_time(leap).is_err(), "{leap}");
+    }
+    assert_eq!(
+        parse_time("2015-05-18 10:00:59.5").unwrap(),
+        parse_time("2015-05-18T10:00:59.5Z").unwrap()
+    );
     let db = LakeDb::open(&lake().lake, range).unwrap();
     assert!(
         db.file_count() < all,
