@@ -320,7 +320,11 @@ fn ingest_file(
     let mut file = logfile::open_file(handle, move |n| bar.inc(n))
         .map_err(ioe)?
         .text;
-    let display = path.display().to_string();
+    // The name dead letters give: bytes that are not UTF-8 as `\xHH`, as in lines.
+    let display = {
+        use std::os::unix::ffi::OsStrExt;
+        accesslake_transform::text::utf8_or_hex(path.as_os_str().as_bytes()).into_owned()
+    };
     let work = Work {
         file_id: partition,
         resume,
