@@ -119,7 +119,7 @@ impl PartitionLock {
                 tracing::warn!(
                     lock = %path.display(),
                     %holder,
-                    wait_secs = wait.as_secs(),
+                    wait_secs = wait.as_secs_f64().ceil() as u64,
                     "the partition is held by another writer: waiting for it to let go"
                 );
             }
