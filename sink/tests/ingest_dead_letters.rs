@@ -18,12 +18,7 @@ fn a_file_name_that_is_not_utf8_is_written_with_its_bytes_as_hex() {
         "81.2.69.142 - - [22/Jan/2019:03:56:14 +0330] \"GET /a HTTP/1.1\" 200 100\nnot a log line\n",
     )
     .unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_accesslake"))
-        .args(["ingest", "--no-progress", "--lake"])
-        .arg(&lake)
-        .arg(&log)
-        .output()
-        .unwrap();
+    let out = run_ingest(&lake, &[&log], &[]);
     assert!(
         out.status.success(),
         "{}",

@@ -12,26 +12,8 @@ use arrow::datatypes::Int64Type;
 use common::*;
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
-
-/// The read position of process `pid`'s open description of `path`, once it has one.
-fn read_position(pid: u32, path: &Path) -> Option<u64> {
-    let target = path.canonicalize().unwrap();
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
-        let fd = fd.ok()?;
-        if std::fs::read_link(fd.path()).ok().as_deref() == Some(target.as_path()) {
-            let info = std::fs::read_to_string(format!(
-                "/proc/{pid}/fdinfo/{}",
-                fd.file_name().to_string_lossy()
-            ))
-            .ok()?;
-            let pos = info.lines().find_map(|l| l.strip_prefix("pos:"))?;
-            return pos.trim().parse().ok();
-        }
-    }
-    None
-}
 
 /// The `user_agent` of the row of line `line`, if the lake has it.
 fn agent_of_line(lake: &Path, line: i64) -> Option<String> {
@@ -64,9 +46,7 @@ fn half_a_line_appended_during_the_read_is_held_back_not_committed_in_half() {
     let lines = count_lines(&log) as i64;
     let size = std::fs::metadata(&log).unwrap().len();
 
-    let child = Command::new(env!("CARGO_BIN_EXE_accesslake"))
-        .args(["ingest", "--no-progress", "--lake"])
-        .args([&lake, &log])
+    let child = ingest_command(&lake, &[&log], &[])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,13 +103,7 @@ fn half_a_line_appended_during_the_read_is_held_back_not_committed_in_half() {
         .unwrap()
         .write_all(b"ows NT 10.0)\"\n")
         .unwrap();
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
+    let out = run_ingest(&lake, &[&log], &[]);
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

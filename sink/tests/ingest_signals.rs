@@ -7,15 +7,11 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 fn start_ingest(lake: &Path, log: &Path, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_accesslake"))
-        .args(["ingest", "--no-progress", "--lake"])
-        .arg(lake)
-        .args(extra)
-        .arg(log)
+    ingest_command(lake, &[log], extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,28 +25,6 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-/// The read position of process `pid`'s open description of `path`, if it has one.
-fn read_position(pid: u32, path: &Path) -> Option<u64> {
-    let target = path.canonicalize().ok()?;
-    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
-        let fd = fd.ok()?;
-        if std::fs::read_link(fd.path()).ok().as_deref() == Some(target.as_path()) {
-            let info = std::fs::read_to_string(format!(
-                "/proc/{pid}/fdinfo/{}",
-                fd.file_name().to_string_lossy()
-            ))
-            .ok()?;
-            return info
-                .lines()
-                .find_map(|l| l.strip_prefix("pos:"))?
-                .trim()
-                .parse()
-                .ok();
-        }
-    }
-    None
 }
 
 /// Whether `sig` is pending for process `pid` as a whole (not yet taken by a thread).
@@ -142,13 +116,7 @@ fn a_second_signal_ends_ingest_at_once_saying_so_and_the_next_run_goes_on() {
         String::from_utf8_lossy(&out.stdout)
     );
 
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
+    let out = run_ingest(&lake, &[&log], &[]);
     assert!(
         out.status.success(),
         "{}",

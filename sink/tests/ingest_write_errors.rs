@@ -13,10 +13,8 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// Runs `accesslake ARGS...` with no file allowed to grow past `max_file_bytes`.
-fn accesslake_with_file_limit(args: &[&str], max_file_bytes: u64) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accesslake"));
-    cmd.args(args);
+/// Runs `cmd` with no file allowed to grow past `max_file_bytes`.
+fn with_file_limit(mut cmd: Command, max_file_bytes: u64) -> Output {
     // SAFETY: only async-signal-safe calls (signal, setrlimit) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -50,23 +48,12 @@ fn file_sizes(lake: &Path) -> Vec<u64> {
 fn a_refused_write_stops_ingest_cleanly_and_a_rerun_adds_exactly_the_missing_lines() {
     let log = shared_log("elastic_apache_logs.log");
     let lines = count_lines(&log);
-    let ingest = |lake: &Path| {
-        vec![
-            "ingest".to_string(),
-            "--no-progress".into(),
-            "--lake".into(),
-            lake.to_str().unwrap().into(),
-            log.to_str().unwrap().into(),
-        ]
-    };
 
     // A first lake, without a limit, gives the files' sizes: the limit is set between the
     // smallest and the largest, so some hours commit and a later one fails.
     let dir = tempfile::tempdir().unwrap();
     let reference = dir.path().join("reference");
-    let args = ingest(&reference);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = accesslake(&args);
+    let out = run_ingest(&reference, &[&log], &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -81,9 +68,7 @@ fn a_refused_write_stops_ingest_cleanly_and_a_rerun_adds_exactly_the_missing_lin
     );
 
     let lake = dir.path().join("lake");
-    let args = ingest(&lake);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = accesslake_with_file_limit(&args, limit);
+    let out = with_file_limit(ingest_command(&lake, &[&log], &[]), limit);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -115,7 +100,7 @@ fn a_refused_write_stops_ingest_cleanly_and_a_rerun_adds_exactly_the_missing_lin
     );
 
     // The disk takes writes again: the rerun adds exactly the missing lines.
-    let out = accesslake(&args);
+    let out = run_ingest(&lake, &[&log], &[]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -146,14 +131,7 @@ fn an_error_on_a_later_file_comes_after_the_summary_of_the_files_before_it() {
     std::io::Write::write_all(&mut gz, &std::fs::read(&good).unwrap()[..20_000]).unwrap();
     let gz = gz.finish().unwrap();
     std::fs::write(&cut, &gz[..gz.len() / 2]).unwrap();
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        good.to_str().unwrap(),
-        cut.to_str().unwrap(),
-    ]);
+    let out = run_ingest(&lake, &[&good, &cut], &[]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");

@@ -3,7 +3,8 @@
 //! Tests in this crate cannot use `env!("CARGO_BIN_EXE_accesslake")` (the binary belongs to the
 //! `accesslake` crate), so [`accesslake_bin`] takes the binary from the target dir of the running
 //! test executable (`<target>/release/deps/<test>` → `<target>/release/accesslake`). [`SinkProcess`] wraps a spawned child with
-//! `kill -9`, SIGTERM and wait helpers, and kills it on drop.
+//! `kill -9`, SIGTERM and wait helpers, and kills it on drop. [`free_port`] and [`http_get`] reach
+//! its `--metrics-addr`.
 
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -193,4 +194,26 @@ impl Drop for SinkProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// A TCP port free on loopback now (for a sink's `--metrics-addr`).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The raw HTTP answer to `GET path` at `addr`, or an empty string while nothing listens (the
+/// sink starting up).
+pub fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
 }

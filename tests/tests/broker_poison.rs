@@ -6,31 +6,11 @@
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, dead_letters, per_partition, wait_for_rows};
-use accesslake_tests::sink_process::{run_args, SinkProcess};
+use accesslake_tests::sink_process::{free_port, http_get, run_args, SinkProcess};
 use accesslake_tests::stream::json_record;
-use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "requests.parsed";
-
-/// The raw HTTP answer, or an empty string while nothing listens (the sink starting up).
-fn http_get(addr: &str, path: &str) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
-        return String::new();
-    };
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Polls `path` on the metrics address until its answer contains `want`, for up to 30 s.
 fn wait_for_answer(metrics: &str, path: &str, want: &str) -> String {

@@ -11,29 +11,12 @@
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{assert_every_offset_once, counts, wait_for_rows};
-use accesslake_tests::sink_process::{group_args, wait_for_log, SinkProcess};
+use accesslake_tests::sink_process::{free_port, group_args, http_get, wait_for_log, SinkProcess};
 use accesslake_tests::stream::json_record;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "requests.parsed";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The raw HTTP answer to `GET path`.
-fn http_get(addr: &str, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
 const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 3;
 

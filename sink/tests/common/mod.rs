@@ -31,6 +31,46 @@ pub fn accesslake(args: &[&str]) -> Output {
         .expect("run accesslake")
 }
 
+/// `accesslake ingest --no-progress --lake LAKE EXTRA... FILES...`, to run or spawn.
+pub fn ingest_command(lake: &Path, files: &[&Path], extra: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_accesslake"));
+    cmd.args(["ingest", "--no-progress", "--lake"])
+        .arg(lake)
+        .args(extra)
+        .args(files);
+    cmd
+}
+
+/// Runs [`ingest_command`] to its end.
+pub fn run_ingest(lake: &Path, files: &[&Path], extra: &[&str]) -> Output {
+    ingest_command(lake, files, extra)
+        .output()
+        .expect("run accesslake")
+}
+
+/// The read position of process `pid`'s open description of `path`, if it has one (from
+/// `/proc`: how far a running `ingest` has read its file).
+pub fn read_position(pid: u32, path: &Path) -> Option<u64> {
+    let target = path.canonicalize().ok()?;
+    for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).ok()? {
+        let fd = fd.ok()?;
+        if std::fs::read_link(fd.path()).ok().as_deref() == Some(target.as_path()) {
+            let info = std::fs::read_to_string(format!(
+                "/proc/{pid}/fdinfo/{}",
+                fd.file_name().to_string_lossy()
+            ))
+            .ok()?;
+            return info
+                .lines()
+                .find_map(|l| l.strip_prefix("pos:"))?
+                .trim()
+                .parse()
+                .ok();
+        }
+    }
+    None
+}
+
 /// Lines in a file as `wc -l` would count them, plus a last line without newline.
 pub fn count_lines(path: &Path) -> usize {
     let bytes = std::fs::read(path).unwrap();
