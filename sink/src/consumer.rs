@@ -13,6 +13,7 @@
 //! with an error: the next start recovers the partition from the lake and replays. What happens
 //! when partitions change hands is in [`crate::rebalance`].
 
+use crate::client_log::ClientLog;
 use crate::config::RunConfig;
 use crate::consumer_settings::consumer_config;
 use crate::dead_letter::{DeadLetter, Origin};
@@ -20,7 +21,7 @@ use crate::enrich::Enricher;
 use crate::lake::Lake;
 use crate::metrics::{Metrics, MetricsServer};
 use crate::pipeline::Committed;
-use crate::rebalance::{LogThrottle, Shared, SinkContext};
+use crate::rebalance::{Shared, SinkContext};
 use accesslake_transform::Record;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
@@ -38,6 +39,11 @@ use std::time::{Duration, Instant};
 pub enum ConsumerError {
     #[error("kafka consumer: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(
+        "the Kafka client stopped on a fatal error: {0} (logged above); the lake holds the \
+         offsets, and a restart resumes from them"
+    )]
+    Fatal(rdkafka::types::RDKafkaErrorCode),
     #[error("installing the signal handler: {0}")]
     Signal(std::io::Error),
     #[error("invalid settings: {0}")]
@@ -272,12 +278,16 @@ impl Sink {
                 Some(Err(KafkaError::PartitionEOF(p))) => {
                     tracing::debug!(partition = p, "reached the end of the partition");
                 }
-                Some(Err(e)) => {
-                    let msg = e.to_string();
-                    if let Some(held_back) = self.shared.poll_errors.admit(&msg) {
-                        tracing::warn!(error = %msg, held_back, "consumer error");
-                    }
+                // The client is unusable (e.g. fenced by another member with its
+                // `group.instance.id`): stop, so that a supervisor restarts it. The lake holds
+                // every offset: a restart replays what was buffered, exactly once.
+                Some(Err(KafkaError::MessageConsumptionFatal(code))) => {
+                    return Err(ConsumerError::Fatal(code).into());
                 }
+                Some(Err(e)) if self.shared.client_log.is_echo(&e) => {
+                    tracing::debug!(error = %e, "consumer error (logged as a client error)");
+                }
+                Some(Err(e)) => self.shared.client_log.warn(&format!("consumer error: {e}")),
                 None => {}
             }
             if last_tick.elapsed() >= tick {
@@ -320,8 +330,7 @@ pub fn run(cfg: &RunConfig) -> crate::Result<ExitCode> {
         metrics,
         parts: Mutex::new(BTreeMap::new()),
         fatal: Mutex::new(None),
-        client_errors: LogThrottle::default(),
-        poll_errors: LogThrottle::default(),
+        client_log: ClientLog::default(),
     });
     let consumer: BaseConsumer<SinkContext> = consumer_config(cfg)
         .create_with_context(SinkContext(Arc::clone(&shared)))

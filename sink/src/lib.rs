@@ -19,6 +19,7 @@ pub mod allocator;
 pub mod cache;
 pub mod chart;
 pub mod chunk;
+pub mod client_log;
 pub mod commit;
 pub mod config;
 pub mod consumer;

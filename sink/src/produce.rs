@@ -14,10 +14,11 @@
 //! a line over `--max-line-bytes`, which is read past rather than held whole (memory stays
 //! bounded on a file with no newline at all).
 
+use crate::client_log::ClientLog;
 use crate::parse_cmd::{read_line_bounded, trim_line_end};
 use accesslake_transform::{ERROR_HEADER, TRUNCATED_HEADER};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
@@ -93,9 +94,17 @@ struct Deliveries {
     first_error: Mutex<Option<String>>,
 }
 
-struct Context(Arc<Deliveries>);
+struct Context(Arc<Deliveries>, ClientLog);
 
-impl ClientContext for Context {}
+impl ClientContext for Context {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.1.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.1.error(&error, reason);
+    }
+}
 
 impl ProducerContext for Context {
     type DeliveryOpaque = ();
@@ -154,8 +163,8 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
     check_inputs(&opts.files)?;
     let start = Instant::now();
     let deliveries = Arc::new(Deliveries::default());
-    let producer: ThreadedProducer<Context> =
-        producer_config(opts).create_with_context(Context(Arc::clone(&deliveries)))?;
+    let producer: ThreadedProducer<Context> = producer_config(opts)
+        .create_with_context(Context(Arc::clone(&deliveries), ClientLog::default()))?;
 
     let total: u64 = opts
         .files

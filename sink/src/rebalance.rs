@@ -1,16 +1,18 @@
 //! What this consumer-group member owns and how it changes hands: the partitions it owns (each an
 //! open [`PartitionPipeline`] holding the lake's lock on it), the state the poll loop shares with
-//! librdkafka's callbacks, and those callbacks: errors (repeats held back), statistics (lag), and
-//! rebalances. On assignment each partition waits for its lake lock (`--lock-wait-secs`), is recovered
-//! from the lake and sought to the lake's resume offset, after a check that the broker still has
+//! librdkafka's callbacks, and those callbacks: logs and errors ([`crate::client_log`]),
+//! statistics (lag), and rebalances. On assignment each partition waits for its lake lock
+//! (`--lock-wait-secs`), is recovered from the lake and sought to the lake's resume offset, after a check that the broker still has
 //! it; on revocation it is flushed and committed before it is given up; when the assignment was
 //! lost (or the rebalance failed) its buffers are dropped without a commit.
 
+use crate::client_log::ClientLog;
 use crate::consumer::{behind, ConsumerError};
 use crate::lake::Lake;
 use crate::lock::LockError;
 use crate::metrics::Metrics;
 use crate::pipeline::{PartitionPipeline, PipelineStats, WindowSettings};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
 use rdkafka::statistics::Statistics;
@@ -50,38 +52,8 @@ pub(crate) struct Shared {
     pub(crate) parts: Mutex<BTreeMap<i32, Owned>>,
     /// The first fatal error raised inside a callback; the loop stops on it.
     pub(crate) fatal: Mutex<Option<crate::Error>>,
-    /// librdkafka's error callback, and the poll loop's errors: repeats held back.
-    pub(crate) client_errors: LogThrottle,
-    pub(crate) poll_errors: LogThrottle,
-}
-
-/// Logs a message that repeats (a broker that is down fails every poll, 10 times a second) once
-/// per [`LogThrottle::EVERY`], saying how many identical ones were held back in between.
-#[derive(Default)]
-pub(crate) struct LogThrottle(Mutex<Option<(String, Instant, u64)>>);
-
-impl LogThrottle {
-    pub(crate) const EVERY: Duration = Duration::from_secs(30);
-
-    /// `Some(held back)` when `msg` is to be logged now.
-    pub(crate) fn admit(&self, msg: &str) -> Option<u64> {
-        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match &mut *last {
-            Some((m, at, held)) if m == msg && at.elapsed() < Self::EVERY => {
-                *held += 1;
-                None
-            }
-            Some((m, at, held)) if m == msg => {
-                let n = std::mem::take(held);
-                *at = Instant::now();
-                Some(n)
-            }
-            slot => {
-                *slot = Some((msg.to_owned(), Instant::now(), 0));
-                Some(0)
-            }
-        }
-    }
+    /// librdkafka's logs and errors, and the poll loop's: each logged once, repeats held back.
+    pub(crate) client_log: ClientLog,
 }
 
 impl Shared {
@@ -155,20 +127,12 @@ impl Shared {
 pub(crate) struct SinkContext(pub(crate) Arc<Shared>);
 
 impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.0.client_log.log(level, fac, log_message);
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
-        // Only with `-X enable.partition.eof=true`: news, not an error.
-        if matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        ) {
-            tracing::debug!("librdkafka: {error}: {reason}");
-            return;
-        }
-        let msg = format!("{error}: {reason}");
-        if let Some(held_back) = self.0.client_errors.admit(&msg) {
-            tracing::error!(held_back, "librdkafka: {msg}");
-        }
+        self.0.client_log.error(&error, reason);
     }
 
     fn stats(&self, stats: Statistics) {
@@ -214,9 +178,7 @@ impl ConsumerContext for SinkContext {
     fn commit_callback(&self, result: rdkafka::error::KafkaResult<()>, _: &TopicPartitionList) {
         if let Err(e) = result {
             let msg = format!("broker offset commit failed (the lake holds the offsets): {e}");
-            if let Some(held_back) = self.0.client_errors.admit(&msg) {
-                tracing::warn!(held_back, "{msg}");
-            }
+            self.0.client_log.warn(&msg);
         }
     }
 
@@ -433,29 +395,5 @@ impl SinkContext {
                 tracing::warn!(error = %e, "broker offset commit on revoke failed (the lake holds the offsets)");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn repeated_errors_are_held_back_and_counted() {
-        let t = LogThrottle::default();
-        assert_eq!(t.admit("down"), Some(0));
-        assert_eq!(t.admit("down"), None);
-        assert_eq!(t.admit("down"), None);
-        // A different message is logged at once.
-        assert_eq!(t.admit("other"), Some(0));
-        assert_eq!(t.admit("other"), None);
-        // Once the interval has passed, the next repeat is logged with the count held back.
-        {
-            let mut last = t.0.lock().unwrap();
-            let at = &mut last.as_mut().unwrap().1;
-            *at = at.checked_sub(LogThrottle::EVERY).unwrap_or(*at);
-        }
-        assert_eq!(t.admit("other"), Some(1));
-        assert_eq!(t.admit("other"), None);
     }
 }

@@ -1,0 +1,211 @@
+//! librdkafka's reports, each logged once. librdkafka says the same thing up to three times: a
+//! broker connection that fails is logged (facility `FAIL`) and also sent as an error event with
+//! the same text; rdkafka hands a consumer's error event to the client context's `error`
+//! callback and then returns it from `poll`; and its producer calls `error` twice for one event.
+//! [`ClientLog`] keeps one of each: the error event, through the context's `error` callback,
+//! with repeats held back ([`LogThrottle`]). `run` and `produce` route their client contexts'
+//! `log` and `error` through it, and the sink's poll loop asks [`ClientLog::is_echo`] before it
+//! logs a poll error.
+
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Logs a message that repeats (a broker that is down fails every poll, 10 times a second) once
+/// per [`LogThrottle::EVERY`], saying how many identical ones were held back in between. Several
+/// messages are tracked at once (a broker outage alternates two).
+#[derive(Default)]
+pub struct LogThrottle(Mutex<HashMap<String, (Instant, u64)>>);
+
+impl LogThrottle {
+    pub const EVERY: Duration = Duration::from_secs(30);
+    /// Distinct messages remembered; past this, the oldest are forgotten.
+    const KEEP: usize = 64;
+
+    /// `Some(held back)` when `msg` is to be logged now.
+    pub fn admit(&self, msg: &str) -> Option<u64> {
+        let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, held)) = seen.get_mut(msg) {
+            if at.elapsed() < Self::EVERY {
+                *held += 1;
+                return None;
+            }
+            *at = Instant::now();
+            return Some(std::mem::take(held));
+        }
+        if seen.len() >= Self::KEEP {
+            seen.retain(|_, (at, _)| at.elapsed() < Self::EVERY);
+            if seen.len() >= Self::KEEP {
+                let oldest = seen
+                    .iter()
+                    .min_by_key(|(_, (at, _))| *at)
+                    .map(|(m, _)| m.clone());
+                oldest.map(|m| seen.remove(&m));
+            }
+        }
+        seen.insert(msg.to_owned(), (Instant::now(), 0));
+        Some(0)
+    }
+}
+
+/// One client's librdkafka reports (see the module documentation).
+#[derive(Default)]
+pub struct ClientLog {
+    throttle: LogThrottle,
+    /// The last `error` callback's message and when it came: rdkafka's producer makes the same
+    /// call twice in a row for one event.
+    last_call: Mutex<Option<(String, Instant)>>,
+    /// The code of the last error event, until the poll that delivered it returns it.
+    last_event: Mutex<Option<RDKafkaErrorCode>>,
+}
+
+/// A second `error` call with the same message this soon is the same event again.
+const ECHO: Duration = Duration::from_millis(20);
+
+impl ClientLog {
+    /// The client context's `log`: as rdkafka's default, at the matching level under target
+    /// `librdkafka`, except a `FAIL` at error level or above, whose text the error event that
+    /// librdkafka sends with it carries: that one is logged at debug.
+    pub fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
+        use RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error if fac == "FAIL" => {
+                tracing::debug!(target: "librdkafka", "librdkafka: {fac} {msg}")
+            }
+            Emerg | Alert | Critical | Error => {
+                tracing::error!(target: "librdkafka", "librdkafka: {fac} {msg}")
+            }
+            Warning => tracing::warn!(target: "librdkafka", "librdkafka: {fac} {msg}"),
+            Notice | Info => tracing::info!(target: "librdkafka", "librdkafka: {fac} {msg}"),
+            Debug => tracing::debug!(target: "librdkafka", "librdkafka: {fac} {msg}"),
+        }
+    }
+
+    /// The client context's `error`: logged at error level, repeats held back. The end of a
+    /// partition (only with `-X enable.partition.eof=true`) is news, logged at debug.
+    pub fn error(&self, error: &KafkaError, reason: &str) {
+        let code = error.rdkafka_error_code();
+        if code == Some(RDKafkaErrorCode::PartitionEOF)
+            || matches!(error, KafkaError::PartitionEOF(_))
+        {
+            tracing::debug!("librdkafka: {error}: {reason}");
+            return;
+        }
+        *lock(&self.last_event) = code;
+        let msg = format!("{error}: {reason}");
+        {
+            let mut last = lock(&self.last_call);
+            if matches!(&*last, Some((m, at)) if *m == msg && at.elapsed() < ECHO) {
+                return;
+            }
+            *last = Some((msg.clone(), Instant::now()));
+        }
+        if let Some(held_back) = self.throttle.admit(&msg) {
+            tracing::error!(held_back, "librdkafka: {msg}");
+        }
+    }
+
+    /// Whether a consumer's poll error is the error event [`ClientLog::error`] has just logged
+    /// (rdkafka returns it from `poll` after the callback). Errors of a fetched record (an
+    /// unknown topic, an offset out of range) come only from `poll`: not echoes.
+    pub fn is_echo(&self, error: &KafkaError) -> bool {
+        let event = match error {
+            KafkaError::MessageConsumption(c) | KafkaError::MessageConsumptionFatal(c) => *c,
+            _ => return false,
+        };
+        let mut last = lock(&self.last_event);
+        if *last == Some(event) {
+            *last = None;
+            return true;
+        }
+        false
+    }
+
+    /// Logs a warning unless the same one was logged within [`LogThrottle::EVERY`].
+    pub fn warn(&self, msg: &str) {
+        if let Some(held_back) = self.throttle.admit(msg) {
+            tracing::warn!(held_back, "{msg}");
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn age(t: &LogThrottle, msg: &str) {
+        let mut seen = t.0.lock().unwrap();
+        let at = &mut seen.get_mut(msg).unwrap().0;
+        *at = at.checked_sub(LogThrottle::EVERY).unwrap_or(*at);
+    }
+
+    #[test]
+    fn repeated_errors_are_held_back_and_counted() {
+        let t = LogThrottle::default();
+        assert_eq!(t.admit("down"), Some(0));
+        assert_eq!(t.admit("down"), None);
+        assert_eq!(t.admit("down"), None);
+        // A different message is logged at once, and does not reset the first one's count:
+        // an outage alternates two messages.
+        assert_eq!(t.admit("other"), Some(0));
+        assert_eq!(t.admit("down"), None);
+        assert_eq!(t.admit("other"), None);
+        // Once the interval has passed, the next repeat is logged with the count held back.
+        age(&t, "other");
+        assert_eq!(t.admit("other"), Some(1));
+        assert_eq!(t.admit("other"), None);
+        age(&t, "down");
+        assert_eq!(t.admit("down"), Some(3));
+    }
+
+    #[test]
+    fn the_throttle_forgets_the_oldest_message_past_its_bound() {
+        let t = LogThrottle::default();
+        for i in 0..LogThrottle::KEEP + 10 {
+            assert_eq!(t.admit(&format!("m{i}")), Some(0));
+        }
+        assert!(t.0.lock().unwrap().len() <= LogThrottle::KEEP);
+        // The newest are still held back.
+        assert_eq!(t.admit(&format!("m{}", LogThrottle::KEEP + 9)), None);
+    }
+
+    #[test]
+    fn a_poll_error_is_an_echo_only_of_the_error_event_just_reported() {
+        let log = ClientLog::default();
+        let down = RDKafkaErrorCode::AllBrokersDown;
+        log.error(&KafkaError::Global(down), "1/1 brokers are down");
+        assert!(log.is_echo(&KafkaError::MessageConsumption(down)));
+        // Once: the same error from a later poll, with no event before it, is not an echo.
+        assert!(!log.is_echo(&KafkaError::MessageConsumption(down)));
+        // An error of a fetched record (no event) is not one.
+        let unknown = RDKafkaErrorCode::UnknownTopicOrPartition;
+        assert!(!log.is_echo(&KafkaError::MessageConsumption(unknown)));
+        log.error(&KafkaError::Global(down), "1/1 brokers are down");
+        assert!(!log.is_echo(&KafkaError::MessageConsumption(unknown)));
+        // A fatal event is echoed too.
+        let fenced = RDKafkaErrorCode::FencedInstanceId;
+        log.error(&KafkaError::Global(fenced), "fenced");
+        assert!(log.is_echo(&KafkaError::MessageConsumptionFatal(fenced)));
+    }
+
+    #[test]
+    fn the_producers_double_error_call_is_counted_once() {
+        let log = ClientLog::default();
+        let e = KafkaError::Global(RDKafkaErrorCode::BrokerTransportFailure);
+        log.error(&e, "b/bootstrap: Connect failed");
+        log.error(&e, "b/bootstrap: Connect failed");
+        let seen = log.throttle.0.lock().unwrap();
+        let held = seen.values().map(|(_, held)| *held).sum::<u64>();
+        assert_eq!(
+            held, 0,
+            "the second call is the same event: not a repeat held back"
+        );
+    }
+}
