@@ -58,6 +58,11 @@ pub enum QueryError {
         "the lake is read-only through `query`: only SELECT and EXPLAIN statements run (got {0})"
     )]
     NotReadOnly(&'static str),
+    #[error(
+        "EXPLAIN options may hold only names, values and commas (no comment, no quote): \
+         `EXPLAIN (FORMAT json) SELECT …`"
+    )]
+    ExplainOptions,
     #[error("`query` runs exactly one SQL statement ({0} given)")]
     StatementCount(usize),
     #[error("cannot write the result: {0}")]
@@ -427,7 +432,8 @@ impl LakeDb {
 
     /// Refuses anything but exactly one `SELECT`, or `EXPLAIN [ANALYZE]` of one; bad SQL gives
     /// DuckDB's message.
-    pub fn check_read_only(&self, sql: &str) -> Result<(), QueryError> {
+    /// Returns the SQL to run (see [`crate::query_guard`]).
+    pub fn check_read_only(&self, sql: &str) -> Result<String, QueryError> {
         // SAFETY: our own connection, open for the session's life; `&self` is not shared
         // across threads while this runs (`LakeDb` is not `Sync`).
         unsafe { crate::query_guard::check(self.raw.con, sql, true) }
@@ -442,8 +448,8 @@ impl LakeDb {
         begin: impl FnOnce(SchemaRef) -> io::Result<T>,
         mut each: impl FnMut(&mut T, RecordBatch) -> io::Result<()>,
     ) -> Result<T, QueryError> {
-        self.check_read_only(sql)?;
-        let mut stmt = self.conn.prepare(sql)?;
+        let sql = self.check_read_only(sql)?;
+        let mut stmt = self.conn.prepare(&sql)?;
         let chunks = stmt.stream_arrow([])?;
         let mut state = begin(chunks.get_schema()).map_err(QueryError::Output)?;
         for chunk in chunks {

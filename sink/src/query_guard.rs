@@ -1,15 +1,19 @@
 //! The guard of `query`'s read-only session: a statement runs only if it is exactly one
 //! `SELECT`, or one `EXPLAIN [ANALYZE]` of a `SELECT`. DuckDB itself classifies it (the type of
-//! the prepared statement), so no text trick (comments, case, a CTE around a `COPY`) gets past;
-//! the text is only read to find the statement an `EXPLAIN ANALYZE` would run. Bad SQL gives
-//! DuckDB's message, with a hint where one helps.
+//! the prepared statement), so no text trick (comments, case, a CTE around a `COPY`) gets past.
+//! An `EXPLAIN ANALYZE` runs its statement, which DuckDB does not expose: the guard cuts that
+//! statement out of the text, has DuckDB classify it, and then runs an `EXPLAIN` it writes
+//! itself around exactly that statement, never the user's text. A cut fooled by comments (nested
+//! ones, a `)` inside one) thus runs a checked `SELECT` or nothing. Bad SQL gives DuckDB's
+//! message, with a hint where one helps.
 
 use crate::query::{sql_error, QueryError};
 use duckdb::ffi;
 use std::ffi::{CStr, CString};
 
 /// Refuses anything but exactly one `SELECT` (or, when `explain_allowed`, one `EXPLAIN
-/// [ANALYZE]` of one), prepared on `con` to be classified.
+/// [ANALYZE]` of one), prepared on `con` to be classified. Returns the SQL to run: `sql` itself,
+/// or for an `EXPLAIN` the guard's own around the statement it checked.
 ///
 /// # Safety
 /// `con` must be an open DuckDB connection, used by no other thread during the call.
@@ -17,7 +21,7 @@ pub(crate) unsafe fn check(
     con: ffi::duckdb_connection,
     sql: &str,
     explain_allowed: bool,
-) -> Result<(), QueryError> {
+) -> Result<String, QueryError> {
     let c_sql = CString::new(sql).map_err(|_| QueryError::Sql("SQL contains a NUL byte".into()))?;
     // SAFETY: C API calls on an open connection (the caller's promise); every object created here is destroyed
     // before returning, and error strings are copied out before their owner is destroyed.
@@ -44,12 +48,15 @@ pub(crate) unsafe fn check(
                 }))
             } else {
                 match ffi::duckdb_prepared_statement_type(prepared) {
-                    ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(()),
-                    // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too.
+                    ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(sql.to_owned()),
+                    // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too, and it
+                    // is what runs, inside the guard's own EXPLAIN.
                     ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN if explain_allowed => {
-                        match explained(sql) {
-                            Some(inner) if !inner.trim().is_empty() => check(con, inner, false),
-                            _ => Err(QueryError::NotReadOnly("EXPLAIN of an unrecognised")),
+                        match explained(sql)? {
+                            Explain { inner, .. } if inner.trim().is_empty() => {
+                                Err(QueryError::NotReadOnly("EXPLAIN of nothing"))
+                            }
+                            e => check(con, e.inner, false).map(|inner| e.rebuilt(&inner)),
                         }
                     }
                     t => Err(QueryError::NotReadOnly(statement_name(t))),
@@ -88,17 +95,79 @@ fn keyword<'a>(s: &'a str, word: &str) -> Option<&'a str> {
     (head.eq_ignore_ascii_case(word) && boundary).then(|| skip_blank(rest))
 }
 
-/// The statement an `EXPLAIN [ANALYZE] [(options)]` explains, when the text has that shape.
-fn explained(sql: &str) -> Option<&str> {
-    let mut s = keyword(skip_blank(sql), "EXPLAIN")?;
-    s = keyword(s, "ANALYZE")
-        .or_else(|| keyword(s, "ANALYSE"))
-        .unwrap_or(s);
-    if let Some(rest) = s.strip_prefix('(') {
-        let close = rest.find(')')?;
-        s = skip_blank(&rest[close + 1..]);
+/// An `EXPLAIN` as the guard reads it.
+#[derive(Debug, PartialEq, Eq)]
+struct Explain<'a> {
+    analyze: bool,
+    /// The text inside `( … )`: option names and values only.
+    options: Option<&'a str>,
+    /// The statement explained: the rest of the text.
+    inner: &'a str,
+}
+
+impl Explain<'_> {
+    /// The `EXPLAIN` that runs: the guard's own text around the checked statement `inner`.
+    fn rebuilt(&self, inner: &str) -> String {
+        let analyze = if self.analyze { "ANALYZE " } else { "" };
+        match self.options {
+            Some(o) => format!("EXPLAIN {analyze}({o}) {inner}"),
+            None => format!("EXPLAIN {analyze}{inner}"),
+        }
     }
-    Some(s)
+}
+
+/// Words a parenthesised statement may start with (`EXPLAIN (SELECT …)` explains it; anything
+/// else in parentheses is an options list).
+const STATEMENT_STARTS: &[&str] = &[
+    "SELECT",
+    "WITH",
+    "FROM",
+    "VALUES",
+    "TABLE",
+    "SUMMARIZE",
+    "DESCRIBE",
+    "SHOW",
+    "PIVOT",
+    "UNPIVOT",
+];
+
+/// Reads `EXPLAIN [ANALYZE] [(options)] statement`. Options may hold only names, values and
+/// commas: no comment or quote can make the guard's cut differ from DuckDB's there.
+fn explained(sql: &str) -> Result<Explain<'_>, QueryError> {
+    let unrecognised = || QueryError::NotReadOnly("EXPLAIN of an unrecognised");
+    let s = keyword(skip_blank(sql), "EXPLAIN").ok_or_else(unrecognised)?;
+    let (analyze, s) = match keyword(s, "ANALYZE").or_else(|| keyword(s, "ANALYSE")) {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    };
+    let Some(rest) = s.strip_prefix('(') else {
+        return Ok(Explain {
+            analyze,
+            options: None,
+            inner: s,
+        });
+    };
+    let head = skip_blank(rest);
+    if head.starts_with('(') || STATEMENT_STARTS.iter().any(|w| keyword(head, w).is_some()) {
+        return Ok(Explain {
+            analyze,
+            options: None,
+            inner: s,
+        });
+    }
+    let close = rest.find(')').ok_or_else(unrecognised)?;
+    let options = &rest[..close];
+    if !options
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ',' | ' ' | '\t' | '\r' | '\n'))
+    {
+        return Err(QueryError::ExplainOptions);
+    }
+    Ok(Explain {
+        analyze,
+        options: Some(options.trim()),
+        inner: skip_blank(&rest[close + 1..]),
+    })
 }
 
 #[allow(non_upper_case_globals)]
@@ -123,5 +192,68 @@ fn statement_name(t: ffi::duckdb_statement_type) -> &'static str {
         duckdb_statement_type_DUCKDB_STATEMENT_TYPE_TRANSACTION => "transaction",
         duckdb_statement_type_DUCKDB_STATEMENT_TYPE_COPY_DATABASE => "COPY DATABASE",
         _ => "non-query",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(sql: &str) -> (bool, Option<&str>, &str) {
+        let e = explained(sql).unwrap();
+        (e.analyze, e.options, e.inner)
+    }
+
+    #[test]
+    fn explain_is_cut_into_its_parts() {
+        assert_eq!(read("EXPLAIN SELECT 1"), (false, None, "SELECT 1"));
+        assert_eq!(
+            read(" explain -- c\n analyse SELECT 1"),
+            (true, None, "SELECT 1")
+        );
+        assert_eq!(
+            read("EXPLAIN ANALYZE (FORMAT json) SELECT 1"),
+            (true, Some("FORMAT json"), "SELECT 1")
+        );
+        // A parenthesised statement is the statement, not options.
+        assert_eq!(
+            read("EXPLAIN ANALYZE (SELECT 1)"),
+            (true, None, "(SELECT 1)")
+        );
+        assert_eq!(
+            read("EXPLAIN (SELECT 1) UNION ALL (SELECT 2)"),
+            (false, None, "(SELECT 1) UNION ALL (SELECT 2)")
+        );
+        assert_eq!(read("EXPLAIN ((SELECT 1))"), (false, None, "((SELECT 1))"));
+    }
+
+    #[test]
+    fn options_with_comments_or_quotes_are_refused() {
+        for sql in [
+            "EXPLAIN (ANALYZE /* ) SELECT 1 -- */) COPY t TO 'f'",
+            "EXPLAIN (FORMAT 'json') SELECT 1",
+            "EXPLAIN (FORMAT json -- x\n) SELECT 1",
+        ] {
+            assert!(
+                matches!(explained(sql), Err(QueryError::ExplainOptions)),
+                "{sql}"
+            );
+        }
+        assert!(explained("EXPLAIN (FORMAT json SELECT 1").is_err());
+    }
+
+    #[test]
+    fn what_runs_is_the_guards_own_text_around_the_checked_statement() {
+        // A nested comment fools the cut: the cut ends in a comment, and what runs is that cut
+        // inside a plain EXPLAIN, so the COPY the user's text would run is only ever a comment.
+        let sql = "EXPLAIN ANALYZE /* /* */ SELECT 1 --*/ COPY (SELECT 42) TO 'f'";
+        let e = explained(sql).unwrap();
+        assert_eq!(e.inner, "SELECT 1 --*/ COPY (SELECT 42) TO 'f'");
+        assert_eq!(
+            e.rebuilt(e.inner),
+            "EXPLAIN ANALYZE SELECT 1 --*/ COPY (SELECT 42) TO 'f'"
+        );
+        let e = explained("explain analyze (format json) SELECT 1").unwrap();
+        assert_eq!(e.rebuilt(e.inner), "EXPLAIN ANALYZE (format json) SELECT 1");
     }
 }

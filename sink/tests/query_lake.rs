@@ -353,6 +353,34 @@ fn writes_are_refused_and_the_lake_is_unchanged() {
         );
     }
     assert_eq!(snapshot(&lake_dir), before, "the lake changed");
+    // Comments that make the guard's cut of an EXPLAIN differ from DuckDB's (a nested comment;
+    // a `)` inside one): refused, or what runs is the checked cut, never the COPY.
+    let copy = format!(
+        "COPY (SELECT 42 AS x) TO '{}' (FORMAT parquet, USE_TMP_FILE false)",
+        existing.display()
+    );
+    let (ok, _, err) = query("table", &copy);
+    assert!(!ok && err.contains("got COPY"), "{err}");
+    let (ok, out, err) = query(
+        "table",
+        &format!("EXPLAIN ANALYZE /* /* */ SELECT 1 --*/ {copy}"),
+    );
+    assert!(ok && out.contains("Total Time"), "{out}{err}");
+    let (ok, _, err) = query(
+        "table",
+        &format!("EXPLAIN (ANALYZE /* ) SELECT 1 -- */) {copy}"),
+    );
+    assert!(!ok && err.contains("EXPLAIN options"), "{err}");
+    assert_eq!(snapshot(&lake_dir), before, "the lake changed");
+    // A parenthesised statement is explained, not read as options.
+    for sql in [
+        "EXPLAIN ANALYZE (SELECT count(*) FROM logs)",
+        "EXPLAIN (SELECT 1) UNION ALL (SELECT 2)",
+        "EXPLAIN (FORMAT json) SELECT count(*) FROM logs",
+    ] {
+        let (ok, out, err) = query("table", sql);
+        assert!(ok && !out.is_empty(), "{sql}: {err}");
+    }
 }
 
 #[test]
