@@ -20,7 +20,7 @@ use accesslake_transform::{ERROR_HEADER, TRUNCATED_HEADER};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::ClientContext;
 use std::path::{Path, PathBuf};
@@ -38,10 +38,15 @@ pub enum ProduceError {
     },
     #[error("kafka producer: {0}")]
     Kafka(#[from] KafkaError),
-    #[error("{failed} of {sent} records were not delivered; first error: {first}")]
+    #[error(
+        "{failed} of {sent} records were not delivered ({by_topic}); first error: {first}. The \
+         others were delivered: a rerun sends them again"
+    )]
     Delivery {
         failed: u64,
         sent: u64,
+        /// `N to TOPIC`, for each topic with failures.
+        by_topic: String,
         first: String,
     },
     #[error("timed out after {0:?} waiting for {1} outstanding deliveries")]
@@ -86,12 +91,18 @@ pub struct ProduceStats {
     pub elapsed: Duration,
 }
 
-/// Counts delivery reports; keeps the first failure's reason.
+/// Counts delivery reports; keeps the failures per topic (the records of a line too long go to
+/// the dead-letter topic, which may be the one missing) and the first one's reason.
 #[derive(Default)]
 struct Deliveries {
     ok: AtomicU64,
-    failed: AtomicU64,
-    first_error: Mutex<Option<String>>,
+    failed: Mutex<Failures>,
+}
+
+#[derive(Default)]
+struct Failures {
+    by_topic: std::collections::BTreeMap<String, u64>,
+    first: Option<String>,
 }
 
 struct Context(Arc<Deliveries>, ClientLog);
@@ -113,11 +124,11 @@ impl ProducerContext for Context {
             Ok(_) => {
                 self.0.ok.fetch_add(1, Ordering::Relaxed);
             }
-            Err((e, _)) => {
-                self.0.failed.fetch_add(1, Ordering::Relaxed);
-                let mut first = self.0.first_error.lock().unwrap_or_else(|p| p.into_inner());
-                if first.is_none() {
-                    *first = Some(e.to_string());
+            Err((e, m)) => {
+                let mut f = self.0.failed.lock().unwrap_or_else(|p| p.into_inner());
+                *f.by_topic.entry(m.topic().to_owned()).or_default() += 1;
+                if f.first.is_none() {
+                    f.first = Some(format!("topic {}: {e}", m.topic()));
                 }
             }
         }
@@ -213,18 +224,26 @@ pub fn produce(opts: &ProduceOptions) -> Result<ProduceStats, ProduceError> {
     }
     bar.finish_and_clear();
 
-    let failed = deliveries.failed.load(Ordering::Relaxed);
     let delivered = deliveries.ok.load(Ordering::Relaxed);
-    if failed > 0 || delivered != sent {
-        let first = deliveries
-            .first_error
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+    if delivered != sent {
+        let f = deliveries.failed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_topic: Vec<String> = f
+            .by_topic
+            .iter()
+            .map(|(t, n)| format!("{n} to {t}"))
+            .collect();
+        let reported = delivered + f.by_topic.values().sum::<u64>();
+        if reported < sent {
+            by_topic.push(format!("{} without a delivery report", sent - reported));
+        }
+        let first = f
+            .first
             .clone()
             .unwrap_or_else(|| format!("{} delivery reports missing", sent - delivered));
         return Err(ProduceError::Delivery {
             failed: sent - delivered,
             sent,
+            by_topic: by_topic.join(", "),
             first,
         });
     }
