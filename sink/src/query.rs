@@ -31,6 +31,11 @@ pub enum QueryError {
     Missing(PathBuf),
     #[error("no lake at {}: it is not a directory (a lake is the directory `accesslake ingest --lake DIR` writes)", .0.display())]
     NotADirectory(PathBuf),
+    #[error(
+        "{}: DuckDB reads only file names that are UTF-8, and this one is not: move the lake to \
+         such a path", .0.display()
+    )]
+    NotUtf8(PathBuf),
     #[error("the lake at {} is empty: it holds no committed Parquet files yet", .0.display())]
     Empty(PathBuf),
     #[error(
@@ -227,6 +232,22 @@ pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// A file name as a DuckDB glob pattern that matches only that name.
+pub fn glob_literal(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '[' | '*' | '?' => {
+                out.push('[');
+                out.push(c);
+                out.push(']');
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// The raw database and a second, raw connection used only to classify statements.
 struct RawDb {
     db: ffi::duckdb_database,
@@ -296,15 +317,21 @@ impl LakeDb {
         if all.is_empty() {
             return Err(empty_lake(lake));
         }
-        let absolute = |p: &Path| {
+        // DuckDB takes file names as UTF-8 text.
+        let absolute = |p: &Path| -> Result<String, QueryError> {
             let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            p.to_string_lossy().into_owned()
+            p.to_str()
+                .map(str::to_owned)
+                .ok_or_else(|| QueryError::NotUtf8(p.clone()))
         };
         let in_range: Vec<&LakeFile> = all
             .iter()
             .filter(|f| range.overlaps_hour(f.hour_start))
             .collect();
-        let files: Vec<String> = in_range.iter().map(|f| absolute(&f.path)).collect();
+        let files: Vec<String> = in_range
+            .iter()
+            .map(|f| absolute(&f.path))
+            .collect::<Result<_, _>>()?;
         // A range that holds no file still gets its views, typed by one file of the lake and
         // holding none of its rows: a quiet day's report is a report of zeros, not an error.
         let (read, no_rows) = match files.is_empty() {
@@ -315,23 +342,23 @@ impl LakeDb {
                 );
                 // The newest file: the one most likely to have this build's schema.
                 let newest = all.iter().max_by_key(|f| f.hour_start).unwrap_or(&all[0]);
-                (vec![absolute(&newest.path)], " WHERE false")
+                (vec![absolute(&newest.path)?], " WHERE false")
             }
             false => (files.clone(), ""),
         };
         // Each file's summary, when it is to be read instead of the file.
-        let summary_of = |f: &LakeFile| -> Option<String> {
+        let summary_of = |f: &LakeFile| -> Option<PathBuf> {
             if summaries != Summaries::Use || !range.covers_hour(f.hour_start) {
                 return None;
             }
             let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
             let path = lake.join(crate::lake::Lake::summary_target(rel));
-            path.is_file().then(|| absolute(&path))
+            path.is_file().then_some(path)
         };
         let (mut summarised, mut unsummarised) = (Vec::new(), Vec::new());
         if summaries != Summaries::None {
             for (f, data) in in_range.iter().zip(&files) {
-                match summary_of(f) {
+                match summary_of(f).map(|p| absolute(&p)).transpose()? {
                     Some(s) => summarised.push(s),
                     None => unsummarised.push(data.clone()),
                 }
@@ -353,10 +380,12 @@ impl LakeDb {
             }
             Connection::open_from_raw(raw.db)?
         };
+        // `read_parquet` takes each name as a glob pattern: `[`, `*` and `?` in the lake's path
+        // are written as one-character classes, so the name matches only itself.
         let list = |files: &[String]| {
             files
                 .iter()
-                .map(|f| sql_str(f))
+                .map(|f| sql_str(&glob_literal(f)))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
@@ -405,7 +434,16 @@ impl LakeDb {
              SET allowed_paths = [{}];
              SET enable_external_access = false;
              SET lock_configuration = true;",
-            list(&allowed)
+            // Each name, and its pattern where that differs: DuckDB checks both.
+            allowed
+                .iter()
+                .flat_map(|f| {
+                    let pattern = glob_literal(f);
+                    let differs = pattern != *f;
+                    std::iter::once(sql_str(f)).chain(differs.then(|| sql_str(&pattern)))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ))?;
         Ok(LakeDb {
             conn,

@@ -283,3 +283,65 @@ fn untyped_nulls_and_repeated_names() {
     let row = table.lines().nth(2).unwrap();
     assert!(row.trim_start().starts_with("NULL"), "{table}");
 }
+
+#[test]
+fn glob_characters_in_the_lake_path_match_only_the_lake() {
+    // `read_parquet` takes names as glob patterns: `lake[1]` would match a sibling `lake1`.
+    let dir = tempfile::tempdir().unwrap();
+    let log = [line(10, 1, "/a", 200, "5"), line(11, 1, "/b", 404, "5")].concat();
+    for (name, sibling) in [("lake[1]", "lake1"), ("lake*", "lakeX"), ("lake?", "lakeY")] {
+        let lake = dir.path().join(name);
+        ingest(dir.path(), "a", &log, &lake);
+        // A sibling the pattern would match, with other rows.
+        let other = dir.path().join(sibling);
+        let more = [line(10, 2, "/c", 500, "5"), line(10, 3, "/c", 500, "5")].concat();
+        ingest(dir.path(), "b", &more, &other);
+        assert_eq!(
+            query(&lake, "SELECT count(*) AS n FROM logs"),
+            "n\n2\n",
+            "{name}"
+        );
+        let r = report(&lake);
+        assert_eq!(r.totals.requests, 2, "{name}");
+        let (ok, out, err) = run(&["report", "--lake", lake.to_str().unwrap()]);
+        assert!(ok && out.contains("2 requests"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn a_lake_path_that_is_not_utf8_is_named_in_the_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join(std::ffi::OsStr::from_bytes(b"lake\xff"));
+    let file = dir.path().join("a.log");
+    std::fs::write(&file, line(10, 1, "/a", 200, "5")).unwrap();
+    let bin = query_support::bin();
+    let out = std::process::Command::new(&bin)
+        .arg("ingest")
+        .arg("--no-progress")
+        .arg("--lake")
+        .arg(&lake)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for cmd in [&["query", "SELECT 1"][..], &["report"][..]] {
+        let out = std::process::Command::new(&bin)
+            .arg(cmd[0])
+            .arg("--lake")
+            .arg(&lake)
+            .args(&cmd[1..])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains("DuckDB reads only file names that are UTF-8"),
+            "{err}"
+        );
+    }
+}
