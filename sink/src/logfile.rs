@@ -3,7 +3,8 @@
 //! reads log files (`ingest`, `parse`, `produce`) opens them here, so each reads both. A
 //! compressed file is decompressed as it is read, all of its members as `zcat` does, never to
 //! disk; zero bytes after the last member (the padding of tape and block writers) end it as
-//! `zcat` lets them, while any other bytes there are an error.
+//! `zcat` lets them, while any other bytes there are an error. A file compressed otherwise (xz,
+//! zstd, lz4, bzip2, by their magic bytes) is refused by name, not read as text.
 //!
 //! `ingest` names a file by its first line of text ([`file_id`]): a log and the same log
 //! compressed after rotation are one source partition, so ingesting both adds each line once.
@@ -16,6 +17,36 @@ use std::path::Path;
 
 /// The first two bytes of every gzip member.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Bytes looked at to tell a compressed file: enough for every magic of [`other_compression`].
+const HEAD: usize = 6;
+
+/// The compression formats read as text would make every line a dead letter: refused by name.
+/// (No access-log line starts with these bytes: they are not text.)
+fn other_compression(head: &[u8]) -> Option<&'static str> {
+    const KNOWN: [(&[u8], &str); 4] = [
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0x00], "xz"),
+        (&[0x28, 0xb5, 0x2f, 0xfd], "zstd"),
+        (&[0x04, 0x22, 0x4d, 0x18], "lz4"),
+        (b"BZh", "bzip2"),
+    ];
+    KNOWN.iter().find_map(|(magic, name)| {
+        let bzip2_level =
+            *name != "bzip2" || head.get(3).is_some_and(|b| (b'1'..=b'9').contains(b));
+        (head.starts_with(magic) && bzip2_level).then_some(*name)
+    })
+}
+
+/// The error for a file compressed other than with gzip.
+fn unsupported(name: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!(
+            "{name}-compressed: only plain and gzip-compressed logs are read; decompress it \
+             first (`{name} -dc FILE > FILE.log`)"
+        ),
+    )
+}
 
 /// A log file's text, decompressed if the file is compressed.
 pub type LogReader = Box<dyn Read + Send>;
@@ -47,12 +78,13 @@ pub fn open_file(mut file: File, on_read: impl FnMut(u64) + Send + 'static) -> i
     // A regular file: its first bytes are looked at, then it is read from the top, with no
     // buffer in between for a plain one.
     file.seek(SeekFrom::Start(0))?;
-    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
-    (&mut file)
-        .take(GZIP_MAGIC.len() as u64)
-        .read_to_end(&mut head)?;
+    let mut head = Vec::with_capacity(HEAD);
+    (&mut file).take(HEAD as u64).read_to_end(&mut head)?;
     file.seek(SeekFrom::Start(0))?;
-    if head != GZIP_MAGIC {
+    if let Some(name) = other_compression(&head) {
+        return Err(unsupported(name));
+    }
+    if !head.starts_with(&GZIP_MAGIC) {
         return Ok(LogFile {
             text: Box::new(file),
             compressed: false,
@@ -72,8 +104,8 @@ pub fn open_file(mut file: File, on_read: impl FnMut(u64) + Send + 'static) -> i
 /// bytes are the gzip magic. They are read however the stream hands them over (a pipe may
 /// deliver one byte, then the rest), then put back in front of it.
 pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> {
-    let mut head = Vec::with_capacity(GZIP_MAGIC.len());
-    while head.len() < GZIP_MAGIC.len() {
+    let mut head = Vec::with_capacity(HEAD);
+    while head.len() < HEAD {
         let buf = match input.fill_buf() {
             Ok(buf) => buf,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -82,11 +114,14 @@ pub fn decode<R: BufRead + Send + 'static>(mut input: R) -> io::Result<LogFile> 
         if buf.is_empty() {
             break;
         }
-        let n = buf.len().min(GZIP_MAGIC.len() - head.len());
+        let n = buf.len().min(HEAD - head.len());
         head.extend_from_slice(&buf[..n]);
         input.consume(n);
     }
-    let gzip = head == GZIP_MAGIC;
+    if let Some(name) = other_compression(&head) {
+        return Err(unsupported(name));
+    }
+    let gzip = head.starts_with(&GZIP_MAGIC);
     let input = io::Cursor::new(head).chain(input);
     Ok(LogFile {
         text: match gzip {
@@ -397,6 +432,39 @@ mod tests {
             let mut got = Vec::new();
             piped.text.read_to_end(&mut got).unwrap();
             assert_eq!(got, text);
+        }
+    }
+
+    #[test]
+    fn other_compressions_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        // The first bytes of each format (`xz`, `zstd`, `lz4`, `bzip2 -9` of any text).
+        let heads: [(&str, &[u8]); 4] = [
+            ("xz", b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46"),
+            ("zstd", b"\x28\xb5\x2f\xfd\x24\x05"),
+            ("lz4", b"\x04\x22\x4d\x18\x64\x40"),
+            ("bzip2", b"BZh91AY&SY"),
+        ];
+        for (name, head) in heads {
+            let path = dir.path().join(name);
+            std::fs::write(&path, head).unwrap();
+            let e = open(&path, |_| {}).err().expect(name);
+            assert!(
+                e.to_string().starts_with(&format!("{name}-compressed")),
+                "{e}"
+            );
+            let piped = io::BufReader::with_capacity(1, io::Cursor::new(head.to_vec()));
+            let e = decode(piped).err().expect(name);
+            assert!(
+                e.to_string().starts_with(&format!("{name}-compressed")),
+                "{e}"
+            );
+        }
+        // Text that merely starts alike is text.
+        for text in [&b"BZh hello\n"[..], b"BZhx", b"\xfd7z"] {
+            let path = dir.path().join("text");
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_all(&path).0, text);
         }
     }
 
