@@ -415,6 +415,10 @@ impl<'a> Record<'a> {
         if r.client_ip.is_empty() {
             return Err(serde_json::Error::custom("client_ip is empty"));
         }
+        // Spaces end the field in a log line: the parser never writes one in it.
+        if r.client_ip.contains(' ') {
+            return Err(serde_json::Error::custom("client_ip holds a space"));
+        }
         if let Some(b) = r.bytes.filter(|&b| b < 0) {
             return Err(serde_json::Error::custom(format!(
                 "bytes is negative ({b})"
@@ -470,6 +474,11 @@ mod tests {
                 "\"client_ip\":\"1.2.3.4\"",
                 "\"client_ip\":\"\"",
                 "client_ip is empty",
+            ),
+            (
+                "\"client_ip\":\"1.2.3.4\"",
+                "\"client_ip\":\" \"",
+                "client_ip holds a space",
             ),
             ("\"bytes\":5", "\"bytes\":-5", "bytes is negative (-5)"),
             (
