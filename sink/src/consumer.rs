@@ -111,16 +111,16 @@ fn reject_reason(value: Option<&[u8]>) -> Result<Record<'_>, (&'static str, Stri
         _ => return Err(("empty", "empty record: no value".into())),
     };
     Record::from_json(bytes).map_err(|e| {
-        let class = match e.classify() {
-            serde_json::error::Category::Data => "schema",
-            _ => "json",
-        };
-        let what = if class == "schema" {
-            "not a schema-v1 record"
-        } else {
-            "not JSON"
-        };
-        (class, format!("{what}: {e}"))
+        // A schema error can come before a syntax error further on (an unknown first field of
+        // a cut-off object): what is not JSON at all is told as such.
+        let json = serde_json::from_slice::<serde::de::IgnoredAny>(bytes);
+        match (e.classify(), json) {
+            (serde_json::error::Category::Data, Ok(_)) => {
+                ("schema", format!("not a schema-v1 record: {e}"))
+            }
+            (serde_json::error::Category::Data, Err(j)) => ("json", format!("not JSON: {j}")),
+            _ => ("json", format!("not JSON: {e}")),
+        }
     })
 }
 
@@ -425,5 +425,21 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("3.json"), "{e}");
+    }
+
+    #[test]
+    fn rejected_values_are_told_by_what_is_wrong_with_them() {
+        let reason = |v: &[u8]| reject_reason(Some(v)).err().map(|(class, _)| class);
+        assert_eq!(
+            reason(b"{\"garbage\":\"GGG"),
+            Some("json"),
+            "cut off, unknown field"
+        );
+        assert_eq!(reason(b"not json"), Some("json"));
+        assert_eq!(reason(b"{\"garbage\":1}"), Some("schema"));
+        assert_eq!(reason(b"[1,2]"), Some("schema"));
+        assert_eq!(reject_reason(Some(b"")).err().map(|r| r.0), Some("empty"));
+        let (_, why) = reject_reason(Some(b"{\"garbage\":\"GGG")).err().unwrap();
+        assert!(why.starts_with("not JSON: EOF while parsing"), "{why}");
     }
 }
