@@ -7,7 +7,8 @@
 //! `logs` as `read_parquet([files], filename = true)` with the partition columns `year`, `month`,
 //! `day` and `hour` (`INTEGER`, not columns of the files) read from the last four directories of
 //! each file's path, so no directory above the lake becomes a column. It then locks the session
-//! down: the files are the only `allowed_paths`, external access is switched off and the
+//! down: the files (and their names as glob patterns that match only them) are the only
+//! `allowed_paths`, external access is switched off and the
 //! configuration locked, so no statement can read or write any other path. On top of that, only
 //! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type, by
 //! [`crate::query_guard`]), so `COPY … TO` a lake file, `CREATE`, `ATTACH`, `SET`, … are refused
@@ -36,6 +37,12 @@ pub enum QueryError {
          such a path", .0.display()
     )]
     NotUtf8(PathBuf),
+    #[error(
+        "{}: DuckDB cannot read a lake whose path holds both a `\\` and one of `[`, `*`, `?` \
+         (it takes the name as a pattern, and `\\` as a separator there): move the lake to \
+         another path", .0.display()
+    )]
+    GlobAndBackslash(PathBuf),
     #[error("the lake at {} is empty: it holds no committed Parquet files yet", .0.display())]
     Empty(PathBuf),
     #[error(
@@ -232,7 +239,9 @@ pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// A file name as a DuckDB glob pattern that matches only that name.
+/// A file name as a DuckDB glob pattern that matches only that name (for a name without `\`,
+/// which DuckDB's glob takes for a separator: [`LakeDb::open`] refuses those with a glob
+/// character).
 pub fn glob_literal(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
@@ -317,12 +326,22 @@ impl LakeDb {
         if all.is_empty() {
             return Err(empty_lake(lake));
         }
+        // Every name starts with the lake's own path, resolved once: DuckDB's glob resolves a
+        // `..` by its text, not through a symbolic link before it.
+        let root = std::fs::canonicalize(lake)
+            .or_else(|_| std::path::absolute(lake))
+            .unwrap_or_else(|_| lake.to_path_buf());
         // DuckDB takes file names as UTF-8 text.
         let absolute = |p: &Path| -> Result<String, QueryError> {
-            let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-            p.to_str()
-                .map(str::to_owned)
-                .ok_or_else(|| QueryError::NotUtf8(p.clone()))
+            let p = match p.strip_prefix(lake) {
+                Ok(rel) => root.join(rel),
+                Err(_) => std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()),
+            };
+            let name = p.to_str().ok_or_else(|| QueryError::NotUtf8(p.clone()))?;
+            if name.contains('\\') && name.contains(['[', '*', '?']) {
+                return Err(QueryError::GlobAndBackslash(root.clone()));
+            }
+            Ok(name.to_owned())
         };
         let in_range: Vec<&LakeFile> = all
             .iter()
@@ -487,6 +506,7 @@ impl LakeDb {
         mut each: impl FnMut(&mut T, RecordBatch) -> io::Result<()>,
     ) -> Result<T, QueryError> {
         let sql = self.check_read_only(sql)?;
+        // Exactly one statement (checked): `prepare` would run all but the last of several.
         let mut stmt = self.conn.prepare(&sql)?;
         let chunks = stmt.stream_arrow([])?;
         let mut state = begin(chunks.get_schema()).map_err(QueryError::Output)?;

@@ -13,7 +13,8 @@ use std::ffi::{CStr, CString};
 
 /// Refuses anything but exactly one `SELECT` (or, when `explain_allowed`, one `EXPLAIN
 /// [ANALYZE]` of one), prepared on `con` to be classified. Returns the SQL to run: `sql` itself,
-/// or for an `EXPLAIN` the guard's own around the statement it checked.
+/// or for an `EXPLAIN` the guard's own around the statement it checked (itself checked to be
+/// one `EXPLAIN`).
 ///
 /// # Safety
 /// `con` must be an open DuckDB connection, used by no other thread during the call.
@@ -22,9 +23,42 @@ pub(crate) unsafe fn check(
     sql: &str,
     explain_allowed: bool,
 ) -> Result<String, QueryError> {
+    // SAFETY: the caller's promise, passed on.
+    match unsafe { classify(con, sql)? } {
+        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(sql.to_owned()),
+        // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too, and it is what
+        // runs, inside the guard's own EXPLAIN.
+        ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN if explain_allowed => {
+            let e = explained(sql)?;
+            if e.inner.trim().is_empty() {
+                return Err(QueryError::NotReadOnly("EXPLAIN of nothing"));
+            }
+            // SAFETY: as above.
+            let inner = unsafe { check(con, e.inner, false)? };
+            let rebuilt = e.rebuilt(&inner);
+            // SAFETY: as above.
+            match unsafe { classify(con, &rebuilt)? } {
+                ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN => Ok(rebuilt),
+                t => Err(QueryError::NotReadOnly(statement_name(t))),
+            }
+        }
+        t => Err(QueryError::NotReadOnly(statement_name(t))),
+    }
+}
+
+/// The type DuckDB gives `sql` once prepared on `con`; an error unless it is exactly one
+/// statement that prepares.
+///
+/// # Safety
+/// As [`check`].
+unsafe fn classify(
+    con: ffi::duckdb_connection,
+    sql: &str,
+) -> Result<ffi::duckdb_statement_type, QueryError> {
     let c_sql = CString::new(sql).map_err(|_| QueryError::Sql("SQL contains a NUL byte".into()))?;
-    // SAFETY: C API calls on an open connection (the caller's promise); every object created here is destroyed
-    // before returning, and error strings are copied out before their owner is destroyed.
+    // SAFETY: C API calls on an open connection (the caller's promise); every object created
+    // here is destroyed before returning, and error strings are copied out before their owner
+    // is destroyed.
     unsafe {
         let mut extracted: ffi::duckdb_extracted_statements = std::ptr::null_mut();
         let n = ffi::duckdb_extract_statements(con, c_sql.as_ptr(), &mut extracted);
@@ -47,20 +81,7 @@ pub(crate) unsafe fn check(
                     CStr::from_ptr(msg).to_string_lossy().into_owned()
                 }))
             } else {
-                match ffi::duckdb_prepared_statement_type(prepared) {
-                    ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_SELECT => Ok(sql.to_owned()),
-                    // EXPLAIN ANALYZE runs its statement: that one must be a SELECT too, and it
-                    // is what runs, inside the guard's own EXPLAIN.
-                    ffi::duckdb_statement_type_DUCKDB_STATEMENT_TYPE_EXPLAIN if explain_allowed => {
-                        match explained(sql)? {
-                            Explain { inner, .. } if inner.trim().is_empty() => {
-                                Err(QueryError::NotReadOnly("EXPLAIN of nothing"))
-                            }
-                            e => check(con, e.inner, false).map(|inner| e.rebuilt(&inner)),
-                        }
-                    }
-                    t => Err(QueryError::NotReadOnly(statement_name(t))),
-                }
+                Ok(ffi::duckdb_prepared_statement_type(prepared))
             };
             ffi::duckdb_destroy_prepare(&mut prepared);
             r
@@ -70,18 +91,44 @@ pub(crate) unsafe fn check(
     }
 }
 
-/// Skips whitespace and SQL comments.
+/// Skips whitespace, `;` and SQL comments; block comments nest, as in DuckDB.
 fn skip_blank(mut s: &str) -> &str {
     loop {
-        let t = s.trim_start();
+        let t = s.trim_start().trim_start_matches(';');
         if let Some(rest) = t.strip_prefix("--") {
             s = rest.find('\n').map_or("", |i| &rest[i..]);
-        } else if let Some(rest) = t.strip_prefix("/*") {
-            s = rest.find("*/").map_or("", |i| &rest[i + 2..]);
+        } else if t.starts_with("/*") {
+            s = after_block_comment(t);
+        } else if t.len() != s.len() {
+            s = t;
         } else {
             return t;
         }
     }
+}
+
+/// The text after the block comment `s` starts with (nested ones inside it included); empty
+/// when it is not closed.
+fn after_block_comment(s: &str) -> &str {
+    let b = s.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i + 1 < b.len() {
+        match (b[i], b[i + 1]) {
+            (b'/', b'*') => {
+                depth += 1;
+                i += 2;
+            }
+            (b'*', b'/') => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return &s[i..];
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    ""
 }
 
 /// Strips a case-insensitive keyword and the blank after it.
@@ -134,7 +181,7 @@ const STATEMENT_STARTS: &[&str] = &[
 /// Reads `EXPLAIN [ANALYZE] [(options)] statement`. Options may hold only names, values and
 /// commas: no comment or quote can make the guard's cut differ from DuckDB's there.
 fn explained(sql: &str) -> Result<Explain<'_>, QueryError> {
-    let unrecognised = || QueryError::NotReadOnly("EXPLAIN of an unrecognised");
+    let unrecognised = || QueryError::NotReadOnly("EXPLAIN of an unrecognised statement");
     let s = keyword(skip_blank(sql), "EXPLAIN").ok_or_else(unrecognised)?;
     let (analyze, s) = match keyword(s, "ANALYZE").or_else(|| keyword(s, "ANALYSE")) {
         Some(rest) => (true, rest),
@@ -243,11 +290,22 @@ mod tests {
     }
 
     #[test]
-    fn what_runs_is_the_guards_own_text_around_the_checked_statement() {
-        // A nested comment fools the cut: the cut ends in a comment, and what runs is that cut
-        // inside a plain EXPLAIN, so the COPY the user's text would run is only ever a comment.
+    fn block_comments_nest_as_in_duckdb() {
+        // DuckDB reads `/* /* */ SELECT 1 --*/` as one comment: the statement is the COPY.
         let sql = "EXPLAIN ANALYZE /* /* */ SELECT 1 --*/ COPY (SELECT 42) TO 'f'";
-        let e = explained(sql).unwrap();
+        assert_eq!(read(sql), (true, None, "COPY (SELECT 42) TO 'f'"));
+        assert_eq!(
+            read("EXPLAIN /* a /* b */ c */ SELECT 1"),
+            (false, None, "SELECT 1")
+        );
+        assert_eq!(read("; EXPLAIN SELECT 1"), (false, None, "SELECT 1"));
+        assert!(explained("EXPLAIN /* never closed SELECT 1").is_ok_and(|e| e.inner.is_empty()));
+    }
+
+    #[test]
+    fn what_runs_is_the_guards_own_text_around_the_checked_statement() {
+        // Were the cut still fooled, what runs is the cut inside the guard's own EXPLAIN.
+        let e = explained("EXPLAIN ANALYZE -- x\n SELECT 1 --*/ COPY (SELECT 42) TO 'f'").unwrap();
         assert_eq!(e.inner, "SELECT 1 --*/ COPY (SELECT 42) TO 'f'");
         assert_eq!(
             e.rebuilt(e.inner),

@@ -309,6 +309,28 @@ fn glob_characters_in_the_lake_path_match_only_the_lake() {
 }
 
 #[test]
+fn a_lake_path_is_resolved_before_duckdb_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = line(10, 1, "/a", 200, "5");
+    // `..` after a symbolic link: DuckDB's glob would resolve it by its text.
+    let lake = dir.path().join("deep/d[1]/lake");
+    ingest(dir.path(), "a", &log, &lake);
+    std::fs::create_dir_all(dir.path().join("deep/sub")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("deep/sub"), dir.path().join("link")).unwrap();
+    let via_link = dir.path().join("link/../d[1]/lake");
+    assert_eq!(query(&via_link, "SELECT count(*) AS n FROM logs"), "n\n1\n");
+    // A `\` with a glob character cannot be read: said so.
+    let lake = dir.path().join("b\\x[1]/lake");
+    ingest(dir.path(), "a", &log, &lake);
+    let (ok, _, err) = run(&["query", "--lake", lake.to_str().unwrap(), "SELECT 1"]);
+    assert!(!ok && err.contains("both a `\\` and one of"), "{err}");
+    // A `\` alone is read.
+    let lake = dir.path().join("b\\y/lake");
+    ingest(dir.path(), "a", &log, &lake);
+    assert_eq!(query(&lake, "SELECT count(*) AS n FROM logs"), "n\n1\n");
+}
+
+#[test]
 fn a_lake_path_that_is_not_utf8_is_named_in_the_error() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().unwrap();
