@@ -15,38 +15,60 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Logs a message that repeats (a broker that is down fails every poll, 10 times a second) once
-/// per [`LogThrottle::EVERY`], saying how many identical ones were held back in between. Several
-/// messages are tracked at once (a broker outage alternates two).
+/// per [`LogThrottle::EVERY`]: a repeat within it is held back, and the first repeat after it is
+/// logged with the number held back in between. Several messages are tracked at once (a broker
+/// outage alternates two); past [`LogThrottle::KEEP`] of them, the one seen longest ago is
+/// forgotten, and a count it still held back is logged then.
 #[derive(Default)]
-pub struct LogThrottle(Mutex<HashMap<String, (Instant, u64)>>);
+pub struct LogThrottle(Mutex<HashMap<String, Seen>>);
+
+struct Seen {
+    /// When it was last logged.
+    logged: Instant,
+    /// When it last came.
+    last: Instant,
+    /// Repeats held back since it was last logged.
+    held: u64,
+}
 
 impl LogThrottle {
     pub const EVERY: Duration = Duration::from_secs(30);
-    /// Distinct messages remembered; past this, the oldest are forgotten.
+    /// Distinct messages remembered.
     const KEEP: usize = 64;
 
     /// `Some(held back)` when `msg` is to be logged now.
     pub fn admit(&self, msg: &str) -> Option<u64> {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((at, held)) = seen.get_mut(msg) {
-            if at.elapsed() < Self::EVERY {
-                *held += 1;
+        let now = Instant::now();
+        if let Some(s) = seen.get_mut(msg) {
+            s.last = now;
+            if now.duration_since(s.logged) < Self::EVERY {
+                s.held += 1;
                 return None;
             }
-            *at = Instant::now();
-            return Some(std::mem::take(held));
+            s.logged = now;
+            return Some(std::mem::take(&mut s.held));
         }
         if seen.len() >= Self::KEEP {
-            seen.retain(|_, (at, _)| at.elapsed() < Self::EVERY);
-            if seen.len() >= Self::KEEP {
-                let oldest = seen
-                    .iter()
-                    .min_by_key(|(_, (at, _))| *at)
-                    .map(|(m, _)| m.clone());
-                oldest.map(|m| seen.remove(&m));
+            let oldest = seen
+                .iter()
+                .min_by_key(|(_, s)| s.last)
+                .map(|(m, _)| m.clone());
+            if let Some((m, s)) = oldest.and_then(|m| seen.remove_entry(&m)) {
+                if s.held > 0 {
+                    tracing::info!(
+                        held_back = s.held,
+                        "repeats of a message no longer tracked: {m}"
+                    );
+                }
             }
         }
-        seen.insert(msg.to_owned(), (Instant::now(), 0));
+        let s = Seen {
+            logged: now,
+            last: now,
+            held: 0,
+        };
+        seen.insert(msg.to_owned(), s);
         Some(0)
     }
 }
@@ -67,12 +89,12 @@ const ECHO: Duration = Duration::from_millis(20);
 
 impl ClientLog {
     /// The client context's `log`: as rdkafka's default, at the matching level under target
-    /// `librdkafka`, except a `FAIL` at error level or above, whose text the error event that
-    /// librdkafka sends with it carries: that one is logged at debug.
+    /// `librdkafka`, except a `FAIL` or `FATAL` at error level or above, whose text the error
+    /// event that librdkafka sends with it carries: those are logged at debug.
     pub fn log(&self, level: RDKafkaLogLevel, fac: &str, msg: &str) {
         use RDKafkaLogLevel::*;
         match level {
-            Emerg | Alert | Critical | Error if fac == "FAIL" => {
+            Emerg | Alert | Critical | Error if fac == "FAIL" || fac == "FATAL" => {
                 tracing::debug!(target: "librdkafka", "librdkafka: {fac} {msg}")
             }
             Emerg | Alert | Critical | Error => {
@@ -142,8 +164,8 @@ mod tests {
 
     fn age(t: &LogThrottle, msg: &str) {
         let mut seen = t.0.lock().unwrap();
-        let at = &mut seen.get_mut(msg).unwrap().0;
-        *at = at.checked_sub(LogThrottle::EVERY).unwrap_or(*at);
+        let s = seen.get_mut(msg).unwrap();
+        s.logged = s.logged.checked_sub(LogThrottle::EVERY).unwrap_or(s.logged);
     }
 
     #[test]
@@ -166,14 +188,23 @@ mod tests {
     }
 
     #[test]
-    fn the_throttle_forgets_the_oldest_message_past_its_bound() {
+    fn the_throttle_forgets_the_message_seen_longest_ago() {
         let t = LogThrottle::default();
+        // A message that keeps coming, held back, logged first of all.
+        assert_eq!(t.admit("hot"), Some(0));
         for i in 0..LogThrottle::KEEP + 10 {
             assert_eq!(t.admit(&format!("m{i}")), Some(0));
+            assert_eq!(t.admit("hot"), None);
         }
         assert!(t.0.lock().unwrap().len() <= LogThrottle::KEEP);
-        // The newest are still held back.
+        // Still tracked (it came last of all), with every repeat counted.
+        assert_eq!(
+            t.0.lock().unwrap()["hot"].held,
+            LogThrottle::KEEP as u64 + 10
+        );
+        // The newest of the others are still held back; the first ones were forgotten.
         assert_eq!(t.admit(&format!("m{}", LogThrottle::KEEP + 9)), None);
+        assert_eq!(t.admit("m0"), Some(0));
     }
 
     #[test]
@@ -202,7 +233,7 @@ mod tests {
         log.error(&e, "b/bootstrap: Connect failed");
         log.error(&e, "b/bootstrap: Connect failed");
         let seen = log.throttle.0.lock().unwrap();
-        let held = seen.values().map(|(_, held)| *held).sum::<u64>();
+        let held = seen.values().map(|s| s.held).sum::<u64>();
         assert_eq!(
             held, 0,
             "the second call is the same event: not a repeat held back"
