@@ -495,6 +495,16 @@ pub fn build(db: &LakeDb, range: TimeRange, limits: Limits) -> Result<Report, Re
     Ok(report)
 }
 
+/// How a country is named in a report: code and name, whichever there is, or `(unknown)`.
+pub fn country_label(code: Option<&str>, name: Option<&str>) -> String {
+    match (code, name) {
+        (Some(c), Some(n)) => format!("{c} {n}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(n)) => n.to_string(),
+        (None, None) => "(unknown)".into(),
+    }
+}
+
 /// The `report` command.
 pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
     let range = TimeRange {

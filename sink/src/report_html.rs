@@ -4,7 +4,7 @@
 //! comes from the logs is escaped.
 
 use crate::chart::{escape, hbar, lines, shorten, vbar};
-use crate::report::{rfc3339, Limits, Report, CLASSES};
+use crate::report::{country_label, rfc3339, Limits, Report, CLASSES};
 use crate::report_text::{hour_label, human_bytes};
 use std::fmt::Write as _;
 
@@ -61,14 +61,6 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
 
 fn opt(s: Option<&str>, none: &str) -> String {
     escape(s.unwrap_or(none))
-}
-
-fn country_label(code: Option<&str>, name: Option<&str>) -> String {
-    match (code, name) {
-        (Some(c), Some(n)) => format!("{c} {n}"),
-        (Some(c), None) => c.to_string(),
-        _ => "(unknown)".into(),
-    }
 }
 
 /// Every hour from the first to the last with traffic (gaps as zeros), when that is ≤ 2 years.

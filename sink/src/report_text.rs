@@ -97,11 +97,7 @@ pub fn render(r: &Report, limits: Limits) -> String {
     let _ = writeln!(s, "== Requests by country ==");
     let max = r.countries.first().map_or(0, |c| c.requests);
     for c in r.countries.iter().take(limits.top) {
-        let name = match (&c.country_code, &c.country) {
-            (Some(code), Some(n)) => format!("{code} {n}"),
-            (Some(code), None) => code.clone(),
-            _ => "(unknown)".into(),
-        };
+        let name = crate::report::country_label(c.country_code.as_deref(), c.country.as_deref());
         let _ = writeln!(
             s,
             "  {:<28} {:>10} {:>5.1}%  {}",
@@ -133,9 +129,12 @@ pub fn render(r: &Report, limits: Limits) -> String {
         let rest = &r.countries[limits.top..];
         let requests: u64 = rest.iter().map(|c| c.requests).sum();
         // The unknown country (addresses without one) is not one country more.
-        let known = rest.iter().filter(|c| c.country_code.is_some()).count();
+        let known = rest
+            .iter()
+            .filter(|c| c.country_code.is_some() || c.country.is_some())
+            .count();
         let more = match (known, known < rest.len()) {
-            (0, _) => "unknown countries".to_string(),
+            (0, _) => "unknown".to_string(),
             (1, unknown) => format!(
                 "1 more country{}",
                 if unknown { " and unknown" } else { "" }
