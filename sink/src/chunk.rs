@@ -4,7 +4,7 @@
 //! so memory stays bounded whatever the line's length. A live file's unfinished last line can be
 //! held back.
 
-use crate::logfile::LINE_MARK_PREFIX;
+use crate::fingerprint::LINE_MARK_PREFIX;
 use std::io::Read;
 
 /// Bytes of input handed to a worker at a time (whole lines; a longer line makes a bigger chunk).

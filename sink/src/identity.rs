@@ -1,7 +1,7 @@
 //! Which source partition an input file of `ingest` is, and whether it is still the file that
 //! partition holds.
 //!
-//! A file's id ([`crate::logfile::file_id`]) is a 31-bit hash of its first line, so two different
+//! A file's id ([`crate::fingerprint::file_id`]) is a 31-bit hash of its first line, so two different
 //! files may share one. Each commit records in the partition's state the fingerprint of the first
 //! line of its file (another, 64-bit hash, and the line's length), and [`open`] looks for a
 //! file's partition from its id on, one id after the other: the first whose state has the
@@ -27,8 +27,8 @@
 
 use crate::chunk::{lines, Piece};
 use crate::error::Result;
+use crate::fingerprint::{Fingerprint, LineMark};
 use crate::lake::Lake;
-use crate::logfile::{Fingerprint, LineMark};
 use crate::offsets::{self, PartitionState};
 use crate::parse_cmd::trim_line_end;
 use crate::pipeline::{PartitionPipeline, WindowSettings};
@@ -123,7 +123,7 @@ fn search(
 /// held by another process is that lock's error, as [`PartitionPipeline::open`] gives it.
 ///
 /// `earlier` are the ids and fingerprints the file had while its first line was not finished
-/// ([`crate::logfile::FileId::earlier`]): when no partition is the file's own, a partition
+/// ([`crate::fingerprint::FileId::earlier`]): when no partition is the file's own, a partition
 /// committed under one of them stays the file's, and its commits keep recording that
 /// fingerprint. (Its own comes first: a lake may hold both, the file having been read again
 /// whole under its own by a build before 2026-11-29.)
@@ -374,8 +374,8 @@ fn line_mark(line: &[u8]) -> Fingerprint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fingerprint::LINE_MARK_PREFIX;
     use crate::ingest::SOURCE;
-    use crate::logfile::LINE_MARK_PREFIX;
 
     fn settings() -> WindowSettings {
         WindowSettings::default()

@@ -2,7 +2,7 @@
 //! the lake, through the same [`PartitionPipeline`](crate::pipeline::PartitionPipeline) as the
 //! Kafka sink, with no broker.
 //!
-//! Each file is one source partition of source [`SOURCE`]: its id ([`logfile::file_id`]) is
+//! Each file is one source partition of source [`SOURCE`]: its id ([`fingerprint::file_id`]) is
 //! derived from its first line, so the same file, or the same file grown by appends, maps to the
 //! same partition wherever it lives (the partition of that id, or the next free one when another
 //! file has it: [`crate::identity`]); the offset of a line is its line number (from 1).
@@ -27,11 +27,11 @@ pub use crate::ingest_summary::FileSummary;
 use crate::ingest_summary::{summary_line, Ending};
 use crate::lake::Lake;
 use crate::lock::LockError;
-use crate::logfile;
 use crate::parse_cmd::{too_long_error, trim_line_end};
 use crate::pipeline::PipelineError;
 use crate::rows::{Provenance, Rows, TextSizes};
 use crate::workers::in_order;
+use crate::{fingerprint, logfile};
 use accesslake_transform::{parse_line_with, ParseOptions, Record};
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
@@ -241,13 +241,13 @@ fn ingest_file(
     let modified = handle.metadata().and_then(|m| m.modified()).map_err(ioe)?;
     let head = logfile::open_file(handle.try_clone().map_err(ioe)?, |_| {}).map_err(ioe)?;
     let compressed = head.compressed;
-    let Some(logfile::FileId {
+    let Some(fingerprint::FileId {
         id,
         finished,
         content,
         first_line,
         earlier,
-    }) = logfile::file_id(head.text).map_err(ioe)?
+    }) = fingerprint::file_id(head.text).map_err(ioe)?
     else {
         tracing::info!(file = %path.display(), "empty file: nothing to ingest");
         return Ok(FileSummary::default());

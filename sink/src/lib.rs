@@ -10,8 +10,10 @@
 //! windows), [`pipeline`] (one source partition's enrich → window → commit loop, shared by `ingest`
 //! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
 //! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines), [`workers`]
-//! (an ordered thread pool) and [`identity`] (which partition a file is) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
-//! (`run`) with [`consumer_settings`] (its librdkafka settings and the checks on them) and [`rebalance`] (the partitions a group member owns, and how they change hands);
+//! (an ordered thread pool), [`fingerprint`] (a log file's id and line fingerprints) and [`identity`]
+//! (which partition a file is) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
+//! (`run`) with [`consumer_settings`] (its librdkafka settings and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change hands)
+//! and [`client_log`] (librdkafka's reports, each logged once);
 //! [`query`] (the read-only DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run), [`report`] (the `report`
 //! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
 
@@ -27,6 +29,7 @@ pub mod consumer_settings;
 pub mod dead_letter;
 pub mod enrich;
 pub mod error;
+pub mod fingerprint;
 pub mod geoip;
 pub mod identity;
 pub mod ingest;

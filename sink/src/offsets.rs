@@ -17,7 +17,7 @@
 //! and the last line read, so that a later run can tell another file, or a rewritten one, from
 //! it. See `doc/DESIGN.md` for the crash analysis.
 
-use crate::logfile::{Fingerprint, LineMark};
+use crate::fingerprint::{Fingerprint, LineMark};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -258,10 +258,10 @@ mod tests {
         assert_eq!(load(&p, "t", 3).unwrap(), Some(s.clone()));
         // An `ingest` state with the file's fingerprints; one written before them reads as None.
         let mut with = s.clone();
-        with.first_line = Some(crate::logfile::Fingerprint::of(b"first\n"));
+        with.first_line = Some(crate::fingerprint::Fingerprint::of(b"first\n"));
         with.last_line = Some(LineMark {
             line: 41,
-            text: crate::logfile::Fingerprint::of(b"last"),
+            text: crate::fingerprint::Fingerprint::of(b"last"),
             unfinished: true,
             reported: false,
         });

@@ -2,9 +2,10 @@
 //! open [`PartitionPipeline`] holding the lake's lock on it), the state the poll loop shares with
 //! librdkafka's callbacks, and those callbacks: logs and errors ([`crate::client_log`]),
 //! statistics (lag), and rebalances. On assignment each partition waits for its lake lock
-//! (`--lock-wait-secs`), is recovered from the lake and sought to the lake's resume offset, after a check that the broker still has
-//! it; on revocation it is flushed and committed before it is given up; when the assignment was
-//! lost (or the rebalance failed) its buffers are dropped without a commit.
+//! (`--lock-wait-secs`), is recovered from the lake and sought to the lake's resume offset,
+//! after a check that the broker still has it; on revocation it is flushed and committed before
+//! it is given up; when the assignment was lost (or the rebalance failed) its buffers are dropped
+//! without a commit.
 
 use crate::client_log::ClientLog;
 use crate::consumer::{behind, ConsumerError};
