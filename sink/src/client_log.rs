@@ -125,8 +125,10 @@ impl ClientLog {
             }
             *last = Some((msg.clone(), Instant::now()));
         }
-        if let Some(held_back) = self.throttle.admit(&msg) {
-            tracing::error!(held_back, "librdkafka: {msg}");
+        match self.throttle.admit(&msg) {
+            Some(0) => tracing::error!("librdkafka: {msg}"),
+            Some(held_back) => tracing::error!(held_back, "librdkafka: {msg}"),
+            None => {}
         }
     }
 
@@ -148,8 +150,10 @@ impl ClientLog {
 
     /// Logs a warning unless the same one was logged within [`LogThrottle::EVERY`].
     pub fn warn(&self, msg: &str) {
-        if let Some(held_back) = self.throttle.admit(msg) {
-            tracing::warn!(held_back, "{msg}");
+        match self.throttle.admit(msg) {
+            Some(0) => tracing::warn!("{msg}"),
+            Some(held_back) => tracing::warn!(held_back, "{msg}"),
+            None => {}
         }
     }
 }

@@ -424,9 +424,10 @@ fn quiet(modified: std::io::Result<SystemTime>) -> bool {
     })
 }
 
-/// An input `ingest` can read: it exists and is a regular file. The file is read twice (its id
-/// from its first line, then from the top again): a pipe cannot be rewound, and opening one would
-/// wait for a writer.
+/// An input `ingest` can read: it exists, is a regular file, opens, and is plain or gzip text
+/// ([`logfile::open_file`] refuses other compressions). The file is read twice (its id from its
+/// first line, then from the top again): a pipe cannot be rewound, and opening one would wait
+/// for a writer.
 fn check_input(path: &Path) -> Result<()> {
     let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
     if !meta.is_file() {
@@ -434,6 +435,9 @@ fn check_input(path: &Path) -> Result<()> {
                    save the stream to a file first, or load it with `produce`";
         return Err(Error::file(path, std::io::Error::other(why)));
     }
+    std::fs::File::open(path)
+        .and_then(|f| logfile::open_file(f, |_| {}))
+        .map_err(|e| Error::file(path, e))?;
     Ok(())
 }
 

@@ -68,6 +68,16 @@ fn a_bad_input_or_database_stops_ingest_before_the_lake_is_touched() {
     assert!(err.starts_with("accesslake: error: "), "{err}");
     assert!(err.contains("nope.mmdb"), "{err}");
     assert!(!lake.exists(), "a lake skeleton was left behind");
+
+    // A file compressed otherwise than with gzip, after a good one.
+    let xz = dir.path().join("access.log.xz");
+    std::fs::write(&xz, b"\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46").unwrap();
+    let err = refused(&lake, &[good.to_str().unwrap(), xz.to_str().unwrap()]);
+    assert!(err.contains("access.log.xz: xz-compressed"), "{err}");
+    assert!(
+        !lake.exists(),
+        "the good file before the xz one was ingested"
+    );
 }
 
 #[test]
