@@ -321,7 +321,10 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
 /// False for the special-use ranges no GeoIP database places (RFC 6890 and its successors):
 /// private, shared (CGNAT), loopback, link-local, unspecified, "this network", IETF protocol
 /// assignments, documentation, benchmarking, reserved, broadcast and multicast; for IPv6 also
-/// unique-local, site-local and documentation.
+/// unique-local, site-local, discard-only, local-use NAT64 and segment-routing (SRv6) SIDs. In
+/// the IETF block `2001::/23`, only the globally reachable assignments are looked up: Teredo
+/// (which databases alias to IPv4), AMT, AS112, the DNS-SD anycast addresses, ORCHIDv2 and drone
+/// remote ID.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -341,16 +344,35 @@ fn is_public(ip: IpAddr) -> bool {
                 || (a == 203 && b == 0 && c == 113))
         }
         IpAddr::V6(v6) => {
-            let [seg0, seg1, ..] = v6.segments();
+            let [seg0, seg1, seg2, seg3, ..] = v6.segments();
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (seg0 & 0xfe00) == 0xfc00
                 || (seg0 & 0xffc0) == 0xfe80
                 || (seg0 & 0xffc0) == 0xfec0
-                || (seg0 == 0x2001 && seg1 == 0x0db8))
+                || (seg0 == 0x2001 && seg1 == 0x0db8)
+                || (seg0 == 0x3fff && seg1 < 0x1000) // documentation, 3fff::/20
+                || (seg0, seg1, seg2, seg3) == (0x0100, 0, 0, 0) // discard-only, 100::/64
+                || (seg0, seg1, seg2) == (0x0064, 0xff9b, 1) // local-use NAT64, 64:ff9b:1::/48
+                || seg0 == 0x5f00 // SRv6 SIDs, 5f00::/16
+                || (seg0 == 0x2001 && seg1 < 0x0200 && !ietf_reachable(v6)))
         }
     }
+}
+
+/// The globally reachable assignments of the IETF block `2001::/23` (IANA's IPv6 special-purpose
+/// registry): Teredo `2001::/32`, the DNS-SD and port-control anycast addresses `2001:1::1` to
+/// `2001:1::3`, AMT `2001:3::/32`, AS112 `2001:4:112::/48`, ORCHIDv2 `2001:20::/28` and drone
+/// remote ID `2001:30::/28`.
+fn ietf_reachable(v6: std::net::Ipv6Addr) -> bool {
+    let s = v6.segments();
+    s[1] == 0
+        || (s[1] == 1 && s[2..7].iter().all(|&x| x == 0) && (1..=3).contains(&s[7]))
+        || s[1] == 3
+        || (s[1] == 4 && s[2] == 0x0112)
+        || (s[1] & 0xfff0) == 0x0020
+        || (s[1] & 0xfff0) == 0x0030
 }
 
 /// The bot substrings, one per line of `bots.txt` (comments and blanks skipped).
@@ -391,6 +413,15 @@ mod tests {
             "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:27.0) Gecko/20100101 Firefox/27.0"
         ));
         assert!(!is_bot(""));
+        // Sogou's browser, not its crawler ("Sogou web spider", caught by `spider`).
+        assert!(!is_bot(
+            "Mozilla/5.0 (Linux; Android 8.1.0; vivo Y85A Build/OPM1.171019.011; wv) \
+             AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/57.0.2987.132 Mobile \
+             Safari/537.36 SogouMSE,SogouMobileBrowser/5.22.8"
+        ));
+        assert!(is_bot(
+            "Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)"
+        ));
     }
 
     #[test]
@@ -417,8 +448,36 @@ mod tests {
             "::10.0.0.1",
             "64:ff9b::a00:1",
             "::ffff:192.0.2.1",
+            "2001:2::1",
+            "3fff::1",
+            "3fff:fff::1",
+            "100::1",
+            "2001:1::4",
+            "2001:5::1",
+            "2001:1ff::1",
+            "64:ff9b:1::1",
+            "5f00::1",
         ] {
             assert!(!is_public(parse_addr(ip).unwrap()), "{ip}");
+        }
+        // Globally reachable: Teredo, the anycast assignments of 2001::/23, and what is just
+        // outside the special ranges.
+        for ip in [
+            "2001:0:4136:e378::1",
+            "2001:1::1",
+            "2001:1::3",
+            "2001:3::1",
+            "2001:4:112::1",
+            "2001:20::1",
+            "2001:3f::1",
+            "2001:200::1",
+            "2002:5102:458e::1",
+            "3ffe::1",
+            "100:0:0:1::1",
+            "64:ff9b:2::1",
+            "5f01::1",
+        ] {
+            assert!(is_public(parse_addr(ip).unwrap()), "{ip}");
         }
         for ip in [
             "198.17.255.255",
