@@ -152,9 +152,9 @@ pub fn producer_config(opts: &ProduceOptions) -> ClientConfig {
     cfg
 }
 
-/// Checks that every input exists, and that each regular file opens, before anything is sent:
-/// a mistyped name among the files must not leave the topic half loaded (a rerun of the fixed
-/// command would send the first files again).
+/// Checks that every input exists, and that each regular file opens as a log, before anything is
+/// sent: a mistyped name among the files must not leave the topic half loaded (a rerun of the
+/// fixed command would send the first files again).
 fn check_inputs(files: &[PathBuf]) -> Result<(), ProduceError> {
     for path in files {
         let read = |source| ProduceError::Read {
@@ -162,8 +162,9 @@ fn check_inputs(files: &[PathBuf]) -> Result<(), ProduceError> {
             source,
         };
         // A pipe (`<(zcat …)`) is only checked to exist: opening it twice would not rewind it.
+        // A file is opened as a log (a compression other than gzip is refused here).
         if std::fs::metadata(path).map_err(read)?.is_file() {
-            std::fs::File::open(path).map_err(read)?;
+            crate::logfile::open(path, |_| {}).map_err(read)?;
         }
     }
     Ok(())
