@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// per [`LogThrottle::EVERY`]: a repeat within it is held back, and the first repeat after it is
 /// logged with the number held back in between. Several messages are tracked at once (a broker
 /// outage alternates two); past [`LogThrottle::KEEP`] of them, the one seen longest ago is
-/// forgotten, and a count it still held back is logged then.
+/// forgotten, and a count it still held back is handed to the caller to log.
 #[derive(Default)]
 pub struct LogThrottle(Mutex<HashMap<String, Seen>>);
 
@@ -38,29 +38,31 @@ impl LogThrottle {
 
     /// `Some(held back)` when `msg` is to be logged now.
     pub fn admit(&self, msg: &str) -> Option<u64> {
+        self.admit_forgetting(msg).0
+    }
+
+    /// [`LogThrottle::admit`], and the message forgotten to make room for `msg` with the count
+    /// it still held back, if any (for the caller to log at that message's level).
+    pub fn admit_forgetting(&self, msg: &str) -> (Option<u64>, Option<(String, u64)>) {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if let Some(s) = seen.get_mut(msg) {
             s.last = now;
             if now.duration_since(s.logged) < Self::EVERY {
                 s.held += 1;
-                return None;
+                return (None, None);
             }
             s.logged = now;
-            return Some(std::mem::take(&mut s.held));
+            return (Some(std::mem::take(&mut s.held)), None);
         }
+        let mut forgotten = None;
         if seen.len() >= Self::KEEP {
             let oldest = seen
                 .iter()
                 .min_by_key(|(_, s)| s.last)
                 .map(|(m, _)| m.clone());
             if let Some((m, s)) = oldest.and_then(|m| seen.remove_entry(&m)) {
-                if s.held > 0 {
-                    tracing::info!(
-                        held_back = s.held,
-                        "repeats of a message no longer tracked: {m}"
-                    );
-                }
+                forgotten = (s.held > 0).then_some((m, s.held));
             }
         }
         let s = Seen {
@@ -69,7 +71,7 @@ impl LogThrottle {
             held: 0,
         };
         seen.insert(msg.to_owned(), s);
-        Some(0)
+        (Some(0), forgotten)
     }
 }
 
@@ -125,7 +127,11 @@ impl ClientLog {
             }
             *last = Some((msg.clone(), Instant::now()));
         }
-        match self.throttle.admit(&msg) {
+        let (now, forgotten) = self.throttle.admit_forgetting(&msg);
+        if let Some((m, held_back)) = forgotten {
+            tracing::error!(held_back, "repeats no longer tracked of: {m}");
+        }
+        match now {
             Some(0) => tracing::error!("librdkafka: {msg}"),
             Some(held_back) => tracing::error!(held_back, "librdkafka: {msg}"),
             None => {}
@@ -150,7 +156,11 @@ impl ClientLog {
 
     /// Logs a warning unless the same one was logged within [`LogThrottle::EVERY`].
     pub fn warn(&self, msg: &str) {
-        match self.throttle.admit(msg) {
+        let (now, forgotten) = self.throttle.admit_forgetting(msg);
+        if let Some((m, held_back)) = forgotten {
+            tracing::warn!(held_back, "repeats no longer tracked of: {m}");
+        }
+        match now {
             Some(0) => tracing::warn!("{msg}"),
             Some(held_back) => tracing::warn!(held_back, "{msg}"),
             None => {}
@@ -209,6 +219,16 @@ mod tests {
         // The newest of the others are still held back; the first ones were forgotten.
         assert_eq!(t.admit(&format!("m{}", LogThrottle::KEEP + 9)), None);
         assert_eq!(t.admit("m0"), Some(0));
+        // A message forgotten while it held repeats back hands its count over.
+        let t = LogThrottle::default();
+        t.admit("held");
+        t.admit("held");
+        let mut forgotten = None;
+        for i in 0..LogThrottle::KEEP {
+            let (_, f) = t.admit_forgetting(&format!("n{i}"));
+            forgotten = forgotten.or(f);
+        }
+        assert_eq!(forgotten, Some(("held".to_string(), 1)));
     }
 
     #[test]

@@ -321,10 +321,10 @@ fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
 /// False for the special-use ranges no GeoIP database places (RFC 6890 and its successors):
 /// private, shared (CGNAT), loopback, link-local, unspecified, "this network", IETF protocol
 /// assignments, documentation, benchmarking, reserved, broadcast and multicast; for IPv6 also
-/// unique-local, site-local, discard-only, local-use NAT64 and segment-routing (SRv6) SIDs. In
-/// the IETF block `2001::/23`, only the globally reachable assignments are looked up: Teredo
-/// (which databases alias to IPv4), AMT, AS112, the DNS-SD anycast addresses, ORCHIDv2 and drone
-/// remote ID.
+/// unique-local, site-local, discard-only, the dummy prefix, local-use NAT64 and segment-routing
+/// (SRv6) SIDs. In the IETF block `2001::/23`, only the globally reachable assignments are looked
+/// up: Teredo (which databases alias to IPv4), the PCP, TURN and DNS-SD SRP anycast addresses,
+/// AMT, AS112, ORCHIDv2 and drone remote ID.
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -353,7 +353,7 @@ fn is_public(ip: IpAddr) -> bool {
                 || (seg0 & 0xffc0) == 0xfec0
                 || (seg0 == 0x2001 && seg1 == 0x0db8)
                 || (seg0 == 0x3fff && seg1 < 0x1000) // documentation, 3fff::/20
-                || (seg0, seg1, seg2, seg3) == (0x0100, 0, 0, 0) // discard-only, 100::/64
+                || ((seg0, seg1, seg2) == (0x0100, 0, 0) && seg3 <= 1) // discard, dummy: 100::/63
                 || (seg0, seg1, seg2) == (0x0064, 0xff9b, 1) // local-use NAT64, 64:ff9b:1::/48
                 || seg0 == 0x5f00 // SRv6 SIDs, 5f00::/16
                 || (seg0 == 0x2001 && seg1 < 0x0200 && !ietf_reachable(v6)))
@@ -362,7 +362,7 @@ fn is_public(ip: IpAddr) -> bool {
 }
 
 /// The globally reachable assignments of the IETF block `2001::/23` (IANA's IPv6 special-purpose
-/// registry): Teredo `2001::/32`, the DNS-SD and port-control anycast addresses `2001:1::1` to
+/// registry): Teredo `2001::/32`, the PCP, TURN and DNS-SD SRP anycast addresses `2001:1::1` to
 /// `2001:1::3`, AMT `2001:3::/32`, AS112 `2001:4:112::/48`, ORCHIDv2 `2001:20::/28` and drone
 /// remote ID `2001:30::/28`.
 fn ietf_reachable(v6: std::net::Ipv6Addr) -> bool {
@@ -422,6 +422,10 @@ mod tests {
         assert!(is_bot(
             "Sogou web spider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)"
         ));
+        assert!(is_bot(
+            "Sogou web sprider/4.0(+http://www.sogou.com/docs/help/webmasters.htm#07)"
+        ));
+        assert!(is_bot("Sogou blog"));
     }
 
     #[test]
@@ -452,6 +456,7 @@ mod tests {
             "3fff::1",
             "3fff:fff::1",
             "100::1",
+            "100:0:0:1::1",
             "2001:1::4",
             "2001:5::1",
             "2001:1ff::1",
@@ -473,7 +478,7 @@ mod tests {
             "2001:200::1",
             "2002:5102:458e::1",
             "3ffe::1",
-            "100:0:0:1::1",
+            "100:0:0:2::1",
             "64:ff9b:2::1",
             "5f01::1",
         ] {

@@ -1,8 +1,8 @@
 //! Which source partition an input file of `ingest` is, and whether it is still the file that
 //! partition holds.
 //!
-//! A file's id ([`crate::fingerprint::file_id`]) is a 31-bit hash of its first line, so two different
-//! files may share one. Each commit records in the partition's state the fingerprint of the first
+//! A file's id ([`crate::fingerprint::file_id`]) is a 31-bit hash of its first line, so two
+//! different files may share one. Each commit records in the partition's state the fingerprint of the first
 //! line of its file (another, 64-bit hash, and the line's length), and [`open`] looks for a
 //! file's partition from its id on, one id after the other: the first whose state has the
 //! file's fingerprint (or none: a state written before fingerprints, taken as the file's), or

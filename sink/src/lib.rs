@@ -2,20 +2,23 @@
 //! Hive-partitioned Parquet, exactly once per source partition.
 //!
 //! Modules, one noun each: [`allocator`] (glibc's malloc settings), [`config`] (flags of every
-//! command), [`logfile`] (opening plain or gzip-compressed log files), [`enrich`] (GeoIP, ASN, `is_bot`, with memos), [`geoip`] (the
-//! MaxMind-format databases and their record layouts), [`rows`] (the lake schema and a columnar row
-//! buffer), [`writer`] (one Parquet file), [`summary`] (each data file's pre-aggregated summary),
-//! [`lake`] (the directory layout and atomic publishing), [`dead_letter`] (the JSON of a line or record that is not a row), [`lock`] (one writer per partition),
-//! [`offsets`] (per-partition resume state, the commit point), [`window`] (tumbling event-time
-//! windows), [`pipeline`] (one source partition's enrich → window → commit loop, shared by `ingest`
-//! and the Kafka consumer), [`commit`] (executing a commit: stage, fsync, commit point, publish; in
-//! the background for `ingest`), [`chunk`] (a log file in chunks of whole lines), [`workers`]
-//! (an ordered thread pool), [`fingerprint`] (a log file's id and line fingerprints) and [`identity`]
-//! (which partition a file is) for [`ingest`], [`parse_cmd`] and [`produce`] (commands), [`consumer`]
-//! (`run`) with [`consumer_settings`] (its librdkafka settings and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change hands)
-//! and [`client_log`] (librdkafka's reports, each logged once);
-//! [`query`] (the read-only DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run), [`report`] (the `report`
-//! command's sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts).
+//! command), [`logfile`] (opening plain or gzip-compressed log files), [`enrich`] (GeoIP, ASN,
+//! `is_bot`, with memos), [`geoip`] (the MaxMind-format databases and their record layouts),
+//! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file), [`summary`]
+//! (each data file's pre-aggregated summary), [`lake`] (the directory layout and atomic
+//! publishing), [`dead_letter`] (the JSON of a line or record that is not a row), [`lock`] (one
+//! writer per partition), [`offsets`] (per-partition resume state, the commit point), [`window`]
+//! (tumbling event-time windows), [`pipeline`] (one source partition's enrich → window → commit
+//! loop, shared by `ingest` and the Kafka consumer), [`commit`] (executing a commit: stage, fsync,
+//! commit point, publish; in the background for `ingest`), [`chunk`] (a log file in chunks of whole
+//! lines), [`workers`] (an ordered thread pool), [`fingerprint`] (a log file's id and line
+//! fingerprints) and [`identity`] (which partition a file is) for [`ingest`]; [`parse_cmd`] and
+//! [`produce`] (commands), [`consumer`] (`run`) with [`consumer_settings`] (its librdkafka settings
+//! and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change
+//! hands) and [`client_log`] (librdkafka's reports, each logged once); [`query`] (the read-only
+//! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run),
+//! [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
+//! inline SVG charts).
 
 pub mod allocator;
 pub mod cache;

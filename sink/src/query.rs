@@ -8,7 +8,9 @@
 //! `day` and `hour` (`INTEGER`, not columns of the files) read from the last four directories of
 //! each file's path, so no directory above the lake becomes a column. It then locks the session
 //! down: the files (and their names as glob patterns that match only them) are the only
-//! `allowed_paths`, external access is switched off and the
+//! `allowed_paths` (a lake path holding `[`, `*` or `?` is then also a pattern to DuckDB's
+//! `glob()`, which may list a sibling file of the same name: listed, never opened), external
+//! access is switched off and the
 //! configuration locked, so no statement can read or write any other path. On top of that, only
 //! `SELECT` and `EXPLAIN` statements are accepted (checked on the prepared statement's type, by
 //! [`crate::query_guard`]), so `COPY … TO` a lake file, `CREATE`, `ATTACH`, `SET`, … are refused

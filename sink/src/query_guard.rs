@@ -4,8 +4,11 @@
 //! An `EXPLAIN ANALYZE` runs its statement, which DuckDB does not expose: the guard cuts that
 //! statement out of the text, has DuckDB classify it, and then runs an `EXPLAIN` it writes
 //! itself around exactly that statement, never the user's text. A cut fooled by comments (nested
-//! ones, a `)` inside one) thus runs a checked `SELECT` or nothing. Bad SQL gives DuckDB's
-//! message, with a hint where one helps.
+//! ones, a `)` inside one) thus runs a checked `SELECT` or nothing. That `EXPLAIN` explains the
+//! checked statement: its prefix is keywords and an options list of names and values only (no
+//! comment, quote or parenthesis that could join the statement), DuckDB's option names (FORMAT,
+//! ANALYZE, …) cannot start a `SELECT`, and the statement alone prepares as one `SELECT`. Bad SQL
+//! gives DuckDB's message, with a hint where one helps.
 
 use crate::query::{sql_error, QueryError};
 use duckdb::ffi;
@@ -91,12 +94,15 @@ unsafe fn classify(
     }
 }
 
-/// Skips whitespace, `;` and SQL comments; block comments nest, as in DuckDB.
+/// Skips whitespace, `;` and SQL comments as DuckDB's tokenizer does: ASCII whitespace only, a
+/// line comment ends at `\n` or `\r`, and block comments nest.
 fn skip_blank(mut s: &str) -> &str {
     loop {
-        let t = s.trim_start().trim_start_matches(';');
+        let t = s
+            .trim_start_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+            .trim_start_matches(';');
         if let Some(rest) = t.strip_prefix("--") {
-            s = rest.find('\n').map_or("", |i| &rest[i..]);
+            s = rest.find(['\n', '\r']).map_or("", |i| &rest[i..]);
         } else if t.starts_with("/*") {
             s = after_block_comment(t);
         } else if t.len() != s.len() {
@@ -299,6 +305,9 @@ mod tests {
             (false, None, "SELECT 1")
         );
         assert_eq!(read("; EXPLAIN SELECT 1"), (false, None, "SELECT 1"));
+        // A line comment ends at `\r` too; a non-ASCII space is not whitespace to DuckDB.
+        assert_eq!(read("EXPLAIN --c\rSELECT 1"), (false, None, "SELECT 1"));
+        assert!(explained("\u{a0}EXPLAIN SELECT 1").is_err());
         assert!(explained("EXPLAIN /* never closed SELECT 1").is_ok_and(|e| e.inner.is_empty()));
     }
 
