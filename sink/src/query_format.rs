@@ -359,7 +359,10 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
             let v = arrow::compute::cast(&one, &DataType::Float64).map_err(io::Error::other)?;
             let v = v.as_primitive::<arrow::datatypes::Float64Type>().value(0);
             match array.data_type() {
-                DataType::Float64 if v.is_finite() => write!(out, "{v}"),
+                // Rust's Debug form: the shortest text that reads back as the same double, with
+                // a `.0` or an exponent (`2.0`, `-0.0`, `1e300`): a float stays a float, and a
+                // negative zero keeps its sign, in readers that tell integers apart.
+                DataType::Float64 if v.is_finite() => write!(out, "{v:?}"),
                 _ if v.is_finite() => write!(out, "{}", text()?),
                 // JSON has no such numbers: the names JavaScript gives them, as strings.
                 _ if v.is_nan() => write!(out, "\"NaN\""),

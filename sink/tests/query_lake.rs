@@ -259,6 +259,28 @@ print(json.dumps(rows))
     }
 }
 
+/// Doubles stay doubles in JSON: a whole one has `.0` (or an exponent), a negative zero keeps its
+/// sign; Python's `json` reads each back as the same float.
+#[test]
+fn json_doubles_read_back_as_floats() {
+    let sql = "SELECT -0.0::DOUBLE AS a, 1e300::DOUBLE AS b, 2.0::DOUBLE AS c, 0.1::DOUBLE AS d, \
+               1e-7::DOUBLE AS e, 123456789012345680000.0::DOUBLE AS f";
+    let (ok, out, err) = query("json", sql);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(r#""a":-0.0,"b":1e300,"c":2.0,"d":0.1,"e":1e-7,"f":1.2345678901234568e20"#),
+        "{out}"
+    );
+    let script = r#"
+import sys, json, math
+r = json.loads(sys.argv[1])[0]
+assert all(type(v) is float for v in r.values()), r
+assert math.copysign(1, r['a']) == -1 and r['b'] == 1e300 and r['f'] == 123456789012345680000.0, r
+print('ok')
+"#;
+    assert_eq!(python(script, &[&out]).trim(), "ok");
+}
+
 /// JSON equality, floats within 2 ULP: two correct shortest forms of one double can differ in
 /// the last digit (`…562` vs `…563` for an exact tie), and serde_json's default float parser is
 /// not correctly rounded, so the same double may come back one ULP apart.
