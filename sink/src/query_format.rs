@@ -178,6 +178,40 @@ pub fn terminal_safe(s: &str) -> String {
 /// Widest a table cell is printed (longer cells end in `…`; CSV and JSON are never cut).
 pub const MAX_CELL: usize = 60;
 
+/// The columns `s` takes on a terminal (a CJK character two, a combining mark none).
+pub fn display_width(s: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(s)
+}
+
+/// `s` cut to at most `max` terminal columns, the cut marked with `…`.
+pub fn fit(s: &str, max: usize) -> String {
+    if display_width(s) <= max {
+        return s.to_string();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in s.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out
+}
+
+/// `s` padded with spaces to `width` terminal columns, on the right (or on the left when
+/// `right_aligned`).
+pub fn pad(s: &str, width: usize, right_aligned: bool) -> String {
+    let spaces = " ".repeat(width.saturating_sub(display_width(s)));
+    match right_aligned {
+        true => format!("{spaces}{s}"),
+        false => format!("{s}{spaces}"),
+    }
+}
+
 /// The table of the rows kept (`batches`), out of `total`.
 fn write_table(
     out: &mut impl Write,
@@ -198,13 +232,7 @@ fn write_table(
             let text = column_text(&col.slice(0, take))?;
             cells[c].extend(text.into_iter().map(|v| match v {
                 None => "NULL".to_string(),
-                Some(s) => {
-                    let s = terminal_safe(&s);
-                    match s.char_indices().nth(MAX_CELL - 1) {
-                        Some((i, _)) if s.chars().count() > MAX_CELL => format!("{}…", &s[..i]),
-                        _ => s,
-                    }
-                }
+                Some(s) => fit(&terminal_safe(&s), MAX_CELL),
             }));
         }
         left -= take;
@@ -217,8 +245,8 @@ fn write_table(
     let width = |c: usize| {
         cells[c]
             .iter()
-            .map(|s| s.chars().count())
-            .chain([names[c].chars().count()])
+            .map(|s| display_width(s))
+            .chain([display_width(&names[c])])
             .max()
             .unwrap_or(0)
     };
@@ -231,12 +259,7 @@ fn write_table(
     let line = |out: &mut dyn Write, row: &mut dyn Iterator<Item = &String>| -> io::Result<()> {
         let mut parts = Vec::with_capacity(ncol);
         for (c, s) in row.enumerate() {
-            let pad = widths[c].saturating_sub(s.chars().count());
-            parts.push(if right[c] {
-                format!("{}{s}", " ".repeat(pad))
-            } else {
-                format!("{s}{}", " ".repeat(pad))
-            });
+            parts.push(pad(s, widths[c], right[c]));
         }
         writeln!(out, "{}", parts.join(" │ ").trim_end())
     };
@@ -401,5 +424,53 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
             "{}",
             serde_json::to_string(&text()?).map_err(io::Error::other)?
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+    use std::sync::Arc;
+
+    #[test]
+    fn cells_are_cut_and_padded_by_terminal_columns() {
+        assert_eq!(display_width("東京"), 4);
+        assert_eq!(
+            display_width("e\u{301}"),
+            1,
+            "a combining accent takes no column"
+        );
+        assert_eq!(fit("東京都渋谷区", 7), "東京都…");
+        assert_eq!(display_width(&fit("東京都渋谷区", 7)), 7);
+        assert_eq!(fit("abc", 3), "abc");
+        assert_eq!(fit("abcd", 3), "ab…");
+        assert_eq!(pad("東京", 6, false), "東京  ");
+        assert_eq!(pad("7", 3, true), "  7");
+    }
+
+    #[test]
+    fn a_table_of_wide_characters_is_aligned() {
+        let schema = Arc::new(Schema::new(vec![
+            arrow::datatypes::Field::new("city", DataType::Utf8, true),
+            arrow::datatypes::Field::new("x", DataType::Utf8, true),
+        ]));
+        let cities = StringArray::from(vec![Some("東京"), Some("Paris"), Some("Zu\u{308}rich")]);
+        let xs = StringArray::from(vec![Some("a"), Some("b"), Some("c")]);
+        let batch =
+            RecordBatch::try_new(schema.clone(), vec![Arc::new(cities), Arc::new(xs)]).unwrap();
+        let mut out = Vec::new();
+        write_table(&mut out, &schema, &[batch], 3).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        // The separator sits at the same terminal column on every line of the table.
+        let column_of_bar = |l: &str| l.find('│').map(|i| display_width(&l[..i]));
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains('│')).collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| column_of_bar(l) == column_of_bar(lines[0])),
+            "{text}"
+        );
     }
 }

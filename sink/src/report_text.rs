@@ -3,7 +3,7 @@
 //! overrides escaped, long values cut).
 
 use crate::query::TimeRange;
-use crate::query_format::terminal_safe;
+use crate::query_format::{fit, pad, terminal_safe};
 use crate::report::{rfc3339, Limits, Report};
 use std::fmt::Write as _;
 
@@ -32,14 +32,16 @@ pub fn hour_label(micros: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Text safe for a terminal (control characters escaped), cut to `max` characters.
+/// Text safe for a terminal (control characters escaped), cut to `max` terminal columns.
 fn cell(s: Option<&str>, none: &str, max: usize) -> String {
     let Some(s) = s else { return none.to_string() };
-    let safe = terminal_safe(s);
-    match safe.char_indices().nth(max.saturating_sub(1)) {
-        Some((i, _)) if safe.chars().count() > max => format!("{}…", &safe[..i]),
-        _ => safe,
-    }
+    fit(&terminal_safe(s), max)
+}
+
+/// [`cell`], padded to exactly `width` terminal columns (`format!`'s `{:<N}` counts characters,
+/// and a CJK character takes two columns).
+fn column(s: Option<&str>, none: &str, width: usize) -> String {
+    pad(&cell(s, none, width), width, false)
 }
 
 fn bar(v: u64, max: u64, width: usize) -> String {
@@ -100,8 +102,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
         let name = crate::report::country_label(c.country_code.as_deref(), c.country.as_deref());
         let _ = writeln!(
             s,
-            "  {:<28} {:>10} {:>5.1}%  {}",
-            cell(Some(&name), "", 28),
+            "  {} {:>10} {:>5.1}%  {}",
+            column(Some(&name), "", 28),
             c.requests,
             pct(c.requests, t.requests),
             bar(c.requests, max, 30)
@@ -119,8 +121,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
             };
             let _ = writeln!(
                 s,
-                "      {:<24} {:>10}",
-                cell(Some(&place), "", 24),
+                "      {} {:>10}",
+                column(Some(&place), "", 24),
                 city.requests
             );
         }
@@ -207,12 +209,12 @@ pub fn render(r: &Report, limits: Limits) -> String {
             .collect();
         let _ = writeln!(
             s,
-            "  {:<39} {:>8}  {:<10} {:<28} {:<20} {}",
-            cell(Some(&c.client_ip), "", 39),
+            "  {} {:>8}  {:<10} {} {} {}",
+            column(Some(&c.client_ip), "", 39),
             c.requests,
             asn,
-            cell(c.as_org.as_deref(), "-", 28),
-            cell(Some(&country), "-", 20),
+            column(c.as_org.as_deref(), "-", 28),
+            column(Some(&country), "-", 20),
             statuses.join(",")
         );
     }
