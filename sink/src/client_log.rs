@@ -36,14 +36,10 @@ impl LogThrottle {
     /// Distinct messages remembered.
     const KEEP: usize = 64;
 
-    /// `Some(held back)` when `msg` is to be logged now.
-    pub fn admit(&self, msg: &str) -> Option<u64> {
-        self.admit_forgetting(msg).0
-    }
-
-    /// [`LogThrottle::admit`], and the message forgotten to make room for `msg` with the count
-    /// it still held back, if any (for the caller to log at that message's level).
-    pub fn admit_forgetting(&self, msg: &str) -> (Option<u64>, Option<(String, u64)>) {
+    /// `Some(held back)` when `msg` is to be logged now; and the message forgotten to make room
+    /// for it with the count it still held back, if any (for the caller to log at that message's
+    /// level).
+    pub fn admit(&self, msg: &str) -> (Option<u64>, Option<(String, u64)>) {
         let mut seen = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         if let Some(s) = seen.get_mut(msg) {
@@ -127,7 +123,7 @@ impl ClientLog {
             }
             *last = Some((msg.clone(), Instant::now()));
         }
-        let (now, forgotten) = self.throttle.admit_forgetting(&msg);
+        let (now, forgotten) = self.throttle.admit(&msg);
         if let Some((m, held_back)) = forgotten {
             tracing::error!(held_back, "repeats no longer tracked of: {m}");
         }
@@ -156,7 +152,7 @@ impl ClientLog {
 
     /// Logs a warning unless the same one was logged within [`LogThrottle::EVERY`].
     pub fn warn(&self, msg: &str) {
-        let (now, forgotten) = self.throttle.admit_forgetting(msg);
+        let (now, forgotten) = self.throttle.admit(msg);
         if let Some((m, held_back)) = forgotten {
             tracing::warn!(held_back, "repeats no longer tracked of: {m}");
         }
@@ -185,30 +181,30 @@ mod tests {
     #[test]
     fn repeated_errors_are_held_back_and_counted() {
         let t = LogThrottle::default();
-        assert_eq!(t.admit("down"), Some(0));
-        assert_eq!(t.admit("down"), None);
-        assert_eq!(t.admit("down"), None);
+        assert_eq!(t.admit("down").0, Some(0));
+        assert_eq!(t.admit("down").0, None);
+        assert_eq!(t.admit("down").0, None);
         // A different message is logged at once, and does not reset the first one's count:
         // an outage alternates two messages.
-        assert_eq!(t.admit("other"), Some(0));
-        assert_eq!(t.admit("down"), None);
-        assert_eq!(t.admit("other"), None);
+        assert_eq!(t.admit("other").0, Some(0));
+        assert_eq!(t.admit("down").0, None);
+        assert_eq!(t.admit("other").0, None);
         // Once the interval has passed, the next repeat is logged with the count held back.
         age(&t, "other");
-        assert_eq!(t.admit("other"), Some(1));
-        assert_eq!(t.admit("other"), None);
+        assert_eq!(t.admit("other").0, Some(1));
+        assert_eq!(t.admit("other").0, None);
         age(&t, "down");
-        assert_eq!(t.admit("down"), Some(3));
+        assert_eq!(t.admit("down").0, Some(3));
     }
 
     #[test]
     fn the_throttle_forgets_the_message_seen_longest_ago() {
         let t = LogThrottle::default();
         // A message that keeps coming, held back, logged first of all.
-        assert_eq!(t.admit("hot"), Some(0));
+        assert_eq!(t.admit("hot").0, Some(0));
         for i in 0..LogThrottle::KEEP + 10 {
-            assert_eq!(t.admit(&format!("m{i}")), Some(0));
-            assert_eq!(t.admit("hot"), None);
+            assert_eq!(t.admit(&format!("m{i}")).0, Some(0));
+            assert_eq!(t.admit("hot").0, None);
         }
         assert!(t.0.lock().unwrap().len() <= LogThrottle::KEEP);
         // Still tracked (it came last of all), with every repeat counted.
@@ -217,15 +213,15 @@ mod tests {
             LogThrottle::KEEP as u64 + 10
         );
         // The newest of the others are still held back; the first ones were forgotten.
-        assert_eq!(t.admit(&format!("m{}", LogThrottle::KEEP + 9)), None);
-        assert_eq!(t.admit("m0"), Some(0));
+        assert_eq!(t.admit(&format!("m{}", LogThrottle::KEEP + 9)).0, None);
+        assert_eq!(t.admit("m0").0, Some(0));
         // A message forgotten while it held repeats back hands its count over.
         let t = LogThrottle::default();
         t.admit("held");
         t.admit("held");
         let mut forgotten = None;
         for i in 0..LogThrottle::KEEP {
-            let (_, f) = t.admit_forgetting(&format!("n{i}"));
+            let (_, f) = t.admit(&format!("n{i}"));
             forgotten = forgotten.or(f);
         }
         assert_eq!(forgotten, Some(("held".to_string(), 1)));

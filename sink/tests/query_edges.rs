@@ -2,6 +2,7 @@
 //! Hive partitions (`year=1999/lake`, `env=prod/lake`), byte totals past `i64::MAX`, and the
 //! errors for a path that is a file and for a lake that holds only dead letters.
 
+mod common;
 mod query_support;
 
 use accesslake::query::{LakeDb, Summaries, TimeRange};
@@ -338,14 +339,7 @@ fn a_lake_path_that_is_not_utf8_is_named_in_the_error() {
     let file = dir.path().join("a.log");
     std::fs::write(&file, line(10, 1, "/a", 200, "5")).unwrap();
     let bin = query_support::bin();
-    let out = std::process::Command::new(&bin)
-        .arg("ingest")
-        .arg("--no-progress")
-        .arg("--lake")
-        .arg(&lake)
-        .arg(&file)
-        .output()
-        .unwrap();
+    let out = common::run_ingest(&lake, &[&file], &[]);
     assert!(
         out.status.success(),
         "{}",

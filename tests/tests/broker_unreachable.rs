@@ -7,7 +7,7 @@ use accesslake_tests::sink_process::{free_port, wait_for_log, SinkProcess};
 use anyhow::Result;
 use std::time::Duration;
 
-/// Every line of `log` that is not the command's own start or stop line.
+/// The error and warning lines of `log`.
 fn error_lines(log: &str) -> Vec<&str> {
     log.lines()
         .filter(|l| l.contains("ERROR") || l.contains("WARN"))
