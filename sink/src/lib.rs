@@ -16,7 +16,8 @@
 //! [`produce`] (commands), [`consumer`] (`run`) with [`consumer_settings`] (its librdkafka settings
 //! and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change
 //! hands) and [`client_log`] (librdkafka's reports, each logged once); [`query`] (the read-only
-//! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run),
+//! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run) and
+//! [`query_render`] (which result columns DuckDB turns into text),
 //! [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
 //! inline SVG charts).
 
@@ -48,6 +49,7 @@ pub mod produce;
 pub mod query;
 pub mod query_format;
 pub mod query_guard;
+pub mod query_render;
 pub mod rebalance;
 pub mod report;
 pub mod report_html;

@@ -19,7 +19,7 @@
 //! Filters on the partition columns (`year`, `month`, `day`, `hour`) skip whole files; filters on
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
 
-use crate::config::QueryConfig;
+use crate::config::{QueryConfig, QueryFormat};
 use crate::query_format::ResultWriter;
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
@@ -504,14 +504,23 @@ impl LakeDb {
     pub fn stream<T>(
         &self,
         sql: &str,
+        format: QueryFormat,
         begin: impl FnOnce(SchemaRef) -> io::Result<T>,
         mut each: impl FnMut(&mut T, RecordBatch) -> io::Result<()>,
     ) -> Result<T, QueryError> {
         let sql = self.check_read_only(sql)?;
+        // Columns Arrow cannot carry exactly are cast to text in DuckDB.
+        // SAFETY: as in `check_read_only`.
+        let (sql, digits) =
+            match unsafe { crate::query_render::rendered(self.raw.con, &sql, format)? } {
+                Some((wrapped, digits)) => (wrapped, digits),
+                None => (sql, Vec::new()),
+            };
         // Exactly one statement (checked): `prepare` would run all but the last of several.
         let mut stmt = self.conn.prepare(&sql)?;
         let chunks = stmt.stream_arrow([])?;
-        let mut state = begin(chunks.get_schema()).map_err(QueryError::Output)?;
+        let schema = crate::query_render::mark_digits(chunks.get_schema(), &digits);
+        let mut state = begin(schema).map_err(QueryError::Output)?;
         for chunk in chunks {
             each(&mut state, chunk?).map_err(QueryError::Output)?;
         }
@@ -542,6 +551,7 @@ pub fn run(cfg: &QueryConfig) -> Result<(), QueryError> {
     let written = db
         .stream(
             &cfg.sql,
+            cfg.format,
             |schema| ResultWriter::begin(out, cfg.format, schema, cfg.max_rows),
             |w, chunk| w.batch(chunk),
         )

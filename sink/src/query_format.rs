@@ -3,7 +3,10 @@
 //!
 //! Exactness: integers and decimals keep their digits, floats print the shortest text that
 //! parses back to the same value, UTC instants print as RFC 3339 with `Z`; in CSV, NULL is an
-//! empty field and the empty string is `""`; in JSON, NULL is `null`, lists and structs nest.
+//! empty field and the empty string is `""`; in JSON, NULL is `null`, lists and structs nest, a
+//! map is an object and a union its member. DuckDB's infinite dates and timestamps print as
+//! `infinity`; a value that cannot be printed is an error, never text in its place. Columns that
+//! Arrow cannot carry exactly reach this module as DuckDB's text ([`crate::query_render`]).
 //! Only the table bounds rows and cell widths and escapes control characters (it is for
 //! people); CSV and JSON carry every value unchanged.
 
@@ -30,6 +33,8 @@ pub struct ResultWriter<W: Write> {
     total: usize,
     /// JSON: the keys, and whether no object was written yet.
     keys: Vec<String>,
+    /// Per column: text that is an integer's digits ([`crate::query_render::DIGITS`]).
+    digits: Vec<bool>,
     first: bool,
 }
 
@@ -59,6 +64,7 @@ impl<W: Write> ResultWriter<W> {
             QueryFormat::Json => Mode::Json,
         };
         let mut keys = Vec::new();
+        let digits = schema.fields().iter().map(|f| is_digits(f)).collect();
         match mode {
             Mode::Csv => csv_header(&mut out, &schema)?,
             Mode::Json => {
@@ -79,6 +85,7 @@ impl<W: Write> ResultWriter<W> {
             kept_rows: 0,
             total: 0,
             keys,
+            digits,
             first: true,
         })
     }
@@ -88,7 +95,13 @@ impl<W: Write> ResultWriter<W> {
         self.total += batch.num_rows();
         match self.mode {
             Mode::Csv => csv_rows(&mut self.out, &batch),
-            Mode::Json => json_rows(&mut self.out, &self.keys, &batch, &mut self.first),
+            Mode::Json => json_rows(
+                &mut self.out,
+                &self.keys,
+                &self.digits,
+                &batch,
+                &mut self.first,
+            ),
             Mode::Plan => {
                 self.kept.push(batch);
                 Ok(())
@@ -134,17 +147,67 @@ fn column_text(array: &ArrayRef) -> io::Result<Vec<Option<String>>> {
         let values = values.as_primitive::<arrow::datatypes::Int64Type>();
         return Ok((0..n)
             .map(|i| {
-                (!values.is_null(i))
-                    .then(|| accesslake_transform::Timestamp(micros(values.value(i))).to_rfc3339())
+                (!values.is_null(i)).then(|| match special_value(array, i) {
+                    Some(s) => s.to_string(),
+                    None => accesslake_transform::Timestamp(micros(values.value(i))).to_rfc3339(),
+                })
             })
             .collect());
     }
-    // A NULL inside a list or struct is written as `NULL`, as DuckDB writes it.
-    let options = FormatOptions::default().with_null("NULL");
+    // A NULL inside a list or struct is written as `NULL`, as DuckDB writes it. A value Arrow
+    // cannot print (a date past chrono's range) is an error, never its message as the value.
+    let options = FormatOptions::default()
+        .with_null("NULL")
+        .with_display_error(false);
     let fmt = ArrayFormatter::try_new(array.as_ref(), &options).map_err(io::Error::other)?;
-    Ok((0..n)
-        .map(|i| (!is_null(array.as_ref(), i)).then(|| fmt.value(i).to_string()))
-        .collect())
+    (0..n)
+        .map(|i| {
+            if is_null(array.as_ref(), i) {
+                return Ok(None);
+            }
+            if let Some(s) = special_value(array, i) {
+                return Ok(Some(s.to_string()));
+            }
+            let mut s = String::new();
+            std::fmt::Write::write_fmt(&mut s, format_args!("{}", fmt.value(i))).map_err(|_| {
+                io::Error::other(format!(
+                    "a {} value that cannot be printed (out of the range dates and times are \
+                     printed in)",
+                    array.data_type()
+                ))
+            })?;
+            Ok(Some(s))
+        })
+        .collect()
+}
+
+/// DuckDB's infinite dates and timestamps (the largest value, and its negation) and its
+/// `24:00:00`, which Arrow carries as they are but cannot print: DuckDB's text for them.
+fn special_value(array: &ArrayRef, i: usize) -> Option<&'static str> {
+    use arrow::datatypes::{Date32Type, Time64MicrosecondType, Time64NanosecondType};
+    let infinity = |positive: bool| Some(if positive { "infinity" } else { "-infinity" });
+    match array.data_type() {
+        DataType::Date32 => match array.as_primitive::<Date32Type>().value(i) {
+            v if v == i32::MAX || v == -i32::MAX => infinity(v > 0),
+            _ => None,
+        },
+        DataType::Timestamp(..) => {
+            let v = arrow::compute::cast(&array.slice(i, 1), &DataType::Int64).ok()?;
+            match v.as_primitive::<arrow::datatypes::Int64Type>().value(0) {
+                v if v == i64::MAX || v == -i64::MAX => infinity(v > 0),
+                _ => None,
+            }
+        }
+        DataType::Time64(TimeUnit::Microsecond) => {
+            (array.as_primitive::<Time64MicrosecondType>().value(i) == 86_400_000_000)
+                .then_some("24:00:00")
+        }
+        DataType::Time64(TimeUnit::Nanosecond) => {
+            (array.as_primitive::<Time64NanosecondType>().value(i) == 86_400_000_000_000)
+                .then_some("24:00:00")
+        }
+        _ => None,
+    }
 }
 
 /// Whether value `i` is NULL. An untyped `NULL` (`SELECT NULL`) arrives as Arrow's `Null` type,
@@ -153,8 +216,14 @@ fn is_null(array: &dyn Array, i: usize) -> bool {
     array.data_type() == &DataType::Null || array.is_null(i)
 }
 
-fn is_numeric(t: &DataType) -> bool {
-    t.is_numeric()
+/// Whether a column is numbers: Arrow's numeric types, and integers DuckDB gave as text.
+fn is_numeric(f: &arrow::datatypes::Field) -> bool {
+    f.data_type().is_numeric() || is_digits(f)
+}
+
+/// Whether a column is an integer's digits as text ([`crate::query_render::DIGITS`]).
+fn is_digits(f: &arrow::datatypes::Field) -> bool {
+    f.metadata().contains_key(crate::query_render::DIGITS)
 }
 
 /// Makes text safe for a terminal: control characters and bidirectional overrides become
@@ -251,11 +320,7 @@ fn write_table(
             .unwrap_or(0)
     };
     let widths: Vec<usize> = (0..ncol).map(width).collect();
-    let right: Vec<bool> = schema
-        .fields()
-        .iter()
-        .map(|f| is_numeric(f.data_type()))
-        .collect();
+    let right: Vec<bool> = schema.fields().iter().map(|f| is_numeric(f)).collect();
     let line = |out: &mut dyn Write, row: &mut dyn Iterator<Item = &String>| -> io::Result<()> {
         let mut parts = Vec::with_capacity(ncol);
         for (c, s) in row.enumerate() {
@@ -328,13 +393,15 @@ fn csv_rows(out: &mut impl Write, batch: &RecordBatch) -> io::Result<()> {
 }
 
 /// A chunk's rows as objects of a JSON array keyed by column name (`keys`, already JSON
-/// strings): numbers as JSON numbers (exact digits), text as strings, NULL as null, lists and
-/// structs nested, anything else as its text. A name that comes again (a self-join,
+/// strings): numbers as JSON numbers (exact digits; also the digits DuckDB gave as text for
+/// `UHUGEINT` and `BIGNUM`), text as strings, NULL as null, lists and structs nested, maps as
+/// objects, a union as its member, anything else as its text. A name that comes again (a self-join,
 /// `SELECT 1 a, 2 a`) is suffixed `_1`, `_2`, … as DuckDB does for such a table: a JSON reader
 /// keeps one value per key, and would drop the others silently.
 fn json_rows(
     out: &mut impl Write,
     keys: &[String],
+    digits: &[bool],
     batch: &RecordBatch,
     first: &mut bool,
 ) -> io::Result<()> {
@@ -343,7 +410,10 @@ fn json_rows(
         *first = false;
         for (c, col) in batch.columns().iter().enumerate() {
             write!(out, "{}{}:", if c == 0 { "" } else { "," }, keys[c])?;
-            json_value(out, col, r)?;
+            match col.as_string_opt::<i32>() {
+                Some(s) if digits[c] && s.is_valid(r) => write!(out, "{}", s.value(r))?,
+                _ => json_value(out, col, r)?,
+            }
         }
         write!(out, "}}")?;
     }
@@ -408,6 +478,33 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
                 json_value(out, &items, j)?;
             }
             write!(out, "]")
+        }
+        // An object keyed by each key's text (a JSON key is a string), as DuckDB's `to_json`.
+        DataType::Map(..) => {
+            let entries = array.as_map().value(i);
+            let keys = column_text(entries.column(0))?;
+            write!(out, "{{")?;
+            for (j, key) in keys.iter().enumerate() {
+                let key = serde_json::to_string(key.as_deref().unwrap_or("null"))
+                    .map_err(io::Error::other)?;
+                write!(out, "{}{key}:", if j == 0 { "" } else { "," })?;
+                json_value(out, entries.column(1), j)?;
+            }
+            write!(out, "}}")
+        }
+        // The member's value, under the member's name, as DuckDB's `to_json`.
+        DataType::Union(fields, _) => {
+            let u = array.as_union();
+            let (id, k) = (u.type_id(i), u.value_offset(i));
+            let name = fields
+                .iter()
+                .find(|(t, _)| *t == id)
+                .map(|(_, f)| f.name().as_str())
+                .unwrap_or_default();
+            let key = serde_json::to_string(name).map_err(io::Error::other)?;
+            write!(out, "{{{key}:")?;
+            json_value(out, u.child(id), k)?;
+            write!(out, "}}")
         }
         DataType::Struct(fields) => {
             let s = array.as_struct();

@@ -263,7 +263,7 @@ fn untyped_nulls_and_repeated_names() {
     );
     assert_eq!(
         out("csv").replace("\r\n", "\n"),
-        "n,e,s,a,a,a_1\n,\"\",{k: NULL},1,2,3\n"
+        "n,e,s,a,a,a_1\n,\"\",{'k': NULL},1,2,3\n"
     );
     // Non-finite floats: one spelling, whatever the type.
     let (ok, text, err) = run(&[
@@ -360,4 +360,79 @@ fn a_lake_path_that_is_not_utf8_is_named_in_the_error() {
             "{err}"
         );
     }
+}
+
+/// Values Arrow cannot carry exactly (DuckDB hands `query` its result as Arrow) print as DuckDB
+/// prints them, in every format: a `UHUGEINT` from 2^127 up came out negative, a `TIMETZ`
+/// without its offset, `BIGNUM` and `BIT` as their bytes in hex, an infinite date as an error
+/// message in the cell with exit 0; in CSV, a list did not quote its strings, so `['x, y']` and
+/// `['x', 'y']` printed alike; in JSON a map was a string.
+#[test]
+fn values_arrow_cannot_carry_print_as_duckdb_prints_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(dir.path(), "a", &line(1, 0, "/a", 200, "5"), &lake);
+    let lake = lake.to_str().unwrap();
+    let out = |format: &str, sql: &str| {
+        let (ok, out, err) = run(&["query", "--lake", lake, "--format", format, sql]);
+        assert!(ok, "{format} {sql}: {err}");
+        out.replace("\r\n", "\n")
+    };
+    let big = "SELECT 340282366920938463463374607431768211455::UHUGEINT AS u, \
+               TIMETZ '10:00:00+05:30' AS t, 123456789012345678901234567890::BIGNUM AS g, \
+               '101'::BITSTRING AS b, 'infinity'::DATE AS d, '-infinity'::TIMESTAMP AS ts, \
+               TIME '24:00:00' AS h";
+    let text = out("json", big);
+    assert!(
+        text.contains(r#"{"u":340282366920938463463374607431768211455,"#)
+            && text.contains(r#","g":123456789012345678901234567890,"#),
+        "numbers, all their digits: {text}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let row = &json[0];
+    assert_eq!(
+        (&row["t"], &row["b"], &row["d"], &row["ts"], &row["h"]),
+        (
+            &serde_json::json!("10:00:00+05:30"),
+            &serde_json::json!("101"),
+            &serde_json::json!("infinity"),
+            &serde_json::json!("-infinity"),
+            &serde_json::json!("24:00:00")
+        )
+    );
+    assert_eq!(
+        out("csv", big),
+        "u,t,g,b,d,ts,h\n340282366920938463463374607431768211455,10:00:00+05:30,\
+         123456789012345678901234567890,101,infinity,-infinity,24:00:00\n"
+    );
+    let table = out("table", big);
+    assert!(
+        table.contains("340282366920938463463374607431768211455 │ 10:00:00+05:30"),
+        "{table}"
+    );
+
+    let nested = "SELECT ['x, y', NULL, 'NULL'] AS l, ['x', 'y'] AS m, \
+                  MAP {'a': [1], 'b': NULL} AS p, union_value(s := 'v') AS w";
+    assert_eq!(
+        out("csv", nested),
+        "l,m,p,w\n\"['x, y', NULL, 'NULL']\",\"[x, y]\",\"{a=[1], b=NULL}\",v\n"
+    );
+    let json: serde_json::Value = serde_json::from_str(&out("json", nested)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([{"l": ["x, y", null, "NULL"], "m": ["x", "y"],
+                            "p": {"a": [1], "b": null}, "w": {"s": "v"}}])
+    );
+
+    // A value nothing can print is an error, not a message where the value goes.
+    let (ok, _, err) = run(&[
+        "query",
+        "--lake",
+        lake,
+        "--format",
+        "csv",
+        "SELECT TIMESTAMP '294247-01-01' AS far",
+    ]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("cannot be printed"), "{err}");
 }
