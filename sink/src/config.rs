@@ -593,7 +593,8 @@ pub struct ReportConfig {
     /// `-` writes it to standard output.
     #[arg(long)]
     pub html: Option<PathBuf>,
-    /// With `--html`, print the text report too.
+    /// With `--html FILE`, print the text report too (not with `--html -`: both would go to
+    /// standard output).
     #[arg(long, requires = "html")]
     pub print: bool,
     /// Rows in each ranking (countries, client addresses, paths, referrers).

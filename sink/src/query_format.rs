@@ -226,8 +226,11 @@ fn is_digits(f: &arrow::datatypes::Field) -> bool {
     f.metadata().contains_key(crate::query_render::DIGITS)
 }
 
-/// Makes text safe for a terminal: control characters and bidirectional overrides become
-/// visible escapes.
+/// Makes text safe for a terminal: control characters, bidirectional controls (overrides,
+/// isolates and marks), line and paragraph separators, and invisible characters that are not
+/// part of writing a script (zero-width space, word joiner, byte-order mark, soft hyphen)
+/// become visible escapes. The zero-width joiner and non-joiner stay: scripts and emoji use
+/// them.
 pub fn terminal_safe(s: &str) -> String {
     s.chars()
         .flat_map(|c| match c {
@@ -235,7 +238,21 @@ pub fn terminal_safe(s: &str) -> String {
             '\t' => vec!['\\', 't'],
             '\r' => vec!['\\', 'r'],
             c if c.is_control()
-                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                || matches!(
+                    c,
+                    '\u{202a}'..='\u{202e}'
+                        | '\u{2066}'..='\u{2069}'
+                        | '\u{200e}'
+                        | '\u{200f}'
+                        | '\u{061c}'
+                        | '\u{2028}'
+                        | '\u{2029}'
+                        | '\u{200b}'
+                        | '\u{2060}'..='\u{2064}'
+                        | '\u{feff}'
+                        | '\u{00ad}'
+                        | '\u{180e}'
+                ) =>
             {
                 format!("\\u{{{:x}}}", c as u32).chars().collect()
             }
@@ -529,6 +546,21 @@ mod tests {
     use super::*;
     use arrow::array::StringArray;
     use std::sync::Arc;
+
+    #[test]
+    fn invisible_and_direction_characters_are_shown_as_escapes() {
+        for c in [
+            '\u{200e}', '\u{200f}', '\u{061c}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{2060}',
+            '\u{feff}', '\u{00ad}', '\u{202e}', '\u{2067}', '\u{1b}',
+        ] {
+            let safe = terminal_safe(&format!("a{c}b"));
+            assert_eq!(safe, format!("a\\u{{{:x}}}b", c as u32), "{:x}", c as u32);
+        }
+        // Writing uses these: they stay.
+        for s in ["👨\u{200d}👩", "ab\u{200c}c", "東京", "e\u{301}"] {
+            assert_eq!(terminal_safe(s), s);
+        }
+    }
 
     #[test]
     fn cells_are_cut_and_padded_by_terminal_columns() {

@@ -38,12 +38,27 @@ pub enum ReportError {
     Write(PathBuf, #[source] io::Error),
     #[error("{0}\nA file's summary could not be read: delete it (the report then aggregates that file's rows), or run with --no-summaries.")]
     DamagedSummary(String),
+    #[error("--print with --html - would write the text report and the page both to standard output: write the page to a file, or leave out --print")]
+    BothOnStdout,
 }
 
-/// Parses a `--from`/`--to` value into µs since the epoch (UTC).
+/// Parses a `--from`/`--to` value into µs since the epoch (UTC). A time finer than a
+/// microsecond is rounded up to the next one, so `--from` still leaves out and `--to` still
+/// takes in a row at the microsecond before it (the lake's `time` is in µs).
 pub fn parse_time(s: &str) -> Result<i64, ReportError> {
+    let cut = parse_time_cut(s.trim())?;
+    let finer = s.split_once('.').is_some_and(|(_, f)| {
+        f.bytes()
+            .take_while(u8::is_ascii_digit)
+            .skip(6)
+            .any(|d| d != b'0')
+    });
+    Ok(if finer { cut.saturating_add(1) } else { cut })
+}
+
+/// [`parse_time`], with any fraction past the microsecond cut off.
+fn parse_time_cut(s: &str) -> Result<i64, ReportError> {
     use chrono::{NaiveDate, NaiveDateTime};
-    let s = s.trim();
     if let Some(t) = Timestamp::parse_rfc3339(s) {
         return Ok(t.0);
     }
@@ -505,8 +520,34 @@ pub fn country_label(code: Option<&str>, name: Option<&str>) -> String {
     }
 }
 
+/// The countries past the first `top` of a ranking, as one row: their requests, and what they
+/// are (`85 more countries and unknown`: the unknown country is not one country more). `None`
+/// when the ranking has no more.
+pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, String)> {
+    let rest = countries.get(top..).filter(|r| !r.is_empty())?;
+    let requests = rest.iter().map(|c| c.requests).sum();
+    let known = rest
+        .iter()
+        .filter(|c| c.country_code.is_some() || c.country.is_some())
+        .count();
+    let unknown = if known < rest.len() {
+        " and unknown"
+    } else {
+        ""
+    };
+    let more = match known {
+        0 => "unknown".to_string(),
+        1 => format!("1 more country{unknown}"),
+        n => format!("{n} more countries{unknown}"),
+    };
+    Some((requests, more))
+}
+
 /// The `report` command.
 pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
+    if cfg.print && cfg.html.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(ReportError::BothOnStdout);
+    }
     let range = TimeRange {
         from: cfg.from.as_deref().map(parse_time).transpose()?,
         to: cfg.to.as_deref().map(parse_time).transpose()?,

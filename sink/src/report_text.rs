@@ -127,25 +127,7 @@ pub fn render(r: &Report, limits: Limits) -> String {
             );
         }
     }
-    if r.countries.len() > limits.top {
-        let rest = &r.countries[limits.top..];
-        let requests: u64 = rest.iter().map(|c| c.requests).sum();
-        // The unknown country (addresses without one) is not one country more.
-        let known = rest
-            .iter()
-            .filter(|c| c.country_code.is_some() || c.country.is_some())
-            .count();
-        let more = match (known, known < rest.len()) {
-            (0, _) => "unknown".to_string(),
-            (1, unknown) => format!(
-                "1 more country{}",
-                if unknown { " and unknown" } else { "" }
-            ),
-            (n, unknown) => format!(
-                "{n} more countries{}",
-                if unknown { " and unknown" } else { "" }
-            ),
-        };
+    if let Some((requests, more)) = crate::report::other_countries(&r.countries, limits.top) {
         let _ = writeln!(s, "  {:<28} {:>10}  ({more})", "(others)", requests);
     }
 

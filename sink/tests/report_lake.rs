@@ -385,6 +385,20 @@ fn time_range_report_matches_and_prunes_files() {
         parse_time("2015-05-18 10:00:59.5").unwrap(),
         parse_time("2015-05-18T10:00:59.5Z").unwrap()
     );
+    // Finer than a microsecond: rounded up (it was cut down, so `--from` took in the row at the
+    // microsecond before it, and `--to` left it out).
+    let at = parse_time("2015-05-18T10:00:00Z").unwrap();
+    for (finer, micros) in [
+        ("2015-05-18T10:00:00.0000001Z", 1),
+        ("2015-05-18 10:00:00.0000001", 1),
+        ("2015-05-18T10:00:00.0000010Z", 1),
+        ("2015-05-18T10:00:00.000001000Z", 1),
+        ("2015-05-18T10:00:00.0000000Z", 0),
+        ("2015-05-18T11:00:00.0000001+01:00", 1),
+    ] {
+        assert_eq!(parse_time(finer).unwrap(), at + micros, "{finer}");
+    }
+    assert_eq!(parse_time("1969-12-31T23:59:59.9999995Z").unwrap(), 0);
     let db = LakeDb::open(&lake().lake, range).unwrap();
     assert!(
         db.file_count() < all,
@@ -453,6 +467,17 @@ fn report_errors_are_plain() {
     ]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty time range"));
+    // The page and the text would share standard output.
+    let out = accesslake(&[
+        "report",
+        "--lake",
+        lake().lake_str(),
+        "--html",
+        "-",
+        "--print",
+    ]);
+    assert!(!out.status.success() && out.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("both to standard output"));
 }
 
 #[test]
@@ -699,4 +724,20 @@ fn top_zero_shows_no_rows_and_keeps_every_total() {
     // The unknown country is not counted as one more country.
     assert!(one.contains("(1 more country)"), "{one}");
     assert!(zero.contains("(1 more country and unknown)"), "{zero}");
+    // The HTML page has that row too (it had only the top countries).
+    let out = accesslake(&[
+        "report",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--top",
+        "1",
+        "--html",
+        "-",
+    ]);
+    assert!(out.status.success());
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        html.contains("<i>(others: 1 more country)</i></td><td class=\"n\">1</td>"),
+        "{html}"
+    );
 }
