@@ -85,6 +85,9 @@ impl LogConfig {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_writer(std::io::stderr)
+            // A log line stderr refuses (a closed pipe, a full disk) is dropped: the fallback
+            // would print to that same stderr, and panic when it fails too.
+            .log_internal_errors(false)
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
         if self.log_json {
             builder.json().init();

@@ -510,10 +510,7 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
                 progress.finish_and_clear();
                 if !all.is_empty() {
                     let secs = started.elapsed().as_secs_f64();
-                    println!(
-                        "{}",
-                        summary_line(&all, cfg.files.len(), secs, Ending::Failed)
-                    );
+                    say(&summary_line(&all, cfg.files.len(), secs, Ending::Failed));
                 }
                 return Err(e);
             }
@@ -527,13 +524,27 @@ pub fn run(cfg: &IngestConfig) -> Result<ExitCode> {
         (signalled, false) => Ending::Done { signalled },
     };
     let secs = started.elapsed().as_secs_f64();
-    println!("{}", summary_line(&all, cfg.files.len(), secs, ending));
+    say(&summary_line(&all, cfg.files.len(), secs, ending));
     // Signalled: the conventional 128 + the signal's number, whether or not it cut the reading.
     Ok(match (signalled, term.load(Ordering::Relaxed)) {
         (false, _) => ExitCode::SUCCESS,
         (true, true) => ExitCode::from(128 + SIGTERM as u8),
         (true, false) => ExitCode::from(128 + SIGINT as u8),
     })
+}
+
+/// Prints the summary line on stdout. What it says is committed whether or not it is read: a
+/// closed pipe (`ingest … | tee log`, Ctrl-C stopping both) is not an error, and a stdout that
+/// refuses it otherwise is told on stderr; neither changes the exit status (`println!` panicked).
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            tracing::warn!(error = %e, "cannot print the summary on stdout: {line}")
+        }
+        _ => {}
+    }
 }
 
 /// What a second SIGTERM/SIGINT prints before the process ends at once.

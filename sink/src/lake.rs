@@ -19,9 +19,10 @@
 
 use crate::lock::PartitionLock;
 use crate::offsets::PendingFile;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// The lake's metadata directory name (ignored by `**/*.parquet` readers: nothing in it ends in `.parquet`).
 pub const META_DIR: &str = "_accesslake";
@@ -46,6 +47,19 @@ pub enum LakeError {
          removed it (a second writer on this partition?)"
     )]
     Vanished { target: String },
+    #[error("listing the lake's files: {0}")]
+    Listing(String),
+    #[error(
+        "cannot move {from} into place as {to}: {source}. The commit is past its commit point: \
+         the partition's next writer moves it (run the same command again once the lake's \
+         directories take writes), and readers do not see those rows until then"
+    )]
+    Publish {
+        from: PathBuf,
+        to: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
@@ -107,11 +121,31 @@ fn create_missing(dir: &Path, root: &Path) -> Result<Vec<PathBuf>, LakeError> {
 /// files of each partition's state still in its staging directory. A commit interrupted after
 /// its commit point (a disk that filled up while renaming) leaves them, and the partition's next
 /// writer publishes them; until then readers do not see their rows, so `query` and `report` warn.
-/// A hint, not a check: an unreadable state is skipped, and a commit under way shows for the
-/// moment between its commit point and its renames.
-pub fn unpublished(root: &Path) -> Vec<(String, i32, usize)> {
+/// A hint, not a check: an unreadable state is skipped. A commit under way shows for the moment
+/// between its commit point and its renames, so files are reported only once they have stayed
+/// staged for `settle` (looked at every 50 ms: a live writer moves them within milliseconds).
+pub fn unpublished(root: &Path, settle: std::time::Duration) -> Vec<(String, i32, usize)> {
+    let started = std::time::Instant::now();
+    let mut left = staged_pending(root);
+    while !left.is_empty() && started.elapsed() < settle {
+        std::thread::sleep(std::time::Duration::from_millis(50).min(settle));
+        let now = staged_pending(root);
+        left.retain(|(source, partition, files)| {
+            now.iter().any(|(s, p, f)| {
+                s == source && p == partition && files.iter().any(|x| f.contains(x))
+            })
+        });
+    }
+    left.into_iter()
+        .map(|(source, partition, files)| (source, partition, files.len()))
+        .collect()
+}
+
+/// The pending files of each partition's state still in its staging directory.
+fn staged_pending(root: &Path) -> Vec<(String, i32, Vec<PathBuf>)> {
     let lake = Lake {
         root: root.to_path_buf(),
+        listed: Default::default(),
     };
     let mut out = Vec::new();
     // Only partitions with something staged: theirs are the only states read.
@@ -136,13 +170,14 @@ pub fn unpublished(root: &Path) -> Vec<(String, i32, usize)> {
             else {
                 continue;
             };
-            let n = state
+            let files: Vec<PathBuf> = state
                 .pending
                 .iter()
-                .filter(|p| staging.join(&p.staged).is_file())
-                .count();
-            if n > 0 {
-                out.push((name.clone(), partition, n));
+                .map(|p| staging.join(&p.staged))
+                .filter(|f| f.is_file())
+                .collect();
+            if !files.is_empty() {
+                out.push((name.clone(), partition, files));
             }
         }
     }
@@ -153,7 +188,12 @@ pub fn unpublished(root: &Path) -> Vec<(String, i32, usize)> {
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
+    /// The partitions that had data files when first asked ([`Lake::has_files_of`]).
+    listed: Arc<OnceLock<Result<Partitions, String>>>,
 }
+
+/// `(source, partition)` pairs.
+type Partitions = HashSet<(String, i32)>;
 
 impl Lake {
     /// Opens (creating if needed) the lake at `root`; something else than a directory there is
@@ -177,7 +217,34 @@ impl Lake {
         }
         let meta = root.join(META_DIR);
         create_dir_synced(&meta).map_err(io(&meta))?;
-        Ok(Lake { root })
+        Ok(Lake {
+            root,
+            listed: Default::default(),
+        })
+    }
+
+    /// Whether the lake holds data files of `source`'s `partition` (named
+    /// `<source>-p<partition>-o<offset>.parquet`). A partition without a state has none, since
+    /// files are moved into place only after the state naming them: unless its state was removed
+    /// by hand, and then writing it anew could duplicate rows. The lake is listed once, when
+    /// first asked (later files are this process's own, or have a state).
+    pub fn has_files_of(&self, source: &str, partition: i32) -> Result<bool, LakeError> {
+        let listed = self.listed.get_or_init(|| {
+            let files = crate::query::lake_files(&self.root).map_err(|e| e.to_string())?;
+            Ok(files
+                .iter()
+                .filter_map(|f| {
+                    let name = f.path.file_stem()?.to_str()?;
+                    let (rest, _offset) = name.rsplit_once("-o")?;
+                    let (source, p) = rest.rsplit_once("-p")?;
+                    Some((source.to_string(), p.parse().ok()?))
+                })
+                .collect())
+        });
+        match listed {
+            Ok(set) => Ok(set.contains(&(source.to_string(), partition))),
+            Err(e) => Err(LakeError::Listing(e.clone())),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -331,7 +398,11 @@ impl Lake {
                 let dir = to.parent().unwrap_or(&self.root).to_path_buf();
                 // A new directory must survive too: its parent's entry for it is synced.
                 dirs.extend(create_missing(&dir, &self.root)?);
-                fs::rename(&from, &to).map_err(io(&from))?;
+                fs::rename(&from, &to).map_err(|source| LakeError::Publish {
+                    from: from.clone(),
+                    to: to.clone(),
+                    source,
+                })?;
                 dirs.insert(dir);
                 moved += 1;
             } else if !to.exists() {

@@ -145,16 +145,24 @@ impl PartitionLock {
     }
 }
 
-/// The holder's description from the lock file (written just after it took the lock).
+/// The holder's description from the lock file, written just after it took the lock: read
+/// again a moment later when it is not there yet.
 fn holder_of(file: &mut File) -> String {
-    let mut text = String::new();
-    let read = file
-        .rewind()
-        .and_then(|()| file.take(256).read_to_string(&mut text));
-    match read.map(|_| text.trim()) {
-        Ok(t) if !t.is_empty() => t.to_string(),
-        _ => "holder unknown".into(),
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut text = String::new();
+        let read = file
+            .rewind()
+            .and_then(|()| file.take(256).read_to_string(&mut text));
+        match read.map(|_| text.trim()) {
+            Ok(t) if !t.is_empty() => return t.to_string(),
+            Ok(_) => {}
+            Err(_) => break,
+        }
     }
+    "holder unknown".into()
 }
 
 /// `pid N on HOST since TIME`: what the next writer is told about this one.

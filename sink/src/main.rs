@@ -4,6 +4,7 @@
 use accesslake::config::{Cli, Command};
 use clap::Parser;
 use std::error::Error;
+use std::io::Write;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -19,7 +20,8 @@ fn main() -> ExitCode {
         Command::Report(c) => done(accesslake::report::run(&c)),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("accesslake: error: {}", one_line(&e));
+        // Not `eprintln!`, which panics when stderr is closed: the exit status still tells.
+        let _ = writeln!(std::io::stderr(), "accesslake: error: {}", one_line(&e));
         ExitCode::FAILURE
     })
 }

@@ -71,6 +71,17 @@ pub enum PipelineError {
     Spawn(#[source] std::io::Error),
     #[error("the lock held ({held}) is not this partition's ({want})")]
     WrongLock { held: String, want: String },
+    #[error(
+        "{source_name}/{partition}: the lake holds data files of this partition, but not its \
+         state {state} (removed by hand?): writing it anew could put its rows in the lake \
+         twice. Nothing was written. Restore the state, or remove the partition's files as \
+         README.md says under \"Rewritten files\" (`{source_name}-p{partition}-o*`)"
+    )]
+    StateMissing {
+        source_name: String,
+        partition: i32,
+        state: String,
+    },
     /// A broken invariant of the pipeline itself: stop before committing anything of it.
     #[error("internal error, nothing of it committed (please report): {0}")]
     Internal(String),
@@ -155,7 +166,16 @@ impl PartitionPipeline {
             }
             .into());
         }
-        let state = offsets::load(&lake.state_path(source, partition), source, partition)?;
+        let state_path = lake.state_path(source, partition);
+        let state = offsets::load(&state_path, source, partition)?;
+        if state.is_none() && lake.has_files_of(source, partition)? {
+            return Err(PipelineError::StateMissing {
+                source_name: source.to_string(),
+                partition,
+                state: state_path.display().to_string(),
+            }
+            .into());
+        }
         // Windows committed past the resume offset (a run that stopped without flushing) are
         // recognised by their keys, which depend on the window length: with another length their
         // records would not be known and would be written twice. So the committed length stays

@@ -376,19 +376,19 @@ pub fn run(cfg: &crate::config::ProduceConfig) -> crate::Result<std::process::Ex
     let stats = produce(&opts)?;
     let secs = stats.elapsed.as_secs_f64();
     let whole = stats.delivered - stats.dead_lettered;
-    print!(
+    let mut line = format!(
         "produced {whole} records ({} bytes) to {} in {secs:.2} s, {:.0} records/s",
         stats.bytes,
         opts.topic,
         whole as f64 / secs.max(1e-9)
     );
     if stats.dead_lettered > 0 {
-        print!(
+        line += &format!(
             "; {} line(s) too large for one record went to {}",
             stats.dead_lettered, opts.dlq_topic
         );
     }
-    println!();
+    crate::ingest::say(&line);
     Ok(std::process::ExitCode::SUCCESS)
 }
 

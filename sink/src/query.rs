@@ -315,14 +315,15 @@ impl LakeDb {
         summaries: Summaries,
     ) -> Result<LakeDb, QueryError> {
         let all = lake_files(lake)?;
-        for (source, partition, files) in crate::lake::unpublished(lake) {
+        let settle = std::time::Duration::from_secs(1);
+        for (source, partition, files) in crate::lake::unpublished(lake, settle) {
             tracing::warn!(
                 source,
                 partition,
                 files,
                 "committed files not in place yet (a commit was interrupted after its commit \
-                 point): their rows are not read until the partition's next writer publishes \
-                 them (`accesslake ingest` of that file again, or `accesslake run`)"
+                 point, or is stalled): their rows are not read until the partition's writer \
+                 publishes them (`accesslake ingest` of that file again, or `accesslake run`)"
             );
         }
         if all.is_empty() {

@@ -632,3 +632,59 @@ fn a_commit_of_many_windows_stays_within_few_file_descriptors() {
     assert_unique(&prov);
     assert_eq!(parquet_files(&lake).len(), 600);
 }
+
+/// A stdout or stderr that refuses writes (a pipe closed by Ctrl-C on `ingest … | tee log`, a
+/// full disk) does not panic `ingest` (exit 101, the summary lost): what it committed stands,
+/// and the exit status says how it ended.
+#[test]
+fn a_closed_or_full_stdout_or_stderr_does_not_panic_ingest() {
+    use std::process::Stdio;
+    let full = || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let log = shared_log("zanbil_first1000.log");
+    let rows = |lake: &Path| lake_provenance(lake).len();
+
+    let lake = dir.path().join("closed");
+    let mut child = ingest_command(&lake, &[&log], &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !err.contains("panicked"), "{err}");
+    let written = rows(&lake);
+    assert!(written > 900, "{written}");
+
+    let lake = dir.path().join("full");
+    let out = ingest_command(&lake, &[&log], &[])
+        .stdout(full())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("cannot print the summary on stdout"), "{err}");
+    assert_eq!(rows(&lake), written);
+
+    let lake = dir.path().join("both");
+    let status = ingest_command(&lake, &[&log], &[])
+        .stdout(full())
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(rows(&lake), written);
+
+    // An error with nowhere to say it: the exit status still tells.
+    let status = ingest_command(&lake, &[&dir.path().join("missing.log")], &[])
+        .stderr(full())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}

@@ -216,6 +216,26 @@ fn a_rewritten_file_is_read_anew_once_its_partition_is_removed_as_the_readme_say
     assert_eq!(now, (1..=80).map(|l| (p, l)).collect::<Vec<_>>());
 }
 
+#[test]
+fn a_partition_whose_files_are_in_the_lake_without_its_state_is_refused() {
+    // Only the state moved aside, or `_accesslake` removed: a run with other settings wrote
+    // files of other names beside the old ones, 50 of the 100 rows twice.
+    let dir = tempfile::tempdir().unwrap();
+    let (lake, log, p) = lake_with_100_lines(dir.path());
+    let state = lake.join(format!("_accesslake/state/ingest/{p}.json"));
+    std::fs::rename(&state, state.with_extension("json.old")).unwrap();
+    let err = refused(&lake, &[&log]);
+    assert!(
+        err.contains("holds data files of this partition, but not its state"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("ingest-p{p}-o*")), "{err}");
+    std::fs::remove_dir_all(lake.join("_accesslake")).unwrap();
+    let out = run(&lake, &[&log]);
+    assert!(!out.status.success());
+    assert_eq!(rows(&lake), (1..=100).map(|l| (p, l)).collect::<Vec<_>>());
+}
+
 /// Makes `path` look left alone for five minutes: its last line is then taken as finished.
 fn age(path: &Path) {
     modified(
