@@ -52,7 +52,8 @@ pub fn run(cfg: &ParseConfig) -> Result<ExitCode> {
         Err(e) if failed.get() => Err(Error::file(name, e)),
         // A closed pipe downstream (`| head`) is a normal way to stop.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
-        Err(e) => Err(e.into()),
+        // Only output is left: stdout, or stderr for the rejected lines.
+        Err(e) => Err(Error::file("<standard output or error>", e)),
     }
 }
 
