@@ -19,10 +19,9 @@
 
 use crate::lock::PartitionLock;
 use crate::offsets::PendingFile;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 /// The lake's metadata directory name (ignored by `**/*.parquet` readers: nothing in it ends in `.parquet`).
 pub const META_DIR: &str = "_accesslake";
@@ -47,8 +46,6 @@ pub enum LakeError {
          removed it (a second writer on this partition?)"
     )]
     Vanished { target: String },
-    #[error("listing the lake's files: {0}")]
-    Listing(String),
     #[error(
         "cannot move {from} into place as {to}: {source}. The commit is past its commit point: \
          the partition's next writer moves it (run the same command again once the lake's \
@@ -145,7 +142,6 @@ pub fn unpublished(root: &Path, settle: std::time::Duration) -> Vec<(String, i32
 fn staged_pending(root: &Path) -> Vec<(String, i32, Vec<PathBuf>)> {
     let lake = Lake {
         root: root.to_path_buf(),
-        listed: Default::default(),
     };
     let mut out = Vec::new();
     // Only partitions with something staged: theirs are the only states read.
@@ -188,12 +184,7 @@ fn staged_pending(root: &Path) -> Vec<(String, i32, Vec<PathBuf>)> {
 #[derive(Debug, Clone)]
 pub struct Lake {
     root: PathBuf,
-    /// The partitions that had data files when first asked ([`Lake::has_files_of`]).
-    listed: Arc<OnceLock<Result<Partitions, String>>>,
 }
-
-/// `(source, partition)` pairs.
-type Partitions = HashSet<(String, i32)>;
 
 impl Lake {
     /// Opens (creating if needed) the lake at `root`; something else than a directory there is
@@ -217,34 +208,43 @@ impl Lake {
         }
         let meta = root.join(META_DIR);
         create_dir_synced(&meta).map_err(io(&meta))?;
-        Ok(Lake {
-            root,
-            listed: Default::default(),
-        })
+        Ok(Lake { root })
     }
 
     /// Whether the lake holds data files of `source`'s `partition` (named
-    /// `<source>-p<partition>-o<offset>.parquet`). A partition without a state has none, since
-    /// files are moved into place only after the state naming them: unless its state was removed
-    /// by hand, and then writing it anew could duplicate rows. The lake is listed once, when
-    /// first asked (later files are this process's own, or have a state).
+    /// `<source>-p<partition>-o<offset>.parquet` in an hour's directory). A partition without a
+    /// state has none, since files are moved into place only after the state naming them: unless
+    /// its state was removed by hand, and then writing it anew could duplicate rows. This lists
+    /// the lake's hour directories (names only, not cached: a partition's files may be removed
+    /// by hand meanwhile), so it is asked only when a state may have been lost
+    /// ([`PartitionLock::may_have_lost_state`]).
     pub fn has_files_of(&self, source: &str, partition: i32) -> Result<bool, LakeError> {
-        let listed = self.listed.get_or_init(|| {
-            let files = crate::query::lake_files(&self.root).map_err(|e| e.to_string())?;
-            Ok(files
-                .iter()
-                .filter_map(|f| {
-                    let name = f.path.file_stem()?.to_str()?;
-                    let (rest, _offset) = name.rsplit_once("-o")?;
-                    let (source, p) = rest.rsplit_once("-p")?;
-                    Some((source.to_string(), p.parse().ok()?))
-                })
-                .collect())
-        });
-        match listed {
-            Ok(set) => Ok(set.contains(&(source.to_string(), partition))),
-            Err(e) => Err(LakeError::Listing(e.clone())),
+        const LEVELS: [&str; 4] = ["year=", "month=", "day=", "hour="];
+        let mut dirs = vec![(self.root.clone(), 0)];
+        while let Some((dir, depth)) = dirs.pop() {
+            for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+                let entry = entry.map_err(io(&dir))?;
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if depth < LEVELS.len() {
+                    if name.starts_with(LEVELS[depth])
+                        && entry.file_type().map_err(io(&dir))?.is_dir()
+                    {
+                        dirs.push((entry.path(), depth + 1));
+                    }
+                    continue;
+                }
+                let named = name
+                    .strip_suffix(".parquet")
+                    .and_then(|stem| stem.rsplit_once("-o"))
+                    .filter(|(_, offset)| offset.parse::<i64>().is_ok())
+                    .and_then(|(rest, _)| rest.rsplit_once("-p"));
+                if named.is_some_and(|(s, p)| s == source && p.parse() == Ok(partition)) {
+                    return Ok(true);
+                }
+            }
         }
+        Ok(false)
     }
 
     pub fn root(&self) -> &Path {

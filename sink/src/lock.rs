@@ -59,6 +59,8 @@ pub enum LockError {
 pub struct PartitionLock {
     _file: File,
     path: PathBuf,
+    /// The lock file was there before, or its directory was not ([`Self::may_have_lost_state`]).
+    maybe_lost: bool,
 }
 
 impl PartitionLock {
@@ -79,6 +81,10 @@ impl PartitionLock {
             path: path.to_path_buf(),
             source,
         };
+        // A lock file outlives its state (README, "Rewritten files"); a missing directory is
+        // a source new to this lake, or a lake whose bookkeeping was removed.
+        let dir_was_there = path.parent().is_none_or(Path::is_dir);
+        let maybe_lost = path.exists() || !dir_was_there;
         if let Some(dir) = path.parent() {
             crate::lake::create_dir_synced(dir).map_err(io)?;
         }
@@ -97,12 +103,11 @@ impl PartitionLock {
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(io(e)),
             }
-            let holder = holder_of(&mut file);
             let waited = start.elapsed();
             if waited >= wait {
                 return Err(LockError::Held {
                     path: path.to_path_buf(),
-                    holder,
+                    holder: holder_of(&mut file),
                     waited: match wait.is_zero() {
                         true => String::new(),
                         false => format!(", waited {} s", waited.as_secs()),
@@ -116,6 +121,7 @@ impl PartitionLock {
             }
             if !warned {
                 warned = true;
+                let holder = holder_of(&mut file);
                 tracing::warn!(
                     lock = %path.display(),
                     %holder,
@@ -137,11 +143,20 @@ impl PartitionLock {
         Ok(PartitionLock {
             _file: file,
             path: path.to_path_buf(),
+            maybe_lost,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether a partition without a state may have lost it: its lock file was there before
+    /// this lock (a partition written before; a lock file is never removed), or its directory
+    /// was not (a source new to this lake, or a lake whose `_accesslake` was removed). A new
+    /// partition of a known source is neither, and needs no look for files of its own.
+    pub fn may_have_lost_state(&self) -> bool {
+        self.maybe_lost
     }
 }
 
@@ -200,6 +215,24 @@ mod tests {
         drop(first);
         let again = PartitionLock::acquire(&path, Duration::ZERO).unwrap();
         assert_eq!(again.path(), path);
+    }
+
+    #[test]
+    fn a_lock_tells_whether_its_partition_may_have_lost_a_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = |p: &str| PartitionLock::acquire(&dir.path().join(p), Duration::ZERO).unwrap();
+        assert!(
+            lock("state/t/1.lock").may_have_lost_state(),
+            "a source new to the lake"
+        );
+        assert!(
+            !lock("state/t/2.lock").may_have_lost_state(),
+            "a new partition"
+        );
+        assert!(
+            lock("state/t/2.lock").may_have_lost_state(),
+            "a partition written before"
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl PartitionPipeline {
         }
         let state_path = lake.state_path(source, partition);
         let state = offsets::load(&state_path, source, partition)?;
-        if state.is_none() && lake.has_files_of(source, partition)? {
+        if state.is_none() && lock.may_have_lost_state() && lake.has_files_of(source, partition)? {
             return Err(PipelineError::StateMissing {
                 source_name: source.to_string(),
                 partition,

@@ -512,18 +512,23 @@ impl LakeDb {
         let sql = self.check_read_only(sql)?;
         // Columns Arrow cannot carry exactly are cast to text in DuckDB.
         // SAFETY: as in `check_read_only`.
-        let (sql, digits) =
+        let (sql, digits, wrapped) =
             match unsafe { crate::query_render::rendered(self.raw.con, &sql, format)? } {
-                Some((wrapped, digits)) => (wrapped, digits),
-                None => (sql, Vec::new()),
+                Some((wrapped, digits)) => (wrapped, digits, true),
+                None => (sql, Vec::new(), false),
             };
+        // An error in the wrapped statement quotes the statement, not the wrapper.
+        let err = |e: duckdb::Error| match wrapped {
+            true => QueryError::Sql(crate::query_render::unwrapped_message(&e.to_string())),
+            false => QueryError::DuckDb(e),
+        };
         // Exactly one statement (checked): `prepare` would run all but the last of several.
-        let mut stmt = self.conn.prepare(&sql)?;
-        let chunks = stmt.stream_arrow([])?;
+        let mut stmt = self.conn.prepare(&sql).map_err(err)?;
+        let chunks = stmt.stream_arrow([]).map_err(err)?;
         let schema = crate::query_render::mark_digits(chunks.get_schema(), &digits);
         let mut state = begin(schema).map_err(QueryError::Output)?;
         for chunk in chunks {
-            each(&mut state, chunk?).map_err(QueryError::Output)?;
+            each(&mut state, chunk.map_err(err)?).map_err(QueryError::Output)?;
         }
         Ok(state)
     }

@@ -191,12 +191,20 @@ fn special_value(array: &ArrayRef, i: usize) -> Option<&'static str> {
             v if v == i32::MAX || v == -i32::MAX => infinity(v > 0),
             _ => None,
         },
-        DataType::Timestamp(..) => {
-            let v = arrow::compute::cast(&array.slice(i, 1), &DataType::Int64).ok()?;
-            match v.as_primitive::<arrow::datatypes::Int64Type>().value(0) {
-                v if v == i64::MAX || v == -i64::MAX => infinity(v > 0),
-                _ => None,
-            }
+        DataType::Timestamp(unit, _) => {
+            use arrow::datatypes::{
+                TimestampMicrosecondType as Us, TimestampMillisecondType as Ms,
+                TimestampNanosecondType as Ns, TimestampSecondType as S,
+            };
+            let v = match unit {
+                TimeUnit::Second => array.as_primitive::<S>().value(i),
+                TimeUnit::Millisecond => array.as_primitive::<Ms>().value(i),
+                TimeUnit::Microsecond => array.as_primitive::<Us>().value(i),
+                TimeUnit::Nanosecond => array.as_primitive::<Ns>().value(i),
+            };
+            (v == i64::MAX || v == -i64::MAX)
+                .then(|| infinity(v > 0))
+                .flatten()
         }
         DataType::Time64(TimeUnit::Microsecond) => {
             (array.as_primitive::<Time64MicrosecondType>().value(i) == 86_400_000_000)
@@ -228,8 +236,8 @@ fn is_digits(f: &arrow::datatypes::Field) -> bool {
 
 /// Makes text safe for a terminal: control characters, bidirectional controls (overrides,
 /// isolates and marks), line and paragraph separators, and invisible characters that are not
-/// part of writing a script (zero-width space, word joiner, byte-order mark, soft hyphen)
-/// become visible escapes. The zero-width joiner and non-joiner stay: scripts and emoji use
+/// part of writing a script (zero-width space, word joiner, byte-order mark, soft hyphen, tag
+/// characters, Hangul fillers, interlinear annotation) become visible escapes. The zero-width joiner and non-joiner stay: scripts and emoji use
 /// them.
 pub fn terminal_safe(s: &str) -> String {
     s.chars()
@@ -252,6 +260,14 @@ pub fn terminal_safe(s: &str) -> String {
                         | '\u{feff}'
                         | '\u{00ad}'
                         | '\u{180e}'
+                        | '\u{034f}'
+                        | '\u{115f}'
+                        | '\u{1160}'
+                        | '\u{3164}'
+                        | '\u{ffa0}'
+                        | '\u{206a}'..='\u{206f}'
+                        | '\u{fff9}'..='\u{fffb}'
+                        | '\u{e0000}'..='\u{e007f}'
                 ) =>
             {
                 format!("\\u{{{:x}}}", c as u32).chars().collect()
@@ -513,6 +529,10 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
         DataType::Union(fields, _) => {
             let u = array.as_union();
             let (id, k) = (u.type_id(i), u.value_offset(i));
+            // A union has no validity of its own: a NULL one is a NULL member.
+            if u.child(id).is_null(k) {
+                return write!(out, "null");
+            }
             let name = fields
                 .iter()
                 .find(|(t, _)| *t == id)
@@ -550,8 +570,22 @@ mod tests {
     #[test]
     fn invisible_and_direction_characters_are_shown_as_escapes() {
         for c in [
-            '\u{200e}', '\u{200f}', '\u{061c}', '\u{2028}', '\u{2029}', '\u{200b}', '\u{2060}',
-            '\u{feff}', '\u{00ad}', '\u{202e}', '\u{2067}', '\u{1b}',
+            '\u{200e}',
+            '\u{200f}',
+            '\u{061c}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{200b}',
+            '\u{2060}',
+            '\u{feff}',
+            '\u{00ad}',
+            '\u{202e}',
+            '\u{2067}',
+            '\u{1b}',
+            '\u{e0041}',
+            '\u{3164}',
+            '\u{206a}',
+            '\u{fffa}',
         ] {
             let safe = terminal_safe(&format!("a{c}b"));
             assert_eq!(safe, format!("a\\u{{{:x}}}b", c as u32), "{:x}", c as u32);

@@ -1,7 +1,8 @@
 //! Result columns that DuckDB, not Arrow, must turn into text for `query`. DuckDB hands `query`
 //! its result as Arrow, and some of its types do not survive that: a `UHUGEINT` from 2^127 up
-//! comes out negative (as a 38-digit decimal), a `TIMETZ` loses its offset, and a `BIGNUM` or a
-//! `BIT` comes out as its internal bytes. In CSV and the table, the text Arrow gives a list,
+//! comes out negative (as a 38-digit decimal), a `TIMETZ` loses its offset, a `BIGNUM`, a
+//! `BIT` or a `GEOMETRY` comes out as its internal bytes, a `TIMESTAMPTZ_NS` is printed to the
+//! microsecond only, and a `VARIANT` cannot be read at all. In CSV and the table, the text Arrow gives a list,
 //! struct, map or union does not quote its strings (`['x, y']` and `['x', 'y']` both print
 //! `[x, y]`, and a string `'NULL'` prints as a NULL does). Such columns are cast to `VARCHAR` in
 //! DuckDB itself, whose text is exact ([`rendered`]): the checked statement runs inside
@@ -48,8 +49,8 @@ pub(crate) unsafe fn rendered(
     format: QueryFormat,
 ) -> Result<Option<(String, Vec<usize>)>, QueryError> {
     // SAFETY: the caller's promise, passed on.
-    let columns = unsafe { columns(con, sql)? };
-    let render: Vec<Render> = columns
+    let cols = unsafe { columns(con, sql)? };
+    let render: Vec<Render> = cols
         .iter()
         .map(|(_, s)| match s {
             Shape {
@@ -63,7 +64,7 @@ pub(crate) unsafe fn rendered(
     if render.iter().all(|r| *r == Render::Arrow) {
         return Ok(None);
     }
-    let items: Vec<String> = columns
+    let items: Vec<String> = cols
         .iter()
         .zip(&render)
         .enumerate()
@@ -83,7 +84,22 @@ pub(crate) unsafe fn rendered(
         .filter(|&i| render[i] == Render::Digits)
         .collect();
     let wrapped = format!("SELECT {} FROM query({})", items.join(", "), sql_str(sql));
+    // `query()` takes a SELECT only: a PRAGMA that DuckDB runs as a query (`PRAGMA functions`)
+    // is not one, and runs as it is.
+    // SAFETY: as above.
+    if unsafe { columns(con, &wrapped) }.is_err() {
+        return Ok(None);
+    }
     Ok(Some((wrapped, digits)))
+}
+
+/// DuckDB's message for an error in a wrapped statement, without the `LINE 1: …` excerpt that
+/// would quote the wrapper rather than the statement the user wrote.
+pub(crate) fn unwrapped_message(msg: &str) -> String {
+    match msg.find("\nLINE ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
 }
 
 /// The result columns of `sql` (one statement), each with its name and [`Shape`].
@@ -171,7 +187,11 @@ unsafe fn shape(t: ffi::duckdb_logical_type) -> Shape {
         let lossy = big_integer
             || matches!(
                 id,
-                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME_TZ | ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIT
+                ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME_TZ
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIT
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ_NS
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_GEOMETRY
+                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARIANT
             )
             || children.iter().any(|c| c.lossy);
         Shape {

@@ -520,12 +520,16 @@ pub fn country_label(code: Option<&str>, name: Option<&str>) -> String {
     }
 }
 
-/// The countries past the first `top` of a ranking, as one row: their requests, and what they
-/// are (`85 more countries and unknown`: the unknown country is not one country more). `None`
-/// when the ranking has no more.
-pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, String)> {
+/// The countries past the first `top` of a ranking, as one row: their requests and bytes (which
+/// saturate, as every byte figure), and what they are (`85 more countries and unknown`: the
+/// unknown country is not one country more). `None` when the ranking has no more.
+pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, u64, String)> {
     let rest = countries.get(top..).filter(|r| !r.is_empty())?;
     let requests = rest.iter().map(|c| c.requests).sum();
+    let bytes = rest
+        .iter()
+        .fold(0u64, |s, c| s.saturating_add(c.bytes))
+        .min(i64::MAX as u64);
     let known = rest
         .iter()
         .filter(|c| c.country_code.is_some() || c.country.is_some())
@@ -540,7 +544,7 @@ pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, Str
         1 => format!("1 more country{unknown}"),
         n => format!("{n} more countries{unknown}"),
     };
-    Some((requests, more))
+    Some((requests, bytes, more))
 }
 
 /// The `report` command.

@@ -147,11 +147,12 @@ pub fn render(r: &Report, limits: Limits) -> String {
             ]);
         }
     }
-    if let Some((requests, more)) = crate::report::other_countries(&r.countries, limits.top) {
+    if let Some((requests, bytes, more)) = crate::report::other_countries(&r.countries, limits.top)
+    {
         rows.push(vec![
             format!("<i>(others: {})</i>", escape(&more)),
             requests.to_string(),
-            String::new(),
+            escape(&human_bytes(bytes)),
         ]);
     }
     section(

@@ -127,7 +127,7 @@ pub fn render(r: &Report, limits: Limits) -> String {
             );
         }
     }
-    if let Some((requests, more)) = crate::report::other_countries(&r.countries, limits.top) {
+    if let Some((requests, _, more)) = crate::report::other_countries(&r.countries, limits.top) {
         let _ = writeln!(s, "  {:<28} {:>10}  ({more})", "(others)", requests);
     }
 
