@@ -179,7 +179,8 @@ impl PartitionPipeline {
         // Windows committed past the resume offset (a run that stopped without flushing) are
         // recognised by their keys, which depend on the window length: with another length their
         // records would not be known and would be written twice. So the committed length stays
-        // until they are all flushed (the next full flush), then the configured one applies.
+        // until the replay is past them (`switch_window_once_past`), then the configured one
+        // applies.
         let mut settings = settings;
         let mut configured_window = None;
         if let Some(s) = &state {
@@ -193,7 +194,7 @@ impl PartitionPipeline {
                     committed = w,
                     configured = settings.window_secs,
                     "windows of {w} s are committed past the resume offset: keeping {w} s until \
-                     they are flushed, so that no record is written twice"
+                     the replay is past them, so that no record is written twice"
                 );
                 configured_window = Some(settings.window_secs);
                 settings.window_secs = w;
@@ -356,15 +357,52 @@ impl PartitionPipeline {
         enrichment: &Enrichment<'_>,
     ) -> Result<Option<Committed>> {
         self.windows.set_clock(now_micros());
+        let switched = self.switch_window_once_past(offset)?;
         let Some(start) = self.admit(offset, record.time.0)? else {
-            return Ok(None);
+            return Ok(switched);
         };
         self.windows
             .append(start, offset, record, enrichment, self.partition);
         match self.to_flush(start) {
-            Some(flush) => self.commit(flush),
-            None => Ok(None),
+            Some(flush) => Ok(self.commit(flush)?.or(switched)),
+            None => Ok(switched),
         }
+    }
+
+    /// Whether a configured window length is held back and `offset` is past every window
+    /// committed ahead of the resume offset ([`Self::switch_window_once_past`]).
+    fn window_switch_due(&self, offset: i64) -> bool {
+        let past = |s: &PartitionState| {
+            s.flushed
+                .iter()
+                .filter(|(k, _)| k.as_str() != REJECTED_KEY)
+                .all(|(_, &f)| offset >= f)
+        };
+        self.configured_window.is_some() && self.state.as_ref().is_none_or(past)
+    }
+
+    /// Applies the configured window length held back at open (see [`Self::open_locked`]) as
+    /// soon as the replay reaches `offset` past every window committed ahead of the resume
+    /// offset: records from there on are never looked up by a window key, so their window
+    /// length is free. What is buffered (with the committed length) is committed first. Before,
+    /// the committed length held until the run's end: after a crash with 5 s windows, a rerun
+    /// of a whole log with 900 s ones wrote 33,539 files for 36,735 rows.
+    fn switch_window_once_past(&mut self, offset: i64) -> Result<Option<Committed>> {
+        if !self.window_switch_due(offset) {
+            return Ok(None);
+        }
+        let done = self.flush_all()?;
+        if let Some(w) = self.configured_window.take() {
+            self.windows.set_window_secs(w);
+            tracing::info!(
+                source = self.source,
+                partition = self.partition,
+                window_secs = w,
+                offset,
+                "the configured window length applies from here"
+            );
+        }
+        Ok(done)
     }
 
     /// The rules every data record goes through, whichever way its data comes: offset order,
@@ -430,6 +468,11 @@ impl PartitionPipeline {
                 while let Some((o, line)) = rejected.next_if(|(o, _)| *o < offset) {
                     last = self.push_rejected(*o, line)?.or(last);
                 }
+            }
+            if self.window_switch_due(offset) {
+                end_run(&mut runs, run.take(), i);
+                self.attach(batch, &mut runs)?;
+                last = self.switch_window_once_past(offset)?.or(last);
             }
             let Some(start) = self.admit(offset, times.value(i))? else {
                 end_run(&mut runs, run.take(), i);

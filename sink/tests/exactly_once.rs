@@ -92,6 +92,60 @@ fn dead_letter(o: i64) -> Vec<u8> {
     format!("{{\"offset\":{o}}}").into_bytes()
 }
 
+/// Pushes one chunk of `input` the way `mode` does.
+fn push_chunk(
+    mode: Mode,
+    p: &mut PartitionPipeline,
+    chunk: &[&(i64, Option<i64>)],
+) -> accesslake::Result<Option<accesslake::pipeline::Committed>> {
+    let enr = Enrichment::default();
+    match mode {
+        Mode::OneByOne => match *chunk[0] {
+            (o, Some(t)) => p.push(o, &record(t, o), &enr),
+            (o, None) => p.push_rejected(o, &dead_letter(o)),
+        },
+        Mode::Chunks(_) | Mode::Background(_) => {
+            let mut rows = Rows::with_capacity(chunk.len());
+            let mut rejected = Vec::new();
+            for &&(o, t) in chunk {
+                match t {
+                    Some(t) => rows.push(
+                        &record(t, o),
+                        &enr,
+                        Provenance {
+                            src_partition: 3,
+                            src_offset: o,
+                        },
+                    ),
+                    None => rejected.push((o, dead_letter(o))),
+                }
+            }
+            p.push_batch(&rows.finish(), &rejected)
+        }
+    }
+}
+
+/// The size of the chunks `mode` pushes.
+fn chunk_size(mode: Mode) -> usize {
+    match mode {
+        Mode::OneByOne => 1,
+        Mode::Chunks(n) | Mode::Background(n) => n,
+    }
+}
+
+/// Feeds `input` from `from` on, as [`feed_as`] does, without the final flush.
+fn feed_without_flush(
+    mode: Mode,
+    p: &mut PartitionPipeline,
+    input: &[(i64, Option<i64>)],
+    from: i64,
+) {
+    let todo: Vec<_> = input.iter().filter(|(o, _)| *o >= from).collect();
+    for chunk in todo.chunks(chunk_size(mode)) {
+        push_chunk(mode, p, chunk).unwrap();
+    }
+}
+
 /// Feeds `input` from `from` on; returns Err(()) when the injected fault fires.
 fn feed_as(
     mode: Mode,
@@ -100,42 +154,15 @@ fn feed_as(
     from: i64,
     fault_after: Option<(usize, CommitStep)>,
 ) -> Result<(), ()> {
-    let enr = Enrichment::default();
     let todo: Vec<_> = input.iter().filter(|(o, _)| *o >= from).collect();
-    let size = match mode {
-        Mode::OneByOne => 1,
-        Mode::Chunks(n) | Mode::Background(n) => n,
-    };
+    let size = chunk_size(mode);
     for (c, chunk) in todo.chunks(size).enumerate() {
         if let Some((k, step)) = fault_after {
             if (c * size..(c + 1) * size).contains(&k) {
                 p.inject_fault(Some(step));
             }
         }
-        let r = match mode {
-            Mode::OneByOne => match *chunk[0] {
-                (o, Some(t)) => p.push(o, &record(t, o), &enr),
-                (o, None) => p.push_rejected(o, &dead_letter(o)),
-            },
-            Mode::Chunks(_) | Mode::Background(_) => {
-                let mut rows = Rows::with_capacity(chunk.len());
-                let mut rejected = Vec::new();
-                for &&(o, t) in chunk {
-                    match t {
-                        Some(t) => rows.push(
-                            &record(t, o),
-                            &enr,
-                            Provenance {
-                                src_partition: 3,
-                                src_offset: o,
-                            },
-                        ),
-                        None => rejected.push((o, dead_letter(o))),
-                    }
-                }
-                p.push_batch(&rows.finish(), &rejected)
-            }
-        };
+        let r = push_chunk(mode, p, chunk);
         if let Err(e) = r {
             assert!(e.to_string().contains("fault injected"), "{e}");
             return Err(());
@@ -359,33 +386,53 @@ fn dead_letters_are_committed_at_their_byte_bound() {
 #[test]
 fn a_new_window_length_after_a_crash_writes_nothing_twice() {
     // A crash leaves windows of 60 s committed past the resume offset; the restart asks for
-    // 300 s. The committed length must stay until those windows are flushed (else their records'
-    // keys change and they are written again), then the new length applies.
+    // 300 s. The committed length must stay until the replay is past those windows (else their
+    // records' keys change and they are written again), then the new length applies: from
+    // there, not only after the run's final flush.
     let input = stream(400);
     let mut with_flushed_windows = 0;
-    for crash_at in [41usize, 97, 160, 250] {
-        for replay_from_start in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let lake = Lake::open(dir.path()).unwrap();
-            let mut p = open(Mode::OneByOne, &lake);
-            let fault = Some((crash_at, CommitStep::StateWritten));
-            assert!(feed_as(Mode::OneByOne, &mut p, &input, 0, fault).is_err());
-            drop(p);
-            let longer = WindowSettings {
-                window_secs: 300,
-                ..settings()
-            };
-            let mut p = PartitionPipeline::open(&lake, "t", 3, longer).unwrap();
-            let flushed_windows = p.state().is_some_and(|s| s.has_flushed_windows("rejected"));
-            with_flushed_windows += usize::from(flushed_windows);
-            assert_eq!(p.window_secs(), if flushed_windows { 60 } else { 300 });
-            let from = match replay_from_start {
-                true => 0,
-                false => p.resume_offset().unwrap_or(0),
-            };
-            feed_as(Mode::OneByOne, &mut p, &input, from, None).unwrap();
-            check_exactly_once(dir.path(), &input);
-            assert_eq!(p.window_secs(), 300, "applies after the full flush");
+    for mode in MODES {
+        for crash_at in [41usize, 97, 160, 250] {
+            for replay_from_start in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let lake = Lake::open(dir.path()).unwrap();
+                let mut p = open(mode, &lake);
+                let fault = Some((crash_at, CommitStep::StateWritten));
+                assert!(feed_as(mode, &mut p, &input, 0, fault).is_err());
+                drop(p);
+                let longer = WindowSettings {
+                    window_secs: 300,
+                    ..settings()
+                };
+                let p = PartitionPipeline::open(&lake, "t", 3, longer).unwrap();
+                let mut p = match mode {
+                    Mode::Background(_) => p.with_background_writer().unwrap(),
+                    _ => p,
+                };
+                let past = p.state().and_then(|s| {
+                    s.flushed
+                        .iter()
+                        .filter(|(k, _)| k.as_str() != "rejected")
+                        .map(|(_, &f)| f)
+                        .max()
+                });
+                with_flushed_windows += usize::from(past.is_some());
+                assert_eq!(p.window_secs(), if past.is_some() { 60 } else { 300 });
+                let from = match replay_from_start {
+                    true => 0,
+                    false => p.resume_offset().unwrap_or(0),
+                };
+                // Up to a chunk past the last committed window: the new length applies.
+                let upto = past.map_or(from, |f| f + 13);
+                let head: Vec<_> = input.iter().copied().filter(|(o, _)| *o < upto).collect();
+                if let Some(f) = past {
+                    feed_without_flush(mode, &mut p, &head, from);
+                    assert_eq!(p.window_secs(), 300, "{mode:?}: past offset {f}");
+                }
+                feed_as(mode, &mut p, &input, upto.max(from), None).unwrap();
+                check_exactly_once(dir.path(), &input);
+                assert_eq!(p.window_secs(), 300);
+            }
         }
     }
     assert!(
