@@ -127,11 +127,12 @@ pub fn unpublished(root: &Path, settle: std::time::Duration) -> Vec<(String, i32
     while !left.is_empty() && started.elapsed() < settle {
         std::thread::sleep(std::time::Duration::from_millis(50).min(settle));
         let now = staged_pending(root);
-        left.retain(|(source, partition, files)| {
-            now.iter().any(|(s, p, f)| {
-                s == source && p == partition && files.iter().any(|x| f.contains(x))
-            })
-        });
+        // What is still staged of what was: a file moved and staged again is a later commit.
+        for (source, partition, files) in &mut left {
+            let still = now.iter().find(|(s, p, _)| s == source && p == partition);
+            files.retain(|x| still.is_some_and(|(_, _, f)| f.contains(x)));
+        }
+        left.retain(|(_, _, files)| !files.is_empty());
     }
     left.into_iter()
         .map(|(source, partition, files)| (source, partition, files.len()))
