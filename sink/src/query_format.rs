@@ -237,8 +237,8 @@ fn is_digits(f: &arrow::datatypes::Field) -> bool {
 /// Makes text safe for a terminal: control characters, bidirectional controls (overrides,
 /// isolates and marks), line and paragraph separators, and invisible characters that are not
 /// part of writing a script (zero-width space, word joiner, byte-order mark, soft hyphen, tag
-/// characters, Hangul fillers, interlinear annotation) become visible escapes. The zero-width joiner and non-joiner stay: scripts and emoji use
-/// them.
+/// characters, Hangul fillers, interlinear annotation) become visible escapes. The zero-width
+/// joiner and non-joiner stay: scripts and emoji use them.
 pub fn terminal_safe(s: &str) -> String {
     s.chars()
         .flat_map(|c| match c {
