@@ -57,13 +57,7 @@ fn ingest(lake: &Path, files: &[&Path]) -> String {
     ];
     args.extend(files.iter().map(|f| f.to_str().unwrap().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = accesslake(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(accesslake(&args))
 }
 
 fn assert_unique(prov: &[(i32, i64)]) {

@@ -18,10 +18,7 @@ fn run(lake: &Path, files: &[&Path]) -> std::process::Output {
 
 /// `ingest` that must succeed: its summary.
 fn ingest(lake: &Path, files: &[&Path]) -> String {
-    let out = run(lake, files);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(run(lake, files))
 }
 
 /// `ingest` that must fail: its error line.

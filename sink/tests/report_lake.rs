@@ -418,13 +418,7 @@ fn time_range_report_matches_and_prunes_files() {
 
 #[test]
 fn terminal_report_prints_every_section() {
-    let out = accesslake(&["report", "--lake", lake().lake_str()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = common::stdout_of(accesslake(&["report", "--lake", lake().lake_str()]));
     let report = report(TimeRange::default(), |_, _| true);
     assert!(
         text.contains(&format!("{} requests", report.totals.requests)),
@@ -494,16 +488,11 @@ fn a_range_without_files_is_a_report_of_zeros() {
         args.extend(["--html", html.to_str().unwrap(), "--print"]);
         args.extend(extra);
         let out = accesslake(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let text = common::stdout_of(out);
         assert!(text.contains("— 0 files, no rows"), "{text}");
         assert!(text.contains("\n0 requests, 0 B (0 bytes)\n"), "{text}");
-        assert!(String::from_utf8_lossy(&out.stderr)
-            .contains("no lake files in the requested time range"));
+        assert!(stderr.contains("no lake files in the requested time range"));
         assert!(std::fs::read_to_string(&html)
             .unwrap()
             .contains("<b>0</b> requests"));
@@ -654,13 +643,7 @@ fn ingest_with(
 fn report_text_of(lake: &std::path::Path, extra: &[&str]) -> String {
     let mut args = vec!["report", "--lake", lake.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = accesslake(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    common::stdout_of(accesslake(&args))
 }
 
 #[test]

@@ -31,6 +31,16 @@ pub fn accesslake(args: &[&str]) -> Output {
         .expect("run accesslake")
 }
 
+/// The stdout of a run that must have succeeded (its stderr shown when it did not).
+pub fn stdout_of(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// `accesslake ingest --no-progress --lake LAKE EXTRA... FILES...`, to run or spawn.
 pub fn ingest_command(lake: &Path, files: &[&Path], extra: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_accesslake"));
