@@ -166,10 +166,20 @@ impl CommitJob {
             let path = staging.join(&p.staged);
             let s = pending.next().expect("a pending entry per summary");
             let summary_path = staging.join(&s.staged);
-            // The summary is built on a thread of its own while the data file is encoded.
+            // The summary is built on a thread of its own while the data file is encoded; its
+            // footer records the data file's length (none if that file failed: the commit fails).
             let (data, summary) = std::thread::scope(|scope| -> Result<(File, File)> {
-                let summary = scope.spawn(|| summary::write_summary(&summary_path, batches));
+                let (length, length_of_data) = std::sync::mpsc::channel();
+                let summary = scope.spawn(|| {
+                    summary::write_summary(&summary_path, batches, move || {
+                        length_of_data.recv().ok()
+                    })
+                });
                 let data = writer::write_file_unsynced(&path, batches, meta);
+                if let Some(m) = data.as_ref().ok().and_then(|f| f.metadata().ok()) {
+                    let _ = length.send(m.len());
+                }
+                drop(length);
                 let summary = summary
                     .join()
                     .unwrap_or_else(|e| std::panic::resume_unwind(e));

@@ -17,8 +17,8 @@
 //! and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change
 //! hands) and [`client_log`] (librdkafka's reports, each logged once); [`query`] (the read-only
 //! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run) and
-//! [`query_render`] (which result columns DuckDB turns into text),
-//! [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
+//! [`query_render`] (which result columns DuckDB turns into text), [`summary_use`] (which
+//! summaries a session reads in place of their files), [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
 //! inline SVG charts).
 
 pub mod allocator;
@@ -57,6 +57,7 @@ pub mod report_text;
 pub mod rows;
 pub mod search_tree;
 pub mod summary;
+pub mod summary_use;
 pub mod window;
 pub mod workers;
 pub mod writer;

@@ -21,6 +21,7 @@
 
 use crate::config::{QueryConfig, QueryFormat};
 use crate::query_format::ResultWriter;
+use crate::summary_use::{Candidate, Selected};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use duckdb::{ffi, Connection};
@@ -377,15 +378,19 @@ impl LakeDb {
             let path = lake.join(crate::lake::Lake::summary_target(rel));
             path.is_file().then_some(path)
         };
-        let (mut summarised, mut unsummarised) = (Vec::new(), Vec::new());
+        let mut candidates = Vec::new();
         if summaries != Summaries::None {
             for (f, data) in in_range.iter().zip(&files) {
-                match summary_of(f).map(|p| absolute(&p)).transpose()? {
-                    Some(s) => summarised.push(s),
-                    None => unsummarised.push(data.clone()),
-                }
+                candidates.push(Candidate {
+                    data: data.clone(),
+                    summary: summary_of(f).map(|p| absolute(&p)).transpose()?,
+                });
             }
         }
+        let Selected {
+            summaries: summarised,
+            aggregated: unsummarised,
+        } = crate::summary_use::select(candidates);
         let mut raw = RawDb {
             db: std::ptr::null_mut(),
             con: std::ptr::null_mut(),

@@ -565,20 +565,81 @@ fn assert_summaries_match_sql(lake_dir: &std::path::Path) {
     }
 }
 
-#[test]
-fn a_damaged_summary_is_named_and_can_be_bypassed() {
-    fn copy(from: &std::path::Path, to: &std::path::Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for e in std::fs::read_dir(from).unwrap() {
-            let e = e.unwrap();
-            let target = to.join(e.file_name());
-            if e.file_type().unwrap().is_dir() {
-                copy(&e.path(), &target);
-            } else {
-                std::fs::copy(e.path(), &target).unwrap();
-            }
+/// Copies the directory tree `from` to `to`.
+fn copy(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
         }
     }
+}
+
+#[test]
+fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = dir.path().join("lake");
+    copy(&lake().lake, &copied);
+    let path = copied.to_str().unwrap();
+    let files = accesslake::query::lake_files(&copied).unwrap();
+    let len = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
+    // A file replaced by another of the lake's files (another length, other rows).
+    let (a, b) = files
+        .iter()
+        .flat_map(|a| files.iter().map(move |b| (a, b)))
+        .find(|(a, b)| len(&a.path) != len(&b.path))
+        .expect("two files of different lengths");
+    std::fs::copy(&b.path, &a.path).unwrap();
+    let db = LakeDb::open_with(&copied, TimeRange::default(), Summaries::Use).unwrap();
+    assert_eq!(db.summarised_count(), db.file_count() - 1);
+    let summarised = build(&db, TimeRange::default(), LIMITS).unwrap();
+    let db = LakeDb::open_with(&copied, TimeRange::default(), Summaries::Recompute).unwrap();
+    let from_rows = build(&db, TimeRange::default(), LIMITS).unwrap();
+    assert_eq!(
+        summarised, from_rows,
+        "the summary of the replaced file was read"
+    );
+    let whole = build(
+        &LakeDb::open_with(&lake().lake, TimeRange::default(), Summaries::Use).unwrap(),
+        TimeRange::default(),
+        LIMITS,
+    )
+    .unwrap();
+    assert_ne!(
+        summarised.totals, whole.totals,
+        "the replacement changed nothing"
+    );
+    // The command says which file it read by its rows, and why.
+    let name = a.path.file_name().unwrap().to_str().unwrap();
+    let out = accesslake(&["report", "--lake", path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains(name) && err.contains("length changed"),
+        "{err}"
+    );
+    // A file cut short: `report` fails and names it, as `query` does.
+    let bytes = std::fs::read(&a.path).unwrap();
+    std::fs::write(&a.path, &bytes[..bytes.len() / 2]).unwrap();
+    for args in [
+        &["report", "--lake", path][..],
+        &["query", "--lake", path, "SELECT count(*) FROM logs"],
+    ] {
+        let out = accesslake(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(name),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_damaged_summary_is_named_and_can_be_bypassed() {
     let dir = tempfile::tempdir().unwrap();
     let copied = dir.path().join("lake");
     copy(&lake().lake, &copied);
