@@ -17,8 +17,9 @@
 //! and the checks on them), [`rebalance`] (the partitions a group member owns, and how they change
 //! hands) and [`client_log`] (librdkafka's reports, each logged once); [`query`] (the read-only
 //! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run) and
-//! [`query_render`] (which result columns DuckDB turns into text), [`summary_use`] (which
-//! summaries a session reads in place of their files), [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
+//! [`query_render`] (which result columns DuckDB turns into text), [`lake_files`] (the committed
+//! files, listed), [`summary_use`] (which summaries a session reads in place of their files),
+//! [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
 //! inline SVG charts).
 
 pub mod allocator;
@@ -39,6 +40,7 @@ pub mod identity;
 pub mod ingest;
 pub mod ingest_summary;
 pub mod lake;
+pub mod lake_files;
 pub mod lock;
 pub mod logfile;
 pub mod metrics;

@@ -20,11 +20,13 @@
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
 
 use crate::config::{QueryConfig, QueryFormat};
+pub use crate::lake_files::{lake_files, summary_files, LakeFile};
 use crate::query_format::ResultWriter;
 use crate::summary_use::{Candidate, Selected};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use duckdb::{ffi, Connection};
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -111,77 +113,6 @@ impl TimeRange {
         let to = self.to.map(|t| format!("time < TIMESTAMPTZ {}", at(t)));
         from.into_iter().chain(to).collect()
     }
-}
-
-/// One committed lake file and the UTC hour its partition holds.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct LakeFile {
-    /// Start of the partition's hour, µs since the epoch.
-    pub hour_start: i64,
-    pub path: PathBuf,
-}
-
-/// Lists the committed Parquet files of a lake, sorted by hour then path.
-pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
-    match std::fs::metadata(lake) {
-        Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(QueryError::NotADirectory(lake.to_path_buf())),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(QueryError::Missing(lake.to_path_buf()))
-        }
-        Err(source) => {
-            return Err(QueryError::Io {
-                path: lake.to_path_buf(),
-                source,
-            })
-        }
-    }
-    let mut out = Vec::new();
-    walk(lake, 0, [0; 4], &mut out)?;
-    out.sort();
-    Ok(out)
-}
-
-const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];
-
-fn walk(
-    dir: &Path,
-    depth: usize,
-    key: [u32; 4],
-    out: &mut Vec<LakeFile>,
-) -> Result<(), QueryError> {
-    let io_err = |source| QueryError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
-    for entry in std::fs::read_dir(dir).map_err(io_err)? {
-        let entry = entry.map_err(io_err)?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let is_dir = entry.file_type().map_err(io_err)?.is_dir();
-        if depth < 4 {
-            let value = name
-                .strip_prefix(PARTS[depth])
-                .and_then(|v| v.parse::<u32>().ok());
-            if let (true, Some(v)) = (is_dir, value) {
-                let mut key = key;
-                key[depth] = v;
-                walk(&entry.path(), depth + 1, key, out)?;
-            }
-        } else if !is_dir && name.ends_with(".parquet") && !name.starts_with('.') {
-            let hour = i32::try_from(key[0])
-                .ok()
-                .and_then(|year| chrono::NaiveDate::from_ymd_opt(year, key[1], key[2]))
-                .and_then(|d| d.and_hms_opt(key[3], 0, 0));
-            if let Some(hour) = hour {
-                out.push(LakeFile {
-                    hour_start: hour.and_utc().timestamp_micros(),
-                    path: entry.path(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 /// The lake's own partition levels, from the end of a data file's path.
@@ -369,14 +300,21 @@ impl LakeDb {
             }
             false => (files.clone(), ""),
         };
-        // Each file's summary, when it is to be read instead of the file.
-        let summary_of = |f: &LakeFile| -> Option<PathBuf> {
-            if summaries != Summaries::Use || !range.covers_hour(f.hour_start) {
-                return None;
-            }
+        // The summaries of the range's hours, listed (not one `stat` per data file), and each
+        // file's summary when it is to be read instead of the file.
+        let mut listed: HashSet<PathBuf> = match summaries {
+            Summaries::Use => summary_files(lake)?
+                .into_iter()
+                .filter(|f| range.overlaps_hour(f.hour_start))
+                .map(|f| f.path)
+                .collect(),
+            _ => HashSet::new(),
+        };
+        let mut summary_of = |f: &LakeFile| -> Option<PathBuf> {
             let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
             let path = lake.join(crate::lake::Lake::summary_target(rel));
-            path.is_file().then_some(path)
+            let listed = listed.remove(&path);
+            (listed && range.covers_hour(f.hour_start)).then_some(path)
         };
         let mut candidates = Vec::new();
         if summaries != Summaries::None {
@@ -387,6 +325,8 @@ impl LakeDb {
                 });
             }
         }
+        // What is left had no data file.
+        crate::summary_use::warn_orphans(listed);
         let Selected {
             summaries: summarised,
             aggregated: unsummarised,

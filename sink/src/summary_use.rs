@@ -7,11 +7,15 @@
 //! replaced by hand) is aggregated from its rows instead, with a warning that names it, so that
 //! `report` counts what `query` reads, or fails naming the file where DuckDB cannot read it, as
 //! `query` does. A file changed in place without a change of length is not noticed. Summaries
-//! written before 2026-11-30 record no length and are read as before.
+//! written before 2026-11-30 record no length and are read as before. A summary left without
+//! its data file (the writer publishes the data file first, so only a removal by hand or by
+//! another tool leaves one) is not read, and [`warn_orphans`] says that rows are missing.
 
 use crate::summary::DATA_BYTES_KEY;
 use parquet::file::metadata::ParquetMetaDataReader;
+use std::collections::HashSet;
 use std::fs::File;
+use std::path::PathBuf;
 
 /// One data file of a session: its name as DuckDB reads it (absolute, UTF-8), and its summary's
 /// name where that summary may stand in for it.
@@ -100,4 +104,18 @@ fn recorded_lengths(summaries: &[&str]) -> Vec<Option<u64>> {
             .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Warns, once, of summaries whose data file is not in the lake: the rows of a committed file
+/// are gone, and neither `query` nor `report` counts them.
+pub(crate) fn warn_orphans(orphans: HashSet<PathBuf>) {
+    let Some(first) = orphans.iter().min() else {
+        return;
+    };
+    tracing::warn!(
+        summaries = orphans.len(),
+        first = %first.display(),
+        "committed data files are missing from the lake (removed by hand or by another tool?): \
+         their summaries are there, their rows are not, and they are not counted"
+    );
 }

@@ -639,6 +639,46 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
 }
 
 #[test]
+fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = dir.path().join("lake");
+    copy(&lake().lake, &copied);
+    let path = copied.to_str().unwrap();
+    let files = accesslake::query::lake_files(&copied).unwrap();
+    std::fs::remove_file(&files[0].path).unwrap();
+    let out = accesslake(&["report", "--lake", path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let name = files[0].path.file_stem().unwrap().to_str().unwrap();
+    assert!(
+        err.contains("data files are missing") && err.contains(&format!("{name}.summary")),
+        "{err}"
+    );
+    // Its summary is not read: the report counts what `query` reads.
+    let db = LakeDb::open_with(&copied, TimeRange::default(), Summaries::Use).unwrap();
+    assert_eq!(db.file_count(), files.len() - 1);
+    let report = build(&db, TimeRange::default(), LIMITS).unwrap();
+    let out = accesslake(&[
+        "query",
+        "--lake",
+        path,
+        "--format",
+        "csv",
+        "SELECT count(*) FROM logs",
+    ]);
+    let rows: u64 = common::stdout_of(out)
+        .lines()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(report.totals.requests, rows);
+    // A lake without a missing file says nothing of the kind.
+    let out = accesslake(&["report", "--lake", lake().lake_str()]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("missing"));
+}
+
+#[test]
 fn a_damaged_summary_is_named_and_can_be_bypassed() {
     let dir = tempfile::tempdir().unwrap();
     let copied = dir.path().join("lake");

@@ -1,0 +1,92 @@
+//! The committed files of a lake, listed by walking its `year=/month=/day=/hour=` directories:
+//! the data files ([`lake_files`]) and their summaries ([`summary_files`]), each with the UTC
+//! hour its directory names. Hidden files (a writer's `.name.tmp`) and anything outside the four
+//! levels never match; `_accesslake/` holds no `year=` directory at the top.
+
+use crate::query::QueryError;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// One committed lake file and the UTC hour its partition holds.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LakeFile {
+    /// Start of the partition's hour, µs since the epoch.
+    pub hour_start: i64,
+    pub path: PathBuf,
+}
+
+/// Lists the committed Parquet files of a lake, sorted by hour then path.
+pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
+    match std::fs::metadata(lake) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(QueryError::NotADirectory(lake.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(QueryError::Missing(lake.to_path_buf()))
+        }
+        Err(source) => {
+            return Err(QueryError::Io {
+                path: lake.to_path_buf(),
+                source,
+            })
+        }
+    }
+    let mut out = Vec::new();
+    walk(lake, 0, [0; 4], ".parquet", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Lists the lake's summary files (`_accesslake/summary/year=…/…/hour=…/*.summary`), sorted;
+/// none when the lake has no summary directory.
+pub fn summary_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
+    let dir = lake.join(crate::lake::META_DIR).join("summary");
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(&dir, 0, [0; 4], ".summary", &mut out)?;
+    }
+    out.sort();
+    Ok(out)
+}
+
+const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];
+
+fn walk(
+    dir: &Path,
+    depth: usize,
+    key: [u32; 4],
+    extension: &str,
+    out: &mut Vec<LakeFile>,
+) -> Result<(), QueryError> {
+    let io_err = |source| QueryError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let entry = entry.map_err(io_err)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let is_dir = entry.file_type().map_err(io_err)?.is_dir();
+        if depth < 4 {
+            let value = name
+                .strip_prefix(PARTS[depth])
+                .and_then(|v| v.parse::<u32>().ok());
+            if let (true, Some(v)) = (is_dir, value) {
+                let mut key = key;
+                key[depth] = v;
+                walk(&entry.path(), depth + 1, key, extension, out)?;
+            }
+        } else if !is_dir && name.ends_with(extension) && !name.starts_with('.') {
+            let hour = i32::try_from(key[0])
+                .ok()
+                .and_then(|year| chrono::NaiveDate::from_ymd_opt(year, key[1], key[2]))
+                .and_then(|d| d.and_hms_opt(key[3], 0, 0));
+            if let Some(hour) = hour {
+                out.push(LakeFile {
+                    hour_start: hour.and_utc().timestamp_micros(),
+                    path: entry.path(),
+                });
+            }
+        }
+    }
+    Ok(())
+}
