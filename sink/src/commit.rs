@@ -10,6 +10,7 @@ use crate::lake::{create_dir_synced, sync_dir, Lake};
 use crate::offsets::{self, PartitionState};
 use crate::pipeline::PipelineError;
 use crate::summary;
+use crate::summary_use::DataDigest;
 use crate::writer::{self, FileMeta};
 use arrow::record_batch::RecordBatch;
 use std::fs::File;
@@ -167,19 +168,22 @@ impl CommitJob {
             let s = pending.next().expect("a pending entry per summary");
             let summary_path = staging.join(&s.staged);
             // The summary is built on a thread of its own while the data file is encoded; its
-            // footer records the data file's length (none if that file failed: the commit fails).
+            // footer records the data file's digest. It records none if that file failed (the
+            // commit fails) or cannot be read back (that summary is then not checked).
             let (data, summary) = std::thread::scope(|scope| -> Result<(File, File)> {
-                let (length, length_of_data) = std::sync::mpsc::channel();
+                let (digest, digest_of_data) = std::sync::mpsc::channel();
                 let summary = scope.spawn(|| {
                     summary::write_summary(&summary_path, batches, move || {
-                        length_of_data.recv().ok()
+                        digest_of_data.recv().ok()
                     })
                 });
                 let data = writer::write_file_unsynced(&path, batches, meta);
-                if let Some(m) = data.as_ref().ok().and_then(|f| f.metadata().ok()) {
-                    let _ = length.send(m.len());
+                // Read back through a handle of its own: the writer's is write-only.
+                let read_back = || DataDigest::of(&File::open(&path).ok()?).ok();
+                if let Some(d) = data.as_ref().ok().and_then(|_| read_back()) {
+                    let _ = digest.send(d);
                 }
-                drop(length);
+                drop(digest);
                 let summary = summary
                     .join()
                     .unwrap_or_else(|e| std::panic::resume_unwind(e));

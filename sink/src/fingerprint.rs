@@ -171,13 +171,20 @@ pub fn file_id(text: impl Read) -> io::Result<Option<FileId>> {
     }))
 }
 
-/// FNV-1a (64-bit) of `text`, folded to a non-negative `i32`.
-fn fnv_id(text: &[u8]) -> i32 {
+/// FNV-1a (64-bit) of `bytes`: a stable hash (the same on every build and machine), for ids and
+/// digests stored in the lake.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in text {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    h
+}
+
+/// [`fnv1a64`] of `text`, folded to a non-negative `i32`.
+fn fnv_id(text: &[u8]) -> i32 {
+    let h = fnv1a64(text);
     ((h ^ (h >> 32)) as u32 & 0x7fff_ffff) as i32
 }
 

@@ -14,6 +14,7 @@
 //! SQL for the reader ([`sql`], applied to files without a summary and to hours cut by
 //! `--from`/`--to`). A test checks both give the same summary.
 
+use crate::summary_use::DataDigest;
 use crate::writer::WriterError;
 use arrow::array::{
     ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, Int32Builder, Int64Builder, StringArray,
@@ -25,17 +26,12 @@ use arrow::datatypes::{
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use rustc_hash::FxHashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock};
-
-/// The key-value metadata key under which a summary records the length in bytes of its data
-/// file as committed ([`crate::summary_use`] compares it with the file's length when read).
-pub const DATA_BYTES_KEY: &str = "accesslake.data_file_bytes";
 
 /// One hour in µs.
 const HOUR_US: i64 = 3_600_000_000;
@@ -454,10 +450,11 @@ impl<'a> SummaryWriter<'a> {
 
     /// Writes the summary without fsyncing it: returns the open file, which the caller syncs
     /// (`File::sync_all`) before relying on it (a commit syncs all its files at once). The rows
-    /// are encoded first; only then is `data_bytes` asked for the length of the data file the
-    /// summary describes, recorded under [`DATA_BYTES_KEY`] (nothing when it gives `None`), so
-    /// that a caller encoding that file meanwhile is waited for only at the footer.
-    pub fn finish(self, data_bytes: impl FnOnce() -> Option<u64>) -> Result<File, WriterError> {
+    /// are encoded first; only then is `data` asked for the digest of the data file the summary
+    /// describes, recorded in the footer (nothing when it gives `None`; see
+    /// [`crate::summary_use`]), so that a caller encoding that file meanwhile is waited for only
+    /// at the footer.
+    pub fn finish(self, data: impl FnOnce() -> Option<DataDigest>) -> Result<File, WriterError> {
         let batch = self.to_batch()?;
         let perr = |source| WriterError::Parquet {
             path: self.path.clone(),
@@ -483,8 +480,8 @@ impl<'a> SummaryWriter<'a> {
         let mut w = ArrowWriter::try_new(&self.file, schema(), Some(props)).map_err(perr)?;
         w.write(&batch).map_err(perr)?;
         w.flush().map_err(perr)?;
-        if let Some(n) = data_bytes() {
-            w.append_key_value_metadata(KeyValue::new(DATA_BYTES_KEY.to_string(), n.to_string()));
+        for kv in data().iter().flat_map(DataDigest::key_values) {
+            w.append_key_value_metadata(kv);
         }
         w.close().map_err(perr)?;
         Ok(self.file)
@@ -575,12 +572,12 @@ impl Builder {
 
 /// Writes the summary of `batches` (the rows of one data file) to `path` and returns the open,
 /// complete file, not yet fsynced: a commit syncs all its staged files at once before its
-/// commit point. `data_bytes` gives the data file's length once its rows are encoded
+/// commit point. `data` gives the data file's digest once its rows are encoded
 /// ([`SummaryWriter::finish`]).
 pub fn write_summary(
     path: &Path,
     batches: &[RecordBatch],
-    data_bytes: impl FnOnce() -> Option<u64>,
+    data: impl FnOnce() -> Option<DataDigest>,
 ) -> Result<File, WriterError> {
     let file = File::create(path).map_err(|source| WriterError::Sync {
         path: path.into(),
@@ -590,7 +587,7 @@ pub fn write_summary(
     for b in batches {
         w.write(b)?;
     }
-    w.finish(data_bytes)
+    w.finish(data)
 }
 
 #[cfg(test)]

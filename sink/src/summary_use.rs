@@ -2,20 +2,98 @@
 //!
 //! A file's summary ([`crate::summary`]) stands in for the file when its whole hour lies in the
 //! range, the summary is there, and the file is still the one it was committed with. For that
-//! last point a summary records the length in bytes of its data file as committed (key-value
-//! metadata [`DATA_BYTES_KEY`]). A data file of another length (cut short, appended to, or
-//! replaced by hand) is aggregated from its rows instead, with a warning that names it, so that
-//! `report` counts what `query` reads, or fails naming the file where DuckDB cannot read it, as
-//! `query` does. A file changed in place without a change of length is not noticed. Summaries
-//! written before 2026-11-30 record no length and are read as before. A summary left without
-//! its data file (the writer publishes the data file first, so only a removal by hand or by
-//! another tool leaves one) is not read, and [`warn_orphans`] says that rows are missing.
+//! last point a summary records its data file's [`DataDigest`] as committed: its length in bytes
+//! and a hash of its Parquet footer (key-value metadata [`DATA_BYTES_KEY`] and
+//! [`DATA_FOOTER_KEY`]). The footer holds the file's row count, every column chunk's offset, size
+//! and statistics, and the key-value metadata naming its source, partition and offsets, so two
+//! lake files of one length still differ there. A data file whose digest is not the recorded one
+//! (cut short, appended to, replaced by hand or by another tool) is aggregated from its rows
+//! instead, with a warning that names it, so that `report` counts what `query` reads (or fails
+//! where DuckDB cannot read the file). A change inside the data pages that keeps the length and
+//! the footer is not seen. Summaries written by builds before this check record no digest and
+//! are read as before. A summary left without its data file (the writer publishes the data file
+//! first, so only a removal by hand or by another tool leaves one) is not read, and
+//! [`warn_orphans`] says that rows are missing.
 
-use crate::summary::DATA_BYTES_KEY;
-use parquet::file::metadata::ParquetMetaDataReader;
+use crate::fingerprint::fnv1a64;
+use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use std::collections::HashSet;
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+
+/// The key-value metadata key under which a summary records its data file's length in bytes.
+pub const DATA_BYTES_KEY: &str = "accesslake.data_file_bytes";
+
+/// The key-value metadata key under which a summary records the hash of its data file's footer
+/// (16 hex digits of FNV-1a 64 over the file's last 8 + footer-length bytes).
+pub const DATA_FOOTER_KEY: &str = "accesslake.data_file_footer";
+
+/// At most this many files are named one by one in the warnings of one session.
+const NAMED: usize = 10;
+
+/// What a summary records of its data file, and what is compared with the file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DataDigest {
+    pub bytes: u64,
+    /// `None` in a summary that recorded only the length.
+    pub footer: Option<u64>,
+}
+
+impl DataDigest {
+    /// The digest of an open Parquet file: its length, and the hash of its footer (the file's
+    /// last 8 + footer-length bytes; of its last 8 bytes, or fewer, when those do not end in a
+    /// footer).
+    pub fn of(mut file: &File) -> std::io::Result<DataDigest> {
+        let bytes = file.metadata()?.len();
+        let mut tail = [0u8; 8];
+        let tail_len = bytes.min(8);
+        file.seek(SeekFrom::Start(bytes - tail_len))?;
+        file.read_exact(&mut tail[..tail_len as usize])?;
+        let footer_len = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
+        let hashed = match &tail[4..] == b"PAR1" && footer_len + 8 <= bytes {
+            true => footer_len + 8,
+            false => tail_len,
+        };
+        let mut footer = vec![0u8; hashed as usize];
+        file.seek(SeekFrom::Start(bytes - hashed))?;
+        file.read_exact(&mut footer)?;
+        Ok(DataDigest {
+            bytes,
+            footer: Some(fnv1a64(&footer)),
+        })
+    }
+
+    /// The key-value metadata that records the digest in a summary.
+    pub fn key_values(&self) -> Vec<KeyValue> {
+        let footer = self.footer.map(|f| format!("{f:016x}"));
+        std::iter::once(KeyValue::new(DATA_BYTES_KEY.into(), self.bytes.to_string()))
+            .chain(footer.map(|f| KeyValue::new(DATA_FOOTER_KEY.into(), f)))
+            .collect()
+    }
+
+    /// The digest recorded in `kv`: `None` without [`DATA_BYTES_KEY`]. A value that does not
+    /// parse (edited by hand) gives a length of `u64::MAX`, which no file matches.
+    pub fn recorded(kv: &[KeyValue]) -> Option<DataDigest> {
+        let value = |key: &str| {
+            kv.iter()
+                .find(|kv| kv.key == key)
+                .map(|kv| kv.value.as_deref().unwrap_or("").trim())
+        };
+        let bytes = value(DATA_BYTES_KEY)?.parse().ok();
+        let footer = value(DATA_FOOTER_KEY).map(|f| u64::from_str_radix(f, 16).ok());
+        Some(DataDigest {
+            bytes: bytes.filter(|_| footer != Some(None)).unwrap_or(u64::MAX),
+            footer: footer.flatten(),
+        })
+    }
+
+    /// Whether `found`, a file's digest now, is the one recorded (a recorded digest without a
+    /// footer hash compares the length only).
+    fn matches(&self, found: &DataDigest) -> bool {
+        self.bytes == found.bytes && self.footer.is_none_or(|f| found.footer == Some(f))
+    }
+}
 
 /// One data file of a session: its name as DuckDB reads it (absolute, UTF-8), and its summary's
 /// name where that summary may stand in for it.
@@ -31,73 +109,77 @@ pub(crate) struct Selected {
     pub aggregated: Vec<String>,
 }
 
-/// Splits `candidates`: a file whose summary is given and whose length is the one its summary
+/// Splits `candidates`: a file whose summary is given and whose digest is the one its summary
 /// recorded (or which recorded none) is read by its summary; every other file is aggregated.
 pub(crate) fn select(candidates: Vec<Candidate>) -> Selected {
-    let summaries: Vec<&str> = candidates
+    let pairs: Vec<(&str, &str)> = candidates
         .iter()
-        .filter_map(|c| c.summary.as_deref())
+        .filter_map(|c| Some((c.data.as_str(), c.summary.as_deref()?)))
         .collect();
-    let mut recorded = recorded_lengths(&summaries).into_iter();
-    let mut out = Selected::default();
+    let mut verdicts = on_threads(&pairs, |&(data, summary)| check(data, summary)).into_iter();
+    let (mut out, mut changed) = (Selected::default(), 0);
     for Candidate { data, summary } in candidates {
         let Some(summary) = summary else {
             out.aggregated.push(data);
             continue;
         };
-        let Some(want) = recorded.next().flatten() else {
-            out.summaries.push(summary);
-            continue;
-        };
-        match std::fs::metadata(&data).map(|m| m.len()) {
-            Ok(len) if len == want => out.summaries.push(summary),
-            found => {
-                let found = match found {
-                    Ok(len) => format!("{len} bytes"),
-                    Err(e) => e.to_string(),
-                };
-                tracing::warn!(
-                    file = data.as_str(),
-                    committed_bytes = want,
-                    found = found.as_str(),
-                    "a lake file is not the one its summary describes (its length changed \
-                     since its commit): its rows are read instead"
-                );
+        match verdicts.next().flatten() {
+            None => out.summaries.push(summary),
+            Some(found) => {
+                changed += 1;
+                if changed <= NAMED {
+                    tracing::warn!(
+                        file = data.as_str(),
+                        found = found.as_str(),
+                        "a lake file is not the one its summary describes (its length or \
+                         footer is not the commit's, or it cannot be read): its rows are read \
+                         instead"
+                    );
+                }
                 out.aggregated.push(data);
             }
         }
     }
+    if changed > NAMED {
+        tracing::warn!(
+            files = changed,
+            "lake files not the ones their summaries describe, in all (the first {NAMED} named \
+             above): their rows are read instead"
+        );
+    }
     out
 }
 
-/// The data file length `summary` recorded: `None` when it recorded none (written before the
-/// lengths were) or when its footer cannot be read (DuckDB then names it as it reads it), and
-/// `u64::MAX`, which no file matches, for a value that is not a length (edited by hand).
-fn recorded_length(summary: &str) -> Option<u64> {
+/// Why the data file `data` is not the one `summary` describes (what was found instead), or
+/// `None` when it is, or when the summary recorded no digest, or its footer cannot be read
+/// (DuckDB then names it as it reads it).
+fn check(data: &str, summary: &str) -> Option<String> {
     let file = File::open(summary).ok()?;
     let meta = ParquetMetaDataReader::new().parse_and_finish(&file).ok()?;
-    let kv = meta.file_metadata().key_value_metadata()?;
-    let value = kv
-        .iter()
-        .find(|kv| kv.key == DATA_BYTES_KEY)?
-        .value
-        .as_deref();
-    Some(
-        value
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(u64::MAX),
-    )
+    let want = DataDigest::recorded(meta.file_metadata().key_value_metadata()?)?;
+    let found = File::open(data).and_then(|f| DataDigest::of(&f));
+    match found {
+        Ok(found) if want.matches(&found) => None,
+        Ok(_) if want.bytes == u64::MAX => Some("the summary's record of it is not valid".into()),
+        Ok(found) if found.bytes != want.bytes => Some(format!(
+            "{} bytes, committed with {}",
+            found.bytes, want.bytes
+        )),
+        Ok(_) => Some("another footer than the committed file's, of the same length".into()),
+        Err(e) => Some(format!("cannot read it: {e}")),
+    }
 }
 
-/// [`recorded_length`] of each of `summaries`, read on as many threads as there are cores (a
-/// footer takes tens of microseconds, and a lake of short windows has thousands of files).
-fn recorded_lengths(summaries: &[&str]) -> Vec<Option<u64>> {
+/// `f` of each item, on up to one thread per core, in order (a check takes tens of
+/// microseconds, and a lake of short windows has thousands of files; under 64 items, one
+/// thread).
+fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = summaries.len().div_ceil(threads).max(64);
+    let per_thread = items.len().div_ceil(threads).max(64);
     std::thread::scope(|scope| {
-        let parts: Vec<_> = summaries
+        let parts: Vec<_> = items
             .chunks(per_thread)
-            .map(|part| scope.spawn(|| part.iter().map(|s| recorded_length(s)).collect::<Vec<_>>()))
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<_>>()))
             .collect();
         parts
             .into_iter()
@@ -118,4 +200,62 @@ pub(crate) fn warn_orphans(orphans: HashSet<PathBuf>) {
         "committed data files are missing from the lake (removed by hand or by another tool?): \
          their summaries are there, their rows are not, and they are not counted"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_digest_round_trips_and_a_hand_edited_one_matches_nothing() {
+        let d = DataDigest {
+            bytes: 56_108,
+            footer: Some(0x3be4_6ecd_2c1c_9856),
+        };
+        assert_eq!(DataDigest::recorded(&d.key_values()), Some(d));
+        assert!(d.matches(&d));
+        assert!(!d.matches(&DataDigest {
+            footer: Some(1),
+            ..d
+        }));
+        assert!(!d.matches(&DataDigest { bytes: 1, ..d }));
+        // A length alone (no footer hash recorded) compares the length only.
+        let length_only = DataDigest::recorded(&d.key_values()[..1]).unwrap();
+        assert_eq!(length_only.footer, None);
+        assert!(length_only.matches(&DataDigest {
+            footer: Some(1),
+            ..d
+        }));
+        assert_eq!(DataDigest::recorded(&[]), None);
+        let edited = |bytes: &str, footer: &str| {
+            DataDigest::recorded(&[
+                KeyValue::new(DATA_BYTES_KEY.into(), bytes.to_string()),
+                KeyValue::new(DATA_FOOTER_KEY.into(), footer.to_string()),
+            ])
+            .unwrap()
+        };
+        assert!(edited("56108", "3be46ecd2c1c9856").matches(&d));
+        assert!(!edited("abc", "3be46ecd2c1c9856").matches(&d));
+        assert!(!edited("56108", "xyz").matches(&d));
+    }
+
+    #[test]
+    fn the_digest_hashes_the_footer_and_survives_files_too_short_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = |bytes: &[u8]| {
+            let p = dir.path().join("f");
+            std::fs::write(&p, bytes).unwrap();
+            DataDigest::of(&File::open(&p).unwrap()).unwrap()
+        };
+        // Footer length 3, then the magic: the last 3 + 8 bytes are hashed, not what precedes.
+        let file = |head: &[u8], footer: &[u8]| [head, footer, &[3, 0, 0, 0], b"PAR1"].concat();
+        let a = digest(&file(b"PAR1 rows", b"xyz"));
+        assert_eq!(a.bytes, 20);
+        assert_eq!(a, digest(&file(b"PAR1 ROWS", b"xyz")));
+        assert_ne!(a, digest(&file(b"PAR1 rows", b"xyZ")));
+        // Not a Parquet tail, or shorter than one: the last bytes, whatever there are.
+        assert_eq!(digest(b"").bytes, 0);
+        assert_ne!(digest(b"abc"), digest(b"abd"));
+        assert_ne!(digest(&[9, 0, 0, 0, b'P', b'A', b'R', b'1']).footer, None);
+    }
 }

@@ -619,7 +619,26 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains(name) && err.contains("length changed"),
+        err.contains(name) && err.contains("committed with"),
+        "{err}"
+    );
+    // Its own rows under a footer changed in place, at its length (as another lake file of
+    // the same length would be): read by its rows, with the whole lake's totals.
+    let rel = a.path.strip_prefix(&copied).unwrap();
+    let mut bytes = std::fs::read(lake().lake.join(rel)).unwrap();
+    let at = bytes
+        .windows(11)
+        .rposition(|w| w == b"accesslake ")
+        .expect("the footer names its writer");
+    bytes[at] = b'A';
+    std::fs::write(&a.path, &bytes).unwrap();
+    let db = LakeDb::open_with(&copied, TimeRange::default(), Summaries::Use).unwrap();
+    assert_eq!(db.summarised_count(), db.file_count() - 1);
+    assert_eq!(build(&db, TimeRange::default(), LIMITS).unwrap(), whole);
+    let out = accesslake(&["report", "--lake", path]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(name) && err.contains("another footer"),
         "{err}"
     );
     // A file cut short: `report` fails and names it, as `query` does.
