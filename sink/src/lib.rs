@@ -5,7 +5,7 @@
 //! command), [`logfile`] (opening plain or gzip-compressed log files), [`enrich`] (GeoIP, ASN,
 //! `is_bot`, with memos), [`geoip`] (the MaxMind-format databases and their record layouts),
 //! [`rows`] (the lake schema and a columnar row buffer), [`writer`] (one Parquet file), [`summary`]
-//! (each data file's pre-aggregated summary), [`lake`] (the directory layout and atomic
+//! (each data file's pre-aggregated summary) with [`summary_sql`] (its aggregation in SQL), [`lake`] (the directory layout and atomic
 //! publishing), [`dead_letter`] (the JSON of a line or record that is not a row), [`lock`] (one
 //! writer per partition), [`offsets`] (per-partition resume state, the commit point), [`window`]
 //! (tumbling event-time windows), [`pipeline`] (one source partition's enrich → window → commit
@@ -59,6 +59,7 @@ pub mod report_text;
 pub mod rows;
 pub mod search_tree;
 pub mod summary;
+pub mod summary_sql;
 pub mod summary_use;
 pub mod window;
 pub mod workers;

@@ -218,6 +218,7 @@ pub struct LakeDb {
     raw: RawDb,
     files: usize,
     summarised: usize,
+    combined: bool,
 }
 
 /// Which views [`LakeDb::open_with`] creates besides `logs`.
@@ -228,10 +229,27 @@ pub enum Summaries {
     None,
     /// Also `summary`: the [`crate::summary`] rows of the range, read from each file's summary
     /// where the file's whole hour is in the range and it has one, computed from the rows
-    /// (filtered on `time`) for the other files.
+    /// (filtered on `time`) for the other files. Where the summaries are many and small
+    /// ([`crate::summary_use::combine_pays`]), `summary` is a table of them combined once
+    /// ([`crate::summary::combine_sql`]), so that each of a report's queries does not read every
+    /// file again; otherwise a view.
     Use,
+    /// [`Summaries::Use`], as a view whatever the files (for checks).
+    UseView,
+    /// [`Summaries::Use`], combined whatever the files (for checks).
+    UseCombined,
     /// `summary` computed from the rows of every file (the summaries are not read).
     Recompute,
+}
+
+impl Summaries {
+    /// Whether the files' summaries are read.
+    fn read(self) -> bool {
+        matches!(
+            self,
+            Summaries::Use | Summaries::UseView | Summaries::UseCombined
+        )
+    }
 }
 
 impl LakeDb {
@@ -246,6 +264,17 @@ impl LakeDb {
         range: TimeRange,
         summaries: Summaries,
     ) -> Result<LakeDb, QueryError> {
+        // The summaries of the range's hours, listed (not one `stat` per data file) before the
+        // data files: a commit publishes a data file before its summary, so a summary listed
+        // here without its data file listed next was removed, not still being published.
+        let mut listed: HashSet<PathBuf> = match summaries.read() {
+            true => summary_files(lake)?
+                .into_iter()
+                .filter(|f| range.overlaps_hour(f.hour_start))
+                .map(|f| f.path)
+                .collect(),
+            false => HashSet::new(),
+        };
         let all = lake_files(lake)?;
         let settle = std::time::Duration::from_secs(1);
         for (source, partition, files) in crate::lake::unpublished(lake, settle) {
@@ -300,16 +329,7 @@ impl LakeDb {
             }
             false => (files.clone(), ""),
         };
-        // The summaries of the range's hours, listed (not one `stat` per data file), and each
-        // file's summary when it is to be read instead of the file.
-        let mut listed: HashSet<PathBuf> = match summaries {
-            Summaries::Use => summary_files(lake)?
-                .into_iter()
-                .filter(|f| range.overlaps_hour(f.hour_start))
-                .map(|f| f.path)
-                .collect(),
-            _ => HashSet::new(),
-        };
+        // Each file's summary, when it is to be read instead of the file.
         let mut summary_of = |f: &LakeFile| -> Option<PathBuf> {
             let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
             let path = lake.join(crate::lake::Lake::summary_target(rel));
@@ -330,7 +350,13 @@ impl LakeDb {
         let Selected {
             summaries: summarised,
             aggregated: unsummarised,
+            rows: summary_rows,
         } = crate::summary_use::select(candidates);
+        let combined = match summaries {
+            Summaries::UseCombined => true,
+            Summaries::Use => crate::summary_use::combine_pays(summarised.len(), summary_rows),
+            _ => false,
+        };
         let mut raw = RawDb {
             db: std::ptr::null_mut(),
             con: std::ptr::null_mut(),
@@ -388,10 +414,19 @@ impl LakeDb {
                 )));
             }
             views.push_str(&format!(
-                "CREATE VIEW summary AS {};",
+                "CREATE VIEW summary_scan AS {};",
                 parts.join("\nUNION ALL ")
             ));
         }
+        // Combined once the session is locked: the table is in memory, its sources allowed.
+        let summary = match (summaries, combined) {
+            (Summaries::None, _) => String::new(),
+            (_, true) => format!(
+                "CREATE TEMP TABLE summary AS {};",
+                crate::summary::combine_sql("summary_scan")
+            ),
+            (_, false) => "CREATE VIEW summary AS SELECT * FROM summary_scan;".into(),
+        };
         let allowed: Vec<String> = read.iter().chain(&summarised).cloned().collect();
         conn.execute_batch(&format!(
             "SET autoinstall_known_extensions = false;
@@ -400,7 +435,8 @@ impl LakeDb {
              {views}
              SET allowed_paths = [{}];
              SET enable_external_access = false;
-             SET lock_configuration = true;",
+             SET lock_configuration = true;
+             {summary}",
             // Each name, and its pattern where that differs: DuckDB checks both.
             allowed
                 .iter()
@@ -417,7 +453,13 @@ impl LakeDb {
             raw,
             files: files.len(),
             summarised: summarised.len(),
+            combined,
         })
+    }
+
+    /// Whether `summary` is a table of the summaries combined once (see [`Summaries::Use`]).
+    pub fn summaries_combined(&self) -> bool {
+        self.combined
     }
 
     /// How many files the view `summary` reads the summary of (the rest are aggregated).

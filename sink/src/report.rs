@@ -238,9 +238,10 @@ pub fn class_of(status: Option<i32>) -> usize {
     }
 }
 
-/// Builds the report by querying an open lake session with the view `summary`
+/// Builds the report by querying an open lake session with the relation `summary`
 /// ([`LakeDb::open_with`]): every section sums [`crate::summary`] rows, read from each file's
-/// summary or computed from the rows of files without one (and of hours cut by the range).
+/// summary or computed from the rows of files without one (and of hours cut by the range); for
+/// many small summaries, combined once into a table first.
 ///
 /// Five queries, one per summary section: (1) hour × status × `is_bot` (→ totals, first and
 /// last instant, status codes, hourly classes and bandwidth, bots vs humans, hours of the day),

@@ -14,6 +14,7 @@
 //! SQL for the reader ([`sql`], applied to files without a summary and to hours cut by
 //! `--from`/`--to`). A test checks both give the same summary.
 
+pub use crate::summary_sql::{combine_sql, sql, CLAMPED_SUM_OF_BYTES};
 use crate::summary_use::DataDigest;
 use crate::writer::WriterError;
 use arrow::array::{
@@ -71,67 +72,7 @@ impl Section {
             Section::Client => "client",
         }
     }
-
-    /// The SQL of each column this section fills, from a relation of lake rows; every other
-    /// column is NULL. Aggregates (`count`, `sum`, `min`, `max`) make the values; the rest are
-    /// the group keys.
-    fn exprs(self) -> &'static [(&'static str, &'static str)] {
-        const REQUESTS: (&str, &str) = ("requests", "count(*)");
-        const BYTES: (&str, &str) = ("bytes", CLAMPED_SUM_OF_BYTES);
-        match self {
-            Section::Traffic => &[
-                // The hour's start, rounded down (before 1970 too: DuckDB's `//` and `%`
-                // truncate toward zero, so the remainder is made non-negative first), as the
-                // writer's `div_euclid`.
-                (
-                    "hour",
-                    "to_timestamp((epoch_us(time) - (epoch_us(time) % 3600000000 + 3600000000) \
-                     % 3600000000) // 1000000)",
-                ),
-                ("status", "status"),
-                ("is_bot", "is_bot"),
-                REQUESTS,
-                BYTES,
-                ("first", "min(time)"),
-                ("last", "max(time)"),
-            ],
-            Section::Geo => &[
-                ("country_code", "country_code"),
-                ("country", "country"),
-                ("region", "region"),
-                ("city", "city"),
-                REQUESTS,
-                BYTES,
-            ],
-            Section::Path => &[("path", "path"), REQUESTS, BYTES],
-            Section::Referrer => &[("referrer", "referrer"), REQUESTS, BYTES],
-            Section::Client => &[
-                ("status", "status"),
-                ("country_code", "min(country_code)"),
-                ("country", "min(country)"),
-                ("client_ip", "client_ip"),
-                ("asn", "min(asn)"),
-                ("as_org", "min(as_org)"),
-                REQUESTS,
-            ],
-        }
-    }
-
-    /// Which rows the section aggregates (SQL), if not all.
-    fn filter(self) -> Option<&'static str> {
-        match self {
-            Section::Client => Some("status <> 200 OR status IS NULL"),
-            _ => None,
-        }
-    }
 }
-
-/// `sum(bytes)` (0 when there are none) held to the `BIGINT` range: DuckDB sums `BIGINT`s as
-/// `HUGEINT`, and a plain cast back fails past `i64::MAX`. The writer ([`clamp`]) gives the same
-/// value, and `report` adds up summary rows with it, so byte totals saturate at `i64::MAX`
-/// instead of wrapping or failing.
-pub const CLAMPED_SUM_OF_BYTES: &str = "least(greatest(coalesce(sum(bytes), 0), \
-     -9223372036854775808), 9223372036854775807)::BIGINT";
 
 /// A byte total held to the `BIGINT` range, as [`CLAMPED_SUM_OF_BYTES`] holds it.
 fn clamp(total: i128) -> i64 {
@@ -159,7 +100,7 @@ impl Type {
         }
     }
 
-    fn sql(self) -> &'static str {
+    pub(crate) fn sql(self) -> &'static str {
         match self {
             Type::Str => "VARCHAR",
             Type::Int32 => "INTEGER",
@@ -212,37 +153,6 @@ const STATISTICS_COLUMNS: &[&str] = &["kind", "hour"];
 /// The summary's Arrow schema.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
-}
-
-/// The summary of the lake rows that the SQL relation `rows` yields (e.g. `read_parquet(…)` or
-/// a parenthesised `SELECT`), as one SQL query with [`COLUMNS`] in order. `rows` is repeated
-/// in each section's branch, so no common table expression is materialised.
-pub fn sql(rows: &str) -> String {
-    Section::ALL
-        .iter()
-        .map(|s| {
-            let exprs = s.exprs();
-            let cols: Vec<String> = COLUMNS
-                .iter()
-                .map(|(name, t)| match *name {
-                    "kind" => format!("'{}' AS kind", s.name()),
-                    _ => match exprs.iter().find(|(c, _)| c == name) {
-                        Some((_, e)) => format!("{e} AS \"{name}\""),
-                        None => format!("NULL::{} AS \"{name}\"", t.sql()),
-                    },
-                })
-                .collect();
-            let filter = s
-                .filter()
-                .map(|f| format!(" WHERE {f}"))
-                .unwrap_or_default();
-            format!(
-                "SELECT {} FROM {rows}{filter} GROUP BY ALL",
-                cols.join(", ")
-            )
-        })
-        .collect::<Vec<_>>()
-        .join("\nUNION ALL ")
 }
 
 /// Byte totals are kept as `i128` (no row count can overflow one) and clamped to `i64` when the

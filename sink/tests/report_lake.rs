@@ -302,16 +302,22 @@ fn check(report: &Report, t: &Value) {
 }
 
 /// The report of `range`, built from the per-file summaries; checked equal to the report built
-/// from every row (the summaries ignored), and reading summaries for `summarised` of the files.
+/// from every row (the summaries ignored) and to the one built from the summaries combined
+/// first, and reading summaries for `summarised` of the files.
 fn report(range: TimeRange, summarised: impl Fn(usize, usize) -> bool) -> Report {
-    let db = LakeDb::open_with(&lake().lake, range, Summaries::Use).unwrap();
+    let db = LakeDb::open_with(&lake().lake, range, Summaries::UseView).unwrap();
     assert!(
         summarised(db.summarised_count(), db.file_count()),
         "{} of {} files summarised",
         db.summarised_count(),
         db.file_count()
     );
+    assert!(!db.summaries_combined());
     let report = build(&db, range, LIMITS).unwrap();
+    let db = LakeDb::open_with(&lake().lake, range, Summaries::UseCombined).unwrap();
+    assert!(db.summaries_combined());
+    let combined = build(&db, range, LIMITS).unwrap();
+    assert_eq!(report, combined, "summaries read and combined disagree");
     let db = LakeDb::open_with(&lake().lake, range, Summaries::Recompute).unwrap();
     assert_eq!(db.summarised_count(), 0);
     let recomputed = build(&db, range, LIMITS).unwrap();
