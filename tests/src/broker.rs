@@ -16,6 +16,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use std::future::Future;
 use std::path::PathBuf;
@@ -148,8 +149,12 @@ impl Broker {
             AdminOptions::new().operation_timeout(Some(Timeout::After(Duration::from_secs(10))));
         let results = block_on(admin.create_topics([&topic], &opts))?;
         for r in results {
-            if let Err((t, e)) = r {
-                bail!("creating topic {t}: {e}");
+            match r {
+                // The client retries a request that timed out, and the broker may have done the
+                // first (seen on a loaded machine); the broker is this test's own, so the topic
+                // is this call's, and its partitions are checked below.
+                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Err((t, e)) => bail!("creating topic {t}: {e}"),
             }
         }
         let c: BaseConsumer = self.client_config().create()?;
@@ -192,9 +197,7 @@ impl Broker {
                 match producer.send(rec) {
                     Ok(()) => break,
                     Err((
-                        rdkafka::error::KafkaError::MessageProduction(
-                            rdkafka::types::RDKafkaErrorCode::QueueFull,
-                        ),
+                        rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull),
                         r,
                     )) => {
                         rec = r;
