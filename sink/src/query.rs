@@ -84,6 +84,8 @@ pub enum QueryError {
     StatementCount(usize),
     #[error("cannot write the result: {0}")]
     Output(#[source] io::Error),
+    #[error("{}: not a summary of this build ({reason})", .path.display())]
+    NotASummary { path: PathBuf, reason: String },
 }
 
 /// A half-open UTC time range `[from, to)` in microseconds since the epoch; either end open.
@@ -351,7 +353,7 @@ impl LakeDb {
             summaries: summarised,
             aggregated: unsummarised,
             rows: summary_rows,
-        } = crate::summary_use::select(candidates);
+        } = crate::summary_use::select(candidates)?;
         let combined = match summaries {
             Summaries::UseCombined => true,
             Summaries::Use => crate::summary_use::combine_pays(summarised.len(), summary_rows),

@@ -569,8 +569,14 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
     // DuckDB names a file it cannot read; a summary's gets a way out.
     let damaged = |e: ReportError| match e {
         ReportError::DuckDb(_) | ReportError::Query(QueryError::DuckDb(_))
-            if !cfg.no_summaries && e.to_string().contains(".summary'") =>
+            if !cfg.no_summaries
+                && [".summary'", ".summary\""]
+                    .iter()
+                    .any(|q| e.to_string().contains(q)) =>
         {
+            ReportError::DamagedSummary(e.to_string())
+        }
+        ReportError::Query(QueryError::NotASummary { .. }) => {
             ReportError::DamagedSummary(e.to_string())
         }
         e => e,

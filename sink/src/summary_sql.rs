@@ -173,6 +173,18 @@ mod tests {
             let quoted = format!("\"{name}\"");
             assert!(sql.contains(&quoted), "{name} missing from {sql}");
         }
+        // Every expression is a known aggregate or a key (a column, or the traffic section's
+        // hour): an aggregate added later that `reaggregate` does not know would otherwise be
+        // grouped by as a key.
+        for s in Section::ALL {
+            for (name, e) in s.exprs() {
+                assert!(
+                    reaggregate(e, name).is_some() || e == name || e.starts_with("to_timestamp("),
+                    "{}: {name} = {e} is neither a known aggregate nor a key",
+                    s.name()
+                );
+            }
+        }
         // The client section's smallest country is not a key of its groups; the geo one's is.
         assert!(sql.contains("CASE WHEN kind IN ('geo') THEN \"country_code\" END"));
         assert!(sql.contains("min(\"country_code\") AS \"country_code\""));

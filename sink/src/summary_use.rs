@@ -17,6 +17,8 @@
 //! [`warn_orphans`] says that rows are missing.
 
 use crate::fingerprint::fnv1a64;
+use crate::query::QueryError;
+use crate::summary::COLUMNS;
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
 use std::collections::HashSet;
 use std::fs::File;
@@ -129,17 +131,19 @@ const COMBINE_FROM_FILES: usize = 64;
 /// Whether a session reading `files` summaries of `rows` rows in all combines them into one
 /// table first (one scan of every file, then a larger aggregation) rather than having each of
 /// a report's five queries read every file. Each query pays per file (opening it, reading each
-/// column's pages), the combining pays per row: measured on this project's 2-core machine with
-/// the 1 M-line benchmark log, the five queries took 0.23 s and the combining 0.30 s for 73
-/// files of 4,700 rows each (hourly windows), about the same for 289 files of 2,200 (15
-/// minutes), and 1.38 s against 0.69 s for 865 files of 1,060 (5 minutes).
+/// column's pages), the combining per row. Measured with this build on the benchmark log
+/// (`doc/PERFORMANCE.md`): 1 M lines in 4,321 files of 334 rows, 3.93 s read file by file
+/// against 1.61 s combined; in 73 files of 4,700 rows, 0.16 s against 0.14 s; 10 M lines in 73
+/// files of about 14,000 rows, 0.23 s (81 MB) against 0.33 s (170 MB). Combining also holds
+/// every section's groups in memory at once: on a lake of 1 M distinct paths in 4,321 files, a
+/// reviewer measured 716 MB at the peak against 381 MB file by file.
 pub(crate) fn combine_pays(files: usize, rows: u64) -> bool {
     files >= COMBINE_FROM_FILES && rows < files as u64 * COMBINE_BELOW_ROWS_PER_FILE
 }
 
 /// Splits `candidates`: a file whose summary is given and whose digest is the one its summary
 /// recorded (or which recorded none) is read by its summary; every other file is aggregated.
-pub(crate) fn select(candidates: Vec<Candidate>) -> Selected {
+pub(crate) fn select(candidates: Vec<Candidate>) -> Result<Selected, QueryError> {
     let pairs: Vec<(&str, &str)> = candidates
         .iter()
         .filter_map(|c| Some((c.data.as_str(), c.summary.as_deref()?)))
@@ -151,8 +155,11 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Selected {
             out.aggregated.push(data);
             continue;
         };
-        let (verdict, rows) = checked.next().unwrap_or_default();
-        match verdict {
+        let (verdict, rows) = checked.next().unwrap_or((Ok(None), 0));
+        match verdict.map_err(|reason| QueryError::NotASummary {
+            path: summary.clone().into(),
+            reason,
+        })? {
             None => {
                 out.summaries.push(summary);
                 out.rows += rows;
@@ -179,24 +186,34 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Selected {
              above): their rows are read instead"
         );
     }
-    out
+    Ok(out)
 }
 
 /// Why the data file `data` is not the one `summary` describes (what was found instead), or
 /// `None` when it is, or when the summary recorded no digest, or its footer cannot be read
-/// (DuckDB then names it as it reads it); and the summary's row count (0 when unknown).
-fn check(data: &str, summary: &str) -> (Option<String>, u64) {
+/// (DuckDB then names it as it reads it); and the summary's row count (0 when unknown). An
+/// error when the footer reads but its columns are not a summary's (DuckDB would take the
+/// first file's columns for all, and fail without naming it).
+fn check(data: &str, summary: &str) -> (Result<Option<String>, String>, u64) {
     let Some(meta) = File::open(summary)
         .ok()
         .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok())
     else {
-        return (None, 0);
+        return (Ok(None), 0);
     };
+    let columns: Vec<&str> = (meta.file_metadata().schema_descr().columns().iter())
+        .map(|c| c.name())
+        .collect();
+    let expected: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+    if columns != expected {
+        let reason = format!("its columns are {}", columns.join(", "));
+        return (Err(reason), 0);
+    }
     let rows = u64::try_from(meta.file_metadata().num_rows()).unwrap_or(0);
     let recorded = meta.file_metadata().key_value_metadata();
     match recorded.and_then(|kv| DataDigest::recorded(kv)) {
-        None => (None, rows),
-        Some(want) => (mismatch(data, want), rows),
+        None => (Ok(None), rows),
+        Some(want) => (Ok(mismatch(data, want)), rows),
     }
 }
 
