@@ -585,11 +585,17 @@ fn copy(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-#[test]
-fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
+/// A copy of the test lake in a directory of its own (removed when the guard drops), to damage.
+fn copied_lake() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let copied = dir.path().join("lake");
     copy(&lake().lake, &copied);
+    (dir, copied)
+}
+
+#[test]
+fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
+    let (_dir, copied) = copied_lake();
     let path = copied.to_str().unwrap();
     let files = accesslake::query::lake_files(&copied).unwrap();
     let len = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
@@ -665,9 +671,7 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
 
 #[test]
 fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
-    let dir = tempfile::tempdir().unwrap();
-    let copied = dir.path().join("lake");
-    copy(&lake().lake, &copied);
+    let (_dir, copied) = copied_lake();
     let path = copied.to_str().unwrap();
     let files = accesslake::query::lake_files(&copied).unwrap();
     std::fs::remove_file(&files[0].path).unwrap();
@@ -705,9 +709,7 @@ fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
 
 #[test]
 fn a_damaged_summary_is_named_and_can_be_bypassed() {
-    let dir = tempfile::tempdir().unwrap();
-    let copied = dir.path().join("lake");
-    copy(&lake().lake, &copied);
+    let (_dir, copied) = copied_lake();
     let files = accesslake::query::lake_files(&copied).unwrap();
     let rel = files[0]
         .path
