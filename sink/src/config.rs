@@ -43,6 +43,9 @@ pub enum Command {
     Query(QueryConfig),
     /// The standing questions answered from the lake, for a terminal or as an HTML page.
     Report(ReportConfig),
+    /// Read every committed file of the lake back in full, and list what is damaged, changed
+    /// or missing.
+    Check(CheckConfig),
 }
 
 /// Logging flags, global to every command.
@@ -610,6 +613,31 @@ pub struct ReportConfig {
     /// checking).
     #[arg(long)]
     pub no_summaries: bool,
+}
+
+/// `accesslake check --lake DIR [--from T] [--to T]`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckConfig {
+    /// The lake's root directory (read only).
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    /// Start of the UTC time range, inclusive (as for `report`): files of the hours it overlaps
+    /// are read.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the time range, exclusive (same forms as `--from`).
+    #[arg(long)]
+    pub to: Option<String>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            lake: PathBuf::from("lake"),
+            from: None,
+            to: None,
+        }
+    }
 }
 
 /// A ranking's length: at most SQL's `LIMIT`, a `BIGINT`.

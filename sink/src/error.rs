@@ -38,6 +38,8 @@ pub enum Error {
     #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error(transparent)]
+    Check(#[from] crate::check::CheckError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

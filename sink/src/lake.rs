@@ -268,8 +268,12 @@ impl Lake {
 
     /// `LAKE/_accesslake/state/<source>/<partition>.json`.
     pub fn state_path(&self, source: &str, partition: i32) -> PathBuf {
-        self.root
-            .join(META_DIR)
+        Self::state_path_in(&self.root, source, partition)
+    }
+
+    /// [`Lake::state_path`] of the lake at `root`, without opening it.
+    pub fn state_path_in(root: &Path, source: &str, partition: i32) -> PathBuf {
+        root.join(META_DIR)
             .join("state")
             .join(source)
             .join(format!("{partition}.json"))

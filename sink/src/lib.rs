@@ -18,19 +18,22 @@
 //! hands) and [`client_log`] (librdkafka's reports, each logged once); [`query`] (the read-only
 //! DuckDB view `logs` and the `query` command) with [`query_guard`] (which statements may run) and
 //! [`query_render`] (which result columns DuckDB turns into text), [`lake_files`] (the committed
-//! files, listed), [`summary_use`] (which summaries a session reads in place of their files),
-//! [`report`] (the `report` command's sections), [`report_html`] and [`chart`] (its HTML page and
-//! inline SVG charts).
+//! files, listed), [`damage`] (which file a read error came from), [`summary_use`] (which
+//! summaries a session reads in place of their files), [`report`] (the `report` command's
+//! sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts), and [`check`]
+//! (every committed file read back in full).
 
 pub mod allocator;
 pub mod cache;
 pub mod chart;
+pub mod check;
 pub mod chunk;
 pub mod client_log;
 pub mod commit;
 pub mod config;
 pub mod consumer;
 pub mod consumer_settings;
+pub mod damage;
 pub mod dead_letter;
 pub mod enrich;
 pub mod error;

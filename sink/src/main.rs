@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         Command::Produce(c) => accesslake::produce::run(&c),
         Command::Query(c) => done(accesslake::query::run(&c)),
         Command::Report(c) => done(accesslake::report::run(&c)),
+        Command::Check(c) => done(accesslake::check::run(&c)),
     };
     result.unwrap_or_else(|e| {
         // Not `eprintln!`, which panics when stderr is closed: the exit status still tells.

@@ -86,6 +86,9 @@ pub enum QueryError {
     Output(#[source] io::Error),
     #[error("{}: not a summary of this build ({reason})", .path.display())]
     NotASummary { path: PathBuf, reason: String },
+    /// DuckDB's error, naming no file, with what [`crate::damage`] found.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 /// A half-open UTC time range `[from, to)` in microseconds since the epoch; either end open.
@@ -218,6 +221,8 @@ impl Drop for RawDb {
 pub struct LakeDb {
     conn: Connection,
     raw: RawDb,
+    /// Every file the views read (data files and summaries), as DuckDB is given them.
+    read: Vec<String>,
     files: usize,
     summarised: usize,
     combined: bool,
@@ -430,7 +435,7 @@ impl LakeDb {
             (_, false) => "CREATE VIEW summary AS SELECT * FROM summary_scan;".into(),
         };
         let allowed: Vec<String> = read.iter().chain(&summarised).cloned().collect();
-        conn.execute_batch(&format!(
+        let created = conn.execute_batch(&format!(
             "SET autoinstall_known_extensions = false;
              SET autoload_known_extensions = false;
              SET parquet_metadata_cache = true;
@@ -449,14 +454,23 @@ impl LakeDb {
                 })
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))?;
+        ));
+        // Combining the summaries reads them all.
+        created.map_err(|e| explained(e, &allowed))?;
         Ok(LakeDb {
             conn,
             raw,
+            read: allowed,
             files: files.len(),
             summarised: summarised.len(),
             combined,
         })
+    }
+
+    /// `e`, DuckDB's error from a statement of this session, as [`QueryError::Damaged`] naming
+    /// the damaged files when it is a read error naming none (see [`crate::damage`]).
+    pub fn explain(&self, e: duckdb::Error) -> QueryError {
+        explained(e, &self.read)
     }
 
     /// Whether `summary` is a table of the summaries combined once (see [`Summaries::Use`]).
@@ -507,9 +521,11 @@ impl LakeDb {
                 None => (sql, Vec::new(), false),
             };
         // An error in the wrapped statement quotes the statement, not the wrapper.
-        let err = |e: duckdb::Error| match wrapped {
-            true => QueryError::Sql(crate::query_render::unwrapped_message(&e.to_string())),
-            false => QueryError::DuckDb(e),
+        let err = |e: duckdb::Error| match self.explain(e) {
+            QueryError::DuckDb(e) if wrapped => {
+                QueryError::Sql(crate::query_render::unwrapped_message(&e.to_string()))
+            }
+            e => e,
         };
         // Exactly one statement (checked): `prepare` would run all but the last of several.
         let mut stmt = self.conn.prepare(&sql).map_err(err)?;
@@ -520,6 +536,16 @@ impl LakeDb {
             each(&mut state, chunk.map_err(err)?).map_err(QueryError::Output)?;
         }
         Ok(state)
+    }
+}
+
+/// `e` as [`QueryError::Damaged`] when it is a read error naming none of `files`, which a search
+/// of them explains; as it is otherwise.
+fn explained(e: duckdb::Error, files: &[String]) -> QueryError {
+    let message = e.to_string();
+    match crate::damage::worth_a_search(&message, files) {
+        true => QueryError::Damaged(crate::damage::explain(&message, files)),
+        false => QueryError::DuckDb(e),
     }
 }
 

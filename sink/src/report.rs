@@ -548,20 +548,26 @@ pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, u64
     Some((requests, bytes, more))
 }
 
-/// The `report` command.
-pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
-    if cfg.print && cfg.html.as_deref().is_some_and(|p| p.as_os_str() == "-") {
-        return Err(ReportError::BothOnStdout);
-    }
+/// The range of `--from` and `--to` (see [`parse_time`]); an error when it is empty.
+pub fn range(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, ReportError> {
     let range = TimeRange {
-        from: cfg.from.as_deref().map(parse_time).transpose()?,
-        to: cfg.to.as_deref().map(parse_time).transpose()?,
+        from: from.map(parse_time).transpose()?,
+        to: to.map(parse_time).transpose()?,
     };
     if let (Some(f), Some(t)) = (range.from, range.to) {
         if f >= t {
             return Err(ReportError::Range(rfc3339(f), rfc3339(t)));
         }
     }
+    Ok(range)
+}
+
+/// The `report` command.
+pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
+    if cfg.print && cfg.html.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        return Err(ReportError::BothOnStdout);
+    }
+    let range = range(cfg.from.as_deref(), cfg.to.as_deref())?;
     let summaries = match cfg.no_summaries {
         true => Summaries::Recompute,
         false => Summaries::Use,
@@ -586,7 +592,12 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
         top: cfg.top,
         cities: cfg.top_cities,
     };
-    let report = build(&db, range, limits).map_err(damaged)?;
+    let report = build(&db, range, limits)
+        .map_err(|e| match e {
+            ReportError::DuckDb(e) => ReportError::Query(db.explain(e)),
+            e => e,
+        })
+        .map_err(damaged)?;
     if let Some(path) = &cfg.html {
         let html = crate::report_html::render(&report, limits);
         // `-` is standard output, as for `parse`.

@@ -148,7 +148,7 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Result<Selected, QueryError>
         .iter()
         .filter_map(|c| Some((c.data.as_str(), c.summary.as_deref()?)))
         .collect();
-    let mut checked = on_threads(&pairs, |&(data, summary)| check(data, summary)).into_iter();
+    let mut checked = on_threads(&pairs, 64, |&(data, summary)| check(data, summary)).into_iter();
     let (mut out, mut changed) = (Selected::default(), 0);
     for Candidate { data, summary } in candidates {
         let Some(summary) = summary else {
@@ -194,7 +194,7 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Result<Selected, QueryError>
 /// (DuckDB then names it as it reads it); and the summary's row count (0 when unknown). An
 /// error when the footer reads but its columns are not a summary's (DuckDB would take the
 /// first file's columns for all, and fail without naming it).
-fn check(data: &str, summary: &str) -> (Result<Option<String>, String>, u64) {
+pub(crate) fn check(data: &str, summary: &str) -> (Result<Option<String>, String>, u64) {
     let Some(meta) = File::open(summary)
         .ok()
         .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok())
@@ -232,12 +232,16 @@ fn mismatch(data: &str, want: DataDigest) -> Option<String> {
     }
 }
 
-/// `f` of each item, on up to one thread per core, in order (a check takes tens of
-/// microseconds, and a lake of short windows has thousands of files; up to 64 items, one
-/// thread).
-fn on_threads<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` of each item, on up to one thread per core, in order, each thread taking at least
+/// `min_per_thread` items (a footer check takes tens of microseconds, and a lake of short windows
+/// has thousands of files: up to 64 of them, one thread).
+pub(crate) fn on_threads<T: Sync, R: Send>(
+    items: &[T],
+    min_per_thread: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let per_thread = items.len().div_ceil(threads).max(64);
+    let per_thread = items.len().div_ceil(threads).max(min_per_thread.max(1));
     std::thread::scope(|scope| {
         let parts: Vec<_> = items
             .chunks(per_thread)

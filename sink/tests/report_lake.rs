@@ -10,7 +10,7 @@ mod query_support;
 
 use accesslake::query::{LakeDb, Summaries, TimeRange};
 use accesslake::report::{build, parse_time, Limits, Report};
-use query_support::{accesslake, build_lake, shared, TestLake};
+use query_support::{accesslake, build_lake, copied_lake, shared, TestLake};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::Command;
@@ -571,31 +571,9 @@ fn assert_summaries_match_sql(lake_dir: &std::path::Path) {
     }
 }
 
-/// Copies the directory tree `from` to `to`.
-fn copy(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), &target).unwrap();
-        }
-    }
-}
-
-/// A copy of the test lake in a directory of its own (removed when the guard drops), to damage.
-fn copied_lake() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let copied = dir.path().join("lake");
-    copy(&lake().lake, &copied);
-    (dir, copied)
-}
-
 #[test]
 fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
-    let (_dir, copied) = copied_lake();
+    let (_dir, copied) = copied_lake(lake());
     let path = copied.to_str().unwrap();
     let files = accesslake::query::lake_files(&copied).unwrap();
     let len = |p: &std::path::Path| std::fs::metadata(p).unwrap().len();
@@ -671,7 +649,7 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
 
 #[test]
 fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
-    let (_dir, copied) = copied_lake();
+    let (_dir, copied) = copied_lake(lake());
     let path = copied.to_str().unwrap();
     let files = accesslake::query::lake_files(&copied).unwrap();
     std::fs::remove_file(&files[0].path).unwrap();
@@ -709,7 +687,7 @@ fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
 
 #[test]
 fn a_damaged_summary_is_named_and_can_be_bypassed() {
-    let (_dir, copied) = copied_lake();
+    let (_dir, copied) = copied_lake(lake());
     let files = accesslake::query::lake_files(&copied).unwrap();
     let rel = files[0]
         .path

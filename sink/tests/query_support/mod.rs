@@ -139,6 +139,28 @@ pub fn build_lake() -> TestLake {
     TestLake { dir, lake, logs }
 }
 
+/// Copies the directory tree `from` to `to`.
+pub fn copy(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// A copy of `lake`'s lake in a directory of its own (removed when the guard drops), to damage.
+pub fn copied_lake(lake: &TestLake) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let copied = dir.path().join("lake");
+    copy(&lake.lake, &copied);
+    (dir, copied)
+}
+
 /// Every file under `dir` with its size and modification time (to prove a lake unchanged).
 pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     let mut out = Vec::new();

@@ -1,0 +1,249 @@
+//! The `check` command: every committed file of a lake read back in full ([`check`]).
+//!
+//! `query` and `report` read only what a statement needs, and `report` trusts a summary whose
+//! data file keeps the length and footer it was committed with, so damage inside a page can lie
+//! unread for months. After a disk incident, a restore from backup or a copy between machines,
+//! `check` reads every data file and every summary of a range in full with the parquet crate,
+//! on every core, and lists what is wrong:
+//! - a file that cannot be read in full, with the reason (see [`crate::damage`]);
+//! - a data file that is not the one its summary describes (its length or footer changed), and a
+//!   summary that is not a summary (see [`crate::summary_use`]);
+//! - a summary whose requests do not add up to its data file's rows;
+//! - a summary left without its data file (the file's committed rows are gone);
+//! - committed files not in place yet (a commit interrupted after its commit point);
+//! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]).
+//!
+//! It changes nothing, and fails when it finds anything. A change inside a page that still
+//! decodes (a flipped bit in a plain value) is beyond it: Parquet pages carry no checksum here.
+
+use crate::config::CheckConfig;
+use crate::lake_files::{lake_files, summary_files};
+use crate::query::{QueryError, TimeRange};
+use crate::report::ReportError;
+use crate::summary::Section;
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::Int64Type;
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// Errors of the check command.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error(transparent)]
+    Range(#[from] ReportError),
+    #[error("cannot write the findings: {0}")]
+    Output(#[source] io::Error),
+    #[error("{found} problem(s) in the lake at {}: listed on standard output", .lake.display())]
+    Found { found: usize, lake: PathBuf },
+}
+
+/// One thing wrong with one file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    pub path: PathBuf,
+    pub problem: String,
+}
+
+/// What [`check`] read, and what it found.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Checked {
+    pub data_files: usize,
+    /// Rows of the data files that read in full.
+    pub rows: u64,
+    pub summaries: usize,
+    /// Resume states read (every partition's, whatever the range).
+    pub states: usize,
+    pub findings: Vec<Finding>,
+}
+
+/// Reads every committed data file of `lake` whose hour overlaps `range`, and every summary of
+/// those hours, in full, and says what is wrong with them.
+pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
+    // Summaries listed before data files, as `report` does: a data file is published first.
+    let mut listed: BTreeSet<PathBuf> = summary_files(lake)?
+        .into_iter()
+        .filter(|f| range.overlaps_hour(f.hour_start))
+        .map(|f| f.path)
+        .collect();
+    let pairs: Vec<(PathBuf, Option<PathBuf>)> = lake_files(lake)?
+        .into_iter()
+        .filter(|f| range.overlaps_hour(f.hour_start))
+        .map(|f| {
+            let summary = f
+                .path
+                .strip_prefix(lake)
+                .ok()
+                .and_then(|rel| rel.to_str())
+                .map(|rel| lake.join(crate::lake::Lake::summary_target(rel)))
+                .filter(|s| listed.remove(s));
+            (f.path, summary)
+        })
+        .collect();
+    let mut out = Checked {
+        data_files: pairs.len(),
+        summaries: pairs.iter().filter(|(_, s)| s.is_some()).count(),
+        ..Checked::default()
+    };
+    for (rows, findings) in crate::summary_use::on_threads(&pairs, 1, |(d, s)| pair(d, s)) {
+        out.rows += rows.unwrap_or(0);
+        out.findings.extend(findings);
+    }
+    for orphan in listed {
+        out.findings.push(Finding {
+            path: orphan,
+            problem: "a summary without its data file: the file's committed rows are missing \
+                      from the lake (removed by hand or by another tool?)"
+                .into(),
+        });
+    }
+    out.states = states(lake, &mut out.findings);
+    let settle = std::time::Duration::from_secs(1);
+    for (source, partition, files) in crate::lake::unpublished(lake, settle) {
+        out.findings.push(Finding {
+            path: crate::lake::Lake::state_path_in(lake, &source, partition),
+            problem: format!(
+                "{files} committed file(s) of source {source}, partition {partition}, not in \
+                 place yet: `accesslake ingest` of that file again, or `accesslake run`, \
+                 publishes them"
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Loads every partition's resume state (`_accesslake/state/<source>/<partition>.json`) as a
+/// writer would, adding a finding for each it refuses; returns how many it read.
+fn states(lake: &Path, findings: &mut Vec<Finding>) -> usize {
+    let mut read = 0;
+    let dir = lake.join(crate::lake::META_DIR).join("state");
+    let Ok(sources) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut paths: Vec<PathBuf> = sources
+        .flatten()
+        .filter_map(|source| std::fs::read_dir(source.path()).ok())
+        .flat_map(|files| files.flatten().map(|f| f.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let source = path.parent().and_then(|p| p.file_name()?.to_str());
+        let partition = path
+            .file_stem()
+            .and_then(|s| s.to_str()?.parse::<i32>().ok());
+        let (Some(source), Some(partition)) = (source, partition) else {
+            continue; // a writer's hidden `.N.json.tmp`, or not a state
+        };
+        read += 1;
+        if let Err(e) = crate::offsets::load(&path, source, partition) {
+            findings.push(Finding {
+                path: path.clone(),
+                problem: format!("a resume state `ingest` and `run` refuse: {e}"),
+            });
+        }
+    }
+    read
+}
+
+/// The rows of data file `data` if it reads in full, and what is wrong with it and its summary.
+fn pair(data: &Path, summary: &Option<PathBuf>) -> (Option<u64>, Vec<Finding>) {
+    let mut findings = Vec::new();
+    let mut found = |path: &Path, problem: String| {
+        findings.push(Finding {
+            path: path.to_path_buf(),
+            problem,
+        })
+    };
+    let rows = crate::damage::read_in_full(data)
+        .map_err(|e| found(data, format!("cannot be read in full: {e}")))
+        .ok();
+    let Some(summary) = summary else {
+        return (rows, findings);
+    };
+    let (verdict, _) =
+        crate::summary_use::check(&data.to_string_lossy(), &summary.to_string_lossy());
+    match verdict {
+        Err(reason) => found(summary, format!("not a summary of this build: {reason}")),
+        Ok(Some(what)) => found(
+            data,
+            format!("not the file its summary describes ({what}): `report` reads its rows"),
+        ),
+        Ok(None) => match (requests(summary), rows) {
+            (Err(e), _) => found(summary, format!("cannot be read in full: {e}")),
+            (Ok(n), Some(rows)) if n != rows => found(
+                summary,
+                format!("counts {n} requests, and its data file holds {rows} rows"),
+            ),
+            _ => {}
+        },
+    }
+    (rows, findings)
+}
+
+/// The requests a summary counts (its `traffic` rows), read in full.
+fn requests(summary: &Path) -> Result<u64, String> {
+    let mut total: u64 = 0;
+    let mut add = |batch: &RecordBatch| -> Result<(), String> {
+        let column = |name: &str| {
+            batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("no column {name}"))
+        };
+        let kinds = column("kind")?
+            .as_string_opt::<i32>()
+            .ok_or("`kind` is not text")?;
+        let requests = column("requests")?
+            .as_primitive_opt::<Int64Type>()
+            .ok_or("`requests` is not BIGINT")?;
+        for (kind, n) in kinds.iter().zip(requests) {
+            if kind == Some(Section::Traffic.name()) {
+                total = total.saturating_add(n.unwrap_or(0).max(0) as u64);
+            }
+        }
+        Ok(())
+    };
+    crate::damage::read_each(summary, &mut add)?;
+    Ok(total)
+}
+
+/// The `check` command: the findings on standard output, one line each, then what was read.
+pub fn run(cfg: &CheckConfig) -> Result<(), CheckError> {
+    let range = crate::report::range(cfg.from.as_deref(), cfg.to.as_deref())?;
+    let started = std::time::Instant::now();
+    let checked = check(&cfg.lake, range)?;
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut write = || -> io::Result<()> {
+        for f in &checked.findings {
+            writeln!(out, "{}: {}", f.path.display(), f.problem)?;
+        }
+        writeln!(
+            out,
+            "read {} data file(s) ({} rows), {} summary file(s) and {} resume state(s) in {:.1} s: \
+             {}",
+            checked.data_files,
+            checked.rows,
+            checked.summaries,
+            checked.states,
+            started.elapsed().as_secs_f64(),
+            match checked.findings.len() {
+                0 => "no problem found".to_string(),
+                n => format!("{n} problem(s)"),
+            }
+        )?;
+        out.flush()
+    };
+    match write() {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => return Err(CheckError::Output(e)),
+        _ => {}
+    }
+    match checked.findings.len() {
+        0 => Ok(()),
+        found => Err(CheckError::Found {
+            found,
+            lake: cfg.lake.clone(),
+        }),
+    }
+}
