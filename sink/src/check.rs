@@ -211,9 +211,9 @@ fn requests(summary: &Path) -> Result<u64, String> {
 
 /// The `check` command: the findings on standard output, one line each, then what was read.
 pub fn run(cfg: &CheckConfig) -> Result<(), CheckError> {
-    let range = crate::report::range(cfg.from.as_deref(), cfg.to.as_deref())?;
+    let range = crate::report::range(&cfg.range)?;
     let started = std::time::Instant::now();
-    let checked = check(&cfg.lake, range)?;
+    let checked = check(&cfg.range.lake, range)?;
     let mut out = io::BufWriter::new(io::stdout().lock());
     let mut write = || -> io::Result<()> {
         for f in &checked.findings {
@@ -243,7 +243,7 @@ pub fn run(cfg: &CheckConfig) -> Result<(), CheckError> {
         0 => Ok(()),
         found => Err(CheckError::Found {
             found,
-            lake: cfg.lake.clone(),
+            lake: cfg.range.lake.clone(),
         }),
     }
 }

@@ -582,9 +582,10 @@ impl Default for QueryConfig {
     }
 }
 
-/// `accesslake report --lake DIR [--from T] [--to T] [--html FILE]`.
+/// The lake a read-only command reads (`report`, `check`), and the UTC time range of it: the
+/// files of the hours the range overlaps.
 #[derive(Debug, Clone, Args)]
-pub struct ReportConfig {
+pub struct LakeRange {
     /// The lake's root directory (read only).
     #[arg(long, env = "ACCESSLAKE_LAKE")]
     pub lake: PathBuf,
@@ -595,6 +596,24 @@ pub struct ReportConfig {
     /// End of the time range, exclusive (same forms as `--from`).
     #[arg(long)]
     pub to: Option<String>,
+}
+
+impl Default for LakeRange {
+    fn default() -> Self {
+        LakeRange {
+            lake: PathBuf::from("lake"),
+            from: None,
+            to: None,
+        }
+    }
+}
+
+/// `accesslake report --lake DIR [--from T] [--to T] [--html FILE]`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportConfig {
+    /// The lake, and the range reported.
+    #[command(flatten)]
+    pub range: LakeRange,
     /// Write the report as one self-contained HTML file (inline SVG charts) instead of text;
     /// `-` writes it to standard output.
     #[arg(long)]
@@ -616,28 +635,11 @@ pub struct ReportConfig {
 }
 
 /// `accesslake check --lake DIR [--from T] [--to T]`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct CheckConfig {
-    /// The lake's root directory (read only).
-    #[arg(long, env = "ACCESSLAKE_LAKE")]
-    pub lake: PathBuf,
-    /// Start of the UTC time range, inclusive (as for `report`): files of the hours it overlaps
-    /// are read.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// End of the time range, exclusive (same forms as `--from`).
-    #[arg(long)]
-    pub to: Option<String>,
-}
-
-impl Default for CheckConfig {
-    fn default() -> Self {
-        CheckConfig {
-            lake: PathBuf::from("lake"),
-            from: None,
-            to: None,
-        }
-    }
+    /// The lake, and the range whose files are read (every resume state is, whatever the range).
+    #[command(flatten)]
+    pub range: LakeRange,
 }
 
 /// A ranking's length: at most SQL's `LIMIT`, a `BIGINT`.
@@ -648,9 +650,7 @@ fn top_value() -> clap::builder::RangedU64ValueParser<usize> {
 impl Default for ReportConfig {
     fn default() -> Self {
         ReportConfig {
-            lake: PathBuf::from("lake"),
-            from: None,
-            to: None,
+            range: LakeRange::default(),
             html: None,
             print: false,
             top: 10,

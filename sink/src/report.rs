@@ -13,7 +13,7 @@
 //! cuts, rows are filtered on `time` and aggregated. Null keys (unknown country, no referrer,
 //! unparsed path) are kept as `None` rows, so every ranking adds up to its total.
 
-use crate::config::ReportConfig;
+use crate::config::{LakeRange, ReportConfig};
 use crate::query::{LakeDb, QueryError, Summaries, TimeRange};
 use crate::summary::{combine, CLAMPED_SUM_OF_BYTES};
 use accesslake_transform::Timestamp;
@@ -549,10 +549,10 @@ pub fn other_countries(countries: &[CountryRow], top: usize) -> Option<(u64, u64
 }
 
 /// The range of `--from` and `--to` (see [`parse_time`]); an error when it is empty.
-pub fn range(from: Option<&str>, to: Option<&str>) -> Result<TimeRange, ReportError> {
+pub fn range(args: &LakeRange) -> Result<TimeRange, ReportError> {
     let range = TimeRange {
-        from: from.map(parse_time).transpose()?,
-        to: to.map(parse_time).transpose()?,
+        from: args.from.as_deref().map(parse_time).transpose()?,
+        to: args.to.as_deref().map(parse_time).transpose()?,
     };
     if let (Some(f), Some(t)) = (range.from, range.to) {
         if f >= t {
@@ -567,7 +567,7 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
     if cfg.print && cfg.html.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         return Err(ReportError::BothOnStdout);
     }
-    let range = range(cfg.from.as_deref(), cfg.to.as_deref())?;
+    let range = range(&cfg.range)?;
     let summaries = match cfg.no_summaries {
         true => Summaries::Recompute,
         false => Summaries::Use,
@@ -587,7 +587,7 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
         }
         e => e,
     };
-    let db = LakeDb::open_with(&cfg.lake, range, summaries).map_err(|e| damaged(e.into()))?;
+    let db = LakeDb::open_with(&cfg.range.lake, range, summaries).map_err(|e| damaged(e.into()))?;
     let limits = Limits {
         top: cfg.top,
         cities: cfg.top_cities,
