@@ -17,13 +17,12 @@
 //! decodes (a flipped bit in a plain value) is beyond it: Parquet pages carry no checksum here.
 
 use crate::config::CheckConfig;
-use crate::lake_files::{lake_files, summary_files};
+use crate::lake_files::Listing;
 use crate::query::{QueryError, TimeRange};
 use crate::report::ReportError;
 use crate::summary::Section;
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
-use std::collections::BTreeSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -62,25 +61,11 @@ pub struct Checked {
 /// Reads every committed data file of `lake` whose hour overlaps `range`, and every summary of
 /// those hours, in full, and says what is wrong with them.
 pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
-    // Summaries listed before data files, as `report` does: a data file is published first.
-    let mut listed: BTreeSet<PathBuf> = summary_files(lake)?
+    let listing = Listing::new(lake, &range, true)?;
+    let pairs: Vec<(PathBuf, Option<PathBuf>)> = listing
+        .in_range
         .into_iter()
-        .filter(|f| range.overlaps_hour(f.hour_start))
-        .map(|f| f.path)
-        .collect();
-    let pairs: Vec<(PathBuf, Option<PathBuf>)> = lake_files(lake)?
-        .into_iter()
-        .filter(|f| range.overlaps_hour(f.hour_start))
-        .map(|f| {
-            let summary = f
-                .path
-                .strip_prefix(lake)
-                .ok()
-                .and_then(|rel| rel.to_str())
-                .map(|rel| lake.join(crate::lake::Lake::summary_target(rel)))
-                .filter(|s| listed.remove(s));
-            (f.path, summary)
-        })
+        .map(|(f, summary)| (f.path, summary))
         .collect();
     let mut out = Checked {
         data_files: pairs.len(),
@@ -91,7 +76,7 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         out.rows += rows.unwrap_or(0);
         out.findings.extend(findings);
     }
-    for orphan in listed {
+    for orphan in listing.orphans {
         out.findings.push(Finding {
             path: orphan,
             problem: "a summary without its data file: the file's committed rows are missing \

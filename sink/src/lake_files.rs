@@ -1,9 +1,11 @@
 //! The committed files of a lake, listed by walking its `year=/month=/day=/hour=` directories:
 //! the data files ([`lake_files`]) and their summaries ([`summary_files`]), each with the UTC
-//! hour its directory names. Hidden files (a writer's `.name.tmp`) and anything outside the four
-//! levels never match; `_accesslake/` holds no `year=` directory at the top.
+//! hour its directory names, and the data files of a time range paired with their summaries
+//! ([`Listing`]). Hidden files (a writer's `.name.tmp`) and anything outside the four levels never
+//! match; `_accesslake/` holds no `year=` directory at the top.
 
-use crate::query::QueryError;
+use crate::query::{QueryError, TimeRange};
+use std::collections::BTreeSet;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -46,6 +48,56 @@ pub fn summary_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A lake's committed data files, those of a time range paired with their summaries.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Every committed data file of the lake, sorted by hour then path.
+    pub all: Vec<LakeFile>,
+    /// The data files whose hour overlaps the range, in that order, each with its summary's path
+    /// when one was listed.
+    pub in_range: Vec<(LakeFile, Option<PathBuf>)>,
+    /// Listed summaries of the range's hours whose data file was not listed: the file's rows are
+    /// missing from the lake (sorted).
+    pub orphans: Vec<PathBuf>,
+}
+
+impl Listing {
+    /// Lists `lake`'s data files and, when `summaries`, pairs those of `range` with their
+    /// summaries. Summaries are listed first: a commit publishes a data file before its summary,
+    /// so a summary listed without its data file listed after it was removed, not still being
+    /// published.
+    pub fn new(lake: &Path, range: &TimeRange, summaries: bool) -> Result<Listing, QueryError> {
+        let mut listed: BTreeSet<PathBuf> = match summaries {
+            true => summary_files(lake)?
+                .into_iter()
+                .filter(|f| range.overlaps_hour(f.hour_start))
+                .map(|f| f.path)
+                .collect(),
+            false => BTreeSet::new(),
+        };
+        let all = lake_files(lake)?;
+        let in_range = all
+            .iter()
+            .filter(|f| range.overlaps_hour(f.hour_start))
+            .map(|f| {
+                let summary = f
+                    .path
+                    .strip_prefix(lake)
+                    .ok()
+                    .and_then(|rel| rel.to_str())
+                    .map(|rel| lake.join(crate::lake::Lake::summary_target(rel)))
+                    .filter(|s| listed.remove(s));
+                (f.clone(), summary)
+            })
+            .collect();
+        Ok(Listing {
+            all,
+            in_range,
+            orphans: listed.into_iter().collect(),
+        })
+    }
 }
 
 const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];

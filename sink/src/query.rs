@@ -20,13 +20,12 @@
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
 
 use crate::config::{QueryConfig, QueryFormat};
-pub use crate::lake_files::{lake_files, summary_files, LakeFile};
+pub use crate::lake_files::{lake_files, summary_files, LakeFile, Listing};
 use crate::query_format::ResultWriter;
 use crate::summary_use::{Candidate, Selected};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use duckdb::{ffi, Connection};
-use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -271,18 +270,12 @@ impl LakeDb {
         range: TimeRange,
         summaries: Summaries,
     ) -> Result<LakeDb, QueryError> {
-        // The summaries of the range's hours, listed (not one `stat` per data file) before the
-        // data files: a commit publishes a data file before its summary, so a summary listed
-        // here without its data file listed next was removed, not still being published.
-        let mut listed: HashSet<PathBuf> = match summaries.read() {
-            true => summary_files(lake)?
-                .into_iter()
-                .filter(|f| range.overlaps_hour(f.hour_start))
-                .map(|f| f.path)
-                .collect(),
-            false => HashSet::new(),
-        };
-        let all = lake_files(lake)?;
+        // The summaries of the range's hours are listed, not one `stat` per data file.
+        let Listing {
+            all,
+            in_range,
+            orphans,
+        } = Listing::new(lake, &range, summaries.read())?;
         let settle = std::time::Duration::from_secs(1);
         for (source, partition, files) in crate::lake::unpublished(lake, settle) {
             tracing::warn!(
@@ -314,13 +307,9 @@ impl LakeDb {
             }
             Ok(name.to_owned())
         };
-        let in_range: Vec<&LakeFile> = all
-            .iter()
-            .filter(|f| range.overlaps_hour(f.hour_start))
-            .collect();
         let files: Vec<String> = in_range
             .iter()
-            .map(|f| absolute(&f.path))
+            .map(|(f, _)| absolute(&f.path))
             .collect::<Result<_, _>>()?;
         // A range that holds no file still gets its views, typed by one file of the lake and
         // holding none of its rows: a quiet day's report is a report of zeros, not an error.
@@ -336,24 +325,22 @@ impl LakeDb {
             }
             false => (files.clone(), ""),
         };
-        // Each file's summary, when it is to be read instead of the file.
-        let mut summary_of = |f: &LakeFile| -> Option<PathBuf> {
-            let rel = f.path.strip_prefix(lake).ok()?.to_str()?;
-            let path = lake.join(crate::lake::Lake::summary_target(rel));
-            let listed = listed.remove(&path);
-            (listed && range.covers_hour(f.hour_start)).then_some(path)
-        };
+        // Each file's summary, where it is to be read instead of the file: the range covers
+        // the file's whole hour.
         let mut candidates = Vec::new();
         if summaries != Summaries::None {
-            for (f, data) in in_range.iter().zip(&files) {
+            for ((f, summary), data) in in_range.iter().zip(&files) {
+                let summary = summary
+                    .as_deref()
+                    .filter(|_| range.covers_hour(f.hour_start));
                 candidates.push(Candidate {
                     data: data.clone(),
-                    summary: summary_of(f).map(|p| absolute(&p)).transpose()?,
+                    summary: summary.map(absolute).transpose()?,
                 });
             }
         }
-        // What is left had no data file.
-        crate::summary_use::warn_orphans(listed);
+        // Summaries without a data file.
+        crate::summary_use::warn_orphans(orphans);
         let Selected {
             summaries: summarised,
             aggregated: unsummarised,

@@ -20,7 +20,6 @@ use crate::fingerprint::fnv1a64;
 use crate::query::QueryError;
 use crate::summary::COLUMNS;
 use parquet::file::metadata::{KeyValue, ParquetMetaDataReader};
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -256,8 +255,8 @@ pub(crate) fn on_threads<T: Sync, R: Send>(
 
 /// Warns, once, of summaries whose data file is not in the lake: the rows of a committed file
 /// are gone, and neither `query` nor `report` counts them.
-pub(crate) fn warn_orphans(orphans: HashSet<PathBuf>) {
-    let Some(first) = orphans.iter().min() else {
+pub(crate) fn warn_orphans(orphans: Vec<PathBuf>) {
+    let Some(first) = orphans.first() else {
         return;
     };
     tracing::warn!(
