@@ -567,6 +567,9 @@ pub struct QueryConfig {
     /// Most rows `--format table` prints (0: all); csv and json always print every row.
     #[arg(long, env = "ACCESSLAKE_QUERY_MAX_ROWS", default_value_t = 1000)]
     pub max_rows: usize,
+    /// DuckDB's memory, threads and spill directory.
+    #[command(flatten)]
+    pub duckdb: DuckDbConfig,
     /// One SQL statement, SELECT or EXPLAIN, over the view `logs`.
     pub sql: String,
 }
@@ -577,9 +580,27 @@ impl Default for QueryConfig {
             lake: PathBuf::from("lake"),
             format: QueryFormat::Table,
             max_rows: 1000,
+            duckdb: DuckDbConfig::default(),
             sql: String::new(),
         }
     }
+}
+
+/// What the embedded DuckDB of `query` and `report` may use. DuckDB's defaults otherwise.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct DuckDbConfig {
+    /// Most memory DuckDB may use, in its units (`500MB`, `4GiB`; default: 80 % of RAM). Beyond
+    /// it, large intermediate results spill to `--temp-dir`; what cannot spill fails with
+    /// DuckDB's out-of-memory error.
+    #[arg(long, env = "ACCESSLAKE_DUCKDB_MEMORY_LIMIT")]
+    pub memory_limit: Option<String>,
+    /// DuckDB's threads (0: one per core).
+    #[arg(long, env = "ACCESSLAKE_DUCKDB_THREADS", default_value_t = 0)]
+    pub threads: usize,
+    /// Where DuckDB spills (default: `.tmp` in the working directory, made only when needed and
+    /// removed after).
+    #[arg(long, env = "ACCESSLAKE_DUCKDB_TEMP_DIR")]
+    pub temp_dir: Option<PathBuf>,
 }
 
 /// The lake a read-only command reads (`report`, `check`), and the UTC time range of it: the
@@ -632,6 +653,9 @@ pub struct ReportConfig {
     /// checking).
     #[arg(long)]
     pub no_summaries: bool,
+    /// DuckDB's memory, threads and spill directory.
+    #[command(flatten)]
+    pub duckdb: DuckDbConfig,
 }
 
 /// `accesslake check --lake DIR [--from T] [--to T]`.
@@ -656,6 +680,7 @@ impl Default for ReportConfig {
             top: 10,
             top_cities: 5,
             no_summaries: false,
+            duckdb: DuckDbConfig::default(),
         }
     }
 }

@@ -19,7 +19,7 @@
 //! Filters on the partition columns (`year`, `month`, `day`, `hour`) skip whole files; filters on
 //! `time` skip row groups by their statistics (EXPLAIN ANALYZE shows both).
 
-use crate::config::{QueryConfig, QueryFormat};
+use crate::config::{DuckDbConfig, QueryConfig, QueryFormat};
 pub use crate::lake_files::{lake_files, summary_files, LakeFile, Listing};
 use crate::query_format::ResultWriter;
 use crate::summary_use::{Candidate, Selected};
@@ -85,9 +85,50 @@ pub enum QueryError {
     Output(#[source] io::Error),
     #[error("{}: not a summary of this build ({reason})", .path.display())]
     NotASummary { path: PathBuf, reason: String },
+    #[error("{flag} {value}: DuckDB refuses it: {message}")]
+    Setting {
+        flag: &'static str,
+        value: String,
+        message: String,
+    },
     /// DuckDB's error, naming no file, with what [`crate::damage`] found.
     #[error("{0}")]
     Damaged(String),
+}
+
+/// Sets what DuckDB may use (`cfg`), before the session's configuration is locked; a value
+/// DuckDB refuses is named with its flag.
+fn resources(conn: &Connection, cfg: &DuckDbConfig) -> Result<(), QueryError> {
+    let refused = |flag, value: &str, message: String| QueryError::Setting {
+        flag,
+        value: value.to_owned(),
+        message,
+    };
+    let temp_dir = match &cfg.temp_dir {
+        Some(p) => match p.to_str() {
+            Some(p) => Some(p.to_owned()),
+            None => {
+                let shown = p.display().to_string();
+                return Err(refused("--temp-dir", &shown, "not UTF-8".into()));
+            }
+        },
+        None => None,
+    };
+    let settings = [
+        ("--memory-limit", "memory_limit", cfg.memory_limit.clone()),
+        (
+            "--threads",
+            "threads",
+            (cfg.threads > 0).then(|| cfg.threads.to_string()),
+        ),
+        ("--temp-dir", "temp_directory", temp_dir),
+    ];
+    for (flag, name, value) in settings {
+        let Some(value) = value else { continue };
+        conn.execute_batch(&format!("SET {name} = {}", sql_str(&value)))
+            .map_err(|e| refused(flag, &value, e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A half-open UTC time range `[from, to)` in microseconds since the epoch; either end open.
@@ -261,14 +302,15 @@ impl Summaries {
 impl LakeDb {
     /// Opens a session over the lake's files whose hour overlaps `range` (all when default).
     pub fn open(lake: &Path, range: TimeRange) -> Result<LakeDb, QueryError> {
-        Self::open_with(lake, range, Summaries::None)
+        Self::open_with(lake, range, Summaries::None, &DuckDbConfig::default())
     }
 
-    /// [`LakeDb::open`], with the view `summary` when asked for.
+    /// [`LakeDb::open`], with the view `summary` when asked for, and DuckDB's resources set.
     pub fn open_with(
         lake: &Path,
         range: TimeRange,
         summaries: Summaries,
+        duckdb: &DuckDbConfig,
     ) -> Result<LakeDb, QueryError> {
         // The summaries of the range's hours are listed, not one `stat` per data file.
         let Listing {
@@ -367,6 +409,7 @@ impl LakeDb {
             }
             Connection::open_from_raw(raw.db)?
         };
+        resources(&conn, duckdb)?;
         // `read_parquet` takes each name as a glob pattern: `[`, `*` and `?` in the lake's path
         // are written as one-character classes, so the name matches only itself.
         let list = |files: &[String]| {
@@ -554,7 +597,8 @@ pub(crate) fn sql_error(msg: String) -> QueryError {
 
 /// The `query` command: prints the result on stdout, or DuckDB's error on stderr and exits 1.
 pub fn run(cfg: &QueryConfig) -> Result<(), QueryError> {
-    let db = LakeDb::open(&cfg.lake, TimeRange::default())?;
+    let range = TimeRange::default();
+    let db = LakeDb::open_with(&cfg.lake, range, Summaries::None, &cfg.duckdb)?;
     let out = io::BufWriter::new(io::stdout().lock());
     let written = db
         .stream(

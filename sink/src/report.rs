@@ -587,7 +587,8 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
         }
         e => e,
     };
-    let db = LakeDb::open_with(&cfg.range.lake, range, summaries).map_err(|e| damaged(e.into()))?;
+    let db = LakeDb::open_with(&cfg.range.lake, range, summaries, &cfg.duckdb)
+        .map_err(|e| damaged(e.into()))?;
     let limits = Limits {
         top: cfg.top,
         cities: cfg.top_cities,

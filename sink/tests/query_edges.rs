@@ -5,6 +5,7 @@
 mod common;
 mod query_support;
 
+use accesslake::config::DuckDbConfig;
 use accesslake::query::{LakeDb, Summaries, TimeRange};
 use accesslake::report::{build, Limits, Report};
 use query_support::accesslake;
@@ -62,10 +63,22 @@ fn query(lake: &Path, sql: &str) -> String {
 
 /// The report built from the summaries, checked equal to the one built from every row.
 fn report(lake: &Path) -> Report {
-    let db = LakeDb::open_with(lake, TimeRange::default(), Summaries::Use).unwrap();
+    let db = LakeDb::open_with(
+        lake,
+        TimeRange::default(),
+        Summaries::Use,
+        &DuckDbConfig::default(),
+    )
+    .unwrap();
     assert_eq!(db.summarised_count(), db.file_count());
     let summarised = build(&db, TimeRange::default(), LIMITS).unwrap();
-    let db = LakeDb::open_with(lake, TimeRange::default(), Summaries::Recompute).unwrap();
+    let db = LakeDb::open_with(
+        lake,
+        TimeRange::default(),
+        Summaries::Recompute,
+        &DuckDbConfig::default(),
+    )
+    .unwrap();
     let recomputed = build(&db, TimeRange::default(), LIMITS).unwrap();
     assert_eq!(summarised, recomputed, "summaries and rows disagree");
     summarised
@@ -457,4 +470,68 @@ fn values_arrow_cannot_carry_print_as_duckdb_prints_them() {
     ]);
     assert!(!ok, "{err}");
     assert!(err.contains("cannot be printed"), "{err}");
+}
+
+#[test]
+fn duckdb_resources_are_set_and_a_refused_value_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    ingest(dir.path(), "a", &line(10, 0, "/", 200, "1"), &lake);
+    let path = lake.to_str().unwrap();
+    let spill = dir.path().join("spill");
+    let settings = "SELECT current_setting('memory_limit') AS m, current_setting('threads') AS t, \
+                    current_setting('temp_directory') AS d";
+    let (ok, out, err) = run(&[
+        "query",
+        "--lake",
+        path,
+        "--format",
+        "csv",
+        "--memory-limit",
+        "123MB",
+        "--threads",
+        "1",
+        "--temp-dir",
+        spill.to_str().unwrap(),
+        settings,
+    ]);
+    assert!(ok, "{err}");
+    let want = format!("117.3 MiB,1,{}", spill.display());
+    assert_eq!(
+        out.replace("\r\n", "\n").lines().nth(1),
+        Some(want.as_str())
+    );
+    // Without the flags, DuckDB's own defaults (not the values above).
+    let defaults = query(&lake, settings);
+    assert!(!defaults.contains("117.3 MiB"), "{defaults}");
+
+    // `report` takes the same flags, and gives the same report with them.
+    let (ok, plain, err) = run(&["report", "--lake", path]);
+    assert!(ok, "{err}");
+    let (ok, limited, err) = run(&[
+        "report",
+        "--lake",
+        path,
+        "--memory-limit",
+        "100MB",
+        "--threads",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(plain, limited);
+
+    // A value DuckDB refuses fails the command, named with its flag and DuckDB's reason.
+    for command in ["query", "report"] {
+        let mut args = vec![command, "--lake", path, "--memory-limit", "lots"];
+        if command == "query" {
+            args.push("SELECT 1");
+        }
+        let (ok, _, err) = run(&args);
+        assert!(!ok, "{command}");
+        assert!(
+            err.contains("--memory-limit lots: DuckDB refuses it")
+                && err.contains("Memory must have a number"),
+            "{command}: {err}"
+        );
+    }
 }
