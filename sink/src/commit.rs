@@ -179,7 +179,7 @@ impl CommitJob {
                 });
                 let data = writer::write_file_unsynced(&path, batches, meta);
                 // Read back through a handle of its own: the writer's is write-only.
-                let read_back = || DataDigest::of(&File::open(&path).ok()?).ok();
+                let read_back = || DataDigest::of_whole(&File::open(&path).ok()?).ok();
                 if let Some(d) = data.as_ref().ok().and_then(|_| read_back()) {
                     let _ = digest.send(d);
                 }

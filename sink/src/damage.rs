@@ -75,9 +75,25 @@ pub fn read_in_full(path: impl AsRef<Path>) -> Result<u64, String> {
     read_each(path, &mut |_| Ok(()))
 }
 
-/// [`read_in_full`], handing each batch to `each` (whose error stops the reading).
+/// [`read_in_full`], handing each batch to `each` (whose error stops the reading). The parquet
+/// crate can panic on some damaged input rather than return an error: that is this file's
+/// error too, not the end of the command.
 pub fn read_each(
     path: impl AsRef<Path>,
+    each: &mut dyn FnMut(&RecordBatch) -> Result<(), String>,
+) -> Result<u64, String> {
+    let path = path.as_ref();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| read_batches(path, each)))
+        .unwrap_or_else(|panic| {
+            let what = (panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(format!("the Parquet reader failed on it: {what}"))
+        })
+}
+
+fn read_batches(
+    path: &Path,
     each: &mut dyn FnMut(&RecordBatch) -> Result<(), String>,
 ) -> Result<u64, String> {
     let file = File::open(path).map_err(|e| e.to_string())?;

@@ -10,7 +10,9 @@
 //! (cut short, appended to, replaced by hand or by another tool) is aggregated from its rows
 //! instead, with a warning that names it, so that `report` counts what `query` reads (or fails
 //! where DuckDB cannot read the file). A change inside the data pages that keeps the length and
-//! the footer is not seen. Summaries written by builds before this check record no digest and
+//! the footer is not seen there: for that the summary also records a CRC-32 of the whole file
+//! ([`DATA_CRC_KEY`]), which `accesslake check` compares, reading every byte ([`DataDigest::of_whole`]).
+//! Summaries written by builds before this check record no digest and
 //! are read as before (those of its first commits, 3bdbb20 to 707b2a1, the length only, which
 //! is then all that is compared). A summary left without its data file (the writer publishes the data file
 //! first, so only a removal by hand or by another tool leaves one) is not read, and
@@ -31,6 +33,10 @@ pub const DATA_BYTES_KEY: &str = "accesslake.data_file_bytes";
 /// (16 hex digits of FNV-1a 64 over the file's last 8 + footer-length bytes).
 pub const DATA_FOOTER_KEY: &str = "accesslake.data_file_footer";
 
+/// The key-value metadata key under which a summary records the CRC-32 (IEEE) of its data
+/// file's every byte (8 hex digits).
+pub const DATA_CRC_KEY: &str = "accesslake.data_file_crc32";
+
 /// At most this many files are named one by one in the warnings of one session.
 const NAMED: usize = 10;
 
@@ -40,6 +46,9 @@ pub struct DataDigest {
     pub bytes: u64,
     /// `None` in a summary that recorded only the length.
     pub footer: Option<u64>,
+    /// The CRC-32 of the whole file: `None` when not computed ([`DataDigest::of`]), or in a
+    /// summary written before it was recorded.
+    pub crc: Option<u32>,
 }
 
 impl DataDigest {
@@ -63,14 +72,35 @@ impl DataDigest {
         Ok(DataDigest {
             bytes,
             footer: Some(fnv1a64(&footer)),
+            crc: None,
+        })
+    }
+
+    /// [`DataDigest::of`], and the CRC-32 of every byte of the file, read from its start.
+    pub fn of_whole(mut file: &File) -> std::io::Result<DataDigest> {
+        let (mut crc, mut buf) = (crc32fast::Hasher::new(), vec![0u8; 64 << 10]);
+        file.seek(SeekFrom::Start(0))?;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => crc.update(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(DataDigest {
+            crc: Some(crc.finalize()),
+            ..Self::of(file)?
         })
     }
 
     /// The key-value metadata that records the digest in a summary.
     pub fn key_values(&self) -> Vec<KeyValue> {
         let footer = self.footer.map(|f| format!("{f:016x}"));
+        let crc = self.crc.map(|c| format!("{c:08x}"));
         std::iter::once(KeyValue::new(DATA_BYTES_KEY.into(), self.bytes.to_string()))
             .chain(footer.map(|f| KeyValue::new(DATA_FOOTER_KEY.into(), f)))
+            .chain(crc.map(|c| KeyValue::new(DATA_CRC_KEY.into(), c)))
             .collect()
     }
 
@@ -84,24 +114,29 @@ impl DataDigest {
                 .map(|kv| kv.value.as_deref().unwrap_or("").trim())
         };
         let footer = value(DATA_FOOTER_KEY).map(|f| u64::from_str_radix(f, 16).ok());
-        // A footer hash without a length is a record edited by hand too.
+        let crc = value(DATA_CRC_KEY).map(|c| u32::from_str_radix(c, 16).ok());
+        // A footer hash or CRC without a length is a record edited by hand too.
         let bytes = match value(DATA_BYTES_KEY) {
             Some(b) => b.parse().ok(),
             None => {
-                footer?;
+                footer.or(crc.map(|c| c.map(u64::from)))?;
                 None
             }
         };
+        let valid = footer != Some(None) && crc != Some(None);
         Some(DataDigest {
-            bytes: bytes.filter(|_| footer != Some(None)).unwrap_or(u64::MAX),
+            bytes: bytes.filter(|_| valid).unwrap_or(u64::MAX),
             footer: footer.flatten(),
+            crc: crc.flatten(),
         })
     }
 
     /// Whether `found`, a file's digest now, is the one recorded (a recorded digest without a
-    /// footer hash compares the length only).
+    /// footer hash compares the length only; the CRCs are compared where both are known).
     fn matches(&self, found: &DataDigest) -> bool {
-        self.bytes == found.bytes && self.footer.is_none_or(|f| found.footer == Some(f))
+        self.bytes == found.bytes
+            && self.footer.is_none_or(|f| found.footer == Some(f))
+            && self.crc.is_none_or(|c| found.crc.is_none_or(|fc| fc == c))
     }
 }
 
@@ -147,7 +182,8 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Result<Selected, QueryError>
         .iter()
         .filter_map(|c| Some((c.data.as_str(), c.summary.as_deref()?)))
         .collect();
-    let mut checked = on_threads(&pairs, 64, |&(data, summary)| check(data, summary)).into_iter();
+    let mut checked =
+        on_threads(&pairs, 64, |&(data, summary)| check(data, summary, false)).into_iter();
     let (mut out, mut changed) = (Selected::default(), 0);
     for Candidate { data, summary } in candidates {
         let Some(summary) = summary else {
@@ -193,7 +229,11 @@ pub(crate) fn select(candidates: Vec<Candidate>) -> Result<Selected, QueryError>
 /// (DuckDB then names it as it reads it); and the summary's row count (0 when unknown). An
 /// error when the footer reads but its columns are not a summary's (DuckDB would take the
 /// first file's columns for all, and fail without naming it).
-pub(crate) fn check(data: &str, summary: &str) -> (Result<Option<String>, String>, u64) {
+pub(crate) fn check(
+    data: &str,
+    summary: &str,
+    whole: bool,
+) -> (Result<Option<String>, String>, u64) {
     let Some(meta) = File::open(summary)
         .ok()
         .and_then(|f| ParquetMetaDataReader::new().parse_and_finish(&f).ok())
@@ -212,13 +252,21 @@ pub(crate) fn check(data: &str, summary: &str) -> (Result<Option<String>, String
     let recorded = meta.file_metadata().key_value_metadata();
     match recorded.and_then(|kv| DataDigest::recorded(kv)) {
         None => (Ok(None), rows),
-        Some(want) => (Ok(mismatch(data, want)), rows),
+        Some(want) => (Ok(mismatch(data, want, whole)), rows),
     }
 }
 
-/// What differs between the data file `data` and the digest `want` recorded of it, if anything.
-fn mismatch(data: &str, want: DataDigest) -> Option<String> {
-    let found = File::open(data).and_then(|f| DataDigest::of(&f));
+/// How [`mismatch`] begins when only the CRC differs (the length and footer are the committed
+/// ones).
+pub(crate) const BYTES_DIFFER: &str = "its bytes differ from the committed file's";
+
+/// What differs between the data file `data` and the digest `want` recorded of it, if anything;
+/// with `whole`, the file's every byte is read and its CRC compared too.
+fn mismatch(data: &str, want: DataDigest, whole: bool) -> Option<String> {
+    let found = File::open(data).and_then(|f| match whole {
+        true => DataDigest::of_whole(&f),
+        false => DataDigest::of(&f),
+    });
     match found {
         Ok(found) if want.matches(&found) => None,
         Ok(_) if want.bytes == u64::MAX => Some("the summary's record of it is not valid".into()),
@@ -226,7 +274,14 @@ fn mismatch(data: &str, want: DataDigest) -> Option<String> {
             "{} bytes, committed with {}",
             found.bytes, want.bytes
         )),
-        Ok(_) => Some("another footer than the committed file's, of the same length".into()),
+        Ok(found) if found.footer != want.footer && want.footer.is_some() => {
+            Some("another footer than the committed file's, of the same length".into())
+        }
+        Ok(found) => Some(format!(
+            "{BYTES_DIFFER}: CRC-32 {:08x}, committed with {:08x}, same length and footer",
+            found.crc.unwrap_or(0),
+            want.crc.unwrap_or(0)
+        )),
         Err(e) => Some(format!("cannot read it: {e}")),
     }
 }
@@ -276,6 +331,7 @@ mod tests {
         let d = DataDigest {
             bytes: 56_108,
             footer: Some(0x3be4_6ecd_2c1c_9856),
+            crc: None,
         };
         assert_eq!(DataDigest::recorded(&d.key_values()), Some(d));
         assert!(d.matches(&d));
@@ -310,6 +366,34 @@ mod tests {
     }
 
     #[test]
+    fn a_crc_is_recorded_and_compared_only_where_both_sides_know_it() {
+        let d = DataDigest {
+            bytes: 56_108,
+            footer: Some(0x3be4_6ecd_2c1c_9856),
+            crc: Some(0x0bad_cafe),
+        };
+        assert_eq!(DataDigest::recorded(&d.key_values()), Some(d));
+        assert!(d.matches(&d));
+        let other = DataDigest {
+            crc: Some(0x0bad_caff),
+            ..d
+        };
+        assert!(!d.matches(&other), "a read of every byte tells them apart");
+        let footer_read = DataDigest { crc: None, ..d };
+        assert!(
+            d.matches(&footer_read),
+            "a footer check does not read the bytes"
+        );
+        assert!(footer_read.matches(&d), "an older summary records no CRC");
+        // Edited by hand: a CRC that does not parse, or one without a length.
+        let mut kv = d.key_values();
+        kv[2] = KeyValue::new(DATA_CRC_KEY.into(), "not hex".to_string());
+        assert!(!DataDigest::recorded(&kv).unwrap().matches(&d));
+        let crc_only = [KeyValue::new(DATA_CRC_KEY.into(), "0badcafe".to_string())];
+        assert!(!DataDigest::recorded(&crc_only).unwrap().matches(&d));
+    }
+
+    #[test]
     fn the_digest_hashes_the_footer_and_survives_files_too_short_for_one() {
         let dir = tempfile::tempdir().unwrap();
         let digest = |bytes: &[u8]| {
@@ -327,5 +411,19 @@ mod tests {
         assert_eq!(digest(b"").bytes, 0);
         assert_ne!(digest(b"abc"), digest(b"abd"));
         assert_ne!(digest(&[9, 0, 0, 0, b'P', b'A', b'R', b'1']).footer, None);
+        // The whole file's CRC: any byte, not only the footer's.
+        let whole = |bytes: &[u8]| {
+            let p = dir.path().join("w");
+            std::fs::write(&p, bytes).unwrap();
+            DataDigest::of_whole(&File::open(&p).unwrap()).unwrap()
+        };
+        let (a, b) = (file(b"PAR1 rows", b"xyz"), file(b"PAR1 ROWS", b"xyz"));
+        assert_eq!(whole(&a).crc, Some(crc32fast::hash(&a)));
+        assert_eq!(
+            (whole(&a).bytes, whole(&a).footer),
+            (digest(&a).bytes, digest(&a).footer)
+        );
+        assert_ne!(whole(&a), whole(&b));
+        assert_eq!(digest(&a), digest(&b));
     }
 }

@@ -197,3 +197,54 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     let out = accesslake(&["check", "--lake", copied.to_str().unwrap(), "--from", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid time \"x\""));
 }
+
+#[test]
+fn check_finds_any_changed_byte_of_a_data_file_even_one_that_still_decodes() {
+    use accesslake::query::TimeRange;
+    let (_dir, copied) = copied_lake(lake());
+    let files = accesslake::query::lake_files(&copied).unwrap();
+    let file = files
+        .iter()
+        .max_by_key(|f| f.path.metadata().unwrap().len());
+    let file = file.unwrap();
+    // Its hour only: each round reads one file and its summary.
+    let range = TimeRange {
+        from: Some(file.hour_start),
+        to: Some(file.hour_start + 3_600_000_000),
+    };
+    let clean = accesslake::check::check(&copied, range).unwrap();
+    assert_eq!(clean.findings, [], "the copy as written");
+    let original = std::fs::read(&file.path).unwrap();
+    let footer_len = u32::from_le_bytes(original[original.len() - 8..][..4].try_into().unwrap());
+    let pages = 4..original.len() - 8 - footer_len as usize;
+    // One byte changed at a time, at 64 places across the pages (never the footer, which
+    // `report` compares too): each is found, whether or not the file still decodes.
+    let (mut decoded, mut rounds) = (0, 0);
+    for i in 0..64 {
+        let at = pages.start + (pages.end - pages.start) * i / 64 + 3;
+        let mut bytes = original.clone();
+        bytes[at] ^= 0x10;
+        std::fs::write(&file.path, &bytes).unwrap();
+        let found = accesslake::check::check(&copied, range).unwrap().findings;
+        assert!(
+            found.iter().any(|f| f.path == file.path),
+            "byte {at} of {} changed, and not found: {found:?}",
+            file.path.display()
+        );
+        rounds += 1;
+        decoded += usize::from(found.iter().all(|f| {
+            f.problem
+                .contains("its bytes differ from the committed file's")
+        }));
+    }
+    std::fs::write(&file.path, &original).unwrap();
+    assert_eq!(
+        accesslake::check::check(&copied, range).unwrap().findings,
+        []
+    );
+    // The CRC is what finds a change the file still decodes with.
+    assert!(
+        decoded > 0,
+        "every one of {rounds} changes failed to decode"
+    );
+}
