@@ -5,10 +5,9 @@
 mod common;
 mod query_support;
 
-use accesslake::config::DuckDbConfig;
-use accesslake::query::{LakeDb, Summaries, TimeRange};
+use accesslake::query::{Summaries, TimeRange};
 use accesslake::report::{build, Limits, Report};
-use query_support::accesslake;
+use query_support::{accesslake, open};
 use std::path::{Path, PathBuf};
 
 const LIMITS: Limits = Limits { top: 10, cities: 5 };
@@ -63,22 +62,10 @@ fn query(lake: &Path, sql: &str) -> String {
 
 /// The report built from the summaries, checked equal to the one built from every row.
 fn report(lake: &Path) -> Report {
-    let db = LakeDb::open_with(
-        lake,
-        TimeRange::default(),
-        Summaries::Use,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(lake, TimeRange::default(), Summaries::Use);
     assert_eq!(db.summarised_count(), db.file_count());
     let summarised = build(&db, TimeRange::default(), LIMITS).unwrap();
-    let db = LakeDb::open_with(
-        lake,
-        TimeRange::default(),
-        Summaries::Recompute,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(lake, TimeRange::default(), Summaries::Recompute);
     let recomputed = build(&db, TimeRange::default(), LIMITS).unwrap();
     assert_eq!(summarised, recomputed, "summaries and rows disagree");
     summarised

@@ -8,10 +8,9 @@
 mod common;
 mod query_support;
 
-use accesslake::config::DuckDbConfig;
 use accesslake::query::{LakeDb, Summaries, TimeRange};
 use accesslake::report::{build, parse_time, Limits, Report};
-use query_support::{accesslake, build_lake, copied_lake, shared, TestLake};
+use query_support::{accesslake, build_lake, copied_lake, open, shared, TestLake};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::process::Command;
@@ -306,13 +305,7 @@ fn check(report: &Report, t: &Value) {
 /// from every row (the summaries ignored) and to the one built from the summaries combined
 /// first, and reading summaries for `summarised` of the files.
 fn report(range: TimeRange, summarised: impl Fn(usize, usize) -> bool) -> Report {
-    let db = LakeDb::open_with(
-        &lake().lake,
-        range,
-        Summaries::UseView,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&lake().lake, range, Summaries::UseView);
     assert!(
         summarised(db.summarised_count(), db.file_count()),
         "{} of {} files summarised",
@@ -321,23 +314,11 @@ fn report(range: TimeRange, summarised: impl Fn(usize, usize) -> bool) -> Report
     );
     assert!(!db.summaries_combined());
     let report = build(&db, range, LIMITS).unwrap();
-    let db = LakeDb::open_with(
-        &lake().lake,
-        range,
-        Summaries::UseCombined,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&lake().lake, range, Summaries::UseCombined);
     assert!(db.summaries_combined());
     let combined = build(&db, range, LIMITS).unwrap();
     assert_eq!(report, combined, "summaries read and combined disagree");
-    let db = LakeDb::open_with(
-        &lake().lake,
-        range,
-        Summaries::Recompute,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&lake().lake, range, Summaries::Recompute);
     assert_eq!(db.summarised_count(), 0);
     let recomputed = build(&db, range, LIMITS).unwrap();
     assert_eq!(report, recomputed, "summaries and rows disagree");
@@ -603,35 +584,17 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
         .find(|(a, b)| len(&a.path) != len(&b.path))
         .expect("two files of different lengths");
     std::fs::copy(&b.path, &a.path).unwrap();
-    let db = LakeDb::open_with(
-        &copied,
-        TimeRange::default(),
-        Summaries::Use,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&copied, TimeRange::default(), Summaries::Use);
     assert_eq!(db.summarised_count(), db.file_count() - 1);
     let summarised = build(&db, TimeRange::default(), LIMITS).unwrap();
-    let db = LakeDb::open_with(
-        &copied,
-        TimeRange::default(),
-        Summaries::Recompute,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&copied, TimeRange::default(), Summaries::Recompute);
     let from_rows = build(&db, TimeRange::default(), LIMITS).unwrap();
     assert_eq!(
         summarised, from_rows,
         "the summary of the replaced file was read"
     );
     let whole = build(
-        &LakeDb::open_with(
-            &lake().lake,
-            TimeRange::default(),
-            Summaries::Use,
-            &DuckDbConfig::default(),
-        )
-        .unwrap(),
+        &open(&lake().lake, TimeRange::default(), Summaries::Use),
         TimeRange::default(),
         LIMITS,
     )
@@ -659,13 +622,7 @@ fn a_data_file_changed_since_its_commit_is_read_by_its_rows_not_its_summary() {
         .expect("the footer names its writer");
     bytes[at] = b'A';
     std::fs::write(&a.path, &bytes).unwrap();
-    let db = LakeDb::open_with(
-        &copied,
-        TimeRange::default(),
-        Summaries::Use,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&copied, TimeRange::default(), Summaries::Use);
     assert_eq!(db.summarised_count(), db.file_count() - 1);
     assert_eq!(build(&db, TimeRange::default(), LIMITS).unwrap(), whole);
     let out = accesslake(&["report", "--lake", path]);
@@ -705,13 +662,7 @@ fn a_data_file_removed_by_hand_is_reported_missing_and_not_counted() {
         "{err}"
     );
     // Its summary is not read: the report counts what `query` reads.
-    let db = LakeDb::open_with(
-        &copied,
-        TimeRange::default(),
-        Summaries::Use,
-        &DuckDbConfig::default(),
-    )
-    .unwrap();
+    let db = open(&copied, TimeRange::default(), Summaries::Use);
     assert_eq!(db.file_count(), files.len() - 1);
     let report = build(&db, TimeRange::default(), LIMITS).unwrap();
     let out = accesslake(&[
@@ -826,13 +777,7 @@ fn a_country_is_one_row_whatever_names_its_databases_gave_it() {
         Some("GeoIP2-City-Test.mmdb"),
     );
     for summaries in [Summaries::Use, Summaries::Recompute] {
-        let db = LakeDb::open_with(
-            &lake,
-            TimeRange::default(),
-            summaries,
-            &DuckDbConfig::default(),
-        )
-        .unwrap();
+        let db = open(&lake, TimeRange::default(), summaries);
         let r = build(&db, TimeRange::default(), LIMITS).unwrap();
         let gb: Vec<_> = r
             .countries

@@ -8,6 +8,16 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A session over `lake` with DuckDB's defaults.
+pub fn open(
+    lake: &Path,
+    range: accesslake::query::TimeRange,
+    summaries: accesslake::query::Summaries,
+) -> accesslake::query::LakeDb {
+    let duckdb = accesslake::config::DuckDbConfig::default();
+    accesslake::query::LakeDb::open_with(lake, range, summaries, &duckdb).unwrap()
+}
+
 /// The `accesslake` binary under test.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_accesslake"))
