@@ -11,11 +11,11 @@
 //! instead, with a warning that names it, so that `report` counts what `query` reads (or fails
 //! where DuckDB cannot read the file). A change inside the data pages that keeps the length and
 //! the footer is not seen there: for that the summary also records a CRC-32 of the whole file
-//! ([`DATA_CRC_KEY`]), which `accesslake check` compares, reading every byte ([`DataDigest::of_whole`]).
-//! Summaries written by builds before this check record no digest and
+//! ([`DATA_CRC_KEY`]), which `accesslake check` compares, reading every byte
+//! ([`DataDigest::of_whole`]). Summaries written by builds before this check record no digest and
 //! are read as before (those of its first commits, 3bdbb20 to 707b2a1, the length only, which
-//! is then all that is compared). A summary left without its data file (the writer publishes the data file
-//! first, so only a removal by hand or by another tool leaves one) is not read, and
+//! is then all that is compared). A summary left without its data file (the writer publishes the
+//! data file first, so only a removal by hand or by another tool leaves one) is not read, and
 //! [`warn_orphans`] says that rows are missing.
 
 use crate::fingerprint::fnv1a64;
