@@ -19,10 +19,11 @@
 
 use crate::chunk::{count_lines, lines, read_chunk, Carry, Piece};
 use crate::config::{IngestConfig, LineLimit, LogFormat};
+use crate::continuity::Continuity;
 use crate::dead_letter::{DeadLetter, Origin};
 use crate::enrich::Enricher;
 use crate::error::{Error, Result};
-use crate::identity::{self, Continuity};
+use crate::identity;
 pub use crate::ingest_summary::FileSummary;
 use crate::ingest_summary::{summary_line, Ending};
 use crate::lake::Lake;

@@ -1,0 +1,120 @@
+//! Opening a partition's pipeline: take its writer lock, load and check its state, refuse a lake
+//! that lost a state while keeping its files, keep a committed window length until the replay is
+//! past it, and recover the last commit (finish its renames, delete orphan staged files). See
+//! `doc/DESIGN.md`, "Recovery".
+
+use super::*;
+
+impl PartitionPipeline {
+    /// Recovers and opens a partition, taking its writer lock ([`crate::lock`]); another writer
+    /// holding it is an error at once.
+    pub fn open(
+        lake: &Lake,
+        source: &str,
+        partition: i32,
+        settings: WindowSettings,
+    ) -> Result<PartitionPipeline> {
+        let lock = lake.lock_partition(source, partition, std::time::Duration::ZERO)?;
+        PartitionPipeline::open_locked(lake, source, partition, settings, lock)
+    }
+
+    /// [`PartitionPipeline::open`] with the partition's lock already taken
+    /// ([`Lake::lock_partition`]): the state is read only now, after any previous writer has let
+    /// go. The pipeline holds the lock until it is dropped.
+    pub fn open_locked(
+        lake: &Lake,
+        source: &str,
+        partition: i32,
+        settings: WindowSettings,
+        lock: PartitionLock,
+    ) -> Result<PartitionPipeline> {
+        Lake::check_source(source)?;
+        settings.validate().map_err(PipelineError::Settings)?;
+        let want = lake.lock_path(source, partition);
+        if lock.path() != want {
+            return Err(PipelineError::WrongLock {
+                held: lock.path().display().to_string(),
+                want: want.display().to_string(),
+            }
+            .into());
+        }
+        let state_path = lake.state_path(source, partition);
+        let state = offsets::load(&state_path, source, partition)?;
+        if state.is_none() && lock.may_have_lost_state() && lake.has_files_of(source, partition)? {
+            return Err(PipelineError::StateMissing {
+                source_name: source.to_string(),
+                partition,
+                state: state_path.display().to_string(),
+            }
+            .into());
+        }
+        // Windows committed past the resume offset (a run that stopped without flushing) are
+        // recognised by their keys, which depend on the window length: with another length their
+        // records would not be known and would be written twice. So the committed length stays
+        // until the replay is past them (`switch_window_once_past`), then the configured one
+        // applies.
+        let mut settings = settings;
+        let mut configured_window = None;
+        if let Some(s) = &state {
+            if let Some(w) = s
+                .window_secs
+                .filter(|&w| w != settings.window_secs && s.has_flushed_windows(REJECTED_KEY))
+            {
+                tracing::warn!(
+                    source,
+                    partition,
+                    committed = w,
+                    configured = settings.window_secs,
+                    "windows of {w} s are committed past the resume offset: keeping {w} s until \
+                     the replay is past them, so that no record is written twice"
+                );
+                configured_window = Some(settings.window_secs);
+                settings.window_secs = w;
+            }
+        }
+        if let Some(s) = &state {
+            let moved = lake.publish(source, partition, &s.pending)?;
+            if moved > 0 {
+                tracing::info!(
+                    source,
+                    partition,
+                    moved,
+                    "recovery: finished publishing the last commit"
+                );
+            }
+        }
+        let removed = lake.remove_orphans(source, partition, &[])?;
+        if removed > 0 {
+            tracing::info!(
+                source,
+                partition,
+                removed,
+                "recovery: removed staged files of an uncommitted flush"
+            );
+        }
+        Ok(PartitionPipeline {
+            lake: lake.clone(),
+            source: source.to_string(),
+            partition,
+            windows: Windows::new(
+                settings,
+                state.as_ref().and_then(|s| s.watermark),
+                now_micros(),
+            ),
+            rejected: Vec::new(),
+            rejected_first: None,
+            rejected_count: 0,
+            state,
+            next_offset: None,
+            stats: PipelineStats::default(),
+            fault: None,
+            configured_window,
+            background: None,
+            in_flight: 0,
+            parse: None,
+            first_line: None,
+            last_line: None,
+            _lock: lock,
+        })
+    }
+}
