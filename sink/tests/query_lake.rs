@@ -3,6 +3,7 @@
 //! by a separate DuckDB connection), the aligned table, read-only enforcement, DuckDB's errors,
 //! missing/empty lakes, and partition pruning shown by EXPLAIN ANALYZE.
 
+mod common;
 mod query_support;
 
 use query_support::{accesslake, build_lake, python, snapshot, TestLake};

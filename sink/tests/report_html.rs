@@ -4,6 +4,7 @@
 //! `$CARGO_TARGET_TMPDIR/report_html/report.png`. Chromium is required: without it the test
 //! fails and says how to install it.
 
+mod common;
 mod query_support;
 
 use query_support::{accesslake, build_lake};

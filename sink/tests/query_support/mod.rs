@@ -204,3 +204,32 @@ pub fn python(script: &str, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("utf-8")
 }
+
+/// Ingests `text` as file `name` (in `dir`) into `lake`, with the city database `city` if any.
+pub fn ingest_with(
+    dir: &std::path::Path,
+    lake: &std::path::Path,
+    name: &str,
+    text: &str,
+    city: Option<&str>,
+) {
+    let log = dir.join(name);
+    std::fs::write(&log, text).unwrap();
+    let db = city.map(|c| crate::common::geoip(c).to_str().unwrap().to_string());
+    let extra: Vec<&str> = db
+        .iter()
+        .flat_map(|d| ["--geoip-city", d.as_str()])
+        .collect();
+    let out = crate::common::run_ingest(lake, &[&log], &extra);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn report_text_of(lake: &std::path::Path, extra: &[&str]) -> String {
+    let mut args = vec!["report", "--lake", lake.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    crate::common::stdout_of(accesslake(&args))
+}
