@@ -118,7 +118,7 @@ check "init deploys to requests.parsed then requests.dlq" \
     grep -qF -- '--output-topic "$output" --output-topic "$dlq"' deploy/init.sh
 
 # Every variable the image and the sink service set must be one the sink reads (clap `env =` in
-# sink/src/config.rs), so a renamed flag cannot silently turn a setting into a no-op.
+# sink/src/config*.rs), so a renamed flag cannot silently turn a setting into a no-op.
 env_names_ok() {
     local names name bad=0
     names=$( {
@@ -128,14 +128,14 @@ env_names_ok() {
     } | sort -u)
     [[ -n $names ]] || { echo "no variables found"; return 1; }
     for name in $names; do
-        if ! grep -qF "env = \"$name\"" sink/src/config.rs; then
-            echo "$name is set for the sink but sink/src/config.rs reads no such variable"
+        if ! grep -qF "env = \"$name\"" sink/src/config*.rs; then
+            echo "$name is set for the sink but sink/src/config*.rs read no such variable"
             bad=1
         fi
     done
     return $bad
 }
-check "sink env names exist in sink/src/config.rs" env_names_ok
+check "sink env names exist in sink/src/config*.rs" env_names_ok
 
 # The runtime stage installs only ca-certificates and libssl3 on bookworm-slim: every shared
 # library the release binary needs must be in that image. Checked when a release binary exists

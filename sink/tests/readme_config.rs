@@ -1,5 +1,5 @@
 //! The README's configuration reference is generated from the clap definitions in
-//! `sink/src/config.rs`: every command, every flag, its env var, its default and its help. This
+//! `sink/src/config*.rs`: every command, every flag, its env var, its default and its help. This
 //! test renders the table and compares it with the README; on a mismatch it writes the expected
 //! text to `$CARGO_TARGET_TMPDIR/readme-config.md` to paste between the `config` markers.
 
