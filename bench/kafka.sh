@@ -20,10 +20,12 @@ partitions=${2:-1}
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$root/../shared" && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
-cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+# Figures come from the release profile; scripts/test.sh sets its own to run these on its build.
+PROFILE=${ACCESSLAKE_PROFILE:-release}
+cargo build -q --profile "$PROFILE" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 tansu=$("$root/scripts/install-tansu.sh" | tail -1)
-bin=$CARGO_TARGET_DIR/release/accesslake
-drain=$CARGO_TARGET_DIR/release/examples/kafka_drain
+bin=$CARGO_TARGET_DIR/$PROFILE/accesslake
+drain=$CARGO_TARGET_DIR/$PROFILE/examples/kafka_drain
 
 work=$(mktemp -d)
 broker_pid=""

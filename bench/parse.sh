@@ -6,12 +6,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
+# Figures come from the release profile; scripts/test.sh sets its own to run these on its build.
+PROFILE=${ACCESSLAKE_PROFILE:-release}
 n=${1:-1000000}
 f=${BENCH_DIR:-/tmp}/accesslake-bench-$n.log
 [ -s "$f" ] || python3 ../shared/bench/mklog.py "$n" "$f"
-cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
-echo "release profile:"
-"$CARGO_TARGET_DIR/release/examples/bench_parse" "$f" 5
+cargo build -q --profile "$PROFILE" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+echo "$PROFILE profile:"
+"$CARGO_TARGET_DIR/$PROFILE/examples/bench_parse" "$f" 5
 if [ "${LTO:-}" = 1 ]; then
     lto_target="$CARGO_TARGET_DIR-lto"
     CARGO_PROFILE_RELEASE_LTO=fat CARGO_TARGET_DIR="$lto_target" \

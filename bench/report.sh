@@ -13,9 +13,11 @@ N=${1:-10000000}
 RUNS=${RUNS:-5}
 SHARED=${SHARED:-../shared}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
-BIN=$CARGO_TARGET_DIR/release/accesslake
+# Figures come from the release profile; scripts/test.sh sets its own to run these on its build.
+PROFILE=${ACCESSLAKE_PROFILE:-release}
+BIN=$CARGO_TARGET_DIR/$PROFILE/accesslake
 . scripts/lib/prereqs.sh
-cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+cargo build -q --profile "$PROFILE" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 command -v /usr/bin/time >/dev/null || apt_install time >/dev/null
 
 now() { date +%s.%N; }

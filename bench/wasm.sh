@@ -7,11 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
+# Figures come from the release profile; scripts/test.sh sets its own to run these on its build.
+PROFILE=${ACCESSLAKE_PROFILE:-release}
 log=${1:-/tmp/bench-1m.log}
 [ -s "$log" ] || python3 ../shared/bench/mklog.py 1000000 "$log"
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 \
   -p accesslake-transform --bin accesslake-transform
-cargo build -q --release --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+cargo build -q --profile "$PROFILE" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 target=$CARGO_TARGET_DIR
-"$target/release/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --rounds 5 --max-line "$log"
+"$target/$PROFILE/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --rounds 5 --max-line "$log"

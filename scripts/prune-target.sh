@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
-# Deletes what the current workspace no longer uses from the persistent release target dir
-# ($CARGO_TARGET_DIR/release): test and bench executables, libraries and build-script dirs left
+# Deletes what the current workspace no longer uses from the persistent target dir's profile
+# directory ($CARGO_TARGET_DIR/$ACCESSLAKE_PROFILE, default `ci`, the tests'): test and bench executables, libraries and build-script dirs left
 # behind by earlier commits, dependency bumps or feature changes. Each commit's test binaries
 # are ~200 MB (DuckDB is linked into each), so a CI cache that only grows fills its disk.
 #
-# What is kept: every artifact cargo names (fresh or rebuilt) for the release builds and the
+# What is kept: every artifact cargo names (fresh or rebuilt) for that profile's builds and the
 # clippy run that scripts/test.sh does, and anything modified in the last $PRUNE_MIN_AGE minutes (default 120),
 # so a build running beside this one keeps its outputs. A wrongly deleted file would only be
 # rebuilt. Usage: scripts/prune-target.sh [--dry-run | --list]  (--list: also print the paths)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:?set CARGO_TARGET_DIR}"
-release="$CARGO_TARGET_DIR/release"
+profile=${ACCESSLAKE_PROFILE:-ci}
+release="$CARGO_TARGET_DIR/$profile"
 [ -d "$release/deps" ] || exit 0
 mode=${1:-}
 
 keep=$(mktemp)
 trap 'rm -f "$keep"' EXIT
-# `--all-targets` names the test executables too (the ones `cargo test --release` runs); clippy
+# `--all-targets` names the test executables too (the ones `cargo test` runs); clippy
 # names its metadata-only (check) outputs of every dependency.
 {
-    cargo build --all-targets --release --workspace --locked --message-format=json 2>/dev/null
-    cargo clippy --all-targets --release --workspace --locked --message-format=json -- -D warnings 2>/dev/null
+    cargo build --all-targets --profile "$profile" --workspace --locked --message-format=json 2>/dev/null
+    cargo clippy --all-targets --profile "$profile" --workspace --locked --message-format=json -- -D warnings 2>/dev/null
 } | python3 -c '
 import json, os, sys
 for line in sys.stdin:
@@ -48,7 +49,7 @@ stale=$(python3 - "$release" "$keep" "${PRUNE_MIN_AGE:-120}" <<'PY'
 import os, sys, time
 release, keep_file, min_age = sys.argv[1], sys.argv[2], float(sys.argv[3])
 keep = set(open(keep_file).read().split())
-# Binaries are named by their uplifted copy (release/NAME), a hard link to deps/NAME-HASH.
+# Binaries are named by their uplifted copy (<profile>/NAME), a hard link to deps/NAME-HASH.
 inodes = {(s.st_dev, s.st_ino) for s in (os.stat(p) for p in keep if os.path.isfile(p))}
 young = time.time() - min_age * 60
 kept_dirs = {os.path.relpath(p, os.path.join(release, "build")).split(os.sep)[0]

@@ -8,13 +8,16 @@
 #
 # Caches live outside the clone in $ACCESSLAKE_CACHE (default ~/.cache/accesslake): the cargo
 # target dir (bundled DuckDB alone is ~25 min of compile on 2 cores) and installed tools, so a warm
-# run is fast and a cold one fits CI's 90 minutes.
+# run is fast and a cold one fits CI's 90 minutes. Everything that links DuckDB builds in one
+# profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release, DuckDB's C++ at -O1 to
+# shorten a cold build), as scripts/demo.sh does; the benchmarks build `release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export ACCESSLAKE_CACHE="${ACCESSLAKE_CACHE:-$HOME/.cache/accesslake}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+export ACCESSLAKE_PROFILE="${ACCESSLAKE_PROFILE:-ci}"  # the bench commands below build it too
 mkdir -p "$ACCESSLAKE_CACHE"
 step() { printf '\n== %s (%s)\n' "$*" "$(date +%T)"; }
 . scripts/lib/prereqs.sh
@@ -38,8 +41,8 @@ tansu_log="$ACCESSLAKE_CACHE/install-tansu.log"
 scripts/install-tansu.sh >"$tansu_log" 2>&1 &
 tansu_pid=$!
 
-step "build: workspace (release) and the transform's .wasm"
-cargo build --release --workspace --all-targets --locked
+step "build: workspace (profile $ACCESSLAKE_PROFILE) and the transform's .wasm"
+cargo build --profile "$ACCESSLAKE_PROFILE" --workspace --all-targets --locked
 RUSTFLAGS="-Ctarget-feature=+simd128" \
     cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform --bin accesslake-transform --locked
 export ACCESSLAKE_WASM="$CARGO_TARGET_DIR/wasm32-wasip1/wasm/accesslake-transform.wasm"
@@ -57,11 +60,11 @@ export TANSU
 step "formatting"
 cargo fmt --all -- --check
 
-step "clippy, every crate and target, warnings as errors (reuses the release build scripts: no DuckDB rebuild)"
-cargo clippy --release --workspace --all-targets --locked -- -D warnings
+step "clippy, every crate and target, warnings as errors (reuses the build scripts of that profile: no DuckDB rebuild)"
+cargo clippy --profile "$ACCESSLAKE_PROFILE" --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --release --workspace --locked -- --test-threads 2
+cargo test --profile "$ACCESSLAKE_PROFILE" --workspace --locked -- --test-threads 2
 
 step "parser tests in a debug build (overflow checks, and the parser's debug assertions)"
 cargo test --locked -p accesslake-transform -- --test-threads 2

@@ -2,9 +2,9 @@
 //!
 //! Tests in this crate cannot use `env!("CARGO_BIN_EXE_accesslake")` (the binary belongs to the
 //! `accesslake` crate), so [`accesslake_bin`] takes the binary from the target dir of the running
-//! test executable (`<target>/release/deps/<test>` → `<target>/release/accesslake`). [`SinkProcess`] wraps a spawned child with
-//! `kill -9`, SIGTERM and wait helpers, and kills it on drop. [`free_port`] and [`http_get`] reach
-//! its `--metrics-addr`.
+//! test executable (`<target>/<profile>/deps/<test>` → `<target>/<profile>/accesslake`).
+//! [`SinkProcess`] wraps a spawned child with `kill -9`, SIGTERM and wait helpers, and kills it on
+//! drop. [`free_port`] and [`http_get`] reach its `--metrics-addr`.
 
 use anyhow::{bail, Context as _, Result};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The release profile dir of the running test executable (`<target>/release`).
+/// The profile dir of the running test executable (`<target>/ci` under `scripts/test.sh`).
 pub fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current_exe");
     let deps = exe.parent().expect("exe dir");
@@ -23,16 +23,18 @@ pub fn profile_dir() -> PathBuf {
     }
 }
 
-/// Path of the `accesslake` release binary beside the running test executable. It must have
-/// been built first (`cargo build --release --workspace --all-targets`, as `scripts/test.sh`
-/// does): a nested `cargo build -p accesslake` would unify features differently and rebuild.
+/// Path of the `accesslake` binary beside the running test executable. It must have been built
+/// first, in the same profile (`cargo build --profile ci --workspace --all-targets`, as
+/// `scripts/test.sh` does): a nested `cargo build -p accesslake` would unify features
+/// differently and rebuild.
 pub fn accesslake_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let bin = profile_dir().join("accesslake");
         assert!(
             bin.exists(),
-            "{} missing: run `cargo build --release --workspace --all-targets` first",
+            "{} missing: run `cargo build --profile ci --workspace --all-targets` first (or the \
+             profile of this test)",
             bin.display()
         );
         bin
