@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Deletes what the current workspace no longer uses from the persistent target dir's profile
-# directory ($CARGO_TARGET_DIR/$ACCESSLAKE_PROFILE, default `ci`, the tests'): test and bench executables, libraries and build-script dirs left
-# behind by earlier commits, dependency bumps or feature changes. Each commit's test binaries
-# are ~200 MB (DuckDB is linked into each), so a CI cache that only grows fills its disk.
+# directory ($CARGO_TARGET_DIR/$ACCESSLAKE_PROFILE, default `ci`, the tests'): test and bench
+# executables, libraries and build-script dirs left behind by earlier commits, dependency bumps
+# or feature changes. Each commit's test binaries are ~200 MB (DuckDB is linked into each), so a
+# CI cache that only grows fills its disk.
 #
 # What is kept: every artifact cargo names (fresh or rebuilt) for that profile's builds and the
 # clippy run that scripts/test.sh does, and anything modified in the last $PRUNE_MIN_AGE minutes (default 120),
@@ -12,8 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${CARGO_TARGET_DIR:?set CARGO_TARGET_DIR}"
 profile=${ACCESSLAKE_PROFILE:-ci}
-release="$CARGO_TARGET_DIR/$profile"
-[ -d "$release/deps" ] || exit 0
+outdir="$CARGO_TARGET_DIR/$profile"
+[ -d "$outdir/deps" ] || exit 0
 mode=${1:-}
 
 keep=$(mktemp)
@@ -45,7 +46,7 @@ if [ ! -s "$keep" ]; then
 fi
 
 # deps/, examples/: files cargo did not name. build/: <package>-<hash> dirs holding nothing it named.
-stale=$(python3 - "$release" "$keep" "${PRUNE_MIN_AGE:-120}" <<'PY'
+stale=$(python3 - "$outdir" "$keep" "${PRUNE_MIN_AGE:-120}" <<'PY'
 import os, sys, time
 release, keep_file, min_age = sys.argv[1], sys.argv[2], float(sys.argv[3])
 keep = set(open(keep_file).read().split())
