@@ -4,7 +4,7 @@
 # Installs the Debian packages the build needs when they are missing, and builds in the same
 # target directory and profile as scripts/test.sh ($CARGO_TARGET_DIR, default
 # ~/.cache/accesslake/target; $ACCESSLAKE_PROFILE, default `ci`: release with DuckDB's C++ at
-# -O1, see Cargo.toml), so DuckDB is compiled once for both.
+# -O0, see Cargo.toml), so DuckDB is compiled once for both.
 # Usage: scripts/demo.sh [LAKE_DIR]   (default ./lake; running it again adds no duplicate rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -9,7 +9,7 @@
 # Caches live outside the clone in $ACCESSLAKE_CACHE (default ~/.cache/accesslake): the cargo
 # target dir (bundled DuckDB alone is ~25 min of compile on 2 cores) and installed tools, so a warm
 # run is fast and a cold one fits CI's 90 minutes. Everything that links DuckDB builds in one
-# profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release, DuckDB's C++ at -O1 to
+# profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release, DuckDB's C++ at -O0 to
 # shorten a cold build), as scripts/demo.sh does; the benchmarks build `release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
