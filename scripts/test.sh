@@ -7,10 +7,12 @@
 # broker, query/report (with headless Chromium), and the deployment lint.
 #
 # Caches live outside the clone in $ACCESSLAKE_CACHE (default ~/.cache/accesslake): the cargo
-# target dir (bundled DuckDB alone is ~25 min of compile on 2 cores) and installed tools, so a warm
-# run is fast and a cold one fits CI's 90 minutes. Everything that links DuckDB builds in one
-# profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release, DuckDB's C++ at -O0 to
-# shorten a cold build), as scripts/demo.sh does; the benchmarks build `release`.
+# target dir (the bundled DuckDB alone is 25-60 min of compile on 2 cores, as fast as the VM is)
+# and installed tools, so a warm run is fast. A cold one took 41 minutes on a fast VM (DuckDB at
+# -O3) and 94.5 on a slow one (at -O0), over CI's 90 (README, "Tests"). Everything that links
+# DuckDB builds in one profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release,
+# DuckDB's C++ at -O0 to shorten a cold build), as scripts/demo.sh does; the benchmarks build
+# `release`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
