@@ -14,6 +14,8 @@ log=${1:-/tmp/bench-1m.log}
 rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 \
   -p accesslake-transform --bin accesslake-transform
-cargo build -q --profile "$PROFILE" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+. scripts/lib/prereqs.sh
+duckdb_setup
+cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
 target=$CARGO_TARGET_DIR
 "$target/$PROFILE/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --rounds 5 --max-line "$log"

@@ -16,14 +16,16 @@ profile=${ACCESSLAKE_PROFILE:-ci}
 outdir="$CARGO_TARGET_DIR/$profile"
 [ -d "$outdir/deps" ] || exit 0
 mode=${1:-}
+. scripts/lib/prereqs.sh
+duckdb_setup  # the same features as the builds it keeps
 
 keep=$(mktemp)
 trap 'rm -f "$keep"' EXIT
 # `--all-targets` names the test executables too (the ones `cargo test` runs); clippy
 # names its metadata-only (check) outputs of every dependency.
 {
-    cargo build --all-targets --profile "$profile" --workspace --locked --message-format=json 2>/dev/null
-    cargo clippy --all-targets --profile "$profile" --workspace --locked --message-format=json -- -D warnings 2>/dev/null
+    cargo build --all-targets --profile "$profile" "${CARGO_DUCKDB[@]}" --workspace --locked --message-format=json 2>/dev/null
+    cargo clippy --all-targets --profile "$profile" "${CARGO_DUCKDB[@]}" --workspace --locked --message-format=json -- -D warnings 2>/dev/null
 } | python3 -c '
 import json, os, sys
 for line in sys.stdin:

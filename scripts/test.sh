@@ -38,13 +38,17 @@ python_modules duckdb pyarrow
 step "wasm32-wasip1 target"
 rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
 
+step "DuckDB to link (\$ACCESSLAKE_DUCKDB, scripts/lib/prereqs.sh)"
+duckdb_setup
+echo "$ACCESSLAKE_DUCKDB${DUCKDB_LIB_DIR:+: $DUCKDB_LIB_DIR}"
+
 step "test broker (tansu), in the background while the workspace builds"
 tansu_log="$ACCESSLAKE_CACHE/install-tansu.log"
 scripts/install-tansu.sh >"$tansu_log" 2>&1 &
 tansu_pid=$!
 
 step "build: workspace (profile $ACCESSLAKE_PROFILE) and the transform's .wasm"
-cargo build --profile "$ACCESSLAKE_PROFILE" --workspace --all-targets --locked
+cargo build --profile "$ACCESSLAKE_PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked
 RUSTFLAGS="-Ctarget-feature=+simd128" \
     cargo build --profile wasm --target wasm32-wasip1 -p accesslake-transform --bin accesslake-transform --locked
 export ACCESSLAKE_WASM="$CARGO_TARGET_DIR/wasm32-wasip1/wasm/accesslake-transform.wasm"
@@ -63,10 +67,10 @@ step "formatting"
 cargo fmt --all -- --check
 
 step "clippy, every crate and target, warnings as errors (reuses the build scripts of that profile: no DuckDB rebuild)"
-cargo clippy --profile "$ACCESSLAKE_PROFILE" --workspace --all-targets --locked -- -D warnings
+cargo clippy --profile "$ACCESSLAKE_PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked -- -D warnings
 
 step "tests"
-cargo test --profile "$ACCESSLAKE_PROFILE" --workspace --locked -- --test-threads 2
+cargo test --profile "$ACCESSLAKE_PROFILE" "${CARGO_DUCKDB[@]}" --workspace --locked -- --test-threads 2
 
 step "parser tests in a debug build (overflow checks, and the parser's debug assertions)"
 cargo test --locked -p accesslake-transform -- --test-threads 2

@@ -59,3 +59,76 @@ python_modules() {
     use_venv
     python3 -c "import $imports" 2>/dev/null || pip_install "$@"
 }
+
+# The DuckDB the scripts' builds link, chosen by $ACCESSLAKE_DUCKDB (README, "Tests"):
+# - `prebuilt` (their default on x86_64 Linux with glibc): DuckDB's own release build,
+#   `libduckdb.so` from the npm package @duckdb/node-bindings-linux-x64 (the library DuckDB's
+#   Node.js client loads; the npm registry is one this project's machines reach), checked
+#   against the package's published SHA-512 and kept in $ACCESSLAKE_CACHE. The workspace then
+#   builds without default features; the `accesslake` binary records where the library is
+#   (sink/build.rs), and the other executables find it on LD_LIBRARY_PATH, exported here.
+# - `bundled` (their default elsewhere, and a plain `cargo build`'s, as in the Dockerfile): the
+#   `bundled` feature compiles DuckDB's C++ from libduckdb-sys's sources, 25-60 minutes on 2
+#   cores, and links it in.
+# Both are DuckDB 1.5.6; the prebuilt one has the ICU extension built in, the bundled one not.
+DUCKDB_NPM_PACKAGE=node-bindings-linux-x64
+DUCKDB_NPM_VERSION=1.5.6-r.1
+DUCKDB_NPM_SHA512=21772b64913a904a8cd19e30c1d5671811d7fdface4b7dd53cd0300d743f43e16cf386f4e7c41ef78721ac208870d2651bc6375072145387817824315b998dd5
+
+# duckdb_setup: sets CARGO_DUCKDB, the cargo flags of every build that links DuckDB (empty for
+# `bundled`); for `prebuilt`, fetches the library once and exports DUCKDB_LIB_DIR (which
+# libduckdb-sys's build script links from) and LD_LIBRARY_PATH.
+duckdb_setup() {
+    CARGO_DUCKDB=()
+    local fits=false
+    [ "$(uname -sm)" = "Linux x86_64" ] && ldd --version 2>&1 | grep -qi 'glibc\|gnu libc' && fits=true
+    if [ -z "${ACCESSLAKE_DUCKDB:-}" ]; then
+        ACCESSLAKE_DUCKDB=prebuilt
+        if [ $fits = false ]; then
+            echo "note: the prebuilt DuckDB is for x86_64 Linux with glibc: compiling the bundled one" >&2
+            ACCESSLAKE_DUCKDB=bundled
+        fi
+    fi
+    export ACCESSLAKE_DUCKDB
+    case "$ACCESSLAKE_DUCKDB" in
+        bundled) return 0 ;;
+        prebuilt) ;;
+        *)
+            echo "error: ACCESSLAKE_DUCKDB is '$ACCESSLAKE_DUCKDB'; it is bundled or prebuilt" >&2
+            return 1
+            ;;
+    esac
+    if [ $fits = false ]; then
+        echo "error: the prebuilt DuckDB is for x86_64 Linux with glibc; use ACCESSLAKE_DUCKDB=bundled" >&2
+        return 1
+    fi
+    local dir="$ACCESSLAKE_CACHE/duckdb/$DUCKDB_NPM_VERSION"
+    if [ ! -f "$dir/libduckdb.so" ]; then
+        local url tmp sum
+        url="https://registry.npmjs.org/@duckdb/$DUCKDB_NPM_PACKAGE/-/$DUCKDB_NPM_PACKAGE-$DUCKDB_NPM_VERSION.tgz"
+        mkdir -p "$ACCESSLAKE_CACHE/duckdb"
+        tmp=$(mktemp -d "$ACCESSLAKE_CACHE/duckdb/.fetch.XXXXXX")  # same filesystem: mv is a rename
+        if ! curl -fsSL --retry 3 -o "$tmp/package.tgz" "$url"; then
+            rm -rf "$tmp"
+            echo "error: could not download $url (ACCESSLAKE_DUCKDB=bundled builds DuckDB instead)" >&2
+            return 1
+        fi
+        sum=$(sha512sum "$tmp/package.tgz" | cut -d ' ' -f 1)
+        if [ "$sum" != "$DUCKDB_NPM_SHA512" ]; then
+            rm -rf "$tmp"
+            echo "error: $url has SHA-512 $sum, not the published $DUCKDB_NPM_SHA512" >&2
+            return 1
+        fi
+        tar -xzf "$tmp/package.tgz" -C "$tmp" package/libduckdb.so package/LICENSE
+        mkdir -p "$dir"
+        mv "$tmp/package/LICENSE" "$dir/LICENSE"
+        mv "$tmp/package/libduckdb.so" "$dir/libduckdb.so"  # last: its presence means complete
+        rm -rf "$tmp"
+    fi
+    export DUCKDB_LIB_DIR="$dir"
+    case ":${LD_LIBRARY_PATH:-}:" in
+        *":$dir:"*) ;;
+        *) export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+    esac
+    CARGO_DUCKDB=(--no-default-features)
+}

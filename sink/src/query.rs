@@ -131,6 +131,22 @@ fn resources(conn: &Connection, cfg: &DuckDbConfig) -> Result<(), QueryError> {
     Ok(())
 }
 
+/// With the ICU extension, DuckDB shows a `TIMESTAMP WITH TIME ZONE` such as `time`, and computes
+/// `hour(time)` or `date_trunc('day', time)`, in the session's time zone, which is the machine's
+/// unless set: this sets it to UTC, the lake's. (A DuckDB linked from DuckDB's own release build
+/// has ICU built in; the bundled one has none, and [`sql_error`] hints at a cast instead.)
+fn utc(conn: &Connection) -> Result<(), QueryError> {
+    let icu: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM duckdb_extensions() WHERE extension_name = 'icu' AND loaded",
+        [],
+        |row| row.get(0),
+    )?;
+    if icu {
+        conn.execute_batch("SET TimeZone = 'UTC'")?;
+    }
+    Ok(())
+}
+
 /// A half-open UTC time range `[from, to)` in microseconds since the epoch; either end open.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeRange {
@@ -410,6 +426,7 @@ impl LakeDb {
             Connection::open_from_raw(raw.db)?
         };
         resources(&conn, duckdb)?;
+        utc(&conn)?;
         // `read_parquet` takes each name as a glob pattern: `[`, `*` and `?` in the lake's path
         // are written as one-character classes, so the name matches only itself.
         let list = |files: &[String]| {
@@ -559,11 +576,14 @@ impl LakeDb {
         };
         // Exactly one statement (checked): `prepare` would run all but the last of several.
         let mut stmt = self.conn.prepare(&sql).map_err(err)?;
-        let chunks = stmt.stream_arrow([]).map_err(err)?;
-        let schema = crate::query_render::mark_digits(chunks.get_schema(), &digits);
+        let schema = stmt.stream_arrow([]).map_err(err)?.get_schema();
+        let schema = crate::query_render::mark_digits(schema, &digits);
         let mut state = begin(schema).map_err(QueryError::Output)?;
-        for chunk in chunks {
-            each(&mut state, chunk.map_err(err)?).map_err(QueryError::Output)?;
+        // `step`, not the stream's iterator: that one panics when DuckDB fails mid-result (a
+        // damaged file found late in a scan); `step` returns the error.
+        while let Some(chunk) = stmt.step().map_err(err)? {
+            let chunk = arrow::record_batch::RecordBatch::from(&chunk);
+            each(&mut state, chunk).map_err(QueryError::Output)?;
         }
         Ok(state)
     }

@@ -1,8 +1,7 @@
 //! Result columns that DuckDB, not Arrow, must turn into text for `query`. DuckDB hands `query`
 //! its result as Arrow, and some of its types do not survive that: a `UHUGEINT` from 2^127 up
 //! comes out negative (as a 38-digit decimal), a `TIMETZ` loses its offset, a `BIGNUM`, a
-//! `BIT` or a `GEOMETRY` comes out as its internal bytes, a `TIMESTAMPTZ_NS` is printed to the
-//! microsecond only, and a `VARIANT` cannot be read at all. In CSV and the table, the text
+//! `BIT` or a `GEOMETRY` comes out as its internal bytes, and a `VARIANT` cannot be read at all. In CSV and the table, the text
 //! Arrow gives a list, struct, map or union does not quote its strings (`['x, y']` and
 //! `['x', 'y']` both print `[x, y]`, and a string `'NULL'` prints as a NULL does). Such columns
 //! are cast to `VARCHAR` in DuckDB itself, whose text is exact ([`rendered`]): the checked
@@ -191,7 +190,6 @@ unsafe fn shape(t: ffi::duckdb_logical_type) -> Shape {
                 id,
                 ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIME_TZ
                     | ffi::DUCKDB_TYPE_DUCKDB_TYPE_BIT
-                    | ffi::DUCKDB_TYPE_DUCKDB_TYPE_TIMESTAMP_TZ_NS
                     | ffi::DUCKDB_TYPE_DUCKDB_TYPE_GEOMETRY
                     | ffi::DUCKDB_TYPE_DUCKDB_TYPE_VARIANT
             )

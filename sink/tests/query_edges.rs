@@ -425,13 +425,11 @@ fn values_arrow_cannot_carry_print_as_duckdb_prints_them() {
     );
 
     let more = "SELECT 'POINT(1 2)'::GEOMETRY AS g, 42::VARIANT AS v, \
-                TIMESTAMPTZ_NS '2020-01-01 00:00:00.123456789+00' AS n, \
                 NULL::UNION(num INT, s VARCHAR) AS u";
     let json: serde_json::Value = serde_json::from_str(&out("json", more)).unwrap();
     assert_eq!(
         json,
-        serde_json::json!([{"g": "POINT (1 2)", "v": "42",
-                            "n": "2020-01-01 00:00:00.123456789+00", "u": null}])
+        serde_json::json!([{"g": "POINT (1 2)", "v": "42", "u": null}])
     );
     // A PRAGMA that DuckDB runs as a query, with a list column: `query()` would refuse it
     // wrapped, so it runs as it is.
