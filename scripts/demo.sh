@@ -2,9 +2,9 @@
 # Quickstart (README's first command): ingest the sample logs from ../shared into a lake with
 # real GeoIP (DB-IP City Lite) and ASN data, then print the report. No broker needed.
 # Installs the Debian packages the build needs when they are missing, and builds in the same
-# target directory and profile as scripts/test.sh ($CARGO_TARGET_DIR, default
-# ~/.cache/accesslake/target; $ACCESSLAKE_PROFILE, default `ci`: release with DuckDB's C++ at
-# -O0, see Cargo.toml), so DuckDB is compiled once for both.
+# target directory and profile, linking the same DuckDB, as scripts/test.sh ($CARGO_TARGET_DIR,
+# default ~/.cache/accesslake/target; $ACCESSLAKE_PROFILE, default `ci`; $ACCESSLAKE_DUCKDB, see
+# scripts/lib/prereqs.sh), so the two share one build.
 # Usage: scripts/demo.sh [LAKE_DIR]   (default ./lake; running it again adds no duplicate rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."

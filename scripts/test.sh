@@ -7,12 +7,13 @@
 # broker, query/report (with headless Chromium), and the deployment lint.
 #
 # Caches live outside the clone in $ACCESSLAKE_CACHE (default ~/.cache/accesslake): the cargo
-# target dir (the bundled DuckDB alone is 25-60 min of compile on 2 cores, as fast as the VM is)
-# and installed tools, so a warm run is fast. A cold one took 41 minutes on a fast VM (DuckDB at
-# -O3) and 94.5 on a slow one (at -O0), over CI's 90 (README, "Tests"). Everything that links
-# DuckDB builds in one profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release,
-# DuckDB's C++ at -O0 to shorten a cold build), as scripts/demo.sh does; the benchmarks build
-# `release`.
+# target dir, installed tools and DuckDB's library, so a warm run is fast. The workspace links
+# DuckDB's own release build, libduckdb.so from the npm registry ($ACCESSLAKE_DUCKDB=prebuilt,
+# scripts/lib/prereqs.sh), instead of compiling DuckDB's C++ (25-60 min on 2 cores, as fast as
+# the VM is); ACCESSLAKE_DUCKDB=bundled compiles it. Everything that links DuckDB builds in one
+# profile, $ACCESSLAKE_PROFILE: `ci` by default (Cargo.toml: release, and DuckDB's C++ at -O0
+# when it is compiled), as scripts/demo.sh does; the benchmarks build `release`. Cold-run
+# times: README, "Tests".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

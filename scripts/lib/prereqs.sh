@@ -78,6 +78,7 @@ DUCKDB_NPM_SHA512=21772b64913a904a8cd19e30c1d5671811d7fdface4b7dd53cd0300d743f43
 # duckdb_setup: sets CARGO_DUCKDB, the cargo flags of every build that links DuckDB (empty for
 # `bundled`); for `prebuilt`, fetches the library once and exports DUCKDB_LIB_DIR (which
 # libduckdb-sys's build script links from) and LD_LIBRARY_PATH.
+# shellcheck disable=SC2034  # CARGO_DUCKDB: used by the scripts that source this file
 duckdb_setup() {
     CARGO_DUCKDB=()
     local fits=false

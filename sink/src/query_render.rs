@@ -1,15 +1,15 @@
 //! Result columns that DuckDB, not Arrow, must turn into text for `query`. DuckDB hands `query`
 //! its result as Arrow, and some of its types do not survive that: a `UHUGEINT` from 2^127 up
 //! comes out negative (as a 38-digit decimal), a `TIMETZ` loses its offset, a `BIGNUM`, a
-//! `BIT` or a `GEOMETRY` comes out as its internal bytes, and a `VARIANT` cannot be read at all. In CSV and the table, the text
-//! Arrow gives a list, struct, map or union does not quote its strings (`['x, y']` and
-//! `['x', 'y']` both print `[x, y]`, and a string `'NULL'` prints as a NULL does). Such columns
-//! are cast to `VARCHAR` in DuckDB itself, whose text is exact ([`rendered`]): the checked
-//! statement runs inside `SELECT #1 AS "a", CAST(#2 AS VARCHAR) AS "b", … FROM
-//! query('<statement>')`, so column names, order and rows stay its own. A `UHUGEINT` or
-//! `BIGNUM` column so cast is marked ([`DIGITS`]) so that JSON writes its digits as a number and
-//! the table aligns it right. A statement `query()` does not take (a PRAGMA that DuckDB runs as
-//! a query) runs as it is.
+//! `BIT` or a `GEOMETRY` comes out as its internal bytes, and a `VARIANT` cannot be read at all.
+//! In CSV and the table, the text Arrow gives a list, struct, map or union does not quote its
+//! strings (`['x, y']` and `['x', 'y']` both print `[x, y]`, and a string `'NULL'` prints as a
+//! NULL does). Such columns are cast to `VARCHAR` in DuckDB itself, whose text is exact
+//! ([`rendered`]): the checked statement runs inside `SELECT #1 AS "a", CAST(#2 AS VARCHAR) AS
+//! "b", … FROM query('<statement>')`, so column names, order and rows stay its own. A `UHUGEINT`
+//! or `BIGNUM` column so cast is marked ([`DIGITS`]) so that JSON writes its digits as a number
+//! and the table aligns it right. A statement `query()` does not take (a PRAGMA that DuckDB runs
+//! as a query) runs as it is.
 
 use crate::config::QueryFormat;
 use crate::query::{sql_str, QueryError};

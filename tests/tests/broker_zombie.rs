@@ -13,9 +13,55 @@ use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{assert_every_offset_once, counts, wait_for_rows};
 use accesslake_tests::sink_process::{free_port, group_args, http_get, wait_for_log, SinkProcess};
 use accesslake_tests::stream::json_record;
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const TOPIC: &str = "requests.parsed";
+
+/// The partitions a sink's log says it holds now (and so their locks): assigned, and not since
+/// revoked or lost.
+fn held(log: &std::path::Path) -> BTreeSet<i32> {
+    let mut held = BTreeSet::new();
+    for line in std::fs::read_to_string(log).unwrap_or_default().lines() {
+        if line.contains("assignment lost") {
+            held.clear();
+        }
+        let Some((_, rest)) = line.split_once(" partition=") else {
+            continue;
+        };
+        let Some(p) = rest.split_whitespace().next().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        if line.contains(": assigned ") {
+            held.insert(p);
+        } else if line.contains(": revoked after commit ") {
+            held.remove(&p);
+        }
+    }
+    held
+}
+
+/// Waits until `a` and `b` both hold partitions, the topic's all between them, and have for 2 s.
+fn settled(a: &std::path::Path, b: &std::path::Path, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut since = (Instant::now(), (held(a), held(b)));
+    loop {
+        let now = (held(a), held(b));
+        if now != since.1 {
+            since = (Instant::now(), now.clone());
+        }
+        let (ha, hb) = &now;
+        let all = ha.len() + hb.len() == PARTITIONS as usize && ha.is_disjoint(hb);
+        if all && !ha.is_empty() && !hb.is_empty() && since.0.elapsed() >= Duration::from_secs(2) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A and B never settled: A {ha:?}, B {hb:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
 
 const RECORDS: u64 = 100_000;
 const PARTITIONS: i32 = 3;
@@ -46,6 +92,10 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
     let mut b_sink = SinkProcess::spawn(&args, &[], &b_log, "sink B").expect("spawn B");
     wait_for_log(&[&b_log], "assigned", Duration::from_secs(60)).unwrap();
     let mid = wait_for_rows(&lake, 20_000, Duration::from_secs(60)).unwrap();
+    // Frozen between a revocation and the next assignment, A would hold no lock, and nobody
+    // would have to wait for it: freeze it once A and B hold the three partitions between them,
+    // unchanged for 2 s.
+    settled(&a_log, &b_log, Duration::from_secs(60));
     eprintln!("freezing A with the lake at {mid:?}");
     a_sink.signal("STOP").expect("SIGSTOP A");
     produce(RECORDS / 2, RECORDS);
