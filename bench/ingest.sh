@@ -15,8 +15,7 @@ BIN=$CARGO_TARGET_DIR/$PROFILE/accesslake
 WORK=$(mktemp -d /tmp/accesslake-bench.XXXXXX)
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 
-duckdb_setup
-cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+build_workspace "$PROFILE"
 command -v /usr/bin/time >/dev/null || apt_install time >/dev/null
 LOG=$WORK/bench.log
 python3 "$SHARED/bench/mklog.py" "$N" "$LOG"

@@ -23,8 +23,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 # Figures come from the release profile; scripts/test.sh sets its own to run these on its build.
 PROFILE=${ACCESSLAKE_PROFILE:-release}
 . "$root/scripts/lib/prereqs.sh"
-duckdb_setup
-cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+build_workspace "$PROFILE"
 tansu=$("$root/scripts/install-tansu.sh" | tail -1)
 bin=$CARGO_TARGET_DIR/$PROFILE/accesslake
 drain=$CARGO_TARGET_DIR/$PROFILE/examples/kafka_drain

@@ -12,8 +12,7 @@ n=${1:-1000000}
 f=${BENCH_DIR:-/tmp}/accesslake-bench-$n.log
 [ -s "$f" ] || python3 ../shared/bench/mklog.py "$n" "$f"
 . scripts/lib/prereqs.sh
-duckdb_setup
-cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+build_workspace "$PROFILE"
 echo "$PROFILE profile:"
 "$CARGO_TARGET_DIR/$PROFILE/examples/bench_parse" "$f" 5
 if [ "${LTO:-}" = 1 ]; then

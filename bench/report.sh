@@ -17,8 +17,7 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/accesslake/target}
 PROFILE=${ACCESSLAKE_PROFILE:-release}
 BIN=$CARGO_TARGET_DIR/$PROFILE/accesslake
 . scripts/lib/prereqs.sh
-duckdb_setup
-cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+build_workspace "$PROFILE"
 command -v /usr/bin/time >/dev/null || apt_install time >/dev/null
 
 now() { date +%s.%N; }

@@ -15,7 +15,6 @@ rustup target add wasm32-wasip1 >/dev/null 2>&1 || true
 RUSTFLAGS=-Ctarget-feature=+simd128 cargo build --profile wasm --target wasm32-wasip1 \
   -p accesslake-transform --bin accesslake-transform
 . scripts/lib/prereqs.sh
-duckdb_setup
-cargo build -q --profile "$PROFILE" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' feature set: no second DuckDB build
+build_workspace "$PROFILE"
 target=$CARGO_TARGET_DIR
 "$target/$PROFILE/bench-wasm" --wasm "$target/wasm32-wasip1/wasm/accesslake-transform.wasm" --rounds 5 --max-line "$log"

