@@ -80,8 +80,13 @@ DUCKDB_NPM_SHA512=21772b64913a904a8cd19e30c1d5671811d7fdface4b7dd53cd0300d743f43
 # libduckdb-sys's build script links from) and LD_LIBRARY_PATH.
 duckdb_setup() {
     CARGO_DUCKDB=()
-    local fits=false
-    [ "$(uname -sm)" = "Linux x86_64" ] && ldd --version 2>&1 | grep -qi 'glibc\|gnu libc' && fits=true
+    local fits=false libc
+    # Read whole, not piped into `grep -q`: under pipefail, ldd killed by SIGPIPE when grep quits
+    # early would fail the check at random.
+    libc=$(ldd --version 2>&1 || true)
+    case "$(uname -sm) ${libc,,}" in
+        "Linux x86_64 "*glibc* | "Linux x86_64 "*"gnu libc"*) fits=true ;;
+    esac
     if [ -z "${ACCESSLAKE_DUCKDB:-}" ]; then
         ACCESSLAKE_DUCKDB=prebuilt
         if [ $fits = false ]; then
