@@ -119,6 +119,19 @@ pub struct CityRow {
     pub requests: u64,
 }
 
+impl CityRow {
+    /// How both renderers name the place: `city, region`, the city alone, `(region)`, or
+    /// `(unknown city)`.
+    pub fn place(&self) -> String {
+        match (&self.city, &self.region) {
+            (Some(ci), Some(re)) => format!("{ci}, {re}"),
+            (Some(ci), None) => ci.clone(),
+            (None, Some(re)) => format!("({re})"),
+            (None, None) => "(unknown city)".into(),
+        }
+    }
+}
+
 /// Requests with one status code (`None`: the log had `-`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusRow {
@@ -205,6 +218,15 @@ pub struct Report {
     pub traffic: Vec<TrafficRow>,
     /// Hours 0–23 of the day (UTC).
     pub busiest_hours: Vec<HourOfDayRow>,
+}
+
+impl Report {
+    /// The cities listed under a country (none under the unknown country).
+    pub fn cities_of<'a>(&'a self, country: &'a CountryRow) -> impl Iterator<Item = &'a CityRow> {
+        self.cities
+            .iter()
+            .filter(|x| x.country_code.is_some() && x.country_code == country.country_code)
+    }
 }
 
 /// How long each ranking is.

@@ -129,17 +129,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
             c.requests.to_string(),
             escape(&human_bytes(c.bytes)),
         ]);
-        for city in r
-            .cities
-            .iter()
-            .filter(|x| x.country_code.is_some() && x.country_code == c.country_code)
-        {
-            let place = match (&city.city, &city.region) {
-                (Some(ci), Some(re)) => format!("{ci}, {re}"),
-                (Some(ci), None) => ci.clone(),
-                (None, Some(re)) => format!("({re})"),
-                (None, None) => "(unknown city)".into(),
-            };
+        for city in r.cities_of(c) {
+            let place = city.place();
             rows.push(vec![
                 format!("&nbsp;&nbsp;↳ {}", escape(&place)),
                 city.requests.to_string(),

@@ -108,17 +108,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
             pct(c.requests, t.requests),
             bar(c.requests, max, 30)
         );
-        for city in r
-            .cities
-            .iter()
-            .filter(|x| x.country_code.is_some() && x.country_code == c.country_code)
-        {
-            let place = match (&city.city, &city.region) {
-                (Some(ci), Some(re)) => format!("{ci}, {re}"),
-                (Some(ci), None) => ci.clone(),
-                (None, Some(re)) => format!("({re})"),
-                (None, None) => "(unknown city)".into(),
-            };
+        for city in r.cities_of(c) {
+            let place = city.place();
             let _ = writeln!(
                 s,
                 "      {} {:>10}",

@@ -18,6 +18,12 @@ pub struct LakeCounts {
 
 /// Every `*.parquet` file under `dir` (recursively).
 pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    files_ending_in(dir, "parquet")
+}
+
+/// Every file under `dir` (recursively) with the extension `ext`, sorted; an unreadable
+/// directory is passed over.
+fn files_ending_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -28,7 +34,7 @@ pub fn parquet_files(dir: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
+            } else if p.extension().is_some_and(|x| x == ext) {
                 out.push(p);
             }
         }
@@ -111,23 +117,7 @@ pub fn assert_every_offset_once(lake: &Path, high_watermarks: &[i64]) {
 /// Every dead-letter JSON object of the lake (`LAKE/_accesslake/rejected/**.jsonl`).
 pub fn dead_letters(lake: &Path) -> Result<Vec<serde_json::Value>> {
     let mut out = Vec::new();
-    let mut stack = vec![lake.join("_accesslake/rejected")];
-    let mut files = Vec::new();
-    while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "jsonl") {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
-    for f in files {
+    for f in files_ending_in(&lake.join("_accesslake/rejected"), "jsonl") {
         for line in std::fs::read_to_string(&f)?.lines() {
             out.push(serde_json::from_str(line)?);
         }
