@@ -53,6 +53,9 @@ pub enum Command {
     /// Read every committed file of the lake back in full, and list what is damaged, changed
     /// or missing.
     Check(CheckConfig),
+    /// Delete the hours of the lake before a time (retention): their data files, summaries, and
+    /// the dead letters committed before it.
+    Expire(ExpireConfig),
 }
 
 /// Logging flags, global to every command.
@@ -291,6 +294,32 @@ pub struct IngestConfig {
     pub files: Vec<PathBuf>,
 }
 
+/// `accesslake expire --lake DIR --before T`.
+#[derive(Debug, Clone, Args)]
+pub struct ExpireConfig {
+    /// The lake's root directory.
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    /// Delete every hour partition that ends at or before this time, and the dead-letter files
+    /// committed before it: RFC 3339 (any offset), `YYYY-MM-DD HH:MM[:SS]` (UTC) or
+    /// `YYYY-MM-DD`. An hour it cuts is kept whole; a time in the future is refused.
+    #[arg(long)]
+    pub before: String,
+    /// Count what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl Default for ExpireConfig {
+    fn default() -> Self {
+        ExpireConfig {
+            lake: PathBuf::from("lake"),
+            before: String::new(),
+            dry_run: false,
+        }
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
@@ -399,6 +428,24 @@ pub(crate) mod tests {
             format!("{parse:?}"),
             format!("{:?}", ParseConfig::default())
         );
+        let args = [
+            "accesslake",
+            "expire",
+            "--lake",
+            "lake",
+            "--before",
+            "2020-01-01",
+        ];
+        let Command::Expire(expire) = parsed(&args) else {
+            panic!("expire")
+        };
+        let want = ExpireConfig {
+            before: "2020-01-01".into(),
+            ..ExpireConfig::default()
+        };
+        assert_eq!(format!("{expire:?}"), format!("{want:?}"));
+        let _ = Cli::try_parse_from(["accesslake", "expire", "--lake", "lake"])
+            .expect_err("--before is required");
         let _ = Cli::try_parse_from(["accesslake", "run"]).expect_err("--lake is required");
     }
 

@@ -40,6 +40,8 @@ pub enum Error {
     #[error(transparent)]
     Check(#[from] crate::check::CheckError),
     #[error(transparent)]
+    Expire(#[from] crate::expire::ExpireError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

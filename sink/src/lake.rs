@@ -401,13 +401,30 @@ impl Lake {
             };
             if staged {
                 let dir = to.parent().unwrap_or(&self.root).to_path_buf();
-                // A new directory must survive too: its parent's entry for it is synced.
-                dirs.extend(create_missing(&dir, &self.root)?);
-                fs::rename(&from, &to).map_err(|source| LakeError::Publish {
-                    from: from.clone(),
-                    to: to.clone(),
-                    source,
-                })?;
+                // `expire` removes the directories it empties, maybe this one between its
+                // creation here and the rename: it is then created again (a few times at most).
+                let mut tries = 0;
+                loop {
+                    // A new directory must survive too: its parent's entry for it is synced.
+                    dirs.extend(create_missing(&dir, &self.root)?);
+                    match fs::rename(&from, &to) {
+                        Ok(()) => break,
+                        Err(e)
+                            if e.kind() == std::io::ErrorKind::NotFound
+                                && tries < 3
+                                && !dir.is_dir() =>
+                        {
+                            tries += 1
+                        }
+                        Err(source) => {
+                            return Err(LakeError::Publish {
+                                from: from.clone(),
+                                to: to.clone(),
+                                source,
+                            })
+                        }
+                    }
+                }
                 dirs.insert(dir);
                 moved += 1;
             } else if !to.exists() {

@@ -20,8 +20,9 @@
 //! [`query_render`] (which result columns DuckDB turns into text), [`lake_files`] (the committed
 //! files, listed), [`damage`] (which file a read error came from), [`summary_use`] (which
 //! summaries a session reads in place of their files), [`report`] (the `report` command's
-//! sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts), and [`check`]
-//! (every committed file read back in full).
+//! sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts), [`check`]
+//! (every committed file read back in full), and [`expire`] (retention: the hours before a time
+//! deleted).
 
 pub mod allocator;
 pub mod cache;
@@ -40,6 +41,7 @@ pub mod damage;
 pub mod dead_letter;
 pub mod enrich;
 pub mod error;
+pub mod expire;
 pub mod fingerprint;
 pub mod geoip;
 pub mod identity;
