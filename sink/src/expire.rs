@@ -77,13 +77,7 @@ pub struct Expired {
 /// UTC) and the dead-letter files committed before it; with `dry_run`, only counts it. A time
 /// after now is refused: the hours being written are not over.
 pub fn expire(lake: &Path, before: i64, dry_run: bool) -> Result<Expired, ExpireError> {
-    let now = i64::try_from(
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_micros(),
-    )
-    .unwrap_or(i64::MAX);
+    let now = crate::window::now_micros();
     if before > now {
         return Err(ExpireError::Future {
             before: rfc3339(before),
@@ -100,7 +94,10 @@ pub fn expire(lake: &Path, before: i64, dry_run: bool) -> Result<Expired, Expire
             .filter(|f| range.covers_hour(f.hour_start))
             .collect()
     };
-    // Data files are listed first (`lake_files` also checks the lake is a directory).
+    // Data files are listed before summaries. A writer publishes a data file before its
+    // summary, so of a file published meanwhile in an expired hour, only the summary can be
+    // listed (and deleted): a data file without a summary, never the reverse. (`lake_files`
+    // also checks that the lake is a directory.)
     let data = expired(lake_files(lake)?);
     let summaries = expired(summary_files(lake)?);
     let dead_letters = dead_letters_before(lake, before)?;
