@@ -49,6 +49,12 @@ pub enum ExpireError {
         #[source]
         source: io::Error,
     },
+    #[error("cannot sync {} after deleting in it: {source}", .path.display())]
+    Sync {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot write the summary: {0}")]
     Output(#[source] io::Error),
 }
@@ -160,7 +166,11 @@ fn dead_letters_before(lake: &Path, before: i64) -> Result<Vec<PathBuf>, ExpireE
         })
     };
     let mut out = Vec::new();
-    for source in list(&root)? {
+    let sources = list(&root)?;
+    for source in sources
+        .iter()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    {
         for file in list(&source.path())? {
             let path = file.path();
             let name = file.file_name();
@@ -207,7 +217,7 @@ fn remove_all(paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>, ExpireError> {
         // Gone already (another `expire`): nothing in it to make durable.
         match sync_dir(dir) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(ExpireError::Remove {
+                return Err(ExpireError::Sync {
                     path: dir.clone(),
                     source: e,
                 })

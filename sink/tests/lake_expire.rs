@@ -9,6 +9,7 @@ mod query_support;
 
 use accesslake::lake_files::{lake_files, summary_files, LakeFile};
 use query_support::{accesslake, build_lake, copied_lake, snapshot, TestLake};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -188,10 +189,19 @@ fn dead_letters_go_by_the_time_they_were_committed() {
     let (old, new) = (rejected("(old.log)"), rejected("(new.log)"));
     // Committed in 2001, as far as the file's time says.
     let in_2001 = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(978_307_200);
-    let file = std::fs::File::options().write(true).open(&old).unwrap();
+    let file = File::options().write(true).open(&old).unwrap();
     file.set_modified(in_2001).unwrap();
     drop(file);
     let data = lake_files(&copy).unwrap();
+    // Something else beside the sources' directories is left alone.
+    let stray = copy.join("_accesslake/rejected/NOTES");
+    std::fs::write(&stray, "not ours").unwrap();
+    File::options()
+        .write(true)
+        .open(&stray)
+        .unwrap()
+        .set_modified(in_2001)
+        .unwrap();
 
     // 2002 is before every hour of the lake: only the old dead letters go.
     let out = stdout_ok(&["expire", "--lake", l, "--before", "2002-01-01"]);
@@ -202,6 +212,7 @@ fn dead_letters_go_by_the_time_they_were_committed() {
     assert!(out.starts_with(want), "{out}");
     assert!(!old.exists());
     assert!(new.exists());
+    assert!(stray.exists());
     assert_eq!(paths(&lake_files(&copy).unwrap()), paths(&data));
 }
 
