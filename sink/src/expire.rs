@@ -11,9 +11,9 @@
 //! The resume states are left as they are, so expired rows do not come back: `ingest` of the
 //! same file again, or `run` after a restart, skips what was committed. Writers may run
 //! meanwhile: a late record for an expired hour is written as usual, into a directory created
-//! again if this removed it ([`crate::lake::Lake::publish`] retries the rename). A commit stopped
-//! after its commit point with files still staged is named in a warning: publishing them later
-//! brings back the rows of theirs that are in expired hours.
+//! again if this removed it ([`crate::lake::Lake::publish`] makes it again and retries). A
+//! commit stopped after its commit point with files still staged is named in a warning:
+//! publishing them later brings back the rows of theirs that are in expired hours.
 
 use crate::config::ExpireConfig;
 use crate::lake::{sync_dir, Lake, META_DIR};

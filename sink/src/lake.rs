@@ -400,32 +400,7 @@ impl Lake {
                 Err(e) => return Err(io(&from)(e)),
             };
             if staged {
-                let dir = to.parent().unwrap_or(&self.root).to_path_buf();
-                // `expire` removes the directories it empties, maybe this one between its
-                // creation here and the rename: it is then created again (a few times at most).
-                let mut tries = 0;
-                loop {
-                    // A new directory must survive too: its parent's entry for it is synced.
-                    dirs.extend(create_missing(&dir, &self.root)?);
-                    match fs::rename(&from, &to) {
-                        Ok(()) => break,
-                        Err(e)
-                            if e.kind() == std::io::ErrorKind::NotFound
-                                && tries < 3
-                                && !dir.is_dir() =>
-                        {
-                            tries += 1
-                        }
-                        Err(source) => {
-                            return Err(LakeError::Publish {
-                                from: from.clone(),
-                                to: to.clone(),
-                                source,
-                            })
-                        }
-                    }
-                }
-                dirs.insert(dir);
+                self.move_into_place(&from, &to, &mut dirs)?;
                 moved += 1;
             } else if !to.exists() {
                 if strict {
@@ -440,9 +415,56 @@ impl Lake {
             dirs.insert(staging);
         }
         for d in &dirs {
-            sync_dir(d).map_err(io(d))?;
+            match sync_dir(d) {
+                // Removed since by `expire`, which removes only empty directories: the file
+                // moved there was deleted with its hour, and nothing is left to make durable.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                r => r.map_err(io(d))?,
+            }
         }
         Ok(moved)
+    }
+
+    /// Moves a staged file into place, creating its directory; adds to `dirs` the directories
+    /// to fsync (the target's, and the parent of each one created). `expire` removes the
+    /// directories it empties, maybe one of these between their creation and the rename: a try
+    /// that finds a directory gone is made again (five times at most), and every ancestor of the
+    /// target's directory is then synced, since an unfinished try may have created some.
+    fn move_into_place(
+        &self,
+        from: &Path,
+        to: &Path,
+        dirs: &mut BTreeSet<PathBuf>,
+    ) -> Result<(), LakeError> {
+        let dir = to.parent().unwrap_or(&self.root);
+        let mut tries = 0;
+        loop {
+            let attempt = create_missing(dir, &self.root).and_then(|created| {
+                dirs.extend(created);
+                fs::rename(from, to).map_err(|source| LakeError::Publish {
+                    from: from.to_path_buf(),
+                    to: to.to_path_buf(),
+                    source,
+                })
+            });
+            match attempt {
+                Ok(()) => break,
+                Err(LakeError::Io { ref source, .. } | LakeError::Publish { ref source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && tries < 5
+                        && from.exists() =>
+                {
+                    tries += 1
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if tries > 0 {
+            let below_root = dir.ancestors().take_while(|a| a.starts_with(&self.root));
+            dirs.extend(below_root.map(Path::to_path_buf));
+        }
+        dirs.insert(dir.to_path_buf());
+        Ok(())
     }
 
     /// Deletes staged files not listed in `keep` (leftovers of a commit that never reached its
