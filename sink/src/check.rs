@@ -11,6 +11,7 @@
 //! - a summary whose requests do not add up to its data file's rows;
 //! - a summary left without its data file (the file's committed rows are gone);
 //! - committed files not in place yet (a commit interrupted after its commit point);
+//! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]);
 //! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]).
 //!
 //! It changes nothing, and fails when it finds anything. A change inside a page that still
@@ -95,6 +96,14 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
                  place yet: `accesslake ingest` of that file again, or `accesslake run`, \
                  publishes them"
             ),
+        });
+    }
+    if let Some(journal) = crate::compact::unfinished(lake, settle) {
+        out.findings.push(Finding {
+            path: journal,
+            problem: "an interrupted merge of `accesslake compact`: rows of the files it merged \
+                      may be read twice until `accesslake compact` (or `expire`) finishes it"
+                .into(),
         });
     }
     Ok(out)

@@ -10,8 +10,7 @@ use crate::lake::{create_dir_synced, sync_dir, Lake};
 use crate::offsets::{self, PartitionState};
 use crate::pipeline::PipelineError;
 use crate::summary;
-use crate::summary_use::DataDigest;
-use crate::writer::{self, FileMeta};
+use crate::writer::FileMeta;
 use arrow::record_batch::RecordBatch;
 use std::fs::File;
 use std::io::Write;
@@ -167,28 +166,8 @@ impl CommitJob {
             let path = staging.join(&p.staged);
             let s = pending.next().expect("a pending entry per summary");
             let summary_path = staging.join(&s.staged);
-            // The summary is built on a thread of its own while the data file is encoded; its
-            // footer records the data file's digest. It records none if that file failed (the
-            // commit fails) or cannot be read back (that summary is then not checked).
-            let (data, summary) = std::thread::scope(|scope| -> Result<(File, File)> {
-                let (digest, digest_of_data) = std::sync::mpsc::channel();
-                let summary = scope.spawn(|| {
-                    summary::write_summary(&summary_path, batches, move || {
-                        digest_of_data.recv().ok()
-                    })
-                });
-                let data = writer::write_file_unsynced(&path, batches, meta);
-                // Read back through a handle of its own: the writer's is write-only.
-                let read_back = || DataDigest::of_whole(&File::open(&path).ok()?).ok();
-                if let Some(d) = data.as_ref().ok().and_then(|_| read_back()) {
-                    let _ = digest.send(d);
-                }
-                drop(digest);
-                let summary = summary
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                Ok((data?, summary?))
-            })?;
+            let (data, summary) =
+                summary::write_file_and_summary(&path, &summary_path, batches, meta)?;
             bytes += data.metadata().map(|m| m.len()).unwrap_or(0);
             hold(&mut unsynced, path, data)?;
             hold(&mut unsynced, summary_path, summary)?;

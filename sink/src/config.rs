@@ -56,6 +56,9 @@ pub enum Command {
     /// Delete the hours of the lake before a time (retention): their data files, summaries, and
     /// the dead letters committed before it.
     Expire(ExpireConfig),
+    /// Merge the small data files of each finished hour, per source partition, into few large
+    /// ones (with their summaries).
+    Compact(CompactConfig),
 }
 
 /// Logging flags, global to every command.
@@ -320,6 +323,38 @@ impl Default for ExpireConfig {
     }
 }
 
+/// `accesslake compact --lake DIR [--before T]`.
+#[derive(Debug, Clone, Args)]
+pub struct CompactConfig {
+    /// The lake's root directory.
+    #[arg(long, env = "ACCESSLAKE_LAKE")]
+    pub lake: PathBuf,
+    /// Merge the files of every hour that ends at or before this time (by default an hour ago,
+    /// so an hour is merged once it has been over for an hour): RFC 3339 (any offset),
+    /// `YYYY-MM-DD HH:MM[:SS]` (UTC) or `YYYY-MM-DD`. A time in the future is refused.
+    #[arg(long)]
+    pub before: Option<String>,
+    /// Rows per merged file at most: a source partition's files of an hour become as few files
+    /// as this allows (a file already over it is left as it is). Merging holds one merged
+    /// file's rows in memory.
+    #[arg(long, env = "ACCESSLAKE_MAX_ROWS", default_value_t = DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
+    /// Count what would be merged, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl Default for CompactConfig {
+    fn default() -> Self {
+        CompactConfig {
+            lake: PathBuf::from("lake"),
+            before: None,
+            max_rows: DEFAULT_MAX_ROWS,
+            dry_run: false,
+        }
+    }
+}
+
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
@@ -446,6 +481,13 @@ pub(crate) mod tests {
         assert_eq!(format!("{expire:?}"), format!("{want:?}"));
         let _ = Cli::try_parse_from(["accesslake", "expire", "--lake", "lake"])
             .expect_err("--before is required");
+        let Command::Compact(compact) = parsed(&["accesslake", "compact", "--lake", "lake"]) else {
+            panic!("compact")
+        };
+        assert_eq!(
+            format!("{compact:?}"),
+            format!("{:?}", CompactConfig::default())
+        );
         let _ = Cli::try_parse_from(["accesslake", "run"]).expect_err("--lake is required");
     }
 

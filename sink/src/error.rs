@@ -42,6 +42,8 @@ pub enum Error {
     #[error(transparent)]
     Expire(#[from] crate::expire::ExpireError),
     #[error(transparent)]
+    Compact(#[from] crate::compact::CompactError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 

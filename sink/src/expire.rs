@@ -14,6 +14,8 @@
 //! again if this removed it ([`crate::lake::Lake::publish`] makes it again and retries). A
 //! commit stopped after its commit point with files still staged is named in a warning:
 //! publishing them later brings back the rows of theirs that are in expired hours.
+//! One `expire` or `compact` works on a lake at a time (both take its maintenance lock), and an
+//! interrupted merge of `compact` is finished first (see [`crate::compact`]).
 
 use crate::config::ExpireConfig;
 use crate::lake::{sync_dir, Lake, META_DIR};
@@ -55,6 +57,8 @@ pub enum ExpireError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Maintenance(#[from] Box<crate::compact::CompactError>),
     #[error("cannot write the summary: {0}")]
     Output(#[source] io::Error),
 }
@@ -90,6 +94,12 @@ pub fn expire(lake: &Path, before: i64, dry_run: bool) -> Result<Expired, Expire
             now: rfc3339(now),
         });
     }
+    // One `expire` or `compact` at a time, and an interrupted merge finished first: its staged
+    // file, moved into place later, would bring expired rows back.
+    let _lock = match dry_run {
+        true => None,
+        false => Some(crate::compact::lock_and_recover(lake).map_err(Box::new)?.0),
+    };
     let range = TimeRange {
         from: None,
         to: Some(before),
@@ -197,7 +207,7 @@ fn rows_of(path: &Path) -> Option<u64> {
 
 /// Deletes `paths` (one already gone is no error), then fsyncs the directories they were in;
 /// returns those directories, sorted.
-fn remove_all(paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>, ExpireError> {
+pub(crate) fn remove_all(paths: &[PathBuf]) -> Result<BTreeSet<PathBuf>, ExpireError> {
     let mut dirs = BTreeSet::new();
     for path in paths {
         tracing::debug!(path = %path.display(), "expired");

@@ -19,6 +19,15 @@ pub struct LakeFile {
 
 /// Lists the committed Parquet files of a lake, sorted by hour then path.
 pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
+    lake_dir(lake)?;
+    let mut out = Vec::new();
+    walk(lake, 0, [0; 4], ".parquet", &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+/// Checks that `lake` is a directory: an error says it is missing or not one.
+pub fn lake_dir(lake: &Path) -> Result<(), QueryError> {
     match std::fs::metadata(lake) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => return Err(QueryError::NotADirectory(lake.to_path_buf())),
@@ -32,10 +41,7 @@ pub fn lake_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
             })
         }
     }
-    let mut out = Vec::new();
-    walk(lake, 0, [0; 4], ".parquet", &mut out)?;
-    out.sort();
-    Ok(out)
+    Ok(())
 }
 
 /// Lists the lake's summary files (`_accesslake/summary/year=…/…/hour=…/*.summary`), sorted;

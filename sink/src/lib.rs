@@ -21,8 +21,8 @@
 //! files, listed), [`damage`] (which file a read error came from), [`summary_use`] (which
 //! summaries a session reads in place of their files), [`report`] (the `report` command's
 //! sections), [`report_html`] and [`chart`] (its HTML page and inline SVG charts), [`check`]
-//! (every committed file read back in full), and [`expire`] (retention: the hours before a time
-//! deleted).
+//! (every committed file read back in full), [`expire`] (retention: the hours before a time
+//! deleted), and [`compact`] (the small files of finished hours merged).
 
 pub mod allocator;
 pub mod cache;
@@ -31,6 +31,7 @@ pub mod check;
 pub mod chunk;
 pub mod client_log;
 pub mod commit;
+pub mod compact;
 pub mod config;
 pub mod config_kafka;
 pub mod config_read;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Command::Report(c) => done(accesslake::report::run(&c)),
         Command::Check(c) => done(accesslake::check::run(&c)),
         Command::Expire(c) => done(accesslake::expire::run(&c)),
+        Command::Compact(c) => done(accesslake::compact::run(&c)),
     };
     result.unwrap_or_else(|e| {
         // Not `eprintln!`, which panics when stderr is closed: the exit status still tells.

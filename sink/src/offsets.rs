@@ -200,7 +200,7 @@ pub fn load(
 
 /// Whether `path` is relative and goes only down (no `..`, no root, no prefix): a staged or
 /// target path must stay inside its directory.
-fn stays_inside(path: &str) -> bool {
+pub(crate) fn stays_inside(path: &str) -> bool {
     !path.is_empty()
         && Path::new(path)
             .components()
@@ -209,25 +209,30 @@ fn stays_inside(path: &str) -> bool {
 
 /// Atomically replaces the state file at `path`: this is the commit point.
 pub fn store(path: &Path, state: &PartitionState) -> Result<(), OffsetsError> {
-    let io = |source| OffsetsError::Io {
+    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises");
+    bytes.push(b'\n');
+    replace_synced(path, &bytes).map_err(|source| OffsetsError::Io {
         path: path.into(),
         source,
-    };
+    })
+}
+
+/// Atomically and durably replaces the file at `path` with `bytes`: written to `.<name>.tmp`
+/// beside it, fsynced, renamed over it, and the directory (created if missing) fsynced.
+pub fn replace_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::lake::create_dir_synced(dir).map_err(io)?;
+    crate::lake::create_dir_synced(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises");
-    bytes.push(b'\n');
-    let mut f = File::create(&tmp).map_err(io)?;
-    f.write_all(&bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
     drop(f);
-    fs::rename(&tmp, path).map_err(io)?;
-    crate::lake::sync_dir(dir).map_err(io)
+    fs::rename(&tmp, path)?;
+    crate::lake::sync_dir(dir)
 }
 
 #[cfg(test)]

@@ -345,6 +345,13 @@ impl LakeDb {
                  publishes them (`accesslake ingest` of that file again, or `accesslake run`)"
             );
         }
+        if let Some(journal) = crate::compact::unfinished(lake, settle) {
+            tracing::warn!(
+                journal = %journal.display(),
+                "a merge of `accesslake compact` was interrupted: rows of the files it merged may \
+                 be read twice until `accesslake compact` (or `expire`) finishes it"
+            );
+        }
         if all.is_empty() {
             return Err(empty_lake(lake));
         }

@@ -500,6 +500,35 @@ pub fn write_summary(
     w.finish(data)
 }
 
+/// Writes `batches` as the data file at `path` and their summary at `summary_path`, the summary
+/// on a thread of its own while the data file is encoded; returns both open, complete files, not
+/// yet fsynced (the caller syncs them). The summary's footer records the data file's digest, read
+/// back once it is written; it records none if that file cannot be read back (that summary is
+/// then not checked), and when the data file fails, so does this.
+pub fn write_file_and_summary(
+    path: &Path,
+    summary_path: &Path,
+    batches: &[RecordBatch],
+    meta: &crate::writer::FileMeta,
+) -> Result<(File, File), WriterError> {
+    std::thread::scope(|scope| {
+        let (digest, digest_of_data) = std::sync::mpsc::channel();
+        let summary = scope
+            .spawn(|| write_summary(summary_path, batches, move || digest_of_data.recv().ok()));
+        let data = crate::writer::write_file_unsynced(path, batches, meta);
+        // Read back through a handle of its own: the writer's is write-only.
+        let read_back = || DataDigest::of_whole(&File::open(path).ok()?).ok();
+        if let Some(d) = data.as_ref().ok().and_then(|_| read_back()) {
+            let _ = digest.send(d);
+        }
+        drop(digest);
+        let summary = summary
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        Ok((data?, summary?))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

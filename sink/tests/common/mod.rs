@@ -121,23 +121,29 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
 
 /// `(src_partition, src_offset)` of every row in the lake.
 pub fn lake_provenance(dir: &Path) -> Vec<(i32, i64)> {
+    parquet_files(dir)
+        .iter()
+        .flat_map(|f| lake_provenance_of(f))
+        .collect()
+}
+
+/// `(src_partition, src_offset)` of every row of one data file.
+pub fn lake_provenance_of(file: &Path) -> Vec<(i32, i64)> {
     let mut out = Vec::new();
-    for f in parquet_files(dir) {
-        for b in read_parquet(&f) {
-            let p = b
-                .column_by_name("src_partition")
-                .unwrap()
-                .as_primitive::<arrow::datatypes::Int32Type>()
-                .clone();
-            let o = b
-                .column_by_name("src_offset")
-                .unwrap()
-                .as_primitive::<Int64Type>()
-                .clone();
-            for i in 0..b.num_rows() {
-                assert!(!p.is_null(i) && !o.is_null(i));
-                out.push((p.value(i), o.value(i)));
-            }
+    for b in read_parquet(file) {
+        let p = b
+            .column_by_name("src_partition")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int32Type>()
+            .clone();
+        let o = b
+            .column_by_name("src_offset")
+            .unwrap()
+            .as_primitive::<Int64Type>()
+            .clone();
+        for i in 0..b.num_rows() {
+            assert!(!p.is_null(i) && !o.is_null(i));
+            out.push((p.value(i), o.value(i)));
         }
     }
     out

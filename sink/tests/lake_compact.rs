@@ -1,0 +1,427 @@
+//! `accesslake compact`: on a lake of 60-second windows, each source partition's files of an hour
+//! become one file (or several of at most `--max-rows`), named after their first input, each
+//! with its summary; every row reads back the same (`query` of all of them, in order), `report`
+//! answers the same, `check` finds nothing, and a second run changes nothing. A merge stopped
+//! after each of its steps is finished by the next `compact` or `expire`, and `check` and `query`
+//! say so meanwhile; `compact` beside a writer appending to the same hour loses and doubles no
+//! row; one `compact` or `expire` at a time.
+
+mod common;
+mod query_support;
+
+use accesslake::compact::{compact_until, CompactError, MergeStep};
+use accesslake::lake_files::{lake_files, summary_files};
+use query_support::{accesslake, copy, generated_log, report_text_of, snapshot};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// A lake of 60-second windows from the generated log and the Elastic log (two partitions), in
+/// a directory of its own.
+fn minute_lake() -> &'static (tempfile::TempDir, PathBuf) {
+    static LAKE: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+    LAKE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let generated = dir.path().join("generated.log");
+        std::fs::write(&generated, generated_log()).unwrap();
+        let elastic = common::shared_log("elastic_apache_logs.log");
+        let lake = dir.path().join("lake");
+        let city = common::geoip("GeoLite2-City-Test.mmdb");
+        let extra = [
+            "--window-secs",
+            "60",
+            "--geoip-city",
+            city.to_str().unwrap(),
+        ];
+        let out = common::run_ingest(&lake, &[&generated, &elastic], &extra);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, lake)
+    })
+}
+
+/// A copy of [`minute_lake`] to change.
+fn copied() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    copy(&minute_lake().1, &lake);
+    (dir, lake)
+}
+
+fn run(args: &[&str]) -> std::process::Output {
+    accesslake(args)
+}
+
+fn stdout_ok(args: &[&str]) -> String {
+    common::stdout_of(run(args))
+}
+
+/// Every row of the lake, every column, in provenance order, as CSV.
+fn rows(lake: &Path) -> String {
+    let sql = "SELECT * FROM logs ORDER BY src_partition, src_offset";
+    stdout_ok(&[
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ])
+}
+
+/// The text report without its first line (which counts files).
+fn report(lake: &Path) -> String {
+    let text = report_text_of(lake, &[]);
+    text.split_once('\n').unwrap().1.to_string()
+}
+
+/// A lake's data files, lake-relative, grouped by hour directory and partition.
+fn by_hour_and_partition(lake: &Path) -> BTreeMap<(PathBuf, String), Vec<PathBuf>> {
+    let mut out: BTreeMap<(PathBuf, String), Vec<PathBuf>> = BTreeMap::new();
+    for f in lake_files(lake).unwrap() {
+        let rel = f.path.strip_prefix(lake).unwrap().to_path_buf();
+        let name = rel.file_name().unwrap().to_str().unwrap();
+        let partition = name.rsplit_once("-o").unwrap().0.to_string();
+        out.entry((rel.parent().unwrap().to_path_buf(), partition))
+            .or_default()
+            .push(rel);
+    }
+    out
+}
+
+/// The files of every partition's last commit, lake-relative (left alone by `compact`).
+fn last_commits(lake: &Path) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for source in std::fs::read_dir(lake.join("_accesslake/state")).unwrap() {
+        for state in std::fs::read_dir(source.unwrap().path()).unwrap() {
+            let p = state.unwrap().path();
+            if p.extension().is_some_and(|x| x == "json") {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                for f in v["pending"].as_array().unwrap() {
+                    out.insert(PathBuf::from(f["target"].as_str().unwrap()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A data file's key-value metadata `accesslake.*`.
+fn file_meta(path: &Path) -> BTreeMap<String, String> {
+    let f = std::fs::File::open(path).unwrap();
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new()
+        .parse_and_finish(&f)
+        .unwrap();
+    let kv = meta.file_metadata().key_value_metadata().unwrap();
+    kv.iter()
+        .filter(|k| k.key.starts_with("accesslake."))
+        .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// Every file under the lake with its size and mtime, the maintenance lock (rewritten by each
+/// holder) left out.
+fn files_of(lake: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut s = snapshot(lake);
+    s.retain(|(p, _, _)| !p.ends_with("maintenance.lock"));
+    s
+}
+
+#[test]
+fn compact_merges_each_partitions_hours_and_changes_no_row() {
+    let (_dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let (rows_before, report_before) = (rows(&lake), report(&lake));
+    let groups_before = by_hour_and_partition(&lake);
+    let files_before: usize = groups_before.values().map(Vec::len).sum();
+    let last = last_commits(&lake);
+    assert!(
+        files_before > 200,
+        "{files_before} files: 60-s windows make many"
+    );
+
+    let unchanged = files_of(&lake);
+    let dry = stdout_ok(&["compact", "--lake", l, "--dry-run"]);
+    assert!(dry.starts_with("would compact "), "{dry}");
+    assert_eq!(files_of(&lake), unchanged, "a dry run changes nothing");
+
+    let said = stdout_ok(&["compact", "--lake", l]);
+    let groups_after = by_hour_and_partition(&lake);
+    assert_eq!(
+        groups_after.keys().collect::<Vec<_>>(),
+        groups_before.keys().collect::<Vec<_>>()
+    );
+    let (mut inputs, mut outputs) = (0, 0);
+    for (key, before) in &groups_before {
+        let after = &groups_after[key];
+        let kept: Vec<&PathBuf> = before.iter().filter(|f| last.contains(*f)).collect();
+        let others: Vec<&PathBuf> = before.iter().filter(|f| !last.contains(*f)).collect();
+        // Each hour's files of a partition, its last commit's aside, became one file named
+        // after the first of them (the lowest first offset), or stayed the one file they were.
+        let first = others
+            .iter()
+            .min_by_key(|f| {
+                f.to_str()
+                    .unwrap()
+                    .rsplit_once("-o")
+                    .unwrap()
+                    .1
+                    .trim_end_matches(".parquet")
+                    .parse::<i64>()
+                    .unwrap()
+            })
+            .map(|f| (*f).clone());
+        let mut want: Vec<PathBuf> = kept.into_iter().cloned().chain(first).collect();
+        want.sort();
+        assert_eq!(after, &want, "{key:?}");
+        if others.len() > 1 {
+            inputs += others.len();
+            outputs += 1;
+        }
+    }
+    assert!(outputs > 0);
+    assert!(
+        said.contains(&format!("{inputs} data file(s) into {outputs} (")),
+        "{said}"
+    );
+    // Every data file has its summary, and each merged file's metadata spans its rows.
+    let data: BTreeSet<PathBuf> = lake_files(&lake)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let summaries: BTreeSet<PathBuf> = summary_files(&lake)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let rel = f
+                .path
+                .strip_prefix(lake.join("_accesslake/summary"))
+                .unwrap();
+            lake.join(rel.with_extension("parquet"))
+        })
+        .collect();
+    assert_eq!(data, summaries);
+    for f in &data {
+        let provenance = common::lake_provenance_of(f);
+        let meta = file_meta(f);
+        let min = provenance.iter().map(|p| p.1).min().unwrap();
+        let max = provenance.iter().map(|p| p.1).max().unwrap();
+        assert_eq!(meta["accesslake.first_offset"], min.to_string(), "{f:?}");
+        assert_eq!(meta["accesslake.last_offset"], max.to_string(), "{f:?}");
+        let name_offset = f
+            .file_stem()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .rsplit_once("-o")
+            .unwrap()
+            .1;
+        assert_eq!(name_offset, min.to_string(), "{f:?}");
+    }
+
+    assert_eq!(rows(&lake), rows_before, "every row reads back the same");
+    assert_eq!(report(&lake), report_before);
+    stdout_ok(&["check", "--lake", l]);
+    assert!(
+        std::fs::read_dir(lake.join("_accesslake/compact"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "nothing left staged"
+    );
+
+    let merged = files_of(&lake);
+    let again = stdout_ok(&["compact", "--lake", l]);
+    assert!(again.contains(" 0 data file(s) into 0 ("), "{again}");
+    assert_eq!(files_of(&lake), merged, "a second run changes nothing");
+}
+
+#[test]
+fn max_rows_bounds_the_merged_files() {
+    let (_dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let before = rows(&lake);
+    let largest_input = lake_files(&lake)
+        .unwrap()
+        .iter()
+        .map(|f| common::lake_provenance_of(&f.path).len())
+        .max()
+        .unwrap();
+    // Under the generated log's hours (about 210 rows each), over every input file.
+    let bound = 150;
+    assert!(largest_input <= bound, "{largest_input}");
+    let files_before = lake_files(&lake).unwrap().len();
+    stdout_ok(&["compact", "--lake", l, "--max-rows", &bound.to_string()]);
+    let sizes: Vec<usize> = lake_files(&lake)
+        .unwrap()
+        .iter()
+        .map(|f| common::lake_provenance_of(&f.path).len())
+        .collect();
+    assert!(sizes.iter().all(|&n| n <= bound), "{sizes:?}");
+    assert!(
+        sizes.len() * 2 < files_before,
+        "{} of {files_before}",
+        sizes.len()
+    );
+    let last = last_commits(&lake);
+    let split = by_hour_and_partition(&lake)
+        .values()
+        .filter(|files| files.iter().filter(|f| !last.contains(*f)).count() > 1)
+        .count();
+    assert!(split > 0, "no hour's files were over the bound together");
+    assert_eq!(rows(&lake), before);
+    stdout_ok(&["check", "--lake", l]);
+    let zero = run(&["compact", "--lake", l, "--max-rows", "0"]);
+    assert!(!zero.status.success());
+}
+
+#[test]
+fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
+    let before = rows(&minute_lake().1);
+    let now = chrono::Utc::now().timestamp_micros();
+    for (step, finisher) in [
+        (MergeStep::Staged, "compact"),
+        (MergeStep::Journaled, "compact"),
+        (MergeStep::SummariesRemoved, "compact"),
+        (MergeStep::DataMoved, "compact"),
+        (MergeStep::DataMoved, "expire"),
+        (MergeStep::InputsRemoved, "compact"),
+        (MergeStep::SummaryMoved, "expire"),
+    ] {
+        let (_dir, lake) = copied();
+        let l = lake.to_str().unwrap();
+        let stopped = compact_until(&lake, now, 250_000, false, Some(step));
+        assert!(
+            matches!(stopped, Err(CompactError::Stopped(s)) if s == step),
+            "{stopped:?}"
+        );
+        let journal = lake.join("_accesslake/compact/journal.json");
+        let check = run(&["check", "--lake", l]);
+        let findings = String::from_utf8_lossy(&check.stdout);
+        if step == MergeStep::Staged {
+            // Before the commit point: the lake is as it was; the staged files are orphans.
+            assert!(!journal.exists());
+            assert!(check.status.success(), "{findings}");
+            assert_eq!(rows(&lake), before);
+        } else {
+            assert!(journal.exists());
+            assert!(!check.status.success());
+            assert!(findings.contains("an interrupted merge"), "{findings}");
+            let q = run(&["query", "--lake", l, "SELECT count(*) FROM logs"]);
+            assert!(q.status.success());
+            let warned = String::from_utf8_lossy(&q.stderr);
+            assert!(warned.contains("was interrupted"), "{step:?}: {warned}");
+        }
+        let out = match finisher {
+            "compact" => run(&["compact", "--lake", l]),
+            _ => run(&["expire", "--lake", l, "--before", "2000-01-01"]),
+        };
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if step != MergeStep::Staged {
+            assert!(!journal.exists(), "{step:?} {finisher}");
+        }
+        assert!(
+            std::fs::read_dir(lake.join("_accesslake/compact"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "{step:?} {finisher}: nothing left staged"
+        );
+        assert_eq!(rows(&lake), before, "{step:?} {finisher}");
+        stdout_ok(&["check", "--lake", l]);
+    }
+}
+
+#[test]
+fn compact_beside_a_writer_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    std::fs::create_dir(&lake).unwrap();
+    let l = lake.to_str().unwrap();
+    let log = dir.path().join("live.log");
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (mut lines, mut merges) = (0usize, 0usize);
+    std::thread::scope(|s| {
+        let compactor = s.spawn(|| {
+            let mut merged = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let out = stdout_ok(&["compact", "--lake", l, "--before", "2020-01-02"]);
+                merged += usize::from(!out.contains(" 0 data file(s) into 0 ("));
+            }
+            merged
+        });
+        let mut text = String::new();
+        for round in 0..60 {
+            for i in 0..10 {
+                let n = round * 10 + i;
+                text.push_str(&format!(
+                    "10.0.{}.{} - - [01/Jan/2020:10:{:02}:{:02} +0000] \"GET /r{n} HTTP/1.1\" 200 \
+                     {n} \"-\" \"curl/8\"\n",
+                    n / 250,
+                    n % 250,
+                    round % 60,
+                    i
+                ));
+                lines += 1;
+            }
+            std::fs::write(&log, &text).unwrap();
+            let out = common::run_ingest(&lake, &[&log], &["--window-secs", "60"]);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        merges = compactor.join().unwrap();
+    });
+    assert!(
+        merges > 0,
+        "the compactor merged nothing while the writer ran"
+    );
+    stdout_ok(&["compact", "--lake", l, "--before", "2020-01-02"]);
+    let provenance = common::lake_provenance(&lake);
+    let distinct: BTreeSet<(i32, i64)> = provenance.iter().copied().collect();
+    assert_eq!(provenance.len(), lines, "no row lost or doubled");
+    assert_eq!(distinct.len(), lines);
+    stdout_ok(&["check", "--lake", l]);
+}
+
+#[test]
+fn one_compact_or_expire_at_a_time() {
+    let (_dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let lock = lake.join("_accesslake/maintenance.lock");
+    let held = accesslake::lock::PartitionLock::acquire(&lock, std::time::Duration::ZERO).unwrap();
+    let unchanged = files_of(&lake);
+    for args in [
+        vec!["compact", "--lake", l],
+        vec!["expire", "--lake", l, "--before", "2021-01-01"],
+    ] {
+        let out = run(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("another `compact` or `expire` is working on this lake"),
+            "{err}"
+        );
+    }
+    assert_eq!(files_of(&lake), unchanged);
+    drop(held);
+    let future = run(&["compact", "--lake", l, "--before", "2999-01-01"]);
+    assert!(!future.status.success());
+    assert!(String::from_utf8_lossy(&future.stderr).contains("is in the future"));
+    let missing = run(&["compact", "--lake", "/nonexistent/lake"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no lake at"));
+    assert!(!Path::new("/nonexistent/lake").exists());
+    assert_eq!(files_of(&lake), unchanged);
+}
