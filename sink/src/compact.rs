@@ -40,7 +40,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -562,11 +562,7 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
             ""
         },
     );
-    let mut out = io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(CompactError::Output(e)),
-        _ => Ok(()),
-    }
+    crate::query_format::print_line(&line).map_err(CompactError::Output)
 }
 
 #[cfg(test)]

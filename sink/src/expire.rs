@@ -24,7 +24,7 @@ use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -295,11 +295,7 @@ pub fn run(cfg: &ExpireConfig) -> Result<(), ExpireError> {
             false => format!("; {} empty directories removed", e.directories),
         }
     );
-    let mut out = io::stdout().lock();
-    match writeln!(out, "{line}").and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(ExpireError::Output(e)),
-        _ => Ok(()),
-    }
+    crate::query_format::print_line(&line).map_err(ExpireError::Output)
 }
 
 #[cfg(test)]

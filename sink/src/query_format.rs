@@ -561,6 +561,17 @@ fn json_value(out: &mut impl Write, array: &ArrayRef, i: usize) -> io::Result<()
     }
 }
 
+/// Prints one line to standard output and flushes it: a command's one-line result. A reader that
+/// closed the pipe (`| head -0`) is no error: the exit status still tells.
+pub fn print_line(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod query_support;
 
 use accesslake::compact::{compact_until, CompactError, MergeStep};
 use accesslake::lake_files::{lake_files, summary_files};
-use query_support::{accesslake, copy, generated_log, report_text_of, snapshot};
+use query_support::{accesslake, copy, generated_log, query_csv, report_text_of, snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -61,15 +61,10 @@ fn stdout_ok(args: &[&str]) -> String {
 
 /// Every row of the lake, every column, in provenance order, as CSV.
 fn rows(lake: &Path) -> String {
-    let sql = "SELECT * FROM logs ORDER BY src_partition, src_offset";
-    stdout_ok(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        sql,
-    ])
+    query_csv(
+        lake,
+        "SELECT * FROM logs ORDER BY src_partition, src_offset",
+    )
 }
 
 /// The text report without its first line (which counts files).

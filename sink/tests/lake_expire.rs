@@ -8,7 +8,7 @@ mod common;
 mod query_support;
 
 use accesslake::lake_files::{lake_files, summary_files, LakeFile};
-use query_support::{accesslake, build_lake, copied_lake, snapshot, TestLake};
+use query_support::{accesslake, build_lake, copied_lake, query_csv, snapshot, TestLake};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -37,14 +37,7 @@ fn stdout_ok(args: &[&str]) -> String {
 /// `SELECT count(*), sum(bytes)` over a lake, with an optional condition, as CSV text.
 fn count(lake: &Path, condition: &str) -> String {
     let sql = format!("SELECT count(*) AS n, sum(bytes) AS b FROM logs {condition}");
-    stdout_ok(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        &sql,
-    ])
+    query_csv(lake, &sql)
 }
 
 fn paths(files: &[LakeFile]) -> Vec<PathBuf> {

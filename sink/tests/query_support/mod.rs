@@ -233,3 +233,16 @@ pub fn report_text_of(lake: &std::path::Path, extra: &[&str]) -> String {
     args.extend_from_slice(extra);
     crate::common::stdout_of(accesslake(&args))
 }
+
+/// The CSV output of `accesslake query --lake LAKE --format csv SQL`, which must succeed.
+pub fn query_csv(lake: &std::path::Path, sql: &str) -> String {
+    let args = [
+        "query",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--format",
+        "csv",
+        sql,
+    ];
+    crate::common::stdout_of(accesslake(&args))
+}
