@@ -6,7 +6,8 @@
 # Usage: bench/report.sh [LINES]   (default 10000000; env RUNS=5, KEEP=1 keeps the work dir,
 #                                   LAKE=DIR reuses an existing lake and skips generation/ingest,
 #                                   WINDOW_SECS=60 ingests in 60-s windows: many small files, as
-#                                   `run` writes at its default)
+#                                   `run` writes at its default; COMPACT=1 then runs
+#                                   `accesslake compact` and measures the reports again)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000000}
@@ -37,19 +38,35 @@ if [ -z "${LAKE:-}" ]; then
     "$(grep 'Maximum resident set size' "$WORK/ingest.time" | awk '{printf "%.0f MB", $NF/1024}') peak RSS"
   rm -f "$LOG"
 fi
-ROWS=$("$BIN" query --lake "$LAKE" --format csv "SELECT count(*) FROM logs" | tail -1)
-echo "lake: $ROWS rows, $(du -sh "$LAKE" | cut -f1), $(find "$LAKE" -name '*.parquet' -not -name '.*' | wc -l) parquet files"
+# describe: the lake's rows, size and file count; reports LABEL: RUNS timed reports.
+describe() {
+  local rows
+  rows=$("$BIN" query --lake "$LAKE" --format csv "SELECT count(*) FROM logs" | tail -1)
+  echo "lake: $rows rows, $(du -sh "$LAKE" | cut -f1), $(find "$LAKE" -name '*.parquet' -not -name '.*' | wc -l) parquet files"
+}
+reports() {
+  local times=() t0 t1 rss median
+  for _ in $(seq 1 "$RUNS"); do
+    t0=$(now)
+    /usr/bin/time -v "$BIN" report --lake "$LAKE" >/tmp/accesslake-report.out 2>/tmp/accesslake-report.time
+    t1=$(now)
+    times+=("$(awk "BEGIN{print $t1 - $t0}")")
+  done
+  rss=$(grep 'Maximum resident set size' /tmp/accesslake-report.time | awk '{printf "%.0f MB", $NF/1024}')
+  median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  echo "report runs (s)$1: ${times[*]}"
+  printf 'report%s: first %.3f s, median %.3f s over %d runs, %s peak RSS (target <= 1 s)\n' \
+    "$1" "${times[0]}" "$median" "$RUNS" "$rss"
+}
 
-times=()
-for _ in $(seq 1 "$RUNS"); do
-  t0=$(now)
-  /usr/bin/time -v "$BIN" report --lake "$LAKE" >/tmp/accesslake-report.out 2>/tmp/accesslake-report.time
-  t1=$(now)
-  times+=("$(awk "BEGIN{print $t1 - $t0}")")
-done
-rss=$(grep 'Maximum resident set size' /tmp/accesslake-report.time | awk '{printf "%.0f MB", $NF/1024}')
-median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "report runs (s): ${times[*]}"
-printf 'report: first %.3f s, median %.3f s over %d runs, %s peak RSS (target <= 1 s)\n' \
-  "${times[0]}" "$median" "$RUNS" "$rss"
+describe
+reports ""
 head -5 /tmp/accesslake-report.out
+if [ "${COMPACT:-}" = 1 ]; then
+  /usr/bin/time -v "$BIN" compact --lake "$LAKE" 2>/tmp/accesslake-compact.time \
+    || { tail -20 /tmp/accesslake-compact.time; exit 1; }
+  echo "compact: $(grep 'Elapsed (wall clock)' /tmp/accesslake-compact.time | awk '{print $NF}') wall," \
+    "$(grep 'Maximum resident set size' /tmp/accesslake-compact.time | awk '{printf "%.0f MB", $NF/1024}') peak RSS"
+  describe
+  reports " after compact"
+fi

@@ -86,7 +86,7 @@ tiny=$(mktemp -d)
 python3 ../shared/bench/mklog.py 20000 "$tiny/tiny.log"
 BENCH_DIR="$tiny" bench/parse.sh 20000 | tail -n 2
 bench/ingest.sh 20000 | tail -n 4
-RUNS=1 bench/report.sh 20000 | grep '^report'
+RUNS=1 WINDOW_SECS=60 COMPACT=1 bench/report.sh 20000 | grep -E '^(report|compact)'
 bench/wasm.sh "$tiny/tiny.log" | tail -n 2
 bench/kafka.sh 5000 | tail -n 2
 rm -rf "$tiny"
