@@ -209,10 +209,14 @@ impl Journal {
             .chain(&self.merged)
             .map(|t| lake.join(Lake::summary_target(t)))
             .collect();
-        // Summaries first: an input without one is read from its rows, never twice.
-        remove_all(&summaries)?;
-        stop_at(stop, MergeStep::SummariesRemoved)?;
+        // Summaries first: an input without one is read from its rows, never twice. Once the
+        // merged file's summary has left the staging directory (the last step), they are gone,
+        // and the first input's place holds the merged file's own.
         let (data, summary) = self.staged(lake);
+        if summary.is_file() {
+            remove_all(&summaries)?;
+        }
+        stop_at(stop, MergeStep::SummariesRemoved)?;
         move_if_staged(&data, &abs(&self.target))?;
         stop_at(stop, MergeStep::DataMoved)?;
         remove_all(&self.merged.iter().map(abs).collect::<Vec<_>>())?;

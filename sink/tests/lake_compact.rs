@@ -126,6 +126,31 @@ fn files_of(lake: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     s
 }
 
+/// The lake's data files, checked to be exactly the files with a summary.
+fn files_with_summaries(lake: &Path) -> BTreeSet<PathBuf> {
+    let data: BTreeSet<PathBuf> = lake_files(lake)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let summaries: BTreeSet<PathBuf> = summary_files(lake)
+        .unwrap()
+        .into_iter()
+        .map(|f| {
+            let rel = f
+                .path
+                .strip_prefix(lake.join("_accesslake/summary"))
+                .unwrap();
+            lake.join(rel.with_extension("parquet"))
+        })
+        .collect();
+    assert_eq!(
+        data, summaries,
+        "every data file has its summary, and only they"
+    );
+    data
+}
+
 #[test]
 fn compact_merges_each_partitions_hours_and_changes_no_row() {
     let (_dir, lake) = copied();
@@ -184,23 +209,7 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
         "{said}"
     );
     // Every data file has its summary, and each merged file's metadata spans its rows.
-    let data: BTreeSet<PathBuf> = lake_files(&lake)
-        .unwrap()
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
-    let summaries: BTreeSet<PathBuf> = summary_files(&lake)
-        .unwrap()
-        .into_iter()
-        .map(|f| {
-            let rel = f
-                .path
-                .strip_prefix(lake.join("_accesslake/summary"))
-                .unwrap();
-            lake.join(rel.with_extension("parquet"))
-        })
-        .collect();
-    assert_eq!(data, summaries);
+    let data = files_with_summaries(&lake);
     for f in &data {
         let provenance = common::lake_provenance_of(f);
         let meta = file_meta(f);
@@ -332,6 +341,7 @@ fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
             "{step:?} {finisher}: nothing left staged"
         );
         assert_eq!(rows(&lake), before, "{step:?} {finisher}");
+        files_with_summaries(&lake);
         stdout_ok(&["check", "--lake", l]);
     }
 }
