@@ -196,10 +196,15 @@ impl Journal {
         let inside = |p: &String| {
             crate::offsets::stays_inside(p) && p.ends_with(".parquet") && !p.starts_with(META_DIR)
         };
-        match std::iter::once(&j.target).chain(&j.merged).all(inside) {
-            true => Ok(Some(j)),
-            false => Err(bad("a path outside the lake's data files".into())),
+        if !std::iter::once(&j.target).chain(&j.merged).all(inside) {
+            return Err(bad("a path outside the lake's data files".into()));
         }
+        if j.merged.is_empty() || j.merged.contains(&j.target) {
+            return Err(bad(
+                "not two inputs or more, or the first one among the others".into(),
+            ));
+        }
+        Ok(Some(j))
     }
 
     /// Does every step of the merge that is not done yet, each made durable before the next.
@@ -210,7 +215,7 @@ impl Journal {
             .map(|t| lake.join(Lake::summary_target(t)))
             .collect();
         // Summaries first: an input without one is read from its rows, never twice. Once the
-        // merged file's summary has left the staging directory (the last step), they are gone,
+        // merged file's summary has left the staging directory (the last move), they are gone,
         // and the first input's place holds the merged file's own.
         let (data, summary) = self.staged(lake);
         if summary.is_file() {
