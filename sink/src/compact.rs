@@ -530,6 +530,11 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
     let c = compact(&cfg.lake, before, cfg.max_rows, cfg.dry_run)?;
     if c.resumed {
         tracing::warn!("an interrupted merge was finished first");
+    } else if cfg.dry_run && journal_path(&cfg.lake).exists() {
+        tracing::warn!(
+            "a merge was interrupted (or one is under way): a run without --dry-run finishes it \
+             first, and these counts do not include it"
+        );
     }
     let mut left = Vec::new();
     for (n, what) in [

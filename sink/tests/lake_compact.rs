@@ -320,6 +320,14 @@ fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
             assert!(q.status.success());
             let warned = String::from_utf8_lossy(&q.stderr);
             assert!(warned.contains("was interrupted"), "{step:?}: {warned}");
+            let dry = run(&["compact", "--lake", l, "--dry-run"]);
+            assert!(dry.status.success());
+            let warned = String::from_utf8_lossy(&dry.stderr);
+            assert!(
+                warned.contains("a merge was interrupted"),
+                "{step:?}: {warned}"
+            );
+            assert!(journal.exists(), "a dry run finishes nothing");
         }
         let out = match finisher {
             "compact" => run(&["compact", "--lake", l]),
