@@ -48,16 +48,21 @@ fn sink_args(broker: &Broker, lake: &std::path::Path, group: &str) -> Vec<String
     )
 }
 
+/// `accesslake compact --lake LAKE` (its default `--before`: the stream's hours are long over).
+fn compact(lake: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(accesslake_tests::sink_process::accesslake_bin())
+        .args(["compact", "--lake"])
+        .arg(lake)
+        .output()
+        .expect("run accesslake compact")
+}
+
 /// Runs `accesslake compact` on `lake` over and over until `done`; returns how many runs merged
 /// something, and the errors of those that failed (a lake not created yet is none).
 fn compact_in_a_loop(lake: &std::path::Path, done: &AtomicBool) -> (usize, Vec<String>) {
     let (mut merged, mut errors) = (0, Vec::new());
     while !done.load(Ordering::Relaxed) {
-        let out = std::process::Command::new(accesslake_tests::sink_process::accesslake_bin())
-            .args(["compact", "--lake"])
-            .arg(lake)
-            .output()
-            .expect("run accesslake compact");
+        let out = compact(lake);
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr),
@@ -156,11 +161,7 @@ fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
         "compact beside the sink failed"
     );
     assert!(merged > 0, "compact merged nothing beside the sink");
-    let last = std::process::Command::new(accesslake_tests::sink_process::accesslake_bin())
-        .args(["compact", "--lake"])
-        .arg(&lake)
-        .output()
-        .unwrap();
+    let last = compact(&lake);
     assert!(
         last.status.success(),
         "{}",
