@@ -8,7 +8,7 @@
 //! `<source>-p<partition>-o<first_offset>` and no writer ever writes that name again (it names a
 //! file after its first offset, and those records are committed). Left alone: the files of each
 //! partition's last commit (its next writer's recovery looks for them), files of another schema
-//! and files whose footer cannot be read.
+//! and files that cannot be read (with the files they would be merged with).
 //!
 //! A merge is made crash-safe by a journal, `_accesslake/compact/journal.json`, written (and
 //! fsynced) once the merged file and its summary are staged and fsynced beside it: its rename is
@@ -65,8 +65,6 @@ pub enum CompactError {
     Remove(#[from] ExpireError),
     #[error(transparent)]
     Writer(#[from] WriterError),
-    #[error("cannot read {} to merge it: {reason}", .path.display())]
-    Read { path: PathBuf, reason: String },
     #[error("{}: {source}", .path.display())]
     Io {
         path: PathBuf,
@@ -130,7 +128,8 @@ pub struct Compacted {
     pub rows: u64,
     pub bytes_before: u64,
     pub bytes_after: u64,
-    /// Files left alone: of a partition's last commit, of another schema, unreadable footers.
+    /// Files left alone: of a partition's last commit, of another schema, unreadable (their
+    /// footer, or in full: then the files they would be merged with are left too, not counted).
     pub last_commits: usize,
     pub other_schema: usize,
     pub unreadable: usize,
@@ -382,16 +381,16 @@ pub fn compact_until(
         to: Some(before),
     };
     let files = lake_files(lake)?;
-    let mut groups: BTreeMap<(i64, String, i32), Vec<LakeFile>> = BTreeMap::new();
+    let mut groups: BTreeMap<(i64, String, i32), Vec<(LakeFile, i64)>> = BTreeMap::new();
     for f in files
         .into_iter()
         .filter(|f| range.covers_hour(f.hour_start))
     {
-        if let Some((source, partition, _)) = name_parts(&f.path) {
+        if let Some((source, partition, first)) = name_parts(&f.path) {
             groups
                 .entry((f.hour_start, source, partition))
                 .or_default()
-                .push(f);
+                .push((f, first));
         }
     }
     let mut pending: BTreeMap<(String, i32), Option<HashSet<PathBuf>>> = BTreeMap::new();
@@ -402,12 +401,11 @@ pub fn compact_until(
             .or_insert_with(|| last_commits(lake, &source, partition));
         let Some(last) = last else { continue };
         let mut inputs = Vec::new();
-        for f in files {
+        for (f, first) in files {
             if last.contains(&f.path) {
                 out.last_commits += 1;
                 continue;
             }
-            let first = name_parts(&f.path).map_or(0, |(_, _, o)| o);
             match footer(&f.path) {
                 Ok((rows, bytes)) => inputs.push(Input {
                     path: f.path,
@@ -421,11 +419,6 @@ pub fn compact_until(
         }
         inputs.sort_by_key(|i| i.first);
         for bin in bins(inputs, max_rows) {
-            hours.insert(hour);
-            out.inputs += bin.len();
-            out.outputs += 1;
-            out.rows += bin.iter().map(|i| i.rows).sum::<u64>();
-            out.bytes_before += bin.iter().map(|i| i.bytes).sum::<u64>();
             if !dry_run {
                 let meta = FileMeta {
                     source: source.clone(),
@@ -434,8 +427,19 @@ pub fn compact_until(
                     last_offset: bin[0].first,
                     window_start: hour.div_euclid(1_000_000),
                 };
-                out.bytes_after += merge(lake, &bin, meta, stop)?;
+                match merge(lake, &bin, meta, stop)? {
+                    Some(bytes) => out.bytes_after += bytes,
+                    None => {
+                        out.unreadable += 1;
+                        continue;
+                    }
+                }
             }
+            hours.insert(hour);
+            out.inputs += bin.len();
+            out.outputs += 1;
+            out.rows += bin.iter().map(|i| i.rows).sum::<u64>();
+            out.bytes_before += bin.iter().map(|i| i.bytes).sum::<u64>();
         }
     }
     out.hours = hours.len();
@@ -461,13 +465,14 @@ fn bins(inputs: Vec<Input>, max_rows: usize) -> Vec<Vec<Input>> {
 }
 
 /// Merges `bin` (one partition's files of one hour, by first offset) into one file with its
-/// summary, through the journal; returns the merged file's bytes.
+/// summary, through the journal; returns the merged file's bytes, or `None` when an input
+/// cannot be read in full (a damaged page): the bin is then left as it is, with a warning.
 fn merge(
     lake: &Path,
     bin: &[Input],
     mut meta: FileMeta,
     stop: Option<MergeStep>,
-) -> Result<u64, CompactError> {
+) -> Result<Option<u64>, CompactError> {
     let mut batches = Vec::new();
     for i in bin {
         let read = |p: &Path| -> Result<Vec<RecordBatch>, String> {
@@ -478,11 +483,19 @@ fn merge(
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())
         };
-        let got = read(&i.path).map_err(|reason| CompactError::Read {
-            path: i.path.clone(),
-            reason,
-        })?;
-        batches.extend(got);
+        match read(&i.path) {
+            Ok(got) => batches.extend(got),
+            Err(reason) => {
+                tracing::warn!(
+                    path = %i.path.display(),
+                    reason,
+                    files = bin.len(),
+                    "a file cannot be read in full: it and the files it would be merged with \
+                     are left as they are (see `accesslake check`)"
+                );
+                return Ok(None);
+            }
+        }
     }
     for b in &batches {
         let offsets = b
@@ -518,7 +531,7 @@ fn merge(
     stop_at(stop, MergeStep::Journaled)?;
     journal.finish(lake, stop)?;
     tracing::debug!(target = %journal.target, inputs = bin.len(), "merged");
-    Ok(bytes)
+    Ok(Some(bytes))
 }
 
 /// The `compact` command: one line saying what was merged.
@@ -542,7 +555,7 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
         (c.other_schema, "of another schema"),
         (
             c.unreadable,
-            "whose footer could not be read (see `accesslake check`)",
+            "that could not be read (see `accesslake check`)",
         ),
     ] {
         if n > 0 {

@@ -438,3 +438,47 @@ fn one_compact_or_expire_at_a_time() {
     assert!(!Path::new("/nonexistent/lake").exists());
     assert_eq!(files_of(&lake), unchanged);
 }
+
+#[test]
+fn a_file_that_cannot_be_read_leaves_its_files_alone_and_the_rest_is_merged() {
+    let (_dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let last = last_commits(&lake);
+    let groups = by_hour_and_partition(&lake);
+    let (key, files) = groups
+        .iter()
+        .find(|(_, f)| f.iter().filter(|f| !last.contains(*f)).count() >= 3)
+        .expect("an hour of three files or more");
+    let mut mergeable: Vec<&PathBuf> = files.iter().filter(|f| !last.contains(*f)).collect();
+    mergeable.sort_by_key(|f| {
+        let stem = f.file_stem().unwrap().to_str().unwrap();
+        stem.rsplit_once("-o").unwrap().1.parse::<i64>().unwrap()
+    });
+    // Its pages, not its footer: the footer reads, the rows do not.
+    let damaged = lake.join(mergeable[1]);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    bytes[4..204].fill(0xff);
+    std::fs::write(&damaged, &bytes).unwrap();
+    let kept = files_of(&lake.join(key.0.as_path()));
+
+    let out = run(&["compact", "--lake", l]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("1 that could not be read"), "{said}");
+    let warned = String::from_utf8_lossy(&out.stderr);
+    assert!(warned.contains("cannot be read in full"), "{warned}");
+    assert_eq!(
+        files_of(&lake.join(key.0.as_path())),
+        kept,
+        "the damaged file's hour is as it was"
+    );
+    let after = by_hour_and_partition(&lake);
+    for (k, files) in after.iter().filter(|(k, _)| *k != key) {
+        let left = files.iter().filter(|f| !last.contains(*f)).count();
+        assert!(left <= 1, "{k:?}: every other hour was merged, {files:?}");
+    }
+}
