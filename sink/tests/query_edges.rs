@@ -7,7 +7,7 @@ mod query_support;
 
 use accesslake::query::{Summaries, TimeRange};
 use accesslake::report::{build, Limits, Report};
-use query_support::{accesslake, open};
+use query_support::{accesslake, open, query_csv};
 use std::path::{Path, PathBuf};
 
 const LIMITS: Limits = Limits { top: 10, cities: 5 };
@@ -48,16 +48,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
 }
 
 fn query(lake: &Path, sql: &str) -> String {
-    let (ok, out, err) = run(&[
-        "query",
-        "--lake",
-        lake.to_str().unwrap(),
-        "--format",
-        "csv",
-        sql,
-    ]);
-    assert!(ok, "{sql}: {err}");
-    out.replace("\r\n", "\n")
+    query_csv(lake, sql).replace("\r\n", "\n")
 }
 
 /// The report built from the summaries, checked equal to the one built from every row.
