@@ -57,8 +57,15 @@ pub enum CompactError {
     Future { before: String, now: String },
     #[error("--max-rows must be at least 1")]
     MaxRows,
-    #[error("another `compact` or `expire` is working on this lake ({holder}): run it afterwards")]
-    Busy { holder: String },
+    #[error(
+        "another `compact` or `expire` is working on this lake ({holder}){waited}: run it \
+         afterwards, or let it wait longer (--lock-wait-secs)"
+    )]
+    Busy {
+        holder: String,
+        /// `, waited N s` when the lock was waited for.
+        waited: String,
+    },
     #[error(transparent)]
     Lock(LockError),
     #[error(transparent)]
@@ -147,13 +154,17 @@ fn journal_path(lake: &Path) -> PathBuf {
     compact_dir(lake).join("journal.json")
 }
 
-/// Takes the lock `compact` and `expire` take (one of them at a time works on a lake), then
-/// finishes an interrupted merge ([`recover`]); returns the lock and whether there was one.
-pub fn lock_and_recover(lake: &Path) -> Result<(PartitionLock, bool), CompactError> {
+/// Takes the lock `compact` and `expire` take (one of them at a time works on a lake), waiting up
+/// to `wait` for its holder, then finishes an interrupted merge ([`recover`]); returns the lock
+/// and whether there was one.
+pub fn lock_and_recover(
+    lake: &Path,
+    wait: Duration,
+) -> Result<(PartitionLock, bool), CompactError> {
     crate::lake_files::lake_dir(lake)?;
     let path = lake.join(META_DIR).join("maintenance.lock");
-    let lock = PartitionLock::acquire(&path, Duration::ZERO).map_err(|e| match e {
-        LockError::Held { holder, .. } => CompactError::Busy { holder },
+    let lock = PartitionLock::acquire(&path, wait).map_err(|e| match e {
+        LockError::Held { holder, waited, .. } => CompactError::Busy { holder, waited },
         e => CompactError::Lock(e),
     })?;
     let resumed = recover(lake)?;
@@ -339,14 +350,16 @@ fn last_commits(lake: &Path, source: &str, partition: i32) -> Option<HashSet<Pat
 
 /// Merges the data files of each source partition in every hour that ends at or before `before`
 /// (µs since the epoch, UTC) into files of at most `max_rows` rows; with `dry_run`, only counts
-/// what it would merge. A time after now is refused.
+/// what it would merge. A time after now is refused. Waits up to `lock_wait` for another
+/// `compact` or `expire` of the lake to finish.
 pub fn compact(
     lake: &Path,
     before: i64,
     max_rows: usize,
     dry_run: bool,
+    lock_wait: Duration,
 ) -> Result<Compacted, CompactError> {
-    compact_until(lake, before, max_rows, dry_run, None)
+    compact_until(lake, before, max_rows, dry_run, lock_wait, None)
 }
 
 /// [`compact`], stopping the first merge after `stop` (for tests: a crash there).
@@ -355,6 +368,7 @@ pub fn compact_until(
     before: i64,
     max_rows: usize,
     dry_run: bool,
+    lock_wait: Duration,
     stop: Option<MergeStep>,
 ) -> Result<Compacted, CompactError> {
     let now = crate::window::now_micros();
@@ -371,7 +385,7 @@ pub fn compact_until(
     let _lock = match dry_run {
         true => None,
         false => {
-            let (lock, resumed) = lock_and_recover(lake)?;
+            let (lock, resumed) = lock_and_recover(lake, lock_wait)?;
             out.resumed = resumed;
             Some(lock)
         }
@@ -540,7 +554,8 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
         Some(t) => parse_time(t)?,
         None => crate::window::now_micros() - 3_600_000_000,
     };
-    let c = compact(&cfg.lake, before, cfg.max_rows, cfg.dry_run)?;
+    let wait = Duration::from_secs(cfg.lock_wait_secs);
+    let c = compact(&cfg.lake, before, cfg.max_rows, cfg.dry_run, wait)?;
     if c.resumed {
         tracing::warn!("an interrupted merge was finished first");
     } else if cfg.dry_run && journal_path(&cfg.lake).exists() {

@@ -311,6 +311,10 @@ pub struct ExpireConfig {
     /// Count what would be deleted, and delete nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Seconds to wait for another `compact` or `expire` working on this lake (they take one
+    /// lock) before stopping with an error naming it; 0 stops at once.
+    #[arg(long, env = "ACCESSLAKE_MAINTENANCE_WAIT_SECS", default_value_t = 0)]
+    pub lock_wait_secs: u64,
 }
 
 impl Default for ExpireConfig {
@@ -319,6 +323,7 @@ impl Default for ExpireConfig {
             lake: PathBuf::from("lake"),
             before: String::new(),
             dry_run: false,
+            lock_wait_secs: 0,
         }
     }
 }
@@ -342,6 +347,10 @@ pub struct CompactConfig {
     /// Count what would be merged, and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Seconds to wait for another `compact` or `expire` working on this lake (they take one
+    /// lock) before stopping with an error naming it; 0 stops at once.
+    #[arg(long, env = "ACCESSLAKE_MAINTENANCE_WAIT_SECS", default_value_t = 0)]
+    pub lock_wait_secs: u64,
 }
 
 impl Default for CompactConfig {
@@ -351,6 +360,7 @@ impl Default for CompactConfig {
             before: None,
             max_rows: DEFAULT_MAX_ROWS,
             dry_run: false,
+            lock_wait_secs: 0,
         }
     }
 }

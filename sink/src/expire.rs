@@ -85,8 +85,14 @@ pub struct Expired {
 
 /// Deletes what `lake` holds of the hours that end at or before `before` (µs since the epoch,
 /// UTC) and the dead-letter files committed before it; with `dry_run`, only counts it. A time
-/// after now is refused: the hours being written are not over.
-pub fn expire(lake: &Path, before: i64, dry_run: bool) -> Result<Expired, ExpireError> {
+/// after now is refused: the hours being written are not over. Waits up to `lock_wait` for
+/// another `compact` or `expire` of the lake to finish.
+pub fn expire(
+    lake: &Path,
+    before: i64,
+    dry_run: bool,
+    lock_wait: Duration,
+) -> Result<Expired, ExpireError> {
     let now = crate::window::now_micros();
     if before > now {
         return Err(ExpireError::Future {
@@ -98,7 +104,11 @@ pub fn expire(lake: &Path, before: i64, dry_run: bool) -> Result<Expired, Expire
     // file, moved into place later, would bring expired rows back.
     let _lock = match dry_run {
         true => None,
-        false => Some(crate::compact::lock_and_recover(lake).map_err(Box::new)?.0),
+        false => Some(
+            crate::compact::lock_and_recover(lake, lock_wait)
+                .map_err(Box::new)?
+                .0,
+        ),
     };
     let range = TimeRange {
         from: None,
@@ -260,7 +270,8 @@ fn remove_empty(dir: &Path, root: &Path) -> usize {
 /// The `expire` command: one line saying what was deleted.
 pub fn run(cfg: &ExpireConfig) -> Result<(), ExpireError> {
     let before = parse_time(&cfg.before)?;
-    let e = expire(&cfg.lake, before, cfg.dry_run)?;
+    let wait = Duration::from_secs(cfg.lock_wait_secs);
+    let e = expire(&cfg.lake, before, cfg.dry_run, wait)?;
     if e.unpublished > 0 {
         tracing::warn!(
             files = e.unpublished,

@@ -15,6 +15,7 @@ use query_support::{accesslake, copy, generated_log, query_csv, report_text_of, 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 /// A lake of 60-second windows from the generated log and the Elastic log (two partitions), in
 /// a directory of its own.
@@ -299,7 +300,7 @@ fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
     ] {
         let (_dir, lake) = copied();
         let l = lake.to_str().unwrap();
-        let stopped = compact_until(&lake, now, 250_000, false, Some(step));
+        let stopped = compact_until(&lake, now, 250_000, false, Duration::ZERO, Some(step));
         assert!(
             matches!(stopped, Err(CompactError::Stopped(s)) if s == step),
             "{stopped:?}"
@@ -429,7 +430,41 @@ fn one_compact_or_expire_at_a_time() {
         );
     }
     assert_eq!(files_of(&lake), unchanged);
-    drop(held);
+    // A bounded wait says how long it waited; one longer than the holder's work goes ahead.
+    let out = run(&[
+        "expire",
+        "--lake",
+        l,
+        "--before",
+        "2021-01-01",
+        "--lock-wait-secs",
+        "1",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("working on this lake") && err.contains("waited 1 s"),
+        "{err}"
+    );
+    assert_eq!(files_of(&lake), unchanged);
+    let started = Instant::now();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        drop(held);
+    });
+    let waited = run(&["compact", "--lake", l, "--lock-wait-secs", "60"]);
+    release.join().unwrap();
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "it waited for the holder"
+    );
+    assert!(String::from_utf8_lossy(&waited.stdout).starts_with("compacted"));
+    let unchanged = files_of(&lake);
     let future = run(&["compact", "--lake", l, "--before", "2999-01-01"]);
     assert!(!future.status.success());
     assert!(String::from_utf8_lossy(&future.stderr).contains("is in the future"));
