@@ -13,6 +13,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ACCESSLAKE_CACHE/target}"
 . scripts/lib/prereqs.sh
 lake=${1:-lake}
 geo=../shared/geoip
+if [ ! -d ../shared/data ] || [ ! -d "$geo" ]; then
+    echo "error: ../shared (logs, GeoIP databases) must sit beside the clone" >&2
+    exit 1
+fi
 apt_install "${BUILD_PACKAGES[@]}"
 profile=${ACCESSLAKE_PROFILE:-ci}
 build_workspace "$profile"

@@ -15,7 +15,7 @@ bin="$root/bin/tansu"
 if [[ -x "$bin" ]] && "$bin" --version 2>/dev/null | grep -q "$version"; then
     echo "tansu $version already installed at $bin" >&2
 else
-    echo "installing tansu $version into $root (cold: ~15 min)" >&2
+    echo "installing tansu $version into $root (cold: 15–40 min on 2 cores)" >&2
     # A target dir of its own, removed afterwards: the workspace's (CARGO_TARGET_DIR, which
     # scripts/test.sh exports) is locked by the workspace build running meanwhile, and would
     # keep tansu's ~1 GB of intermediate files for ever.

@@ -112,6 +112,7 @@ duckdb_setup() {
         local url tmp sum
         url="https://registry.npmjs.org/@duckdb/$DUCKDB_NPM_PACKAGE/-/$DUCKDB_NPM_PACKAGE-$DUCKDB_NPM_VERSION.tgz"
         mkdir -p "$ACCESSLAKE_CACHE/duckdb"
+        command -v curl >/dev/null || apt_install curl ca-certificates
         tmp=$(mktemp -d "$ACCESSLAKE_CACHE/duckdb/.fetch.XXXXXX")  # same filesystem: mv is a rename
         if ! curl -fsSL --retry 3 -o "$tmp/package.tgz" "$url"; then
             rm -rf "$tmp"
