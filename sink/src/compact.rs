@@ -30,7 +30,6 @@ use crate::expire::{remove_all, ExpireError};
 use crate::lake::{create_dir_synced, sync_dir, Lake, META_DIR};
 use crate::lake_files::{lake_files, LakeFile};
 use crate::lock::{LockError, PartitionLock};
-use crate::offsets::PendingFile;
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
 use crate::writer::{FileMeta, WriterError};
@@ -326,21 +325,17 @@ fn footer(path: &Path) -> Result<(u64, u64), bool> {
     Ok((rows, bytes))
 }
 
-/// The files of each partition's last commit (its state's `pending`), absolute; the files of a
-/// partition whose state cannot be read are all left alone (`None` for it).
-fn last_commits(lake: &Path, source: &str, partition: i32) -> Option<HashSet<PathBuf>> {
-    let state = crate::offsets::load(
-        &Lake::state_path_in(lake, source, partition),
-        source,
-        partition,
-    );
-    match state {
-        Ok(s) => Some(
-            s.into_iter()
-                .flat_map(|s| s.pending)
-                .map(|PendingFile { target, .. }| lake.join(target))
-                .collect(),
-        ),
+/// The files of a partition's last commit, absolute, unless no writer holds it and they are all
+/// in place ([`crate::pipeline::settle_last_commit`]); the files of a partition whose state cannot
+/// be read are all left alone (`None` for it).
+fn last_commits(
+    lake: &Path,
+    source: &str,
+    partition: i32,
+    dry_run: bool,
+) -> Option<HashSet<PathBuf>> {
+    match crate::pipeline::settle_last_commit(lake, source, partition, dry_run) {
+        Ok(files) => Some(files),
         Err(e) => {
             tracing::warn!(source, partition, error = %e, "the partition's files are left alone");
             None
@@ -412,7 +407,7 @@ pub fn compact_until(
     for ((hour, source, partition), files) in groups.into_iter().filter(|(_, f)| f.len() > 1) {
         let last = pending
             .entry((source.clone(), partition))
-            .or_insert_with(|| last_commits(lake, &source, partition));
+            .or_insert_with(|| last_commits(lake, &source, partition, dry_run));
         let Some(last) = last else { continue };
         let mut inputs = Vec::new();
         for (f, first) in files {

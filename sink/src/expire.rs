@@ -22,7 +22,7 @@ use crate::lake::{sync_dir, Lake, META_DIR};
 use crate::lake_files::{lake_files, summary_files, LakeFile};
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -153,6 +153,13 @@ pub fn expire(
     if dry_run {
         return Ok(out);
     }
+    let doomed: HashSet<PathBuf> = data
+        .iter()
+        .chain(&summaries)
+        .map(|f| f.path.clone())
+        .chain(dead_letters.iter().cloned())
+        .collect();
+    settle_last_commits(lake, &doomed);
     // Summaries first, durably: then a crash leaves data files without a summary (their rows
     // are aggregated instead), never a summary without its data file.
     let paths = |files: &[LakeFile]| files.iter().map(|f| f.path.clone()).collect::<Vec<_>>();
@@ -168,6 +175,43 @@ pub fn expire(
         out.directories += remove_empty(dir, root);
     }
     Ok(out)
+}
+
+/// Lets each partition's state forget its last commit when it is about to be deleted, all of it
+/// in place and no writer holding the partition ([`crate::pipeline::settle_last_commit`]): its
+/// next writer's recovery would otherwise look for those files and warn that they are missing.
+fn settle_last_commits(lake: &Path, doomed: &HashSet<PathBuf>) {
+    let Ok(sources) = fs::read_dir(lake.join(META_DIR).join("state")) else {
+        return;
+    };
+    for source in sources.flatten() {
+        let name = source.file_name().to_string_lossy().into_owned();
+        let Ok(states) = fs::read_dir(source.path()) else {
+            continue;
+        };
+        for path in states.flatten().map(|e| e.path()) {
+            let partition = match path.extension().is_some_and(|x| x == "json") {
+                true => path
+                    .file_stem()
+                    .and_then(|f| f.to_str()?.parse::<i32>().ok()),
+                false => None,
+            };
+            let Some(partition) = partition else { continue };
+            let Ok(Some(state)) = crate::offsets::load(&path, &name, partition) else {
+                continue;
+            };
+            if !state
+                .pending
+                .iter()
+                .any(|p| doomed.contains(&lake.join(&p.target)))
+            {
+                continue;
+            }
+            if let Err(e) = crate::pipeline::settle_last_commit(lake, &name, partition, false) {
+                tracing::warn!(source = name, partition, error = %e, "its last commit is kept");
+            }
+        }
+    }
 }
 
 /// The dead-letter files of every source last modified before `before` (µs), sorted.

@@ -13,8 +13,8 @@
 //!
 //! The search reads states without their locks: a state's fingerprint never changes once it is
 //! written, so a partition seen to be another file's stays another file's. The partition chosen
-//! is then taken as any writer takes one ([`PartitionPipeline::open`]: its lock at once, or an
-//! error naming the holder), and its state read again under the lock; if another file took it
+//! is then taken as any writer takes one (its lock, waited for [`LOCK_WAIT`], or an error naming
+//! the holder), and its state read again under the lock; if another file took it
 //! in between, the search starts again. Two processes never write one partition: the second
 //! one's lock fails. A process that meets a partition held by another before anything was
 //! committed to it stops with that error, whatever file the other one reads: it cannot tell
@@ -29,6 +29,7 @@ use crate::lake::Lake;
 use crate::offsets::{self, PartitionState};
 use crate::pipeline::{PartitionPipeline, WindowSettings};
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// The most partitions looked at from a file's id on. Ids are 31-bit hashes, so in any real
 /// lake a handful at most are.
@@ -36,6 +37,22 @@ pub const MAX_PROBE: u32 = 4096;
 
 /// The most times the search starts again because another process took the partition found.
 const MAX_SEARCHES: u32 = 16;
+
+/// How long a partition's lock is waited for. Another `ingest` of the file holds it for its whole
+/// run, and is reported after this wait; `compact` holds it for a moment when it finds the
+/// partition's last commit published ([`crate::pipeline::settle_last_commit`]).
+const LOCK_WAIT: Duration = Duration::from_secs(2);
+
+/// Takes a partition as any writer does: its lock, then its state read and recovered under it.
+fn open_partition(
+    lake: &Lake,
+    source: &str,
+    partition: i32,
+    settings: WindowSettings,
+) -> Result<PartitionPipeline> {
+    let lock = lake.lock_partition(source, partition, LOCK_WAIT)?;
+    PartitionPipeline::open_locked(lake, source, partition, settings, lock)
+}
 
 /// Errors finding a file's partition, or of a file that is no longer what its partition holds.
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +156,7 @@ pub fn open(
         }
         let exact = |s: &PartitionState| s.first_line == Some(earlier_line);
         if let Found::Mine(partition) = search(lake, source, earlier_id, exact)? {
-            let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
+            let mut pipe = open_partition(lake, source, partition, settings)?;
             // Fingerprints never change once written: still that file's under the lock.
             if pipe
                 .state()
@@ -165,7 +182,7 @@ pub fn open(
             Found::Mine(p) | Found::Free(p) => p,
             Found::Full => return Err(IdentityError::Full { id }.into()),
         };
-        let mut pipe = PartitionPipeline::open(lake, source, partition, settings)?;
+        let mut pipe = open_partition(lake, source, partition, settings)?;
         // Under the lock now: the state as it is.
         if pipe.state().is_some_and(|s| !is_for(s, &first_line)) {
             tracing::info!(

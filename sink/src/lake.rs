@@ -309,8 +309,12 @@ impl Lake {
 
     /// `LAKE/_accesslake/staging/<source>/<partition>`.
     pub fn staging_dir(&self, source: &str, partition: i32) -> PathBuf {
-        self.root
-            .join(META_DIR)
+        Self::staging_dir_in(&self.root, source, partition)
+    }
+
+    /// [`Lake::staging_dir`] of the lake at `root`, without opening it.
+    pub fn staging_dir_in(root: &Path, source: &str, partition: i32) -> PathBuf {
+        root.join(META_DIR)
             .join("staging")
             .join(source)
             .join(partition.to_string())
@@ -408,7 +412,7 @@ impl Lake {
                         target: p.target.clone(),
                     });
                 }
-                tracing::warn!(target = %p.target, "committed file is missing from the lake (deleted by hand?)");
+                tracing::warn!(target = %p.target, "committed file is missing from the lake (deleted by hand, or by `expire` while a writer held its partition?)");
             }
         }
         if moved > 0 {

@@ -47,6 +47,7 @@ pub const DEAD_LETTER_BYTES: usize = 64 << 20;
 pub use crate::window::WindowSettings;
 
 mod recovery;
+pub use recovery::settle_last_commit;
 
 /// The state key of the dead-letter buffer.
 pub const REJECTED_KEY: &str = "rejected";

@@ -27,14 +27,7 @@ fn minute_lake() -> &'static (tempfile::TempDir, PathBuf) {
         std::fs::write(&generated, generated_log()).unwrap();
         let elastic = common::shared_log("elastic_apache_logs.log");
         let lake = dir.path().join("lake");
-        let city = common::geoip("GeoLite2-City-Test.mmdb");
-        let extra = [
-            "--window-secs",
-            "60",
-            "--geoip-city",
-            city.to_str().unwrap(),
-        ];
-        let out = common::run_ingest(&lake, &[&generated, &elastic], &extra);
+        let out = ingest_minutes(&lake, &[&generated, &elastic]);
         assert!(
             out.status.success(),
             "{}",
@@ -42,6 +35,18 @@ fn minute_lake() -> &'static (tempfile::TempDir, PathBuf) {
         );
         (dir, lake)
     })
+}
+
+/// `ingest` of `files` into `lake` as [`minute_lake`] makes it.
+fn ingest_minutes(lake: &Path, files: &[&Path]) -> std::process::Output {
+    let city = common::geoip("GeoLite2-City-Test.mmdb");
+    let extra = [
+        "--window-secs",
+        "60",
+        "--geoip-city",
+        city.to_str().unwrap(),
+    ];
+    common::run_ingest(lake, files, &extra)
 }
 
 /// A copy of [`minute_lake`] to change.
@@ -88,18 +93,26 @@ fn by_hour_and_partition(lake: &Path) -> BTreeMap<(PathBuf, String), Vec<PathBuf
     out
 }
 
-/// The files of every partition's last commit, lake-relative (left alone by `compact`).
+/// The files of every partition's last commit, lake-relative.
 fn last_commits(lake: &Path) -> BTreeSet<PathBuf> {
-    let mut out = BTreeSet::new();
+    last_commits_by_state(lake)
+        .into_values()
+        .flatten()
+        .collect()
+}
+
+/// [`last_commits`] of each partition, by its state file's path.
+fn last_commits_by_state(lake: &Path) -> BTreeMap<PathBuf, BTreeSet<PathBuf>> {
+    let mut out = BTreeMap::new();
     for source in std::fs::read_dir(lake.join("_accesslake/state")).unwrap() {
         for state in std::fs::read_dir(source.unwrap().path()).unwrap() {
             let p = state.unwrap().path();
             if p.extension().is_some_and(|x| x == "json") {
                 let v: serde_json::Value =
                     serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-                for f in v["pending"].as_array().unwrap() {
-                    out.insert(PathBuf::from(f["target"].as_str().unwrap()));
-                }
+                let files = v["pending"].as_array().unwrap().iter();
+                let files = files.map(|f| PathBuf::from(f["target"].as_str().unwrap()));
+                out.insert(p, files.collect());
             }
         }
     }
@@ -159,11 +172,31 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     let (rows_before, report_before) = (rows(&lake), report(&lake));
     let groups_before = by_hour_and_partition(&lake);
     let files_before: usize = groups_before.values().map(Vec::len).sum();
-    let last = last_commits(&lake);
     assert!(
         files_before > 200,
         "{files_before} files: 60-s windows make many"
     );
+    // A writer (this test) holds the partition whose last commit shares its hour with other
+    // files: those files, which its recovery looks for, are left alone. (The other partition's
+    // last commit is alone in its hour.)
+    let with_company = |files: &BTreeSet<PathBuf>| {
+        groups_before
+            .values()
+            .filter(|group| group.len() > 1)
+            .flatten()
+            .filter(|f| files.contains(*f))
+            .count()
+    };
+    let (held_state, last) = last_commits_by_state(&lake)
+        .into_iter()
+        .find(|(_, files)| with_company(files) > 0)
+        .expect("a last commit with company");
+    let held_back = with_company(&last);
+    let held = accesslake::lock::PartitionLock::acquire(
+        &held_state.with_extension("lock"),
+        Duration::ZERO,
+    )
+    .unwrap();
 
     let unchanged = files_of(&lake);
     let dry = stdout_ok(&["compact", "--lake", l, "--dry-run"]);
@@ -171,6 +204,12 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     assert_eq!(files_of(&lake), unchanged, "a dry run changes nothing");
 
     let said = stdout_ok(&["compact", "--lake", l]);
+    assert!(
+        said.contains(&format!(
+            "files left alone: {held_back} of their partition's last commit"
+        )),
+        "{said}"
+    );
     let groups_after = by_hour_and_partition(&lake);
     assert_eq!(
         groups_after.keys().collect::<Vec<_>>(),
@@ -240,10 +279,83 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
         "nothing left staged"
     );
 
+    // Once its writer lets go, the other partition's last commit is merged too: one file per
+    // hour and partition is left, and the rows are the same.
+    drop(held);
+    let said = stdout_ok(&["compact", "--lake", l]);
+    assert!(!said.contains("files left alone"), "{said}");
+    for (key, files) in by_hour_and_partition(&lake) {
+        assert_eq!(files.len(), 1, "{key:?}: {files:?}");
+    }
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&held_state).unwrap()).unwrap();
+    assert_eq!(
+        state["pending"],
+        serde_json::json!([]),
+        "its state forgot its published commit"
+    );
+    assert_eq!(rows(&lake), rows_before);
+    stdout_ok(&["check", "--lake", l]);
+
     let merged = files_of(&lake);
     let again = stdout_ok(&["compact", "--lake", l]);
     assert!(again.contains(" 0 data file(s) into 0 ("), "{again}");
     assert_eq!(files_of(&lake), merged, "a second run changes nothing");
+}
+
+#[test]
+fn a_last_commit_not_all_published_is_left_to_its_writers_recovery() {
+    let (dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let before = rows(&lake);
+    // A writer killed after its commit point, before it renamed its data file into place: the
+    // file is still staged, and no writer holds the partition.
+    let generated = lake_files(&lake)
+        .unwrap()
+        .into_iter()
+        .filter(|f| !f.path.to_str().unwrap().contains("year=2015"))
+        .count();
+    assert!(generated > 1);
+    let (state_path, state) = last_commits_by_state(&lake)
+        .into_iter()
+        .find(|(_, files)| files.iter().any(|f| !f.starts_with("year=2015")))
+        .expect("the generated log's partition");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    let first = &v["pending"][0];
+    let staging = lake
+        .join("_accesslake/staging")
+        .join(state_path.parent().unwrap().file_name().unwrap())
+        .join(state_path.file_stem().unwrap());
+    std::fs::create_dir_all(&staging).unwrap();
+    std::fs::rename(
+        lake.join(first["target"].as_str().unwrap()),
+        staging.join(first["staged"].as_str().unwrap()),
+    )
+    .unwrap();
+    let said = stdout_ok(&["compact", "--lake", l]);
+    assert!(said.contains("of their partition's last commit"), "{said}");
+    let now: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state_path).unwrap()).unwrap();
+    assert_eq!(
+        now["pending"], v["pending"],
+        "the commit is left to recovery"
+    );
+    for f in &state {
+        if f != Path::new(first["target"].as_str().unwrap()) {
+            assert!(lake.join(f).exists(), "{f:?} left in place");
+        }
+    }
+    // The file's next `ingest` finishes the commit: every row is there, once.
+    let log = dir.path().join("generated.log");
+    std::fs::write(&log, generated_log()).unwrap();
+    let out = ingest_minutes(&lake, &[&log]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("finished publishing the last commit"), "{err}");
+    assert!(!err.contains("missing from the lake"), "{err}");
+    assert_eq!(rows(&lake), before);
+    stdout_ok(&["check", "--lake", l]);
 }
 
 #[test]

@@ -1,9 +1,74 @@
 //! Opening a partition's pipeline: take its writer lock, load and check its state, refuse a lake
 //! that lost a state while keeping its files, keep a committed window length until the replay is
 //! past it, and recover the last commit (finish its renames, delete orphan staged files). See
-//! `doc/DESIGN.md`, "Recovery".
+//! `doc/DESIGN.md`, "Recovery". Also, for `compact`, [`settle_last_commit`]: a last commit
+//! whose files are all in place, forgotten while no writer holds the partition.
 
 use super::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// For `compact`: the files of a partition's last commit (its state's `pending`, which its next
+/// writer's recovery looks for), as paths under `root`, to be left alone. Unless no writer holds
+/// the partition now and every one of them is in place (none still staged): then its state
+/// forgets them, since a commit whose files are all published has nothing left to recover, and
+/// none is returned. With `dry_run` the state is left as it is and the answer is the same. The
+/// partition's lock is taken only for this, not waited for, and let go before returning.
+pub fn settle_last_commit(
+    root: &Path,
+    source: &str,
+    partition: i32,
+    dry_run: bool,
+) -> Result<HashSet<PathBuf>> {
+    let state_path = Lake::state_path_in(root, source, partition);
+    let targets = |s: Option<PartitionState>| -> HashSet<PathBuf> {
+        s.into_iter()
+            .flat_map(|s| s.pending)
+            .map(|p| root.join(p.target))
+            .collect()
+    };
+    let unlocked = offsets::load(&state_path, source, partition)?;
+    if unlocked.as_ref().is_none_or(|s| s.pending.is_empty()) {
+        return Ok(HashSet::new());
+    }
+    let lock_path = state_path.with_extension("lock");
+    let _lock = match PartitionLock::acquire(&lock_path, std::time::Duration::ZERO) {
+        Ok(lock) => lock,
+        // A writer holds it: its last commit stays its own, as read without the lock (a newer
+        // commit only ever names newer files).
+        Err(crate::lock::LockError::Held { .. }) => return Ok(targets(unlocked)),
+        Err(e) => return Err(e.into()),
+    };
+    // Under the lock, the state as its last writer left it.
+    let Some(mut state) = offsets::load(&state_path, source, partition)? else {
+        return Ok(HashSet::new());
+    };
+    let staging = Lake::staging_dir_in(root, source, partition);
+    let staged = state.pending.iter().any(|p| {
+        !matches!(
+            fs_err_kind(&staging.join(&p.staged)),
+            Some(std::io::ErrorKind::NotFound)
+        )
+    });
+    if staged {
+        return Ok(targets(Some(state)));
+    }
+    if !dry_run && !state.pending.is_empty() {
+        state.pending.clear();
+        offsets::store(&state_path, &state)?;
+        tracing::debug!(
+            source,
+            partition,
+            "its last commit is published: may be merged"
+        );
+    }
+    Ok(HashSet::new())
+}
+
+/// The error kind of looking at `path`, `None` when it is there.
+fn fs_err_kind(path: &Path) -> Option<std::io::ErrorKind> {
+    std::fs::symlink_metadata(path).err().map(|e| e.kind())
+}
 
 impl PartitionPipeline {
     /// Recovers and opens a partition, taking its writer lock ([`crate::lock`]); another writer
