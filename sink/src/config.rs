@@ -403,7 +403,7 @@ impl IngestConfig {
 }
 
 /// A thread count: 0 (one per core) to 256.
-fn thread_count(s: &str) -> Result<usize, String> {
+pub(crate) fn thread_count(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n <= 256 => Ok(n),
         Ok(_) => Err("at most 256".into()),

@@ -56,8 +56,13 @@ pub struct DuckDbConfig {
     /// DuckDB's out-of-memory error.
     #[arg(long, env = "ACCESSLAKE_DUCKDB_MEMORY_LIMIT")]
     pub memory_limit: Option<String>,
-    /// DuckDB's threads (0: one per core).
-    #[arg(long, env = "ACCESSLAKE_DUCKDB_THREADS", default_value_t = 0)]
+    /// DuckDB's threads (0: one per core; at most 256).
+    #[arg(
+        long,
+        env = "ACCESSLAKE_DUCKDB_THREADS",
+        default_value_t = 0,
+        value_parser = crate::config::thread_count
+    )]
     pub threads: usize,
     /// Where DuckDB spills (default: `.tmp` in the working directory, made only when needed and
     /// removed after).

@@ -35,11 +35,15 @@ fn done<E: Into<accesslake::Error>>(r: Result<(), E>) -> accesslake::Result<Exit
 }
 
 /// The error and its causes on one line, each cause added only when the text before it does not
-/// already say it (many messages quote their cause).
+/// already say it (many messages quote their cause). DuckDB's message is the whole story: its
+/// cause is a code without a meaning ("Error code 1: Unknown error code"), so the chain stops.
 fn one_line(e: &dyn Error) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
+        if c.downcast_ref::<duckdb::ffi::Error>().is_some() {
+            break;
+        }
         let said = c.to_string();
         if !text.contains(&said) {
             text = format!("{text}: {said}");

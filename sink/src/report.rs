@@ -625,18 +625,25 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
         let html = crate::report_html::render(&report, limits);
         // `-` is standard output, as for `parse`.
         if path.as_os_str() == "-" {
-            io::stdout()
-                .lock()
-                .write_all(html.as_bytes())
-                .map_err(|e| ReportError::Write("<stdout>".into(), e))?;
+            to_stdout(html.as_bytes())?;
         } else {
             std::fs::write(path, html).map_err(|e| ReportError::Write(path.clone(), e))?;
         }
     }
     if cfg.html.is_none() || cfg.print {
-        let mut out = io::stdout().lock();
-        out.write_all(crate::report_text::render(&report, limits).as_bytes())
-            .map_err(|e| ReportError::Write("<stdout>".into(), e))?;
+        to_stdout(crate::report_text::render(&report, limits).as_bytes())?;
     }
     Ok(())
+}
+
+/// Writes `bytes` to standard output. A closed pipe downstream (`| head`) is a normal way to
+/// stop, as for `query` and `parse`.
+fn to_stdout(bytes: &[u8]) -> Result<(), ReportError> {
+    let mut out = io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(ReportError::Write("<stdout>".into(), e))
+        }
+        _ => Ok(()),
+    }
 }

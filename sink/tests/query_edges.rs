@@ -509,5 +509,13 @@ fn duckdb_resources_are_set_and_a_refused_value_is_named() {
                 && err.contains("Memory must have a number"),
             "{command}: {err}"
         );
+        // Threads are bounded as `ingest`'s are: DuckDB would start every one asked for.
+        let mut args = vec![command, "--lake", path, "--threads", "100000"];
+        if command == "query" {
+            args.push("SELECT 1");
+        }
+        let (ok, _, err) = run(&args);
+        assert!(!ok, "{command}");
+        assert!(err.contains("at most 256"), "{command}: {err}");
     }
 }

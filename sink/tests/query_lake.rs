@@ -426,6 +426,14 @@ fn bad_sql_prints_duckdbs_error_only() {
         "{err}"
     );
     assert!(!err.contains("hint:"), "{err}");
+    // An error raised while running ends with DuckDB's message, not a meaningless code after it.
+    let (ok, _, err) = query("csv", "SELECT 'a'::int");
+    assert!(!ok);
+    assert!(
+        err.contains("Conversion Error: Could not convert string 'a'"),
+        "{err}"
+    );
+    assert!(!err.contains("Error code"), "{err}");
     let (ok, _, err) = query("csv", "SELECT count(*) FROM requests");
     assert!(!ok);
     assert!(err.contains("hint: the lake is the view `logs`"), "{err}");

@@ -583,3 +583,25 @@ fn top_zero_shows_no_rows_and_keeps_every_total() {
         "{html}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_an_error() {
+    // `report … | head`: the pipe is closed before anything is written, so every write fails.
+    for args in [
+        vec!["report", "--lake", lake().lake_str()],
+        vec!["report", "--lake", lake().lake_str(), "--html", "-"],
+        vec!["query", "--lake", lake().lake_str(), "SELECT * FROM logs"],
+    ] {
+        let mut child = Command::new(query_support::bin())
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("error"), "{args:?}: {err}");
+    }
+}
