@@ -10,9 +10,11 @@
 //!   summary that is not a summary (see [`crate::summary_use`]);
 //! - a summary whose requests do not add up to its data file's rows;
 //! - a summary left without its data file (the file's committed rows are gone);
+//! - a Parquet file the lake's writers did not write: a name of another form, or other columns;
 //! - committed files not in place yet (a commit interrupted after its commit point);
 //! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]);
-//! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]).
+//! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]),
+//!   or that is missing while the partition has data files.
 //!
 //! It changes nothing, and fails when it finds anything. A change inside a page that still
 //! decodes (a flipped bit in a plain value) is beyond it: Parquet pages carry no checksum here.
@@ -64,6 +66,12 @@ pub struct Checked {
 /// those hours, in full, and says what is wrong with them.
 pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
     let listing = Listing::new(lake, &range, true)?;
+    let partitions: std::collections::BTreeSet<(String, i32)> = listing
+        .all
+        .iter()
+        .filter_map(|f| crate::lake_files::name_parts(&f.path))
+        .map(|(source, partition, _)| (source, partition))
+        .collect();
     let pairs: Vec<(PathBuf, Option<PathBuf>)> = listing
         .in_range
         .into_iter()
@@ -78,6 +86,16 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         out.rows += rows.unwrap_or(0);
         out.findings.extend(findings);
     }
+    for path in listing.foreign {
+        out.findings.push(Finding {
+            path,
+            problem: "not a file of this lake (its writers name files \
+                      `<source>-p<partition>-o<offset>.parquet`): `query` and `report` skip it, \
+                      but DuckDB's own `read_parquet('LAKE/**/*.parquet')` reads it; move it \
+                      out of the lake"
+                .into(),
+        });
+    }
     for orphan in listing.orphans {
         out.findings.push(Finding {
             path: orphan,
@@ -87,6 +105,20 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         });
     }
     out.states = states(lake, &mut out.findings);
+    for (source, partition) in partitions {
+        let state = crate::lake::Lake::state_path_in(lake, &source, partition);
+        if !state.exists() {
+            out.findings.push(Finding {
+                path: state,
+                problem: format!(
+                    "missing: the lake holds data files of source {source}, partition \
+                     {partition} (`{source}-p{partition}-o*`), but not their resume state, so \
+                     `ingest` and `run` refuse to write that partition (README, \"Rewritten \
+                     files\")"
+                ),
+            });
+        }
+    }
     let settle = std::time::Duration::from_secs(1);
     for (source, partition, files) in crate::lake::unpublished(lake, settle) {
         out.findings.push(Finding {
@@ -155,6 +187,15 @@ fn pair(data: &Path, summary: &Option<PathBuf>) -> (Option<u64>, Vec<Finding>) {
     let rows = crate::damage::read_in_full(data)
         .map_err(|e| found(data, format!("cannot be read in full: {e}")))
         .ok();
+    if let Some(columns) = rows.and_then(|_| other_columns(data)) {
+        found(
+            data,
+            format!(
+                "its columns are not the lake's ({columns}): `query` and `report` fail on it \
+                 (DuckDB takes the columns of one file for all); move it out of the lake"
+            ),
+        );
+    }
     let Some(summary) = summary else {
         return (rows, findings);
     };
@@ -178,6 +219,24 @@ fn pair(data: &Path, summary: &Option<PathBuf>) -> (Option<u64>, Vec<Finding>) {
         },
     }
     (rows, findings)
+}
+
+/// The names of a data file's columns when they are not the lake's (names and types), which
+/// `compact` leaves alone too; `None` when they are, or when its footer does not read.
+fn other_columns(data: &Path) -> Option<String> {
+    let file = std::fs::File::open(data).ok()?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file);
+    let schema = builder.ok()?.schema().clone();
+    let lake = crate::rows::lake_schema();
+    if schema.fields() == lake.fields() {
+        return None;
+    }
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    let mut text = names.iter().take(8).copied().collect::<Vec<_>>().join(", ");
+    if names.len() > 8 {
+        text.push_str(&format!(", … {} columns", names.len()));
+    }
+    Some(text)
 }
 
 /// The requests a summary counts (its `traffic` rows), read in full.

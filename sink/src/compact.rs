@@ -28,7 +28,7 @@
 use crate::config::CompactConfig;
 use crate::expire::{remove_all, ExpireError};
 use crate::lake::{create_dir_synced, sync_dir, Lake, META_DIR};
-use crate::lake_files::{lake_files, LakeFile};
+use crate::lake_files::{lake_files, name_parts, LakeFile};
 use crate::lock::{LockError, PartitionLock};
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
@@ -291,16 +291,6 @@ pub fn unfinished(lake: &Path, settle: Duration) -> Option<PathBuf> {
         }
     }
     Some(path)
-}
-
-/// A data file's source, partition and first offset, from its name
-/// (`<source>-p<partition>-o<first>.parquet`); `None` for a name of another form.
-fn name_parts(path: &Path) -> Option<(String, i32, i64)> {
-    let stem = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
-    let (rest, first) = stem.rsplit_once("-o")?;
-    let (source, partition) = rest.rsplit_once("-p")?;
-    let partition: i32 = partition.parse().ok().filter(|p| *p >= 0)?;
-    Some((source.to_string(), partition, first.parse().ok()?))
 }
 
 /// One input of a merge.

@@ -61,6 +61,9 @@ pub fn summary_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
 pub struct Listing {
     /// Every committed data file of the lake, sorted by hour then path.
     pub all: Vec<LakeFile>,
+    /// Parquet files in the range's hour directories with names of another form
+    /// ([`name_parts`]): not the lake's, so not in `all` or `in_range` (sorted).
+    pub foreign: Vec<PathBuf>,
     /// The data files whose hour overlaps the range, in that order, each with its summary's path
     /// when one was listed.
     pub in_range: Vec<(LakeFile, Option<PathBuf>)>,
@@ -83,7 +86,14 @@ impl Listing {
                 .collect(),
             false => BTreeSet::new(),
         };
-        let all = lake_files(lake)?;
+        let (all, foreign): (Vec<LakeFile>, Vec<LakeFile>) = lake_files(lake)?
+            .into_iter()
+            .partition(|f| name_parts(&f.path).is_some());
+        let foreign = foreign
+            .into_iter()
+            .filter(|f| range.overlaps_hour(f.hour_start))
+            .map(|f| f.path)
+            .collect();
         let in_range = all
             .iter()
             .filter(|f| range.overlaps_hour(f.hour_start))
@@ -100,10 +110,22 @@ impl Listing {
             .collect();
         Ok(Listing {
             all,
+            foreign,
             in_range,
             orphans: listed.into_iter().collect(),
         })
     }
+}
+
+/// A data file's source, partition and first offset, from its name
+/// (`<source>-p<partition>-o<first>.parquet`, [`crate::lake::Lake::data_target`]); `None` for a
+/// name of another form: not a file this lake's writers wrote.
+pub fn name_parts(path: &Path) -> Option<(String, i32, i64)> {
+    let stem = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
+    let (rest, first) = stem.rsplit_once("-o")?;
+    let (source, partition) = rest.rsplit_once("-p")?;
+    let partition: i32 = partition.parse().ok().filter(|p| *p >= 0)?;
+    Some((source.to_string(), partition, first.parse().ok()?))
 }
 
 const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];

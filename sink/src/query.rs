@@ -331,9 +331,18 @@ impl LakeDb {
         // The summaries of the range's hours are listed, not one `stat` per data file.
         let Listing {
             all,
+            foreign,
             in_range,
             orphans,
         } = Listing::new(lake, &range, summaries.read())?;
+        if let Some(first) = foreign.first() {
+            tracing::warn!(
+                files = foreign.len(),
+                first = %first.display(),
+                "Parquet files in the lake's hour directories that its writers did not write (a \
+                 name of another form) are not read: `accesslake check` lists them"
+            );
+        }
         let settle = std::time::Duration::from_secs(1);
         for (source, partition, files) in crate::lake::unpublished(lake, settle) {
             tracing::warn!(

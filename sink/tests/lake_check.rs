@@ -6,7 +6,7 @@ mod common;
 mod query_support;
 
 use query_support::{accesslake, build_lake, copied_lake, TestLake};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 fn lake() -> &'static TestLake {
@@ -151,11 +151,35 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
         .min()
         .unwrap();
     std::fs::write(&state, b"{\"format\": 1, ").unwrap();
+    // Another partition's state removed, its data files kept.
+    let lost = std::fs::read_dir(&states)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path());
+    let lost = lost
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .unwrap();
+    assert_ne!(lost, state, "two partitions");
+    std::fs::remove_file(&lost).unwrap();
+    // Parquet files the lake's writers did not write, beside the first file: one named as no
+    // writer names a file, one named as they do but with other columns.
+    let dir = paged.parent().unwrap();
+    let foreign = dir.join("backup.parquet");
+    let (stem, _) = paged.to_str().unwrap().rsplit_once("-o").unwrap();
+    let alien = PathBuf::from(format!("{stem}-o999999999.parquet"));
+    for f in [&foreign, &alien] {
+        query_support::python(
+            "import sys, pyarrow as pa, pyarrow.parquet as pq\n\
+             pq.write_table(pa.table({'x': [1, 2, 3]}), sys.argv[1])\n",
+            &[f.to_str().unwrap()],
+        );
+    }
     let out = accesslake(&["check", "--lake", copied.to_str().unwrap()]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("6 problem(s)"), "{err}");
+    assert!(err.contains("9 problem(s)"), "{err}");
     let findings: Vec<&str> = text.lines().filter(|l| !l.starts_with("read ")).collect();
     let expected = [
         (paged, "cannot be read in full"),
@@ -167,6 +191,12 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
         (summary, "cannot be read in full"),
         (edited, "counts "),
         (state.clone(), "a resume state `ingest` and `run` refuse"),
+        (
+            lost.clone(),
+            "missing: the lake holds data files of source ingest",
+        ),
+        (foreign.clone(), "not a file of this lake"),
+        (alien, "its columns are not the lake's (x)"),
     ];
     for (file, what) in &expected {
         let prefix = format!("{}: {what}", file.display());
@@ -188,12 +218,19 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert!(!out.status.success(), "{text}");
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    for (line, file) in lines.iter().zip([&state, &lost]) {
+        assert!(line.starts_with(&format!("{}: ", file.display())), "{text}");
+    }
+    assert!(lines[2].ends_with("2 problem(s)"), "{text}");
+    // `query` skips the file no writer named, and says so.
+    let out = accesslake(&["query", "--lake", copied.to_str().unwrap(), "SELECT 1"]);
+    let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        lines[0].starts_with(&format!("{}: ", state.display())),
-        "{text}"
+        err.contains("are not read: `accesslake check` lists them"),
+        "{err}"
     );
-    assert!(lines[1].ends_with("1 problem(s)"), "{text}");
+    assert!(err.contains("backup.parquet"), "{err}");
     let out = accesslake(&["check", "--lake", copied.to_str().unwrap(), "--from", "x"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid time \"x\""));
 }
