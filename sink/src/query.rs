@@ -79,8 +79,12 @@ pub enum QueryError {
          `EXPLAIN (FORMAT json) SELECT …`"
     )]
     ExplainOptions,
-    #[error("`query` runs exactly one SQL statement ({0} given)")]
-    StatementCount(usize),
+    #[error("`query` runs exactly one SQL statement ({count} given){hint}")]
+    StatementCount {
+        count: usize,
+        /// `; …` when the text looks like one statement that DuckDB makes several of.
+        hint: &'static str,
+    },
     #[error("cannot write the result: {0}")]
     Output(#[source] io::Error),
     #[error("{}: not a summary of this build ({reason})", .path.display())]

@@ -68,11 +68,22 @@ unsafe fn classify(
         let result = if n == 0 {
             let msg = ffi::duckdb_extract_statements_error(extracted);
             Err(match msg.is_null() {
-                true => QueryError::StatementCount(0),
+                true => QueryError::StatementCount { count: 0, hint: "" },
                 false => sql_error(CStr::from_ptr(msg).to_string_lossy().into_owned()),
             })
         } else if n > 1 {
-            Err(QueryError::StatementCount(n as usize))
+            // A PIVOT whose values DuckDB must look up first is two statements to it.
+            let pivot = sql.to_ascii_lowercase().contains("pivot");
+            Err(QueryError::StatementCount {
+                count: n as usize,
+                hint: match pivot {
+                    true => {
+                        "; DuckDB makes two of a PIVOT without `IN (…)`: list the values, \
+                             `ON col IN (…)`"
+                    }
+                    false => "",
+                },
+            })
         } else {
             let mut prepared: ffi::duckdb_prepared_statement = std::ptr::null_mut();
             let ok = ffi::duckdb_prepare_extracted_statement(con, extracted, 0, &mut prepared);

@@ -434,6 +434,23 @@ fn bad_sql_prints_duckdbs_error_only() {
         "{err}"
     );
     assert!(!err.contains("Error code"), "{err}");
+    // Two statements are refused; a PIVOT that DuckDB makes two of says how to write it as one.
+    let (ok, _, err) = query("csv", "SELECT 1; SELECT 2");
+    assert!(
+        !ok && err.contains("exactly one SQL statement (2 given)"),
+        "{err}"
+    );
+    assert!(!err.contains("PIVOT"), "{err}");
+    let (ok, _, err) = query(
+        "csv",
+        "PIVOT (SELECT method FROM logs) ON method USING count(*)",
+    );
+    assert!(!ok && err.contains("a PIVOT without `IN (…)`"), "{err}");
+    let (ok, out, err) = query(
+        "csv",
+        "PIVOT (SELECT method FROM logs) ON method IN ('GET') USING count(*)",
+    );
+    assert!(ok && out.starts_with("GET"), "{err}");
     let (ok, _, err) = query("csv", "SELECT count(*) FROM requests");
     assert!(!ok);
     assert!(err.contains("hint: the lake is the view `logs`"), "{err}");
