@@ -142,25 +142,19 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     let summary = summary_of(&copied, &summarised);
     damage_page(&summary, "kind");
     let states = copied.join("_accesslake/state/ingest");
-    let state = std::fs::read_dir(&states)
+    let mut jsons: Vec<PathBuf> = std::fs::read_dir(&states)
         .unwrap()
         .flatten()
-        .map(|e| e.path());
-    let state = state
+        .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .min()
-        .unwrap();
+        .collect();
+    jsons.sort();
+    let (state, lost) = match &jsons[..] {
+        [first, .., last] => (first.clone(), last.clone()),
+        _ => panic!("two partitions expected: {jsons:?}"),
+    };
     std::fs::write(&state, b"{\"format\": 1, ").unwrap();
     // Another partition's state removed, its data files kept.
-    let lost = std::fs::read_dir(&states)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path());
-    let lost = lost
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .max()
-        .unwrap();
-    assert_ne!(lost, state, "two partitions");
     std::fs::remove_file(&lost).unwrap();
     // Parquet files the lake's writers did not write, beside the first file: one named as no
     // writer names a file, one named as they do but with other columns.
