@@ -7,8 +7,8 @@
 //! process, a VM frozen mid-commit) has lost its partitions without knowing it, and may wake up
 //! in the middle of a commit while the new owner recovers the same partition; two consumer groups,
 //! or two `ingest` runs of one file, may write the same partitions of one lake. With the lock the
-//! second writer waits (or, for `ingest`, stops with an error naming the holder), then reads the
-//! state the first one left. A thawed zombie may finish the commit it was in, and even make new
+//! second writer waits (`ingest` for 2 s, then it stops with an error naming the holder), then
+//! reads the state the first one left. A thawed zombie may finish the commit it was in, and even make new
 //! ones (records it had fetched, an idle flush) before its next poll tells it the assignment is
 //! lost and it drops its buffers, which releases the lock: every one of those commits is
 //! complete, and in the state, before the new owner reads it.
