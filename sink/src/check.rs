@@ -144,35 +144,16 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
 /// Loads every partition's resume state (`_accesslake/state/<source>/<partition>.json`) as a
 /// writer would, adding a finding for each it refuses; returns how many it read.
 fn states(lake: &Path, findings: &mut Vec<Finding>) -> usize {
-    let mut read = 0;
-    let dir = lake.join(crate::lake::META_DIR).join("state");
-    let Ok(sources) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    let mut paths: Vec<PathBuf> = sources
-        .flatten()
-        .filter_map(|source| std::fs::read_dir(source.path()).ok())
-        .flat_map(|files| files.flatten().map(|f| f.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let source = path.parent().and_then(|p| p.file_name()?.to_str());
-        let partition = path
-            .file_stem()
-            .and_then(|s| s.to_str()?.parse::<i32>().ok());
-        let (Some(source), Some(partition)) = (source, partition) else {
-            continue; // a writer's hidden `.N.json.tmp`, or not a state
-        };
-        read += 1;
-        if let Err(e) = crate::offsets::load(&path, source, partition) {
+    let states = crate::offsets::state_files(lake);
+    for (source, partition, path) in &states {
+        if let Err(e) = crate::offsets::load(path, source, *partition) {
             findings.push(Finding {
                 path: path.clone(),
                 problem: format!("a resume state `ingest` and `run` refuse: {e}"),
             });
         }
     }
-    read
+    states.len()
 }
 
 /// The rows of data file `data` if it reads in full, and what is wrong with it and its summary.

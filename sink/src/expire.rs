@@ -181,35 +181,16 @@ pub fn expire(
 /// in place and no writer holding the partition ([`crate::pipeline::settle_last_commit`]): its
 /// next writer's recovery would otherwise look for those files and warn that they are missing.
 fn settle_last_commits(lake: &Path, doomed: &HashSet<PathBuf>) {
-    let Ok(sources) = fs::read_dir(lake.join(META_DIR).join("state")) else {
-        return;
-    };
-    for source in sources.flatten() {
-        let name = source.file_name().to_string_lossy().into_owned();
-        let Ok(states) = fs::read_dir(source.path()) else {
+    for (source, partition, path) in crate::offsets::state_files(lake) {
+        let Ok(Some(state)) = crate::offsets::load(&path, &source, partition) else {
             continue;
         };
-        for path in states.flatten().map(|e| e.path()) {
-            let partition = match path.extension().is_some_and(|x| x == "json") {
-                true => path
-                    .file_stem()
-                    .and_then(|f| f.to_str()?.parse::<i32>().ok()),
-                false => None,
-            };
-            let Some(partition) = partition else { continue };
-            let Ok(Some(state)) = crate::offsets::load(&path, &name, partition) else {
-                continue;
-            };
-            if !state
-                .pending
-                .iter()
-                .any(|p| doomed.contains(&lake.join(&p.target)))
-            {
-                continue;
-            }
-            if let Err(e) = crate::pipeline::settle_last_commit(lake, &name, partition, false) {
-                tracing::warn!(source = name, partition, error = %e, "its last commit is kept");
-            }
+        let dooms = |p: &crate::offsets::PendingFile| doomed.contains(&lake.join(&p.target));
+        if !state.pending.iter().any(dooms) {
+            continue;
+        }
+        if let Err(e) = crate::pipeline::settle_last_commit(lake, &source, partition, false) {
+            tracing::warn!(source, partition, error = %e, "its last commit is kept");
         }
     }
 }

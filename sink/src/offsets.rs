@@ -207,6 +207,38 @@ pub(crate) fn stays_inside(path: &str) -> bool {
             .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
+/// Every resume state file of the lake at `root` (`_accesslake/state/<source>/<partition>.json`)
+/// with its source and partition, sorted; a writer's hidden `.N.json.tmp` and other names are
+/// not states. None when the lake has no state directory.
+pub fn state_files(root: &Path) -> Vec<(String, i32, PathBuf)> {
+    let dir = root.join(crate::lake::META_DIR).join("state");
+    let Ok(sources) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, i32, PathBuf)> = Vec::new();
+    for source in sources.flatten() {
+        let Some(name) = source.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let Ok(files) = fs::read_dir(source.path()) else {
+            continue;
+        };
+        for path in files.flatten().map(|f| f.path()) {
+            let partition = match path.extension().is_some_and(|x| x == "json") {
+                true => path
+                    .file_stem()
+                    .and_then(|f| f.to_str()?.parse::<i32>().ok()),
+                false => None,
+            };
+            if let Some(partition) = partition {
+                out.push((name.clone(), partition, path));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.2.cmp(&b.2));
+    out
+}
+
 /// Atomically replaces the state file at `path`: this is the commit point.
 pub fn store(path: &Path, state: &PartitionState) -> Result<(), OffsetsError> {
     let mut bytes = serde_json::to_vec_pretty(state).expect("state serialises");
