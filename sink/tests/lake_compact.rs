@@ -282,8 +282,22 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     // Once its writer lets go, the other partition's last commit is merged too: one file per
     // hour and partition is left, and the rows are the same.
     drop(held);
+    // A dry run counts them as merged, and writes nothing: not the state, not the lock file.
+    let unchanged = files_of(&lake);
+    let dry = stdout_ok(&["compact", "--lake", l, "--dry-run"]);
+    assert!(!dry.contains("files left alone"), "{dry}");
+    assert_eq!(files_of(&lake), unchanged, "a dry run changes nothing");
     let said = stdout_ok(&["compact", "--lake", l]);
     assert!(!said.contains("files left alone"), "{said}");
+    let counts = |line: &str| {
+        let (_, rest) = line.split_once(": ").unwrap();
+        rest.split_once(" (").unwrap().0.to_string()
+    };
+    assert_eq!(
+        counts(&dry),
+        counts(&said),
+        "the dry run counted what was merged"
+    );
     for (key, files) in by_hour_and_partition(&lake) {
         assert_eq!(files.len(), 1, "{key:?}: {files:?}");
     }
@@ -495,11 +509,10 @@ fn compact_beside_a_writer_loses_and_doubles_nothing() {
             }
             std::fs::write(&log, &text).unwrap();
             let out = common::run_ingest(&lake, &[&log], &["--window-secs", "60"]);
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{err}");
+            // Its recovery found every file of its last commit: none was merged away.
+            assert!(!err.contains("missing from the lake"), "{err}");
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         merges = compactor.join().unwrap();

@@ -8,12 +8,15 @@ use super::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-/// For `compact`: the files of a partition's last commit (its state's `pending`, which its next
-/// writer's recovery looks for), as paths under `root`, to be left alone. Unless no writer holds
-/// the partition now and every one of them is in place (none still staged): then its state
-/// forgets them, since a commit whose files are all published has nothing left to recover, and
-/// none is returned. With `dry_run` the state is left as it is and the answer is the same. The
-/// partition's lock is taken only for this, not waited for, and let go before returning.
+/// For `compact` and `expire`: the files of a partition's last commit (its state's `pending`,
+/// which its next writer's recovery looks for), as paths under `root`, to be left alone. Unless
+/// no writer holds the partition now and every one of them is in place (none still staged):
+/// then the directories of their renames are fsynced (a writer killed between its renames and
+/// their fsyncs left them undurable) and the state forgets them, since a commit whose files are
+/// all published has nothing left to recover, and none is returned. The partition's lock is
+/// taken only for this, not waited for, and let go before returning; a lock file this process
+/// cannot open leaves the files alone. With `dry_run` nothing is written, the lock file
+/// included: it is tried through a read-only descriptor, and the answer is the same.
 pub fn settle_last_commit(
     root: &Path,
     source: &str,
@@ -21,23 +24,34 @@ pub fn settle_last_commit(
     dry_run: bool,
 ) -> Result<HashSet<PathBuf>> {
     let state_path = Lake::state_path_in(root, source, partition);
-    let targets = |s: Option<PartitionState>| -> HashSet<PathBuf> {
-        s.into_iter()
-            .flat_map(|s| s.pending)
-            .map(|p| root.join(p.target))
-            .collect()
+    let targets = |s: &PartitionState| -> HashSet<PathBuf> {
+        s.pending.iter().map(|p| root.join(&p.target)).collect()
     };
-    let unlocked = offsets::load(&state_path, source, partition)?;
-    if unlocked.as_ref().is_none_or(|s| s.pending.is_empty()) {
+    let Some(unlocked) = offsets::load(&state_path, source, partition)? else {
+        return Ok(HashSet::new());
+    };
+    if unlocked.pending.is_empty() {
         return Ok(HashSet::new());
     }
     let lock_path = state_path.with_extension("lock");
-    let _lock = match PartitionLock::acquire(&lock_path, std::time::Duration::ZERO) {
-        Ok(lock) => lock,
+    let locked = match dry_run {
+        true => try_lock_read_only(&lock_path),
+        false => match PartitionLock::acquire(&lock_path, std::time::Duration::ZERO) {
+            Ok(lock) => Ok(Some(Held::Writer { _lock: lock })),
+            Err(crate::lock::LockError::Held { .. }) => Ok(None),
+            Err(crate::lock::LockError::Io { source, .. }) => Err(source),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let _lock = match locked {
+        Ok(Some(lock)) => lock,
         // A writer holds it: its last commit stays its own, as read without the lock (a newer
         // commit only ever names newer files).
-        Err(crate::lock::LockError::Held { .. }) => return Ok(targets(unlocked)),
-        Err(e) => return Err(e.into()),
+        Ok(None) => return Ok(targets(&unlocked)),
+        Err(e) => {
+            tracing::debug!(source, partition, error = %e, "its lock cannot be tried");
+            return Ok(targets(&unlocked));
+        }
     };
     // Under the lock, the state as its last writer left it.
     let Some(mut state) = offsets::load(&state_path, source, partition)? else {
@@ -51,9 +65,28 @@ pub fn settle_last_commit(
         )
     });
     if staged {
-        return Ok(targets(Some(state)));
+        return Ok(targets(&state));
     }
     if !dry_run && !state.pending.is_empty() {
+        let mut dirs = std::collections::BTreeSet::from([staging]);
+        for p in &state.pending {
+            let mut dir = root.join(&p.target);
+            while dir.pop() && dir.starts_with(root) {
+                dirs.insert(dir.clone());
+            }
+        }
+        for dir in &dirs {
+            match crate::lake::sync_dir(dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(crate::lake::LakeError::Io {
+                        path: dir.clone(),
+                        source: e,
+                    }
+                    .into())
+                }
+                _ => {}
+            }
+        }
         state.pending.clear();
         offsets::store(&state_path, &state)?;
         tracing::debug!(
@@ -63,6 +96,28 @@ pub fn settle_last_commit(
         );
     }
     Ok(HashSet::new())
+}
+
+/// A partition lock held for [`settle_last_commit`]: a writer's, or (for a dry run) a read-only
+/// descriptor's, which writes nothing, or none for a partition without a lock file.
+enum Held {
+    Writer { _lock: PartitionLock },
+    ReadOnly { _file: std::fs::File },
+    NoLockFile,
+}
+
+/// Tries the lock at `path` through a read-only descriptor: `None` when another process holds it.
+fn try_lock_read_only(path: &Path) -> std::io::Result<Option<Held>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Some(Held::NoLockFile)),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(Held::ReadOnly { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
 }
 
 /// The error kind of looking at `path`, `None` when it is there.
