@@ -207,6 +207,33 @@ pub(crate) fn stays_inside(path: &str) -> bool {
             .all(|c| matches!(c, std::path::Component::Normal(_)))
 }
 
+/// Empties the `pending` list of the state at `path`, every other field kept as written, even one
+/// this build does not know (the caller holds the partition's lock and has loaded the state).
+pub fn clear_pending(path: &Path) -> Result<(), OffsetsError> {
+    let bytes = fs::read(path).map_err(|source| OffsetsError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let corrupt = |source| OffsetsError::Corrupt {
+        path: path.into(),
+        source,
+    };
+    let mut state: serde_json::Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+    let Some(fields) = state.as_object_mut() else {
+        return Err(OffsetsError::Invalid {
+            path: path.into(),
+            reason: "not a JSON object".into(),
+        });
+    };
+    fields.insert("pending".into(), serde_json::Value::Array(Vec::new()));
+    let mut bytes = serde_json::to_vec_pretty(&state).map_err(corrupt)?;
+    bytes.push(b'\n');
+    replace_synced(path, &bytes).map_err(|source| OffsetsError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
 /// Every resume state file of the lake at `root` (`_accesslake/state/<source>/<partition>.json`)
 /// with its source and partition, sorted; a writer's hidden `.N.json.tmp` and other names are
 /// not states. None when the lake has no state directory.
@@ -270,6 +297,27 @@ pub fn replace_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clear_pending_keeps_every_other_field() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("3.json");
+        let mut s = PartitionState::new("t", 3, 10);
+        s.pending.push(PendingFile {
+            staged: ".a.parquet.tmp".into(),
+            target: "year=2019/a.parquet".into(),
+        });
+        store(&p, &s).unwrap();
+        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        v["from_a_newer_build"] = serde_json::json!({"kept": true});
+        fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+        clear_pending(&p).unwrap();
+        let after: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        v["pending"] = serde_json::json!([]);
+        assert_eq!(after, v);
+        s.pending.clear();
+        assert_eq!(load(&p, "t", 3).unwrap(), Some(s));
+    }
 
     #[test]
     fn skip_rule() {

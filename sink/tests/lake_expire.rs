@@ -214,6 +214,56 @@ fn dead_letters_go_by_the_time_they_were_committed() {
     assert_eq!(paths(&lake_files(&copy).unwrap()), paths(&data));
 }
 
+/// Each state's `pending` targets, by state file.
+fn pending_of(lake: &Path) -> Vec<(PathBuf, Vec<String>)> {
+    let dir = lake.join("_accesslake/state/ingest");
+    let mut out: Vec<(PathBuf, Vec<String>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .map(|p| {
+            let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            let targets = v["pending"].as_array().unwrap().iter();
+            let targets = targets.map(|f| f["target"].as_str().unwrap().to_string());
+            (p, targets.collect())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_held_partition_keeps_its_last_commit_in_its_state() {
+    // The Elastic log's last commit (2015) is expired; a writer (this test) holds its partition,
+    // so its state is left as it is; the Zanbil log's (2019), with no writer, is forgotten.
+    let (_tmp, copy) = copied_lake(lake());
+    let l = copy.to_str().unwrap();
+    let before = pending_of(&copy);
+    let in_year = |year: &str| {
+        before
+            .iter()
+            .find(|(_, t)| t.iter().any(|t| t.starts_with(&format!("year={year}/"))))
+            .map(|(p, _)| p.clone())
+            .expect("a last commit of that year")
+    };
+    let (held_state, free_state) = (in_year("2015"), in_year("2019"));
+    let held = accesslake::lock::PartitionLock::acquire(
+        &held_state.with_extension("lock"),
+        std::time::Duration::ZERO,
+    )
+    .unwrap();
+    stdout_ok(&["expire", "--lake", l, "--before", CUTOFF]);
+    drop(held);
+    let after = pending_of(&copy);
+    let of = |states: &[(PathBuf, Vec<String>)], p: &Path| {
+        states.iter().find(|(s, _)| s == p).unwrap().1.clone()
+    };
+    assert_eq!(of(&after, &held_state), of(&before, &held_state));
+    assert!(!of(&before, &free_state).is_empty());
+    assert!(of(&after, &free_state).is_empty());
+}
+
 #[test]
 fn a_future_or_unreadable_cutoff_changes_nothing() {
     let (_tmp, copy) = copied_lake(lake());

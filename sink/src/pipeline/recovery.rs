@@ -54,7 +54,7 @@ pub fn settle_last_commit(
         }
     };
     // Under the lock, the state as its last writer left it.
-    let Some(mut state) = offsets::load(&state_path, source, partition)? else {
+    let Some(state) = offsets::load(&state_path, source, partition)? else {
         return Ok(HashSet::new());
     };
     let staging = Lake::staging_dir_in(root, source, partition);
@@ -87,8 +87,7 @@ pub fn settle_last_commit(
                 _ => {}
             }
         }
-        state.pending.clear();
-        offsets::store(&state_path, &state)?;
+        offsets::clear_pending(&state_path)?;
         tracing::debug!(
             source,
             partition,
