@@ -6,9 +6,11 @@
 //! as few files as `--max-rows` allows (consecutive by first offset), each with a summary, and
 //! deletes the files it merged. A merged file takes the name of its first input, so names stay
 //! `<source>-p<partition>-o<first_offset>` and no writer ever writes that name again (it names a
-//! file after its first offset, and those records are committed). Left alone: the files of each
-//! partition's last commit (its next writer's recovery looks for them), files of another schema
-//! and files that cannot be read (with the files they would be merged with).
+//! file after its first offset, and those records are committed). Left alone: the files of a
+//! partition's last commit while a writer holds it or one of them is still staged (its writer's
+//! recovery looks for them; otherwise its state forgets them first, see
+//! [`crate::pipeline::settle_last_commit`]), files of another schema and files that cannot be
+//! read (with the files they would be merged with).
 //!
 //! A merge is made crash-safe by a journal, `_accesslake/compact/journal.json`, written (and
 //! fsynced) once the merged file and its summary are staged and fsynced beside it: its rename is
