@@ -406,7 +406,16 @@ impl Lake {
             if staged {
                 self.move_into_place(&from, &to, &mut dirs)?;
                 moved += 1;
-            } else if !to.exists() {
+            } else if to.exists() {
+                // In place already: renamed by a writer that may have stopped before it fsynced
+                // the directories, which are fsynced here then (the lake's levels above too),
+                // before a later commit forgets this one.
+                let mut dir = to.clone();
+                while dir.pop() && dir.starts_with(&self.root) {
+                    dirs.insert(dir.clone());
+                }
+                dirs.insert(staging.clone());
+            } else {
                 if strict {
                     return Err(LakeError::Vanished {
                         target: p.target.clone(),
