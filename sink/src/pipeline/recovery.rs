@@ -68,25 +68,8 @@ pub fn settle_last_commit(
         return Ok(targets(&state));
     }
     if !dry_run && !state.pending.is_empty() {
-        let mut dirs = std::collections::BTreeSet::from([staging]);
-        for p in &state.pending {
-            let mut dir = root.join(&p.target);
-            while dir.pop() && dir.starts_with(root) {
-                dirs.insert(dir.clone());
-            }
-        }
-        for dir in &dirs {
-            match crate::lake::sync_dir(dir) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                    return Err(crate::lake::LakeError::Io {
-                        path: dir.clone(),
-                        source: e,
-                    }
-                    .into())
-                }
-                _ => {}
-            }
-        }
+        // Nothing to move: this fsyncs the renames' directories, as a writer's recovery does.
+        Lake::open(root)?.publish(source, partition, &state.pending)?;
         offsets::clear_pending(&state_path)?;
         tracing::debug!(
             source,
