@@ -9,7 +9,8 @@
 //! independent reader, on every core, and name the ones that fail, each with the reason, and what
 //! to do about it. The search reads the whole range once, so it runs only on that error path:
 //! never for a statement's own errors (its syntax, a name it binds, a cast of a value it
-//! computes), which a damaged file cannot cause.
+//! computes, a function that rejects its argument, as `strptime` or `error` do), which a damaged
+//! file cannot cause.
 
 use arrow::array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -46,12 +47,24 @@ pub struct Damaged {
     pub reason: String,
 }
 
+/// The class of error DuckDB raises both for a function that rejects its argument (`error('x')`,
+/// `strptime` with a format the text does not match) and for some damage it finds in a file.
+const INVALID_INPUT: &str = "Invalid Input Error";
+
 /// Whether DuckDB's error `message`, from a statement that read `files`, calls for [`find`]: it
-/// is not of a class the statement brings on itself, and it names none of the files.
+/// is not of a class the statement brings on itself, and it names none of the files. An
+/// [`INVALID_INPUT`] error calls for it only when it speaks of Parquet or of corruption: the
+/// rest are a function's verdict on its argument, and a search would read the whole range in
+/// vain.
 pub fn worth_a_search(message: &str, files: &[String]) -> bool {
     let class = message.split_once(": ").map_or("", |(class, _)| class);
+    let about_files = || {
+        let m = message.to_ascii_lowercase();
+        m.contains("parquet") || m.contains("corrupt")
+    };
     !files.is_empty()
         && !STATEMENT_ERRORS.contains(&class)
+        && (class != INVALID_INPUT || about_files())
         && !files.iter().any(|f| message.contains(f.as_str()))
 }
 
@@ -187,5 +200,16 @@ mod tests {
             &files
         ));
         assert!(!worth_a_search("TProtocolException: Invalid data", &[]));
+        // A function's verdict on its argument is the statement's own error; damage that DuckDB
+        // reports in the same class speaks of Parquet or corruption.
+        assert!(!worth_a_search("Invalid Input Error: x", &files));
+        assert!(!worth_a_search(
+            "Invalid Input Error: Could not parse string \"a\" according to format specifier \"%Y\"",
+            &files
+        ));
+        assert!(worth_a_search(
+            "Invalid Input Error: Parquet file is likely corrupted",
+            &files
+        ));
     }
 }

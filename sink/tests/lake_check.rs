@@ -70,6 +70,22 @@ fn a_file_damaged_inside_its_pages_is_named() {
     let out = accesslake(&["query", "--lake", path, "SELECT nope FROM logs"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("Binder Error") && !err.contains(name), "{err}");
+    // A function rejecting its argument is the statement's own error too, though of a class
+    // DuckDB also raises for damage: the message as DuckDB gave it, no search.
+    let out = accesslake(&["query", "--lake", path, "SELECT error(method) FROM logs"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("Invalid Input Error") && !err.contains("searched"),
+        "{err}"
+    );
+    let sql = "SELECT strptime(method, '%Y') FROM logs";
+    let out = accesslake(&["query", "--lake", path, sql]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Invalid Input Error") && !err.contains("searched"),
+        "{err}"
+    );
     // A summary damaged alike: named, with its own way out.
     let summary = summary_of(&copied, &files[0].path);
     damage_page(&summary, "path");
