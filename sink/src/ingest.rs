@@ -430,10 +430,17 @@ fn quiet(modified: std::io::Result<SystemTime>) -> bool {
 /// first line, then from the top again): a pipe cannot be rewound, and opening one would wait
 /// for a writer.
 fn check_input(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::file(path, e))?;
+    let why = "not a regular file: ingest reads a file twice (its first line names it); \
+               save the stream to a file first, or load it with `produce`";
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        // `-`, standard input for most tools, is no file here: said so, not "not found".
+        std::io::ErrorKind::NotFound if path == Path::new("-") => Error::file(
+            path,
+            std::io::Error::other(format!("standard input is {why}")),
+        ),
+        _ => Error::file(path, e),
+    })?;
     if !meta.is_file() {
-        let why = "not a regular file: ingest reads a file twice (its first line names it); \
-                   save the stream to a file first, or load it with `produce`";
         return Err(Error::file(path, std::io::Error::other(why)));
     }
     std::fs::File::open(path)

@@ -207,6 +207,14 @@ fn a_pipe_is_refused_with_one_line_and_nothing_is_written() {
         err.starts_with("accesslake: error: ") && err.contains("not a regular file"),
         "{err}"
     );
+    // `-` names standard input for most tools; here it is refused as such, not as a missing file.
+    let out = accesslake(&["ingest", "--lake", lake.to_str().unwrap(), "-"]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert!(
+        err.contains("-: standard input is not a regular file") && err.contains("`produce`"),
+        "{err}"
+    );
     assert!(!lake.exists(), "refused before the lake is created");
 }
 
