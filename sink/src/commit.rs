@@ -17,6 +17,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// Instants inside a commit where a test can make it stop, as a crash would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,9 @@ pub struct Committed {
     pub rejected: u64,
     /// Bytes written (data and dead-letter files).
     pub bytes: u64,
+    /// From the moment the pipeline decided the commit to its files being published: encoding,
+    /// fsyncs, the commit point and the renames, and any wait behind the commit before it.
+    pub duration: Duration,
 }
 
 /// The two commit threads of a pipeline: `commit-P` stages each job's files, `publish-P`
@@ -142,6 +146,8 @@ pub(crate) struct CommitJob {
     /// window's data file then its summary, then the dead letters.
     pub(crate) state: PartitionState,
     pub(crate) fault: Option<CommitStep>,
+    /// When the pipeline decided it ([`Committed::duration`] counts from here).
+    pub(crate) started: Instant,
 }
 
 impl CommitJob {
@@ -194,6 +200,7 @@ impl CommitJob {
             lake: self.lake,
             state: self.state,
             fault: self.fault,
+            started: self.started,
             staging,
             unsynced,
             files,
@@ -210,6 +217,7 @@ struct Staged {
     lake: Lake,
     state: PartitionState,
     fault: Option<CommitStep>,
+    started: Instant,
     staging: PathBuf,
     /// The staged files still open, not yet fsynced (see [`MAX_OPEN_STAGED`]).
     unsynced: Vec<(PathBuf, File)>,
@@ -268,6 +276,7 @@ impl Staged {
             rows,
             rejected,
             bytes,
+            duration: self.started.elapsed(),
         })
     }
 }

@@ -1,14 +1,15 @@
 //! The sink's operational metrics, named in this one place, and the HTTP endpoint that serves them.
 //!
-//! [`Metrics`] owns a private Prometheus [`Registry`] with every series a Kafka operator expects from
-//! the streaming sink (records consumed / written / rejected, late records, files committed, bytes
-//! written, consumer lag per partition, last commit time). [`MetricsServer`] serves it in the
-//! Prometheus text format on `/metrics`, plus a `/healthz` liveness probe and a `/readyz`
-//! readiness probe (connected to a broker), over `tiny_http` on a background thread; it stops
-//! when dropped.
+//! [`Metrics`] owns a private Prometheus [`Registry`] with every series a Kafka operator expects
+//! from the streaming sink (records consumed / written / rejected, late records, files
+//! committed, bytes written, consumer lag per partition, last commit time, each commit's
+//! duration). [`MetricsServer`] serves it in the Prometheus text format on `/metrics`, plus a
+//! `/healthz` liveness probe and a `/readyz` readiness probe (connected to a broker), over
+//! `tiny_http` on a background thread; it stops when dropped.
 
 use prometheus::{
-    Encoder, Gauge, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
 };
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +24,12 @@ pub enum MetricsError {
     #[error("cannot listen for metrics on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
 }
+
+/// The upper bounds (seconds) of [`Metrics::commit_duration`]'s buckets: a commit of a few rows
+/// on a fast disk takes milliseconds, one of a large window on a slow or busy disk seconds.
+const COMMIT_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 /// Every metric of the sink. Cheap to clone (the series are shared handles).
 #[derive(Clone)]
@@ -47,6 +54,8 @@ pub struct Metrics {
     /// Unix time (seconds) of the last commit to the lake (the broker's offset commit, a hint,
     /// follows it asynchronously).
     pub last_commit: Gauge,
+    /// Seconds from a commit's start (a window closed, a flush) to its files being published.
+    pub commit_duration: Histogram,
     /// Brokers the consumer is connected to, from librdkafka's statistics (every 5 s).
     pub brokers_up: IntGauge,
     /// Partitions of the topic this member owns.
@@ -123,7 +132,16 @@ impl Metrics {
             "Brokers the consumer is connected to (state UP in librdkafka's statistics, every \
              5 s; 0 until the first): /readyz answers 503 while it is 0",
         )?;
+        let commit_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "commit_duration_seconds",
+                "Lake commits, by seconds from the commit's start (a window closed, a flush) to \
+                 its files being published: encoding, fsyncs, the commit point and the renames",
+            )
+            .buckets(COMMIT_BUCKETS.to_vec()),
+        )?;
         registry.register(Box::new(last_commit.clone()))?;
+        registry.register(Box::new(commit_duration.clone()))?;
         registry.register(Box::new(brokers_up.clone()))?;
         let assigned_partitions = IntGauge::new(
             "assigned_partitions",
@@ -142,6 +160,7 @@ impl Metrics {
             bytes_written,
             consumer_lag,
             last_commit,
+            commit_duration,
             brokers_up,
             assigned_partitions,
             healthy: Arc::new(AtomicBool::new(true)),

@@ -108,6 +108,9 @@ pub struct PipelineStats {
     pub commits: u64,
 }
 
+/// What [`PartitionPipeline::on_commit`] calls.
+type OnCommit = Box<dyn FnMut(&Committed) + Send>;
+
 /// One source partition's windows and commits.
 pub struct PartitionPipeline {
     lake: Lake,
@@ -131,6 +134,8 @@ pub struct PartitionPipeline {
     /// What each commit records about `ingest`'s file (see [`PartitionPipeline::record_file`]).
     first_line: Option<Fingerprint>,
     last_line: Option<LineMark>,
+    /// Told of every commit once it is durable (see [`PartitionPipeline::on_commit`]).
+    on_commit: Option<OnCommit>,
     /// The partition's writer lock. Last, so it is released after the fields above are dropped
     /// (the background commit threads are joined first).
     _lock: PartitionLock,
@@ -193,6 +198,13 @@ impl PartitionPipeline {
 
     pub fn stats(&self) -> &PipelineStats {
         &self.stats
+    }
+
+    /// Calls `f` with each commit of this pipeline once its files are published, in commit
+    /// order, whichever call made it (a push that closed a window, a flush, an idle flush): for
+    /// the streaming sink's commit-duration histogram. It replaces any earlier `f`.
+    pub fn on_commit(&mut self, f: impl FnMut(&Committed) + Send + 'static) {
+        self.on_commit = Some(Box::new(f));
     }
 
     pub fn partition(&self) -> i32 {
@@ -496,6 +508,7 @@ impl PartitionPipeline {
                 .clone()
                 .unwrap_or_else(|| PartitionState::new(&self.source, self.partition, 0)),
             fault: self.fault,
+            started: std::time::Instant::now(),
         };
         let (mut pending, mut keys) = (Vec::new(), Vec::new());
         let (mut rows, mut late) = (0u64, 0u64);
@@ -594,6 +607,9 @@ impl PartitionPipeline {
         self.stats.files += done.files as u64;
         self.stats.bytes += done.bytes;
         self.stats.commits += 1;
+        if let Some(f) = &mut self.on_commit {
+            f(done);
+        }
     }
 
     /// Collects finished background commits (all of them when `wait`); returns the newest.

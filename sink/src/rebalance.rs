@@ -115,7 +115,10 @@ impl Shared {
         let lock = self
             .lake
             .lock_partition_unless(&self.topic, p, wait, &stop)?;
-        let pipe = PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
+        let mut pipe =
+            PartitionPipeline::open_locked(&self.lake, &self.topic, p, self.settings, lock)?;
+        let histogram = self.metrics.commit_duration.clone();
+        pipe.on_commit(move |c| histogram.observe(c.duration.as_secs_f64()));
         Ok(Owned {
             expect_from: pipe.resume_offset(),
             pipe,

@@ -2,7 +2,8 @@
 //! a JSON object that is not a schema-v1 record, and an empty value each go to the lake's
 //! dead-letter file with their reason and raw value; the valid records around them reach the
 //! lake, and records produced afterwards still do (the stream goes on). The `/metrics`
-//! endpoint counts them, and `/readyz` says the sink is connected to the broker.
+//! endpoint counts them and times each lake commit, and `/readyz` says the sink is connected to
+//! the broker.
 
 use accesslake_tests::broker::Broker;
 use accesslake_tests::lakecheck::{counts, dead_letters, per_partition, wait_for_rows};
@@ -137,6 +138,21 @@ fn poison_records_go_to_dead_letters_and_the_stream_goes_on() {
     assert!(
         body.contains(r#"accesslake_records_rejected_total{reason="empty"} 1"#),
         "{body}"
+    );
+    // One commit-duration observation per lake commit: as many as the partition's state counts.
+    let state = lake.join("_accesslake/state").join(TOPIC).join("0.json");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    let commits = state["commits"].as_u64().unwrap();
+    assert!(
+        commits >= 2,
+        "the poison's commit and the stream's after it: {state}"
+    );
+    assert!(
+        body.contains(&format!(
+            "accesslake_commit_duration_seconds_count {commits}"
+        )),
+        "{commits} commits: {body}"
     );
     assert!(http_get(&metrics, "/healthz").contains("200 OK"));
     // Ready: connected to the broker (librdkafka's statistics come every 5 s).

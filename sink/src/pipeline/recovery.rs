@@ -216,6 +216,7 @@ impl PartitionPipeline {
             parse: None,
             first_line: None,
             last_line: None,
+            on_commit: None,
             _lock: lock,
         })
     }
