@@ -73,6 +73,85 @@ impl<'a> DeadLetter<'a> {
     }
 }
 
+/// The lake's dead letters as `report` shows them ([`tally`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Committed dead-letter files read.
+    pub files: usize,
+    /// Dead letters in them.
+    pub lines: u64,
+    /// The most frequent reason classes ([`reason_class`]), most first (then by text); the
+    /// other classes hold `lines` minus their sum, `unreadable` included.
+    pub reasons: Vec<(String, u64)>,
+    /// Lines that are not a dead letter's JSON, and files that could not be read (each named in
+    /// a warning): a file damaged or edited by hand.
+    pub unreadable: u64,
+    pub unreadable_files: usize,
+}
+
+/// A reason's class: each run of digits replaced by `N`, so that one cause is one line
+/// (`no [timestamp] after client, ident and user (at byte N)`, `not JSON: expected value at line
+/// N column N`) however many positions, sizes or counts its instances quote.
+pub fn reason_class(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut in_digits = false;
+    for c in reason.chars() {
+        match (c.is_ascii_digit(), in_digits) {
+            (true, true) => {}
+            (true, false) => out.push('N'),
+            (false, _) => out.push(c),
+        }
+        in_digits = c.is_ascii_digit();
+    }
+    out
+}
+
+/// Reads the dead letters of `files` (committed dead-letter files, see
+/// [`crate::lake_files::dead_letter_files`]) and counts them by [`reason_class`], keeping the
+/// `top` most frequent classes. Only each line's `error` is decoded.
+pub fn tally(files: &[std::path::PathBuf], top: usize) -> Tally {
+    #[derive(serde::Deserialize)]
+    struct Reason<'a> {
+        #[serde(borrow)]
+        error: Cow<'a, str>,
+    }
+    let mut t = Tally::default();
+    let mut classes = std::collections::HashMap::<String, u64>::new();
+    let mut line = Vec::new();
+    for path in files {
+        let mut read = |path: &std::path::Path| -> std::io::Result<()> {
+            use std::io::BufRead;
+            let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+            loop {
+                line.clear();
+                if r.read_until(b'\n', &mut line)? == 0 {
+                    return Ok(());
+                }
+                if line.trim_ascii().is_empty() {
+                    continue;
+                }
+                t.lines += 1;
+                match serde_json::from_slice::<Reason>(line.trim_ascii_end()) {
+                    Ok(r) => *classes.entry(reason_class(&r.error)).or_default() += 1,
+                    Err(_) => t.unreadable += 1,
+                }
+            }
+        };
+        match read(path) {
+            Ok(()) => t.files += 1,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read a dead-letter file: its dead letters are not counted");
+                t.unreadable_files += 1;
+            }
+        }
+    }
+    let mut classes: Vec<(String, u64)> = classes.into_iter().collect();
+    classes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    classes.truncate(top);
+    t.reasons = classes;
+    t
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +198,39 @@ mod tests {
             json(&DeadLetter::new(Origin::Line { line: 1 }, "", b"")),
             r#"{"line":1,"error":"","raw":""}"#
         );
+    }
+
+    #[test]
+    fn reasons_are_classed_without_their_numbers_and_counted() {
+        assert_eq!(
+            reason_class("found 3 fields (at byte 120)"),
+            "found N fields (at byte N)"
+        );
+        assert_eq!(reason_class("empty line"), "empty line");
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = Vec::new();
+        for (at, why) in [
+            (5, "no [timestamp]"),
+            (17, "no [timestamp]"),
+            (0, "empty line"),
+        ] {
+            let why = format!("{why} (at byte {at})");
+            DeadLetter::new(Origin::Line { line: 1 }, &why, b"x \xff").write_to(&mut a);
+            a.push(b'\n');
+        }
+        a.extend_from_slice(b"{not a dead letter\n\n");
+        std::fs::write(dir.path().join("a.jsonl"), &a).unwrap();
+        let mut b = Vec::new();
+        DeadLetter::new(Origin::Line { line: 9 }, "empty line (at byte 0)", b"").write_to(&mut b);
+        std::fs::write(dir.path().join("b.jsonl"), &b).unwrap();
+        let files = ["a.jsonl", "b.jsonl", "gone.jsonl"].map(|f| dir.path().join(f));
+        let t = tally(&files, 1);
+        assert_eq!(
+            (t.files, t.lines, t.unreadable, t.unreadable_files),
+            (2, 5, 1, 1)
+        );
+        // Two classes of two each: the first by text is kept.
+        assert_eq!(t.reasons, vec![("empty line (at byte N)".to_string(), 2)]);
+        assert_eq!(tally(&files, 5).reasons.len(), 2);
     }
 }

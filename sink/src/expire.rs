@@ -18,7 +18,7 @@
 //! interrupted merge of `compact` is finished first (see [`crate::compact`]).
 
 use crate::config::ExpireConfig;
-use crate::lake::{sync_dir, Lake, META_DIR};
+use crate::lake::{sync_dir, META_DIR};
 use crate::lake_files::{lake_files, summary_files, LakeFile};
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
@@ -39,12 +39,6 @@ pub enum ExpireError {
         "--before {before} is in the future (now {now}): expire deletes only hours that are over"
     )]
     Future { before: String, now: String },
-    #[error("cannot list {}: {source}", .path.display())]
-    List {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
     #[error("cannot delete {}: {source}", .path.display())]
     Remove {
         path: PathBuf,
@@ -198,37 +192,14 @@ fn settle_last_commits(lake: &Path, doomed: &HashSet<PathBuf>) {
 /// The dead-letter files of every source last modified before `before` (µs), sorted.
 fn dead_letters_before(lake: &Path, before: i64) -> Result<Vec<PathBuf>, ExpireError> {
     let cutoff = SystemTime::UNIX_EPOCH + Duration::from_micros(before.max(0) as u64);
-    let root = Lake::rejected_dir(lake);
-    let list = |dir: &Path| -> Result<Vec<fs::DirEntry>, ExpireError> {
-        match fs::read_dir(dir) {
-            Ok(entries) => entries.collect::<io::Result<_>>(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
-        .map_err(|source| ExpireError::List {
-            path: dir.to_path_buf(),
-            source,
+    Ok(crate::lake_files::dead_letter_files(lake)?
+        .into_iter()
+        .filter(|f| {
+            fs::metadata(f)
+                .and_then(|m| m.modified())
+                .is_ok_and(|m| m < cutoff)
         })
-    };
-    let mut out = Vec::new();
-    let sources = list(&root)?;
-    for source in sources
-        .iter()
-        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-    {
-        for file in list(&source.path())? {
-            let path = file.path();
-            let name = file.file_name();
-            let committed = !name.to_string_lossy().starts_with('.')
-                && path.extension().is_some_and(|x| x == "jsonl");
-            let modified = file.metadata().and_then(|m| m.modified());
-            if committed && modified.is_ok_and(|m| m < cutoff) {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
+        .collect())
 }
 
 /// A data file's rows, from its footer (`None` when it cannot be read).

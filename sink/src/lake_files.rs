@@ -56,6 +56,40 @@ pub fn summary_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
     Ok(out)
 }
 
+/// The lake's committed dead-letter files (`_accesslake/rejected/<source>/*.jsonl`, not a
+/// writer's staged `.name.tmp`), sorted; none when the lake has no dead-letter directory.
+pub fn dead_letter_files(lake: &Path) -> Result<Vec<PathBuf>, QueryError> {
+    let list = |dir: &Path| -> Result<Vec<std::fs::DirEntry>, QueryError> {
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries.collect::<io::Result<_>>(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+        .map_err(|source| QueryError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })
+    };
+    let mut out = Vec::new();
+    for source in list(&crate::lake::Lake::rejected_dir(lake))? {
+        if !source.file_type().is_ok_and(|t| t.is_dir()) {
+            continue;
+        }
+        for file in list(&source.path())? {
+            let name = file.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".jsonl")
+                && !name.starts_with('.')
+                && file.file_type().is_ok_and(|t| t.is_file())
+            {
+                out.push(file.path());
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// A lake's committed data files, those of a time range paired with their summaries.
 #[derive(Debug, Default)]
 pub struct Listing {

@@ -210,19 +210,8 @@ fn partition_columns() -> String {
 /// (a lake whose every line so far was rejected holds only those).
 fn empty_lake(lake: &Path) -> QueryError {
     let dir = crate::lake::Lake::rejected_dir(lake);
-    let entries = |d: &Path| std::fs::read_dir(d).into_iter().flatten().flatten();
-    // `rejected/<source>/p<partition>-o<offset>.jsonl`; unreadable entries are not counted.
-    let count = entries(&dir)
-        .filter(|source| source.file_type().is_ok_and(|t| t.is_dir()))
-        .flat_map(|source| entries(&source.path()))
-        .filter(|f| {
-            let name = f.file_name();
-            let name = name.to_string_lossy();
-            name.ends_with(".jsonl")
-                && !name.starts_with('.')
-                && f.file_type().is_ok_and(|t| t.is_file())
-        })
-        .count();
+    // Unreadable directories are not counted: this is already an error's message.
+    let count = crate::lake_files::dead_letter_files(lake).map_or(0, |f| f.len());
     match count {
         0 => QueryError::Empty(lake.to_path_buf()),
         count => QueryError::OnlyRejected {

@@ -6,9 +6,12 @@
 //! Sections: requests by country (and city for the top countries); requests by status code and
 //! by status class per UTC hour; non-200 responses by client IP with the IP's ASN, AS
 //! organisation and country; top paths; top referrers; bots vs humans (requests and bytes);
-//! bandwidth per hour; busiest hours of the day. Hourly buckets are the UTC hour of each
-//! record's `time`. Every number is a sum over per-file summaries ([`crate::summary`]), read
-//! from each file's summary where it has one. `--from`/`--to` select a half-open UTC range:
+//! bandwidth per hour; busiest hours of the day; and the lines the lake refused, its dead
+//! letters counted by reason ([`crate::dead_letter::tally`]: the whole lake, since a dead letter
+//! has no time of its own, read from the files, not through DuckDB). Hourly buckets are the UTC
+//! hour of each record's `time`. Every number of the other sections is a sum over per-file
+//! summaries ([`crate::summary`]), read from each file's summary where it has one.
+//! `--from`/`--to` select a half-open UTC range:
 //! files of hours outside it are not opened at all, and in the (at most two) hours the range
 //! cuts, rows are filtered on `time` and aggregated. Null keys (unknown country, no referrer,
 //! unparsed path) are kept as `None` rows, so every ranking adds up to its total.
@@ -218,6 +221,9 @@ pub struct Report {
     pub traffic: Vec<TrafficRow>,
     /// Hours 0–23 of the day (UTC).
     pub busiest_hours: Vec<HourOfDayRow>,
+    /// The lake's dead letters, whatever the range (they have no time of their own): set by
+    /// [`run`] from the lake's files, not by [`build`], which reads only through DuckDB.
+    pub rejected: crate::dead_letter::Tally,
 }
 
 impl Report {
@@ -615,12 +621,14 @@ pub fn run(cfg: &ReportConfig) -> Result<(), ReportError> {
         top: cfg.top,
         cities: cfg.top_cities,
     };
-    let report = build(&db, range, limits)
+    let mut report = build(&db, range, limits)
         .map_err(|e| match e {
             ReportError::DuckDb(e) => ReportError::Query(db.explain(e)),
             e => e,
         })
         .map_err(damaged)?;
+    let dead_letters = crate::lake_files::dead_letter_files(&cfg.range.lake)?;
+    report.rejected = crate::dead_letter::tally(&dead_letters, limits.top);
     if let Some(path) = &cfg.html {
         let html = crate::report_html::render(&report, limits);
         // `-` is standard output, as for `parse`.

@@ -398,6 +398,44 @@ pub fn render(r: &Report, limits: Limits) -> String {
         &table(&["hour", "#requests", "#bytes"], &rows),
     );
 
+    // Rejected lines: the lake's dead letters by reason.
+    let d = &r.rejected;
+    let title = "Rejected lines (dead letters, the whole lake: they have no time of their own)";
+    let mut rows: Vec<Vec<String>> = d
+        .reasons
+        .iter()
+        .map(|(reason, n)| vec![escape(&shorten(reason, 200)), n.to_string()])
+        .collect();
+    let other = d.lines - d.reasons.iter().map(|(_, n)| n).sum::<u64>() - d.unreadable;
+    for (what, n) in [
+        ("(other reasons)", other),
+        ("(lines that are not a dead letter's JSON)", d.unreadable),
+    ] {
+        if n > 0 {
+            rows.push(vec![format!("<i>{}</i>", escape(what)), n.to_string()]);
+        }
+    }
+    let mut summary = match d.lines {
+        0 => "<p>none</p>".to_string(),
+        n => format!(
+            "<p>{n} in {} file(s) under <code>_accesslake/rejected/</code></p>{}",
+            d.files,
+            table(&["reason", "#lines"], &rows)
+        ),
+    };
+    if d.unreadable_files > 0 {
+        let _ = write!(
+            summary,
+            "<p>{} dead-letter file(s) could not be read (named in the log)</p>",
+            d.unreadable_files
+        );
+    }
+    let chart = match d.reasons.is_empty() {
+        true => String::new(),
+        false => hbar("Rejected lines by reason", &d.reasons, |v| v.to_string()),
+    };
+    section(&mut out, "rejected", title, &chart, &summary);
+
     out.push_str("</body></html>\n");
     out
 }

@@ -243,6 +243,44 @@ pub fn render(r: &Report, limits: Limits) -> String {
             bar(h.requests, max, 40)
         );
     }
+
+    let d = &r.rejected;
+    let _ = writeln!(
+        s,
+        "\n== Rejected lines (dead letters, the whole lake: they have no time of their own) =="
+    );
+    if d.lines == 0 && d.unreadable_files == 0 {
+        let _ = writeln!(s, "  none");
+    }
+    if d.lines > 0 {
+        let _ = writeln!(
+            s,
+            "  {} in {} file(s) under _accesslake/rejected/, by reason:",
+            d.lines, d.files
+        );
+    }
+    for (reason, n) in &d.reasons {
+        let _ = writeln!(s, "  {n:>10}  {}", cell(Some(reason), "", 100));
+    }
+    let listed: u64 = d.reasons.iter().map(|(_, n)| n).sum();
+    let other = d.lines - listed - d.unreadable;
+    if other > 0 {
+        let _ = writeln!(s, "  {other:>10}  (other reasons)");
+    }
+    if d.unreadable > 0 {
+        let _ = writeln!(
+            s,
+            "  {:>10}  (lines that are not a dead letter's JSON)",
+            d.unreadable
+        );
+    }
+    if d.unreadable_files > 0 {
+        let _ = writeln!(
+            s,
+            "  {} dead-letter file(s) could not be read (named in the log)",
+            d.unreadable_files
+        );
+    }
     s
 }
 

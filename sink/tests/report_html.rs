@@ -7,12 +7,12 @@
 mod common;
 mod query_support;
 
-use query_support::{accesslake, build_lake};
+use query_support::{accesslake, build_lake, ingest_with};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "countries",
     "status",
     "status-hourly",
@@ -22,6 +22,7 @@ const SECTIONS: [&str; 9] = [
     "bots",
     "bandwidth",
     "busiest-hours",
+    "rejected",
 ];
 
 fn chromium() -> PathBuf {
@@ -89,6 +90,9 @@ const pre = document.createElement('pre'); pre.id = 'measure'; pre.textContent =
 #[test]
 fn html_report_renders_in_chromium() {
     let lake = build_lake();
+    // Two rejected lines of two causes, so the dead letters' section has a chart too.
+    let bad = "not a log line\n1.2.3.4 - - [31/Foo/2019:01:02:03 +0000] \"GET / HTTP/1.1\" 200 1\n";
+    ingest_with(lake.dir.path(), &lake.lake, "rejected.log", bad, None);
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("report_html");
     std::fs::create_dir_all(&dir).unwrap();
     let page = dir.join("report.html");

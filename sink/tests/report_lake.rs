@@ -439,6 +439,7 @@ fn terminal_report_prints_every_section() {
         "Top referrers",
         "Bots vs humans",
         "Busiest hours of the day",
+        "Rejected lines",
     ] {
         assert!(
             text.contains(&format!("== {heading}")),
@@ -448,6 +449,96 @@ fn terminal_report_prints_every_section() {
     assert!(
         !text.chars().any(|c| c.is_control() && c != '\n'),
         "control characters reach the terminal"
+    );
+}
+
+#[test]
+fn rejected_lines_are_counted_by_reason_in_text_and_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let sample = std::fs::read_to_string(shared().join("data/zanbil_first1000.log")).unwrap();
+    let mut log: String = sample.lines().take(40).map(|l| format!("{l}\n")).collect();
+    // Four causes, 3, 2, 1 and 1 times, at different bytes of their lines.
+    for bad in [
+        "1.2.3.4 - - no timestamp",
+        "1.2.3.4 - - also none here",
+        "10.0.0.1 - frank still nothing",
+        "1.2.3.4 - - [22/Jan/2019:03:56:14 +0330] \"GET / HTTP/1.1",
+        "1.2.3.4 - - [22/Jan/2019:03:56:15 +0330] \"GET /a/longer/path HTTP/1.1",
+        "1.2.3.4 - - [31/Foo/2019:01:02:03 +0000] \"GET / HTTP/1.1\" 200 1",
+        "",
+    ] {
+        log.push_str(bad);
+        log.push('\n');
+    }
+    log.extend(sample.lines().skip(40).take(10).map(|l| format!("{l}\n")));
+    ingest_with(dir.path(), &lake, "bad.log", &log, None);
+
+    // Expected: the dead letters themselves, read independently, counted by class.
+    let letters = common::dead_letters(&lake);
+    let total = letters.len() as u64;
+    assert_eq!(total, 7);
+    let mut want: HashMap<String, u64> = HashMap::new();
+    for d in &letters {
+        let class = accesslake::dead_letter::reason_class(d["error"].as_str().unwrap());
+        *want.entry(class).or_default() += 1;
+    }
+    let mut want: Vec<(String, u64)> = want.into_iter().collect();
+    want.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    assert_eq!(want.len(), 4, "{want:?}");
+
+    let text = report_text_of(&lake, &[]);
+    let section = text.split("== Rejected lines").nth(1).unwrap();
+    assert!(section.contains("7 in 1 file(s)"), "{section}");
+    for (class, n) in &want {
+        assert!(
+            section.contains(&format!("{n:>10}  {class}")),
+            "{class}: {section}"
+        );
+    }
+    // The first by count and text ranks first; `--top 1` counts the rest as other reasons.
+    let top1 = report_text_of(&lake, &["--top", "1"]);
+    let section = top1.split("== Rejected lines").nth(1).unwrap();
+    let (class, n) = &want[0];
+    assert!(section.contains(&format!("{n:>10}  {class}")), "{section}");
+    assert!(
+        section.contains(&format!("{:>10}  (other reasons)", total - n)),
+        "{section}"
+    );
+    // A line that is not a dead letter's JSON is counted as such.
+    let file = std::fs::read_dir(lake.join("_accesslake/rejected/ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"{cut sho\n").unwrap();
+    let text = report_text_of(&lake, &[]);
+    assert!(text.contains("8 in 1 file(s)"), "{text}");
+    assert!(
+        text.contains("         1  (lines that are not a dead letter's JSON)"),
+        "{text}"
+    );
+
+    // The HTML page has the same section.
+    let page = dir.path().join("report.html");
+    let out = accesslake(&[
+        "report",
+        "--lake",
+        lake.to_str().unwrap(),
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let html = std::fs::read_to_string(&page).unwrap();
+    let section = html.split("<section id=\"rejected\">").nth(1).unwrap();
+    assert!(section.contains("<p>8 in 1 file(s)"), "{section}");
+    assert!(
+        section.contains(&format!("<td class=\"n\">{}</td>", want[0].1)),
+        "{section}"
     );
 }
 
