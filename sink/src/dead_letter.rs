@@ -107,38 +107,25 @@ pub fn reason_class(reason: &str) -> String {
 }
 
 /// Reads the dead letters of `files` (committed dead-letter files, see
-/// [`crate::lake_files::dead_letter_files`]) and counts them by [`reason_class`], keeping the
-/// `top` most frequent classes. Only each line's `error` is decoded.
+/// [`crate::lake_files::dead_letter_files`]) on every core and counts them by
+/// [`reason_class`], keeping the `top` most frequent classes. Only each line's `error` is
+/// decoded.
 pub fn tally(files: &[std::path::PathBuf], top: usize) -> Tally {
-    #[derive(serde::Deserialize)]
-    struct Reason<'a> {
-        #[serde(borrow)]
-        error: Cow<'a, str>,
-    }
     let mut t = Tally::default();
     let mut classes = std::collections::HashMap::<String, u64>::new();
-    let mut line = Vec::new();
-    for path in files {
-        let mut read = |path: &std::path::Path| -> std::io::Result<()> {
-            use std::io::BufRead;
-            let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
-            loop {
-                line.clear();
-                if r.read_until(b'\n', &mut line)? == 0 {
-                    return Ok(());
-                }
-                if line.trim_ascii().is_empty() {
-                    continue;
-                }
-                t.lines += 1;
-                match serde_json::from_slice::<Reason>(line.trim_ascii_end()) {
-                    Ok(r) => *classes.entry(reason_class(&r.error)).or_default() += 1,
-                    Err(_) => t.unreadable += 1,
+    for (path, counted) in files
+        .iter()
+        .zip(crate::summary_use::on_threads(files, 1, |p| tally_file(p)))
+    {
+        match counted {
+            Ok((lines, unreadable, counts)) => {
+                t.files += 1;
+                t.lines += lines;
+                t.unreadable += unreadable;
+                for (class, n) in counts {
+                    *classes.entry(class).or_default() += n;
                 }
             }
-        };
-        match read(path) {
-            Ok(()) => t.files += 1,
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "cannot read a dead-letter file: its dead letters are not counted");
                 t.unreadable_files += 1;
@@ -150,6 +137,37 @@ pub fn tally(files: &[std::path::PathBuf], top: usize) -> Tally {
     classes.truncate(top);
     t.reasons = classes;
     t
+}
+
+/// One dead-letter file's lines, its lines that are not a dead letter's JSON, and its reason
+/// classes with their counts.
+type FileTally = (u64, u64, std::collections::HashMap<String, u64>);
+
+fn tally_file(path: &std::path::Path) -> std::io::Result<FileTally> {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct Reason<'a> {
+        #[serde(borrow)]
+        error: Cow<'a, str>,
+    }
+    let (mut lines, mut unreadable) = (0, 0);
+    let mut classes = std::collections::HashMap::new();
+    let mut r = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line)? == 0 {
+            return Ok((lines, unreadable, classes));
+        }
+        if line.trim_ascii().is_empty() {
+            continue;
+        }
+        lines += 1;
+        match serde_json::from_slice::<Reason>(line.trim_ascii_end()) {
+            Ok(r) => *classes.entry(reason_class(&r.error)).or_default() += 1,
+            Err(_) => unreadable += 1,
+        }
+    }
 }
 
 #[cfg(test)]
