@@ -4,6 +4,7 @@
 //! partition and offset), why it was refused, and the input itself: `raw` is the bytes as text,
 //! each byte of an invalid UTF-8 sequence written `\xHH` (the convention of Apache's and nginx's
 //! own escaping), so nothing is lost for logs that do not themselves contain the text `\x`.
+//! `report` reads them back ([`tally`]) to count a lake's dead letters by reason.
 
 use accesslake_transform::text::utf8_or_hex;
 use serde::Serialize;
@@ -81,12 +82,20 @@ pub struct Tally {
     /// Dead letters in them.
     pub lines: u64,
     /// The most frequent reason classes ([`reason_class`]), most first (then by text); the
-    /// other classes hold `lines` minus their sum, `unreadable` included.
+    /// rest of `lines` is [`Tally::other`] or `unreadable`.
     pub reasons: Vec<(String, u64)>,
     /// Lines that are not a dead letter's JSON, and files that could not be read (each named in
     /// a warning): a file damaged or edited by hand.
     pub unreadable: u64,
     pub unreadable_files: usize,
+}
+
+impl Tally {
+    /// Dead letters of the classes past the `top` listed in `reasons`.
+    pub fn other(&self) -> u64 {
+        let listed: u64 = self.reasons.iter().map(|(_, n)| n).sum();
+        self.lines - listed - self.unreadable
+    }
 }
 
 /// A reason's class: each run of digits replaced by `N`, so that one cause is one line

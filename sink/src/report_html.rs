@@ -406,9 +406,8 @@ pub fn render(r: &Report, limits: Limits) -> String {
         .iter()
         .map(|(reason, n)| vec![escape(&shorten(reason, 200)), n.to_string()])
         .collect();
-    let other = d.lines - d.reasons.iter().map(|(_, n)| n).sum::<u64>() - d.unreadable;
     for (what, n) in [
-        ("(other reasons)", other),
+        ("(other reasons)", d.other()),
         ("(lines that are not a dead letter's JSON)", d.unreadable),
     ] {
         if n > 0 {

@@ -262,8 +262,7 @@ pub fn render(r: &Report, limits: Limits) -> String {
     for (reason, n) in &d.reasons {
         let _ = writeln!(s, "  {n:>10}  {}", cell(Some(reason), "", 100));
     }
-    let listed: u64 = d.reasons.iter().map(|(_, n)| n).sum();
-    let other = d.lines - listed - d.unreadable;
+    let other = d.other();
     if other > 0 {
         let _ = writeln!(s, "  {other:>10}  (other reasons)");
     }
