@@ -14,7 +14,9 @@
 //! - committed files not in place yet (a commit interrupted after its commit point);
 //! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]);
 //! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]),
-//!   or that is missing while the partition has data files.
+//!   or that is missing while the partition has data files;
+//! - a dead-letter file that cannot be read, or with lines that are not a dead letter's JSON (cut
+//!   short, damaged or edited), whatever the range: a dead letter has no time of its own.
 //!
 //! It changes nothing, and fails when it finds anything. A change inside a page that still
 //! decodes (a flipped bit in a plain value) is beyond it: Parquet pages carry no checksum here.
@@ -59,6 +61,9 @@ pub struct Checked {
     pub summaries: usize,
     /// Resume states read (every partition's, whatever the range).
     pub states: usize,
+    /// Dead-letter files read, and the dead letters in them (all of them, whatever the range).
+    pub dead_letter_files: usize,
+    pub dead_letters: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -105,6 +110,26 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         });
     }
     out.states = states(lake, &mut out.findings);
+    let dead = crate::lake_files::dead_letter_files(lake)?;
+    out.dead_letter_files = dead.len();
+    let read = crate::summary_use::on_threads(&dead, 1, |p| crate::dead_letter::tally_file(p));
+    for (path, read) in dead.into_iter().zip(read) {
+        let problem = match read {
+            Ok((lines, 0, _)) => {
+                out.dead_letters += lines;
+                continue;
+            }
+            Ok((lines, bad, _)) => {
+                out.dead_letters += lines;
+                format!(
+                    "{bad} of its {lines} line(s) are not a dead letter's JSON: the file was cut \
+                     short, damaged or edited (`report` counts them apart)"
+                )
+            }
+            Err(e) => format!("a dead-letter file that cannot be read: {e}"),
+        };
+        out.findings.push(Finding { path, problem });
+    }
     for (source, partition) in partitions {
         let state = crate::lake::Lake::state_path_in(lake, &source, partition);
         if !state.exists() {
@@ -258,12 +283,14 @@ pub fn run(cfg: &CheckConfig) -> Result<(), CheckError> {
         }
         writeln!(
             out,
-            "read {} data file(s) ({} rows), {} summary file(s) and {} resume state(s) in {:.1} s: \
-             {}",
+            "read {} data file(s) ({} rows), {} summary file(s), {} resume state(s) and {} \
+             dead-letter file(s) ({} dead letters) in {:.1} s: {}",
             checked.data_files,
             checked.rows,
             checked.summaries,
             checked.states,
+            checked.dead_letter_files,
+            checked.dead_letters,
             started.elapsed().as_secs_f64(),
             match checked.findings.len() {
                 0 => "no problem found".to_string(),

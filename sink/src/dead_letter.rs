@@ -150,9 +150,11 @@ pub fn tally(files: &[std::path::PathBuf], top: usize) -> Tally {
 
 /// One dead-letter file's lines, its lines that are not a dead letter's JSON, and its reason
 /// classes with their counts.
-type FileTally = (u64, u64, std::collections::HashMap<String, u64>);
+pub(crate) type FileTally = (u64, u64, std::collections::HashMap<String, u64>);
 
-fn tally_file(path: &std::path::Path) -> std::io::Result<FileTally> {
+/// Reads one dead-letter file (for [`tally`], and for `check`, which reports the lines that are
+/// not a dead letter's JSON).
+pub(crate) fn tally_file(path: &std::path::Path) -> std::io::Result<FileTally> {
     use std::io::BufRead;
     #[derive(serde::Deserialize)]
     struct Reason<'a> {

@@ -126,7 +126,7 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     );
     assert!(
         text.starts_with(&format!(
-            "read {n} data file(s) ({rows} rows), {n} summary file(s) and "
+            "read {n} data file(s) ({rows} rows), {n} summary file(s), "
         )) && text.contains("no problem found"),
         "{text}"
     );
@@ -185,11 +185,25 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
             &[f.to_str().unwrap()],
         );
     }
+    // A dead-letter file cut short in its second line.
+    let rejected = copied.join("_accesslake/rejected/ingest");
+    std::fs::create_dir_all(&rejected).unwrap();
+    let cut = rejected.join("p7-o3.jsonl");
+    std::fs::write(
+        &cut,
+        "{\"file\":\"a.log\",\"line\":3,\"error\":\"empty line (at byte 0)\",\"raw\":\"\"}\n\
+         {\"file\":\"a.log\",\"line\":4,\"err",
+    )
+    .unwrap();
     let out = accesslake(&["check", "--lake", copied.to_str().unwrap()]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("9 problem(s)"), "{err}");
+    assert!(err.contains("10 problem(s)"), "{err}");
+    assert!(
+        text.contains("and 1 dead-letter file(s) (2 dead letters)"),
+        "{text}"
+    );
     let findings: Vec<&str> = text.lines().filter(|l| !l.starts_with("read ")).collect();
     let expected = [
         (paged, "cannot be read in full"),
@@ -207,6 +221,7 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
         ),
         (foreign.clone(), "not a file of this lake"),
         (alien, "its columns are not the lake's (x)"),
+        (cut.clone(), "1 of its 2 line(s) are not a dead letter's JSON"),
     ];
     for (file, what) in &expected {
         let prefix = format!("{}: {what}", file.display());
@@ -217,7 +232,7 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     }
     assert_eq!(findings.len(), expected.len(), "{text}");
     // A range reads only its hours' files (the last hour holds none of the damage); the states,
-    // which span every hour, are all read.
+    // which span every hour, and the dead letters, which have none, are all read.
     let last = files.last().unwrap();
     assert!(
         last.hour_start > files[3].hour_start,
@@ -228,11 +243,11 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
     assert!(!out.status.success(), "{text}");
-    assert_eq!(lines.len(), 3, "{text}");
-    for (line, file) in lines.iter().zip([&state, &lost]) {
+    assert_eq!(lines.len(), 4, "{text}");
+    for (line, file) in lines.iter().zip([&state, &cut, &lost]) {
         assert!(line.starts_with(&format!("{}: ", file.display())), "{text}");
     }
-    assert!(lines[2].ends_with("2 problem(s)"), "{text}");
+    assert!(lines[3].ends_with("3 problem(s)"), "{text}");
     // `query` skips the file no writer named, and says so.
     let out = accesslake(&["query", "--lake", copied.to_str().unwrap(), "SELECT 1"]);
     let err = String::from_utf8_lossy(&out.stderr);
