@@ -221,7 +221,10 @@ fn check_lists_every_damaged_changed_or_missing_file_and_nothing_else() {
         ),
         (foreign.clone(), "not a file of this lake"),
         (alien, "its columns are not the lake's (x)"),
-        (cut.clone(), "1 of its 2 line(s) are not a dead letter's JSON"),
+        (
+            cut.clone(),
+            "1 of its 2 line(s) are not a dead letter's JSON",
+        ),
     ];
     for (file, what) in &expected {
         let prefix = format!("{}: {what}", file.display());
