@@ -12,7 +12,8 @@
 //! - a summary left without its data file (the file's committed rows are gone);
 //! - a Parquet file the lake's writers did not write: a name of another form, or other columns;
 //! - committed files not in place yet (a commit interrupted after its commit point);
-//! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]);
+//! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]), and a
+//!   merge's input beside its merged file with no merge under way;
 //! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]),
 //!   or that is missing while the partition has data files;
 //! - a dead-letter file that cannot be read, or with lines that are not a dead letter's JSON (cut
@@ -71,6 +72,7 @@ pub struct Checked {
 /// those hours, in full, and says what is wrong with them.
 pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
     let listing = Listing::new(lake, &range, true)?;
+    let covered = listing.covered.clone();
     let partitions: std::collections::BTreeSet<(String, i32)> = listing
         .all
         .iter()
@@ -95,7 +97,8 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         out.findings.push(Finding {
             path,
             problem: "not a file of this lake (its writers name files \
-                      `<source>-p<partition>-o<offset>.parquet`): `query` and `report` skip it, \
+                      `<source>-p<partition>-o<offset>.parquet`, and `compact` adds \
+                      `-o<offset>` for the last input of a merge): `query` and `report` skip it, \
                       but DuckDB's own `read_parquet('LAKE/**/*.parquet')` reads it; move it \
                       out of the lake"
                 .into(),
@@ -155,13 +158,35 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
             ),
         });
     }
-    if let Some(journal) = crate::compact::unfinished(lake, settle) {
-        out.findings.push(Finding {
-            path: journal,
-            problem: "an interrupted merge of `accesslake compact`: rows of the files it merged \
-                      may be read twice until `accesslake compact` (or `expire`) finishes it"
-                .into(),
-        });
+    match crate::compact::unfinished(lake, settle) {
+        Some(u) => out.findings.push(Finding {
+            path: u.journal,
+            problem: match u.earlier_version {
+                true => {
+                    "an interrupted merge of an earlier version's `accesslake compact`: rows \
+                         of the files it merged may be read twice until `accesslake compact` (or \
+                         `expire`) finishes it"
+                }
+                false => {
+                    "an interrupted merge of `accesslake compact`: `query` and `report` skip \
+                          its inputs, but DuckDB's own read_parquet('LAKE/**/*.parquet') reads \
+                          their rows twice until `accesslake compact` (or `expire`) finishes it"
+                }
+            }
+            .into(),
+        }),
+        None => {
+            for path in covered {
+                out.findings.push(Finding {
+                    path,
+                    problem: "merged already into a file beside it (named after this file's \
+                              partition and a span of first offsets that holds its own), with no \
+                              merge under way: `query` and `report` skip it, but DuckDB's own \
+                              read_parquet('LAKE/**/*.parquet') reads its rows twice; delete it"
+                        .into(),
+                });
+            }
+        }
     }
     Ok(out)
 }

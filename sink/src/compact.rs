@@ -4,43 +4,37 @@
 //! hour of one partition is 60 files or more, and every reader pays per file. `compact --before
 //! T` merges, in every hour that ended at or before T, each source partition's data files into
 //! as few files as `--max-rows` allows (consecutive by first offset), each with a summary, and
-//! deletes the files it merged. A merged file takes the name of its first input, so names stay
-//! `<source>-p<partition>-o<first_offset>` and no writer ever writes that name again (it names a
-//! file after its first offset, and those records are committed). Left alone: the files of a
-//! partition's last commit while a writer holds it or one of them is still staged (its writer's
-//! recovery looks for them; otherwise its state forgets them first, see
+//! deletes the files it merged. A merged file is named after the first offsets of its first and
+//! last inputs, `<source>-p<partition>-o<first>-o<through>` ([`DataName`]), a name no writer
+//! writes: once it is in place, any file of its hour and partition whose first offset lies in
+//! that span is one of its inputs ([`crate::lake_files::covered`]), and every reader of this
+//! program skips those, so it reads each row once at every instant of a merge. Left alone: the
+//! files of a partition's last commit while a writer holds it or one of them is still staged (its
+//! writer's recovery looks for them; otherwise its state forgets them first, see
 //! [`crate::pipeline::settle_last_commit`]), files of another schema and files that cannot be
-//! read (with the files they would be merged with).
+//! read (a merge's inputs never span one of them, so that the span names its inputs exactly).
 //!
-//! A merge is made crash-safe by a journal, `_accesslake/compact/journal.json`, written (and
-//! fsynced) once the merged file and its summary are staged and fsynced beside it: its rename is
-//! the merge's commit point. Then the inputs' summaries are deleted, the merged file is renamed
-//! over its first input, the other inputs are deleted, the summary is moved into place and the
-//! journal removed, each step made durable before the next. A crash before the commit point
-//! leaves staged orphans (deleted by the next `compact`); after it, the next `compact` or
-//! `expire` finishes the journal first (every step can be done again). Until then the merged
-//! inputs' rows may be read twice: `query`, `report` and `check` say so. Readers running during a
-//! merge see either its inputs or its result, except for the moment between the rename and the
-//! deletions, when the rows of the inputs after the first are there twice; a reader that lists
-//! a file and opens it after its deletion fails as DuckDB does for any file gone.
+//! Each merge is one transaction with its own commit point, a journal
+//! ([`crate::compact_journal`]).
 //!
 //! One `compact` or `expire` at a time works on a lake: both take `_accesslake/maintenance.lock`.
 //! Writers may run meanwhile: they only add files, under new names.
 
+use crate::compact_journal::{compact_dir, journal_path, stop_at, Journal};
+pub use crate::compact_journal::{lock_and_recover, unfinished, MergeStep, Unfinished};
 use crate::config::CompactConfig;
-use crate::expire::{remove_all, ExpireError};
-use crate::lake::{create_dir_synced, sync_dir, Lake, META_DIR};
-use crate::lake_files::{lake_files, name_parts, LakeFile};
-use crate::lock::{LockError, PartitionLock};
+use crate::expire::ExpireError;
+use crate::lake::{create_dir_synced, sync_dir};
+use crate::lake_files::{covered, lake_files, DataName, LakeFile};
+use crate::lock::LockError;
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
 use crate::writer::{FileMeta, WriterError};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -91,33 +85,7 @@ pub enum CompactError {
     Stopped(MergeStep),
 }
 
-/// The steps of a merge, in order; a test can stop one after any of them, as a crash would
-/// ([`compact_until`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MergeStep {
-    /// The merged file and its summary staged and fsynced; no journal.
-    Staged,
-    /// The journal written: the commit point.
-    Journaled,
-    /// The inputs' summaries deleted.
-    SummariesRemoved,
-    /// The merged file renamed over the first input.
-    DataMoved,
-    /// The other inputs deleted.
-    InputsRemoved,
-    /// The merged file's summary moved into place; the journal still there.
-    SummaryMoved,
-}
-
-/// `Err(Stopped)` when `step` is where a test stops.
-fn stop_at(stop: Option<MergeStep>, step: MergeStep) -> Result<(), CompactError> {
-    match stop == Some(step) {
-        true => Err(CompactError::Stopped(step)),
-        false => Ok(()),
-    }
-}
-
-fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CompactError + '_ {
+pub(crate) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> CompactError + '_ {
     move |source| CompactError::Io {
         path: path.to_path_buf(),
         source,
@@ -141,164 +109,18 @@ pub struct Compacted {
     pub last_commits: usize,
     pub other_schema: usize,
     pub unreadable: usize,
+    /// A merge's inputs still beside their merged file (put back by hand: a merge that is
+    /// interrupted is finished first): never merged again, not deleted.
+    pub covered: usize,
     /// An interrupted merge was finished first.
     pub resumed: bool,
-}
-
-/// `LAKE/_accesslake/compact`: a merge's staged files and its journal.
-fn compact_dir(lake: &Path) -> PathBuf {
-    lake.join(META_DIR).join("compact")
-}
-
-/// The journal of the merge under way, at most one (merges are done one at a time).
-fn journal_path(lake: &Path) -> PathBuf {
-    compact_dir(lake).join("journal.json")
-}
-
-/// Takes the lock `compact` and `expire` take (one of them at a time works on a lake), waiting up
-/// to `wait` for its holder, then finishes an interrupted merge ([`recover`]); returns the lock
-/// and whether there was one.
-pub fn lock_and_recover(
-    lake: &Path,
-    wait: Duration,
-) -> Result<(PartitionLock, bool), CompactError> {
-    crate::lake_files::lake_dir(lake)?;
-    let path = lake.join(META_DIR).join("maintenance.lock");
-    let lock = PartitionLock::acquire(&path, wait).map_err(|e| match e {
-        LockError::Held { holder, waited, .. } => CompactError::Busy { holder, waited },
-        e => CompactError::Lock(e),
-    })?;
-    let resumed = recover(lake)?;
-    Ok((lock, resumed))
-}
-
-/// A merge, as its journal records it: lake-relative paths of its inputs, the first of which is
-/// also the merged file's place. Its staged files are named after those places
-/// ([`Lake::staged_name`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Journal {
-    /// The first input's path: the merged file is renamed over it.
-    target: String,
-    /// The other inputs, deleted once the merged file is in place.
-    merged: Vec<String>,
-}
-
-impl Journal {
-    fn staged(&self, lake: &Path) -> (PathBuf, PathBuf) {
-        let dir = compact_dir(lake);
-        let summary = Lake::summary_target(&self.target);
-        (
-            dir.join(Lake::staged_name(&self.target)),
-            dir.join(Lake::staged_name(&summary)),
-        )
-    }
-
-    fn load(path: &Path) -> Result<Option<Journal>, CompactError> {
-        let bytes = match fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_at(path)(source)),
-        };
-        let bad = |reason: String| CompactError::Journal {
-            path: path.to_path_buf(),
-            reason,
-        };
-        let j: Journal = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        let inside = |p: &String| {
-            crate::offsets::stays_inside(p) && p.ends_with(".parquet") && !p.starts_with(META_DIR)
-        };
-        if !std::iter::once(&j.target).chain(&j.merged).all(inside) {
-            return Err(bad("a path outside the lake's data files".into()));
-        }
-        if j.merged.is_empty() || j.merged.contains(&j.target) {
-            return Err(bad(
-                "not two inputs or more, or the first one among the others".into(),
-            ));
-        }
-        Ok(Some(j))
-    }
-
-    /// Does every step of the merge that is not done yet, each made durable before the next.
-    fn finish(&self, lake: &Path, stop: Option<MergeStep>) -> Result<(), CompactError> {
-        let abs = |rel: &String| lake.join(rel);
-        let summaries: Vec<PathBuf> = std::iter::once(&self.target)
-            .chain(&self.merged)
-            .map(|t| lake.join(Lake::summary_target(t)))
-            .collect();
-        // Summaries first: an input without one is read from its rows, never twice. Once the
-        // merged file's summary has left the staging directory (the last move), they are gone,
-        // and the first input's place holds the merged file's own.
-        let (data, summary) = self.staged(lake);
-        if summary.is_file() {
-            remove_all(&summaries)?;
-        }
-        stop_at(stop, MergeStep::SummariesRemoved)?;
-        move_if_staged(&data, &abs(&self.target))?;
-        stop_at(stop, MergeStep::DataMoved)?;
-        remove_all(&self.merged.iter().map(abs).collect::<Vec<_>>())?;
-        stop_at(stop, MergeStep::InputsRemoved)?;
-        move_if_staged(&summary, &lake.join(Lake::summary_target(&self.target)))?;
-        stop_at(stop, MergeStep::SummaryMoved)?;
-        let journal = journal_path(lake);
-        fs::remove_file(&journal).map_err(io_at(&journal))?;
-        sync_dir(&compact_dir(lake)).map_err(io_at(&compact_dir(lake)))
-    }
-}
-
-/// Renames a staged file to `to` (creating its directory) and makes it durable; nothing when it
-/// is no longer staged (moved by an earlier try).
-fn move_if_staged(staged: &Path, to: &Path) -> Result<(), CompactError> {
-    if !staged.is_file() {
-        return Ok(());
-    }
-    let dir = to.parent().unwrap_or(Path::new("."));
-    create_dir_synced(dir).map_err(io_at(dir))?;
-    fs::rename(staged, to).map_err(io_at(to))?;
-    sync_dir(dir).map_err(io_at(dir))?;
-    let from = staged.parent().unwrap_or(Path::new("."));
-    sync_dir(from).map_err(io_at(from))
-}
-
-/// Finishes an interrupted merge (its journal) and deletes staged files no journal names.
-/// Returns whether there was one to finish. The caller holds the maintenance lock.
-fn recover(lake: &Path) -> Result<bool, CompactError> {
-    let dir = compact_dir(lake);
-    let journal = Journal::load(&journal_path(lake))?;
-    if let Some(j) = &journal {
-        let inputs = j.merged.len() + 1;
-        tracing::info!(target = %j.target, inputs, "finishing an interrupted merge");
-        j.finish(lake, None)?;
-    }
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(journal.is_some()),
-        Err(source) => return Err(io_at(&dir)(source)),
-    };
-    let orphans: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-    remove_all(&orphans)?;
-    Ok(journal.is_some())
-}
-
-/// The journal of a merge interrupted (there for `settle` without a change): until a `compact`
-/// or `expire` finishes it, the rows of its inputs after the first may be read twice.
-pub fn unfinished(lake: &Path, settle: Duration) -> Option<PathBuf> {
-    let path = journal_path(lake);
-    let seen = |p: &Path| fs::read(p).ok();
-    let first = seen(&path)?;
-    let started = std::time::Instant::now();
-    while started.elapsed() < settle {
-        std::thread::sleep(Duration::from_millis(50).min(settle));
-        if seen(&path).as_ref() != Some(&first) {
-            return None;
-        }
-    }
-    Some(path)
 }
 
 /// One input of a merge.
 struct Input {
     path: PathBuf,
-    first: i64,
+    /// Its name's span of first offsets ([`DataName::span`]).
+    span: (i64, i64),
     rows: u64,
     bytes: u64,
 }
@@ -382,53 +204,66 @@ pub fn compact_until(
         to: Some(before),
     };
     let files = lake_files(lake)?;
-    let mut groups: BTreeMap<(i64, String, i32), Vec<(LakeFile, i64)>> = BTreeMap::new();
+    // A merge's inputs still beside its merged file (none once [`recover`] has run, unless put
+    // back by hand) are never merged again: their rows are in it.
+    let inputs_left = covered(&files);
+    out.covered = inputs_left.len();
+    let mut groups: BTreeMap<(i64, String, i32), Vec<(LakeFile, DataName)>> = BTreeMap::new();
     for f in files
         .into_iter()
-        .filter(|f| range.covers_hour(f.hour_start))
+        .filter(|f| range.covers_hour(f.hour_start) && !inputs_left.contains(&f.path))
     {
-        if let Some((source, partition, first)) = name_parts(&f.path) {
+        if let Some(name) = DataName::parse(&f.path) {
             groups
-                .entry((f.hour_start, source, partition))
+                .entry((f.hour_start, name.source.clone(), name.partition))
                 .or_default()
-                .push((f, first));
+                .push((f, name));
         }
     }
     let mut pending: BTreeMap<(String, i32), Option<HashSet<PathBuf>>> = BTreeMap::new();
     let mut hours = BTreeSet::new();
-    for ((hour, source, partition), files) in groups.into_iter().filter(|(_, f)| f.len() > 1) {
+    for ((hour, source, partition), mut files) in groups.into_iter().filter(|(_, f)| f.len() > 1) {
         let last = pending
             .entry((source.clone(), partition))
             .or_insert_with(|| last_commits(lake, &source, partition, dry_run));
         let Some(last) = last else { continue };
+        // In order of first offset, each file that can be merged, and `None` for one that
+        // cannot: merges never span it.
+        files.sort_by_key(|(_, name)| name.span());
         let mut inputs = Vec::new();
-        for (f, first) in files {
+        for (f, name) in files {
             if last.contains(&f.path) {
                 out.last_commits += 1;
+                inputs.push(None);
                 continue;
             }
-            match footer(&f.path) {
-                Ok((rows, bytes)) => inputs.push(Input {
+            inputs.push(match footer(&f.path) {
+                Ok((rows, bytes)) => Some(Input {
                     path: f.path,
-                    first,
+                    span: name.span(),
                     rows,
                     bytes,
                 }),
-                Err(true) => out.other_schema += 1,
-                Err(false) => out.unreadable += 1,
-            }
+                Err(other_schema) => {
+                    match other_schema {
+                        true => out.other_schema += 1,
+                        false => out.unreadable += 1,
+                    }
+                    None
+                }
+            });
         }
-        inputs.sort_by_key(|i| i.first);
         for bin in bins(inputs, max_rows) {
             if !dry_run {
                 let meta = FileMeta {
                     source: source.clone(),
                     partition,
-                    first_offset: bin[0].first,
-                    last_offset: bin[0].first,
+                    first_offset: bin[0].span.0,
+                    last_offset: bin[0].span.0,
                     window_start: hour.div_euclid(1_000_000),
                 };
-                match merge(lake, &bin, meta, stop)? {
+                let through = bin.iter().map(|i| i.span.1).max().unwrap_or(bin[0].span.1);
+                match merge(lake, &bin, meta, through, stop)? {
                     Some(bytes) => out.bytes_after += bytes,
                     None => {
                         out.unreadable += 1;
@@ -447,12 +282,18 @@ pub fn compact_until(
     Ok(out)
 }
 
-/// Consecutive runs of `inputs` of at most `max_rows` rows together, those of two files or more.
-fn bins(inputs: Vec<Input>, max_rows: usize) -> Vec<Vec<Input>> {
+/// Runs of consecutive `inputs` (in order of first offset, `None` for a file that cannot be
+/// merged, which no run spans) of at most `max_rows` rows together, those of two files or more.
+fn bins(inputs: Vec<Option<Input>>, max_rows: usize) -> Vec<Vec<Input>> {
     let mut out: Vec<Vec<Input>> = Vec::new();
     let mut cur: Vec<Input> = Vec::new();
     let mut rows = 0u64;
     for i in inputs {
+        let Some(i) = i else {
+            out.push(std::mem::take(&mut cur));
+            rows = 0;
+            continue;
+        };
         if !cur.is_empty() && rows + i.rows > max_rows as u64 {
             out.push(std::mem::take(&mut cur));
             rows = 0;
@@ -465,13 +306,14 @@ fn bins(inputs: Vec<Input>, max_rows: usize) -> Vec<Vec<Input>> {
     out
 }
 
-/// Merges `bin` (one partition's files of one hour, by first offset) into one file with its
-/// summary, through the journal; returns the merged file's bytes, or `None` when an input
+/// Merges `bin` (one partition's files of one hour, by first offset, the last one's span ending
+/// at `through`) into one file with its summary, through the journal; returns the merged file's bytes, or `None` when an input
 /// cannot be read in full (a damaged page): the bin is then left as it is, with a warning.
 fn merge(
     lake: &Path,
     bin: &[Input],
     mut meta: FileMeta,
+    through: i64,
     stop: Option<MergeStep>,
 ) -> Result<Option<u64>, CompactError> {
     let mut batches = Vec::new();
@@ -510,9 +352,19 @@ fn merge(
         let rel = p.strip_prefix(lake).unwrap_or(p);
         rel.to_string_lossy().into_owned()
     };
+    let target = rel(&bin[0].path);
+    let hour_dir = target.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let into = DataName::merged(
+        hour_dir,
+        &meta.source,
+        meta.partition,
+        meta.first_offset,
+        through,
+    );
     let journal = Journal {
-        target: rel(&bin[0].path),
         merged: bin[1..].iter().map(|i| rel(&i.path)).collect(),
+        into: Some(into),
+        target,
     };
     let dir = compact_dir(lake);
     create_dir_synced(&dir).map_err(io_at(&dir))?;
@@ -531,7 +383,7 @@ fn merge(
         .map_err(io_at(&journal_path(lake)))?;
     stop_at(stop, MergeStep::Journaled)?;
     journal.finish(lake, stop)?;
-    tracing::debug!(target = %journal.target, inputs = bin.len(), "merged");
+    tracing::debug!(into = %journal.dest(), inputs = bin.len(), "merged");
     Ok(Some(bytes))
 }
 
@@ -554,6 +406,10 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
     let mut left = Vec::new();
     for (n, what) in [
         (c.last_commits, "of their partition's last commit"),
+        (
+            c.covered,
+            "merged already, beside the file they were merged into (see `accesslake check`)",
+        ),
         (c.other_schema, "of another schema"),
         (
             c.unreadable,
@@ -599,43 +455,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_give_source_partition_and_first_offset() {
-        let p = |s: &str| name_parts(Path::new(s));
-        assert_eq!(
-            p("a/requests.parsed-p2-o17.parquet"),
-            Some(("requests.parsed".into(), 2, 17))
-        );
-        assert_eq!(p("x-p1-o2-p3-o4.parquet"), Some(("x-p1-o2".into(), 3, 4)));
-        assert_eq!(p("ingest-p-1-o2.parquet"), None);
-        assert_eq!(p("other.parquet"), None);
-        assert_eq!(p("x-p1-o2.summary"), None);
-    }
-
-    #[test]
-    fn bins_are_consecutive_bounded_and_of_two_files_or_more() {
-        let inputs = |rows: &[u64]| -> Vec<Input> {
+    fn bins_are_consecutive_bounded_of_two_files_or_more_and_never_span_a_file_left_alone() {
+        // `None` rows: a file left alone.
+        let inputs = |rows: &[Option<u64>]| -> Vec<Option<Input>> {
             rows.iter()
                 .enumerate()
-                .map(|(i, &r)| Input {
-                    path: PathBuf::from(i.to_string()),
-                    first: i as i64,
-                    rows: r,
-                    bytes: 0,
+                .map(|(i, r)| {
+                    r.map(|r| Input {
+                        path: PathBuf::from(i.to_string()),
+                        span: (i as i64, i as i64),
+                        rows: r,
+                        bytes: 0,
+                    })
                 })
                 .collect()
         };
         let firsts = |b: Vec<Vec<Input>>| -> Vec<Vec<i64>> {
             b.iter()
-                .map(|b| b.iter().map(|i| i.first).collect())
+                .map(|b| b.iter().map(|i| i.span.0).collect())
                 .collect()
         };
+        let all = |rows: &[u64]| inputs(&rows.iter().map(|r| Some(*r)).collect::<Vec<_>>());
         assert_eq!(
-            firsts(bins(inputs(&[5, 5, 5, 5]), 10)),
+            firsts(bins(all(&[5, 5, 5, 5]), 10)),
             vec![vec![0, 1], vec![2, 3]]
         );
-        assert_eq!(firsts(bins(inputs(&[5, 20, 5, 5]), 10)), vec![vec![2, 3]]);
-        assert_eq!(firsts(bins(inputs(&[3, 3, 3]), 100)), vec![vec![0, 1, 2]]);
-        assert_eq!(firsts(bins(inputs(&[1]), 100)), Vec::<Vec<i64>>::new());
-        assert_eq!(firsts(bins(inputs(&[]), 100)), Vec::<Vec<i64>>::new());
+        assert_eq!(firsts(bins(all(&[5, 20, 5, 5]), 10)), vec![vec![2, 3]]);
+        assert_eq!(firsts(bins(all(&[3, 3, 3]), 100)), vec![vec![0, 1, 2]]);
+        assert_eq!(firsts(bins(all(&[1]), 100)), Vec::<Vec<i64>>::new());
+        assert_eq!(firsts(bins(all(&[]), 100)), Vec::<Vec<i64>>::new());
+        let some = Some(3);
+        assert_eq!(
+            firsts(bins(
+                inputs(&[some, some, None, some, None, some, some, some]),
+                100
+            )),
+            vec![vec![0, 1], vec![5, 6, 7]]
+        );
+        assert_eq!(
+            firsts(bins(inputs(&[None, some, None, some]), 100)),
+            Vec::<Vec<i64>>::new()
+        );
     }
 }

@@ -102,15 +102,19 @@ pub struct Listing {
     /// when one was listed.
     pub in_range: Vec<(LakeFile, Option<PathBuf>)>,
     /// Listed summaries of the range's hours whose data file was not listed: the file's rows are
-    /// missing from the lake (sorted).
+    /// missing from the lake (sorted). Not those of a merge's inputs ([`covered`]).
     pub orphans: Vec<PathBuf>,
+    /// Data files of the range's hours that a merged file stands for ([`covered`]), not in `all`
+    /// or `in_range`: left by a merge that is under way or was interrupted (sorted).
+    pub covered: Vec<PathBuf>,
 }
 
 impl Listing {
     /// Lists `lake`'s data files and, when `summaries`, pairs those of `range` with their
     /// summaries. Summaries are listed first: a commit publishes a data file before its summary,
     /// so a summary listed without its data file listed after it was removed, not still being
-    /// published.
+    /// published. A merge's inputs ([`covered`]) are left out with their summaries, whether
+    /// their summary or data file went first.
     pub fn new(lake: &Path, range: &TimeRange, summaries: bool) -> Result<Listing, QueryError> {
         let mut listed: BTreeSet<PathBuf> = match summaries {
             true => summary_files(lake)?
@@ -120,9 +124,16 @@ impl Listing {
                 .collect(),
             false => BTreeSet::new(),
         };
-        let (all, foreign): (Vec<LakeFile>, Vec<LakeFile>) = lake_files(lake)?
+        let (mut all, foreign): (Vec<LakeFile>, Vec<LakeFile>) = lake_files(lake)?
             .into_iter()
             .partition(|f| name_parts(&f.path).is_some());
+        let inputs = covered(&all);
+        let covered_in_range = all
+            .iter()
+            .filter(|f| inputs.contains(&f.path) && range.overlaps_hour(f.hour_start))
+            .map(|f| f.path.clone())
+            .collect();
+        all.retain(|f| !inputs.contains(&f.path));
         let foreign = foreign
             .into_iter()
             .filter(|f| range.overlaps_hour(f.hour_start))
@@ -142,24 +153,148 @@ impl Listing {
                 (f.clone(), summary)
             })
             .collect();
+        // A summary whose data file is gone, of a name that a listed merged file stands for: the
+        // merge deleted its input after this listing read the summaries.
+        let data_of = |summary: &Path| -> Option<LakeFile> {
+            let rel = summary.strip_prefix(lake).ok()?.to_str()?;
+            let data = rel
+                .strip_prefix(crate::lake::META_DIR)?
+                .strip_prefix("/summary/")?
+                .strip_suffix(".summary")?;
+            Some(LakeFile {
+                hour_start: 0, // not looked at by `covered`
+                path: lake.join(format!("{data}.parquet")),
+            })
+        };
+        let orphans = listed
+            .into_iter()
+            .filter(|s| {
+                let Some(data) = data_of(s) else { return true };
+                let mut candidates: Vec<LakeFile> = all
+                    .iter()
+                    .filter(|f| f.path.parent() == data.path.parent())
+                    .cloned()
+                    .collect();
+                candidates.push(data.clone());
+                !covered(&candidates).contains(&data.path)
+            })
+            .collect();
         Ok(Listing {
             all,
             foreign,
             in_range,
-            orphans: listed.into_iter().collect(),
+            orphans,
+            covered: covered_in_range,
         })
     }
 }
 
-/// A data file's source, partition and first offset, from its name
-/// (`<source>-p<partition>-o<first>.parquet`, [`crate::lake::Lake::data_target`]); `None` for a
+/// A data file's name, parsed: `<source>-p<partition>-o<first>.parquet` as a writer names it
+/// ([`crate::lake::Lake::data_target`]), or `<source>-p<partition>-o<first>-o<through>.parquet`
+/// for a file `compact` merged ([`DataName::merged`]): it holds the rows of the partition's files
+/// of its hour whose first offsets lie from `first` through `through`, and once it is in place
+/// any such file still there is one of its inputs, not yet deleted ([`covered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataName {
+    pub source: String,
+    pub partition: i32,
+    /// The first offset of the file's rows.
+    pub first: i64,
+    /// For a merged file, its last input's own `through` (its first offset, for a file a writer
+    /// wrote); `None` for a file a writer wrote.
+    pub through: Option<i64>,
+}
+
+impl DataName {
+    /// The name of `path`; `None` for a name of another form: not a file this lake's writers or
+    /// `compact` wrote.
+    pub fn parse(path: &Path) -> Option<DataName> {
+        let stem = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
+        let plain = |stem: &str| -> Option<(String, i32, i64)> {
+            let (rest, first) = stem.rsplit_once("-o")?;
+            let (source, partition) = rest.rsplit_once("-p")?;
+            let partition: i32 = partition.parse().ok().filter(|p| *p >= 0)?;
+            Some((source.to_string(), partition, digits(first)?))
+        };
+        // A plain name's last `-p` is followed by digits only, so no plain name parses as a
+        // merged one too.
+        let (source, partition, first, through) = match plain(stem) {
+            Some((s, p, f)) => (s, p, f, None),
+            None => {
+                let (rest, through) = stem.rsplit_once("-o")?;
+                let (s, p, f) = plain(rest)?;
+                (s, p, f, Some(digits(through).filter(|t| *t >= f)?))
+            }
+        };
+        Some(DataName {
+            source,
+            partition,
+            first,
+            through,
+        })
+    }
+
+    /// The name of a file merged from a partition's files of `hour_dir` (lake-relative) whose
+    /// first offsets run from `first` through `through`.
+    pub fn merged(
+        hour_dir: &str,
+        source: &str,
+        partition: i32,
+        first: i64,
+        through: i64,
+    ) -> String {
+        format!("{hour_dir}/{source}-p{partition}-o{first}-o{through}.parquet")
+    }
+
+    /// The first offsets of the files this one stands for: `first` through `through` (`first`
+    /// alone for a file a writer wrote).
+    pub fn span(&self) -> (i64, i64) {
+        (self.first, self.through.unwrap_or(self.first))
+    }
+}
+
+/// A decimal offset: ASCII digits only (no sign, no `+`), as the writers print them.
+fn digits(s: &str) -> Option<i64> {
+    match !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        true => s.parse().ok(),
+        false => None,
+    }
+}
+
+/// A data file's source, partition and first offset, from its name ([`DataName`]); `None` for a
 /// name of another form: not a file this lake's writers wrote.
 pub fn name_parts(path: &Path) -> Option<(String, i32, i64)> {
-    let stem = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
-    let (rest, first) = stem.rsplit_once("-o")?;
-    let (source, partition) = rest.rsplit_once("-p")?;
-    let partition: i32 = partition.parse().ok().filter(|p| *p >= 0)?;
-    Some((source.to_string(), partition, first.parse().ok()?))
+    DataName::parse(path).map(|n| (n.source, n.partition, n.first))
+}
+
+/// The data files among `files` that a merged file of the same hour directory, source and
+/// partition stands for (their span lies within its own): a merge's inputs still there after the
+/// merged file took their place, because its deletions were interrupted or are under way. Every
+/// reader of this program skips them; `compact` and `expire` delete them.
+pub fn covered(files: &[LakeFile]) -> BTreeSet<PathBuf> {
+    type Group<'a> = Vec<((i64, i64), bool, &'a Path)>;
+    let mut groups: std::collections::BTreeMap<(&Path, String, i32), Group<'_>> =
+        std::collections::BTreeMap::new();
+    for f in files {
+        if let (Some(name), Some(dir)) = (DataName::parse(&f.path), f.path.parent()) {
+            let merged = name.through.is_some();
+            groups
+                .entry((dir, name.source.clone(), name.partition))
+                .or_default()
+                .push((name.span(), merged, &f.path));
+        }
+    }
+    let mut out = BTreeSet::new();
+    for group in groups.values().filter(|g| g.len() > 1) {
+        for &((first, through), _, merged) in group.iter().filter(|g| g.1) {
+            for &((f, t), _, path) in group {
+                if path != merged && first <= f && t <= through {
+                    out.insert(path.to_path_buf());
+                }
+            }
+        }
+    }
+    out
 }
 
 const PARTS: [&str; 4] = ["year=", "month=", "day=", "hour="];
@@ -203,4 +338,94 @@ fn walk(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_of_written_and_merged_files() {
+        let p = |s: &str| DataName::parse(Path::new(s));
+        let name = |source: &str, partition, first, through| DataName {
+            source: source.into(),
+            partition,
+            first,
+            through,
+        };
+        assert_eq!(
+            p("a/requests.parsed-p2-o17.parquet"),
+            Some(name("requests.parsed", 2, 17, None))
+        );
+        assert_eq!(
+            p("a/requests.parsed-p2-o17-o40.parquet"),
+            Some(name("requests.parsed", 2, 17, Some(40)))
+        );
+        // A source may hold `-p` and `-o` itself: a written name is read first.
+        assert_eq!(
+            p("x-p1-o2-p3-o4.parquet"),
+            Some(name("x-p1-o2", 3, 4, None))
+        );
+        assert_eq!(
+            p("x-o5-p3-o4-o9.parquet"),
+            Some(name("x-o5", 3, 4, Some(9)))
+        );
+        assert_eq!(p("x-p3-o4-o4.parquet"), Some(name("x", 3, 4, Some(4))));
+        for other in [
+            "ingest-p-1-o2.parquet",
+            "x-p3-o9-o4.parquet",
+            "x-p3-o4-o.parquet",
+            "x-p3-o+4.parquet",
+            "x-p3-o4-o4-o5.parquet",
+            "other.parquet",
+            "x-p1-o2.summary",
+        ] {
+            assert_eq!(p(other), None, "{other}");
+        }
+        let merged = DataName::merged("year=2020/month=01/day=01/hour=10", "s", 1, 5, 9);
+        assert_eq!(
+            merged,
+            "year=2020/month=01/day=01/hour=10/s-p1-o5-o9.parquet"
+        );
+        assert_eq!(p(&merged).unwrap().span(), (5, 9));
+        assert_eq!(p("s-p1-o5.parquet").unwrap().span(), (5, 5));
+    }
+
+    #[test]
+    fn a_merged_file_covers_the_files_of_its_hour_and_partition_in_its_span() {
+        let files: Vec<LakeFile> = [
+            "h1/s-p0-o10-o30.parquet",
+            "h1/s-p0-o10.parquet",
+            "h1/s-p0-o20.parquet",
+            "h1/s-p0-o30.parquet",
+            "h1/s-p0-o31.parquet",     // after the span
+            "h1/s-p0-o5.parquet",      // before it
+            "h1/s-p1-o20.parquet",     // another partition
+            "h1/t-p0-o20.parquet",     // another source
+            "h2/s-p0-o20.parquet",     // another hour
+            "h1/s-p0-o10-o20.parquet", // an earlier merge, merged again
+            "h1/other.parquet",
+        ]
+        .iter()
+        .map(|p| LakeFile {
+            hour_start: 0,
+            path: PathBuf::from(p),
+        })
+        .collect();
+        let covered: Vec<String> = covered(&files)
+            .into_iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            covered,
+            [
+                "h1/s-p0-o10-o20.parquet",
+                "h1/s-p0-o10.parquet",
+                "h1/s-p0-o20.parquet",
+                "h1/s-p0-o30.parquet"
+            ]
+        );
+        // Files a writer wrote cover nothing.
+        assert!(super::covered(&files[1..4]).is_empty());
+    }
 }

@@ -1,16 +1,17 @@
 //! `accesslake compact`: on a lake of 60-second windows, each source partition's files of an hour
-//! become one file (or several of at most `--max-rows`), named after their first input, each
-//! with its summary; every row reads back the same (`query` of all of them, in order), `report`
-//! answers the same, `check` finds nothing, and a second run changes nothing. A merge stopped
-//! after each of its steps is finished by the next `compact` or `expire`, and `check` and `query`
-//! say so meanwhile; `compact` beside a writer appending to the same hour loses and doubles no
-//! row; one `compact` or `expire` at a time.
+//! become one file (or several of at most `--max-rows`), named after the first offsets of their
+//! first and last inputs, each with its summary; every row reads back the same (`query` of all of
+//! them, in order), `report` answers the same, `check` finds nothing, and a second run changes
+//! nothing. A merge stopped after each of its steps is finished by the next `compact` or
+//! `expire`, `query` reads every row once meanwhile, and `check` and `query` say it was
+//! interrupted; `compact` beside a writer appending to the same hour loses and doubles no row;
+//! one `compact` or `expire` at a time.
 
 mod common;
 mod query_support;
 
 use accesslake::compact::{compact_until, CompactError, MergeStep};
-use accesslake::lake_files::{lake_files, summary_files};
+use accesslake::lake_files::{lake_files, summary_files, DataName};
 use query_support::{accesslake, copy, generated_log, query_csv, report_text_of, snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -84,8 +85,8 @@ fn by_hour_and_partition(lake: &Path) -> BTreeMap<(PathBuf, String), Vec<PathBuf
     let mut out: BTreeMap<(PathBuf, String), Vec<PathBuf>> = BTreeMap::new();
     for f in lake_files(lake).unwrap() {
         let rel = f.path.strip_prefix(lake).unwrap().to_path_buf();
-        let name = rel.file_name().unwrap().to_str().unwrap();
-        let partition = name.rsplit_once("-o").unwrap().0.to_string();
+        let name = DataName::parse(&rel).unwrap();
+        let partition = format!("{}-p{}", name.source, name.partition);
         out.entry((rel.parent().unwrap().to_path_buf(), partition))
             .or_default()
             .push(rel);
@@ -221,20 +222,23 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
         let kept: Vec<&PathBuf> = before.iter().filter(|f| last.contains(*f)).collect();
         let others: Vec<&PathBuf> = before.iter().filter(|f| !last.contains(*f)).collect();
         // Each hour's files of a partition, its last commit's aside, became one file named
-        // after the first of them (the lowest first offset), or stayed the one file they were.
-        let first = others
+        // after the first offsets of the first and last of them, or stayed the one file they
+        // were.
+        let firsts: Vec<i64> = others
             .iter()
-            .min_by_key(|f| {
-                f.to_str()
-                    .unwrap()
-                    .rsplit_once("-o")
-                    .unwrap()
-                    .1
-                    .trim_end_matches(".parquet")
-                    .parse::<i64>()
-                    .unwrap()
-            })
-            .map(|f| (*f).clone());
+            .map(|f| DataName::parse(f).unwrap().first)
+            .collect();
+        let first = match others.len() {
+            0 => None,
+            1 => Some(others[0].to_path_buf()),
+            _ => {
+                let name = DataName::parse(others[0]).unwrap();
+                let (lo, hi) = (firsts.iter().min().unwrap(), firsts.iter().max().unwrap());
+                let dir = others[0].parent().unwrap().to_str().unwrap();
+                let merged = DataName::merged(dir, &name.source, name.partition, *lo, *hi);
+                Some(PathBuf::from(merged))
+            }
+        };
         let mut want: Vec<PathBuf> = kept.into_iter().cloned().chain(first).collect();
         want.sort();
         assert_eq!(after, &want, "{key:?}");
@@ -257,15 +261,7 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
         let max = provenance.iter().map(|p| p.1).max().unwrap();
         assert_eq!(meta["accesslake.first_offset"], min.to_string(), "{f:?}");
         assert_eq!(meta["accesslake.last_offset"], max.to_string(), "{f:?}");
-        let name_offset = f
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .rsplit_once("-o")
-            .unwrap()
-            .1;
-        assert_eq!(name_offset, min.to_string(), "{f:?}");
+        assert_eq!(DataName::parse(f).unwrap().first, min, "{f:?}");
     }
 
     assert_eq!(rows(&lake), rows_before, "every row reads back the same");
@@ -437,6 +433,9 @@ fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
             assert!(journal.exists());
             assert!(!check.status.success());
             assert!(findings.contains("an interrupted merge"), "{findings}");
+            // The merged file's name says which files it holds: each row is read once, at
+            // every step.
+            assert_eq!(rows(&lake), before, "{step:?}");
             let q = run(&["query", "--lake", l, "SELECT count(*) FROM logs"]);
             assert!(q.status.success());
             let warned = String::from_utf8_lossy(&q.stderr);
@@ -473,6 +472,55 @@ fn a_merge_stopped_after_any_step_is_finished_by_the_next_compact_or_expire() {
         files_with_summaries(&lake);
         stdout_ok(&["check", "--lake", l]);
     }
+}
+
+#[test]
+fn inputs_put_back_beside_their_merged_file_are_skipped_and_never_merged_again() {
+    let (dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let before = rows(&lake);
+    let (key, group) = by_hour_and_partition(&lake)
+        .into_iter()
+        .find(|(_, files)| files.len() > 2)
+        .expect("an hour of several files");
+    let aside = dir.path().join("aside");
+    std::fs::create_dir(&aside).unwrap();
+    for f in &group {
+        std::fs::copy(lake.join(f), aside.join(f.file_name().unwrap())).unwrap();
+    }
+    stdout_ok(&["compact", "--lake", l]);
+    let merged = &by_hour_and_partition(&lake)[&key];
+    assert_eq!(merged.len(), 1, "{merged:?}");
+    // A restore from backup puts the inputs back beside the file they were merged into.
+    for f in &group {
+        std::fs::copy(aside.join(f.file_name().unwrap()), lake.join(f)).unwrap();
+    }
+    let unchanged = files_of(&lake);
+    assert_eq!(rows(&lake), before, "this program's readers skip them");
+    let check = run(&["check", "--lake", l]);
+    assert!(!check.status.success());
+    let findings = String::from_utf8_lossy(&check.stdout);
+    assert_eq!(
+        findings.matches("merged already").count(),
+        group.len(),
+        "{findings}"
+    );
+    let said = stdout_ok(&["compact", "--lake", l]);
+    assert!(
+        said.contains(&format!("files left alone: {} merged already", group.len())),
+        "{said}"
+    );
+    assert_eq!(
+        files_of(&lake),
+        unchanged,
+        "nothing merged again or deleted"
+    );
+    // Deleted as the finding says, the lake is whole.
+    for f in &group {
+        std::fs::remove_file(lake.join(f)).unwrap();
+    }
+    stdout_ok(&["check", "--lake", l]);
+    assert_eq!(rows(&lake), before);
 }
 
 #[test]
