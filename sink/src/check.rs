@@ -13,7 +13,7 @@
 //! - a Parquet file the lake's writers did not write: a name of another form, or other columns;
 //! - committed files not in place yet (a commit interrupted after its commit point);
 //! - a merge of `compact` interrupted after its commit point (see [`crate::compact`]), and a
-//!   merge's input beside its merged file with no merge under way;
+//!   merge's input (a data or dead-letter file) beside its merged file with no merge under way;
 //! - a partition's resume state that `ingest` and `run` would refuse (see [`crate::offsets`]),
 //!   or that is missing while the partition has data files;
 //! - a dead-letter file that cannot be read, or with lines that are not a dead letter's JSON (cut
@@ -72,7 +72,7 @@ pub struct Checked {
 /// those hours, in full, and says what is wrong with them.
 pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
     let listing = Listing::new(lake, &range, true)?;
-    let covered = listing.covered.clone();
+    let mut covered = listing.covered.clone();
     let partitions: std::collections::BTreeSet<(String, i32)> = listing
         .all
         .iter()
@@ -113,7 +113,10 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         });
     }
     out.states = states(lake, &mut out.findings);
-    let dead = crate::lake_files::dead_letter_files(lake)?;
+    let crate::lake_files::DeadLetters {
+        files: dead,
+        covered: dead_covered,
+    } = crate::lake_files::dead_letters(lake)?;
     out.dead_letter_files = dead.len();
     let read = crate::summary_use::on_threads(&dead, 1, |p| crate::dead_letter::tally_file(p));
     for (path, read) in dead.into_iter().zip(read) {
@@ -158,6 +161,7 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
             ),
         });
     }
+    covered.extend(dead_covered);
     match crate::compact::unfinished(lake, settle) {
         Some(u) => out.findings.push(Finding {
             path: u.journal,
@@ -177,13 +181,20 @@ pub fn check(lake: &Path, range: TimeRange) -> Result<Checked, QueryError> {
         }),
         None => {
             for path in covered {
+                let twice = match path.extension().is_some_and(|x| x == "jsonl") {
+                    true => "`report` and `check` skip its dead letters; delete it",
+                    false => {
+                        "`query` and `report` skip it, but DuckDB's own \
+                              read_parquet('LAKE/**/*.parquet') reads its rows twice; delete it"
+                    }
+                };
                 out.findings.push(Finding {
                     path,
-                    problem: "merged already into a file beside it (named after this file's \
-                              partition and a span of first offsets that holds its own), with no \
-                              merge under way: `query` and `report` skip it, but DuckDB's own \
-                              read_parquet('LAKE/**/*.parquet') reads its rows twice; delete it"
-                        .into(),
+                    problem: format!(
+                        "merged already into a file beside it (named after this file's partition \
+                         and a span of first offsets that holds its own), with no merge under \
+                         way: {twice}"
+                    ),
                 });
             }
         }

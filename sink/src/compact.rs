@@ -14,13 +14,14 @@
 //! [`crate::pipeline::settle_last_commit`]), files of another schema and files that cannot be
 //! read (a merge's inputs never span one of them, so that the span names its inputs exactly).
 //!
-//! Each merge is one transaction with its own commit point, a journal
-//! ([`crate::compact_journal`]).
+//! Each source partition's dead-letter files are merged too, by the same rules
+//! ([`crate::compact_dead_letters`]). Each merge is one transaction with its own commit point, a
+//! journal ([`crate::compact_journal`]).
 //!
 //! One `compact` or `expire` at a time works on a lake: both take `_accesslake/maintenance.lock`.
 //! Writers may run meanwhile: they only add files, under new names.
 
-use crate::compact_journal::{compact_dir, journal_path, stop_at, Journal};
+use crate::compact_journal::{compact_dir, journal_path, Journal};
 pub use crate::compact_journal::{lock_and_recover, unfinished, MergeStep, Unfinished};
 use crate::config::CompactConfig;
 use crate::expire::ExpireError;
@@ -109,6 +110,11 @@ pub struct Compacted {
     pub last_commits: usize,
     pub other_schema: usize,
     pub unreadable: usize,
+    /// Dead-letter files merged, the files they became, and their bytes
+    /// ([`crate::compact_dead_letters`]).
+    pub dead_letter_inputs: usize,
+    pub dead_letter_outputs: usize,
+    pub dead_letter_bytes: u64,
     /// A merge's inputs still beside their merged file (put back by hand: a merge that is
     /// interrupted is finished first): never merged again, not deleted.
     pub covered: usize,
@@ -142,7 +148,7 @@ fn footer(path: &Path) -> Result<(u64, u64), bool> {
 /// The files of a partition's last commit, absolute, unless no writer holds it and they are all
 /// in place ([`crate::pipeline::settle_last_commit`]); the files of a partition whose state cannot
 /// be read are all left alone (`None` for it).
-fn last_commits(
+pub(crate) fn last_commits(
     lake: &Path,
     source: &str,
     partition: i32,
@@ -253,7 +259,7 @@ pub fn compact_until(
                 }
             });
         }
-        for bin in bins(inputs, max_rows) {
+        for bin in bins(inputs, max_rows as u64, |i| i.rows) {
             if !dry_run {
                 let meta = FileMeta {
                     source: source.clone(),
@@ -279,26 +285,36 @@ pub fn compact_until(
         }
     }
     out.hours = hours.len();
+    crate::compact_dead_letters::merge_dead_letters(
+        lake,
+        before,
+        dry_run,
+        stop,
+        &mut pending,
+        &mut out,
+    )?;
     Ok(out)
 }
 
 /// Runs of consecutive `inputs` (in order of first offset, `None` for a file that cannot be
-/// merged, which no run spans) of at most `max_rows` rows together, those of two files or more.
-fn bins(inputs: Vec<Option<Input>>, max_rows: usize) -> Vec<Vec<Input>> {
-    let mut out: Vec<Vec<Input>> = Vec::new();
-    let mut cur: Vec<Input> = Vec::new();
-    let mut rows = 0u64;
+/// merged, which no run spans) weighing at most `max` together (a file over it stays alone),
+/// those of two files or more.
+pub(crate) fn bins<T>(inputs: Vec<Option<T>>, max: u64, weight: impl Fn(&T) -> u64) -> Vec<Vec<T>> {
+    let mut out: Vec<Vec<T>> = Vec::new();
+    let mut cur: Vec<T> = Vec::new();
+    let mut total = 0u64;
     for i in inputs {
         let Some(i) = i else {
             out.push(std::mem::take(&mut cur));
-            rows = 0;
+            total = 0;
             continue;
         };
-        if !cur.is_empty() && rows + i.rows > max_rows as u64 {
+        let w = weight(&i);
+        if !cur.is_empty() && total.saturating_add(w) > max {
             out.push(std::mem::take(&mut cur));
-            rows = 0;
+            total = 0;
         }
-        rows += i.rows;
+        total = total.saturating_add(w);
         cur.push(i);
     }
     out.push(cur);
@@ -368,7 +384,7 @@ fn merge(
     };
     let dir = compact_dir(lake);
     create_dir_synced(&dir).map_err(io_at(&dir))?;
-    let (data_path, summary_path) = journal.staged(lake);
+    let (data_path, summary_path) = (journal.staged(lake), journal.staged_summary(lake));
     let (data, summary) =
         crate::summary::write_file_and_summary(&data_path, &summary_path, &batches, &meta)?;
     drop(batches);
@@ -376,13 +392,7 @@ fn merge(
     data.sync_all().map_err(io_at(&data_path))?;
     summary.sync_all().map_err(io_at(&summary_path))?;
     sync_dir(&dir).map_err(io_at(&dir))?;
-    stop_at(stop, MergeStep::Staged)?;
-    // The commit point: the journal, durable.
-    let text = serde_json::to_vec_pretty(&journal).expect("a journal serialises");
-    crate::offsets::replace_synced(&journal_path(lake), &text)
-        .map_err(io_at(&journal_path(lake)))?;
-    stop_at(stop, MergeStep::Journaled)?;
-    journal.finish(lake, stop)?;
+    journal.commit(lake, stop)?;
     tracing::debug!(into = %journal.dest(), inputs = bin.len(), "merged");
     Ok(Some(bytes))
 }
@@ -421,7 +431,7 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
         }
     }
     let line = format!(
-        "{} {} hour(s) ended by {}: {} data file(s) into {} ({} rows; {} bytes{}){}{}",
+        "{} {} hour(s) ended by {}: {} data file(s) into {} ({} rows; {} bytes{}){}{}{}",
         if cfg.dry_run {
             "would compact"
         } else {
@@ -436,6 +446,13 @@ pub fn run(cfg: &CompactConfig) -> Result<(), CompactError> {
         match cfg.dry_run {
             true => String::new(),
             false => format!(" → {} bytes", c.bytes_after),
+        },
+        match c.dead_letter_inputs {
+            0 => String::new(),
+            n => format!(
+                "; {n} dead-letter file(s) into {} ({} bytes)",
+                c.dead_letter_outputs, c.dead_letter_bytes
+            ),
         },
         match left.is_empty() {
             true => String::new(),
@@ -475,25 +492,26 @@ mod tests {
                 .map(|b| b.iter().map(|i| i.span.0).collect())
                 .collect()
         };
+        let bins_of = |i, max: u64| bins(i, max, |i: &Input| i.rows);
         let all = |rows: &[u64]| inputs(&rows.iter().map(|r| Some(*r)).collect::<Vec<_>>());
         assert_eq!(
-            firsts(bins(all(&[5, 5, 5, 5]), 10)),
+            firsts(bins_of(all(&[5, 5, 5, 5]), 10)),
             vec![vec![0, 1], vec![2, 3]]
         );
-        assert_eq!(firsts(bins(all(&[5, 20, 5, 5]), 10)), vec![vec![2, 3]]);
-        assert_eq!(firsts(bins(all(&[3, 3, 3]), 100)), vec![vec![0, 1, 2]]);
-        assert_eq!(firsts(bins(all(&[1]), 100)), Vec::<Vec<i64>>::new());
-        assert_eq!(firsts(bins(all(&[]), 100)), Vec::<Vec<i64>>::new());
+        assert_eq!(firsts(bins_of(all(&[5, 20, 5, 5]), 10)), vec![vec![2, 3]]);
+        assert_eq!(firsts(bins_of(all(&[3, 3, 3]), 100)), vec![vec![0, 1, 2]]);
+        assert_eq!(firsts(bins_of(all(&[1]), 100)), Vec::<Vec<i64>>::new());
+        assert_eq!(firsts(bins_of(all(&[]), 100)), Vec::<Vec<i64>>::new());
         let some = Some(3);
         assert_eq!(
-            firsts(bins(
+            firsts(bins_of(
                 inputs(&[some, some, None, some, None, some, some, some]),
                 100
             )),
             vec![vec![0, 1], vec![5, 6, 7]]
         );
         assert_eq!(
-            firsts(bins(inputs(&[None, some, None, some]), 100)),
+            firsts(bins_of(inputs(&[None, some, None, some]), 100)),
             Vec::<Vec<i64>>::new()
         );
     }

@@ -75,6 +75,9 @@ pub fn lock_and_recover(
     Ok((lock, resumed))
 }
 
+/// Where dead-letter files are, lake-relative (as [`Lake::rejected_target`] names them).
+const DEAD_LETTERS: &str = "_accesslake/rejected/";
+
 /// A merge, as its journal records it: lake-relative paths of its inputs and of the merged file.
 /// Its staged files are named after the merged file's place ([`Lake::staged_name`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,13 +105,19 @@ impl Journal {
         first.into_iter().chain(&self.merged)
     }
 
-    pub(crate) fn staged(&self, lake: &Path) -> (PathBuf, PathBuf) {
-        let dir = compact_dir(lake);
-        let summary = Lake::summary_target(self.dest());
-        (
-            dir.join(Lake::staged_name(self.dest())),
-            dir.join(Lake::staged_name(&summary)),
-        )
+    /// Whether it merges dead-letter files (which have no summaries), not data files.
+    fn dead_letters(&self) -> bool {
+        self.target.starts_with(DEAD_LETTERS)
+    }
+
+    /// The merged file, staged.
+    pub(crate) fn staged(&self, lake: &Path) -> PathBuf {
+        compact_dir(lake).join(Lake::staged_name(self.dest()))
+    }
+
+    /// The merged data file's summary, staged.
+    pub(crate) fn staged_summary(&self, lake: &Path) -> PathBuf {
+        compact_dir(lake).join(Lake::staged_name(&Lake::summary_target(self.dest())))
     }
 
     fn load(path: &Path) -> Result<Option<Journal>, CompactError> {
@@ -122,15 +131,23 @@ impl Journal {
             reason,
         };
         let j: Journal = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+        // All data files, or all dead-letter files.
+        let dead_letters = j.dead_letters();
         let inside = |p: &String| {
-            crate::offsets::stays_inside(p) && p.ends_with(".parquet") && !p.starts_with(META_DIR)
+            crate::offsets::stays_inside(p)
+                && match dead_letters {
+                    true => p.ends_with(".jsonl") && p.starts_with(DEAD_LETTERS),
+                    false => p.ends_with(".parquet") && !p.starts_with(META_DIR),
+                }
         };
         if !std::iter::once(&j.target)
             .chain(&j.merged)
             .chain(&j.into)
             .all(inside)
         {
-            return Err(bad("a path outside the lake's data files".into()));
+            return Err(bad(
+                "a path outside the lake's data files (or its dead-letter files)".into(),
+            ));
         }
         if j.merged.is_empty() || j.merged.contains(&j.target) {
             return Err(bad(
@@ -146,6 +163,20 @@ impl Journal {
         Ok(Some(j))
     }
 
+    /// Commits a merge whose file (and summary) are staged and fsynced: writes the journal, made
+    /// durable (the commit point), then [`Journal::finish`]es it.
+    pub(crate) fn commit(&self, lake: &Path, stop: Option<MergeStep>) -> Result<(), CompactError> {
+        stop_at(stop, MergeStep::Staged)?;
+        let text = serde_json::to_vec_pretty(self).map_err(|e| CompactError::Journal {
+            path: journal_path(lake),
+            reason: e.to_string(),
+        })?;
+        crate::offsets::replace_synced(&journal_path(lake), &text)
+            .map_err(io_at(&journal_path(lake)))?;
+        stop_at(stop, MergeStep::Journaled)?;
+        self.finish(lake, stop)
+    }
+
     /// Does every step of the merge that is not done yet, each made durable before the next.
     pub(crate) fn finish(&self, lake: &Path, stop: Option<MergeStep>) -> Result<(), CompactError> {
         let abs = |rel: &String| lake.join(rel);
@@ -156,8 +187,11 @@ impl Journal {
         // Summaries first: an input without one is read from its rows. Once the merged file's
         // summary has left the staging directory (the last move), they are gone (and for an
         // earlier version's journal, the first input's place holds the merged file's own).
-        let (data, summary) = self.staged(lake);
-        if summary.is_file() {
+        let (data, summary) = (
+            self.staged(lake),
+            (!self.dead_letters()).then(|| self.staged_summary(lake)),
+        );
+        if summary.as_deref().is_some_and(Path::is_file) {
             remove_all(&summaries)?;
         }
         stop_at(stop, MergeStep::SummariesRemoved)?;
@@ -165,7 +199,9 @@ impl Journal {
         stop_at(stop, MergeStep::DataMoved)?;
         remove_all(&self.removed().map(abs).collect::<Vec<_>>())?;
         stop_at(stop, MergeStep::InputsRemoved)?;
-        move_if_staged(&summary, &lake.join(Lake::summary_target(self.dest())))?;
+        if let Some(summary) = &summary {
+            move_if_staged(summary, &lake.join(Lake::summary_target(self.dest())))?;
+        }
         stop_at(stop, MergeStep::SummaryMoved)?;
         let journal = journal_path(lake);
         fs::remove_file(&journal).map_err(io_at(&journal))?;

@@ -57,7 +57,7 @@ pub enum Command {
     /// the dead letters committed before it.
     Expire(ExpireConfig),
     /// Merge the small data files of each finished hour, per source partition, into few large
-    /// ones (with their summaries).
+    /// ones (with their summaries), and each partition's dead-letter files.
     Compact(CompactConfig),
 }
 
@@ -335,8 +335,9 @@ pub struct CompactConfig {
     #[arg(long, env = "ACCESSLAKE_LAKE")]
     pub lake: PathBuf,
     /// Merge the files of every hour that ends at or before this time (by default an hour ago,
-    /// so an hour is merged once it has been over for an hour): RFC 3339 (any offset),
-    /// `YYYY-MM-DD HH:MM[:SS]` (UTC) or `YYYY-MM-DD`. A time in the future is refused.
+    /// so an hour is merged once it has been over for an hour), and the dead-letter files last
+    /// modified before it: RFC 3339 (any offset), `YYYY-MM-DD HH:MM[:SS]` (UTC) or `YYYY-MM-DD`.
+    /// A time in the future is refused.
     #[arg(long)]
     pub before: Option<String>,
     /// Rows per merged file at most: a source partition's files of an hour become as few files

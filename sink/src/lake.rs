@@ -352,6 +352,17 @@ impl Lake {
         format!("{META_DIR}/rejected/{source}/p{partition}-o{first}.jsonl")
     }
 
+    /// Lake-relative path of a dead-letter file `compact` merged from a partition's files of
+    /// first offsets `first` through `through` ([`crate::lake_files::DataName::parse_dead_letters`]).
+    pub fn rejected_merged_target(
+        source: &str,
+        partition: i32,
+        first: i64,
+        through: i64,
+    ) -> String {
+        format!("{META_DIR}/rejected/{source}/p{partition}-o{first}-o{through}.jsonl")
+    }
+
     /// The staged name of a target: `.<file name>.tmp`.
     pub fn staged_name(target: &str) -> String {
         let name = target.rsplit('/').next().unwrap_or(target);

@@ -5,7 +5,7 @@
 //! match; `_accesslake/` holds no `year=` directory at the top.
 
 use crate::query::{QueryError, TimeRange};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -57,8 +57,25 @@ pub fn summary_files(lake: &Path) -> Result<Vec<LakeFile>, QueryError> {
 }
 
 /// The lake's committed dead-letter files (`_accesslake/rejected/<source>/*.jsonl`, not a
-/// writer's staged `.name.tmp`), sorted; none when the lake has no dead-letter directory.
+/// writer's staged `.name.tmp`), sorted, but for those a merged one stands for
+/// ([`dead_letters`]); none when the lake has no dead-letter directory.
 pub fn dead_letter_files(lake: &Path) -> Result<Vec<PathBuf>, QueryError> {
+    dead_letters(lake).map(|d| d.files)
+}
+
+/// A lake's committed dead-letter files.
+#[derive(Debug, Default)]
+pub struct DeadLetters {
+    /// Those to read, sorted.
+    pub files: Vec<PathBuf>,
+    /// Those a merged file of the same source and partition stands for (its name's span of
+    /// first offsets holds theirs, as for data files: [`covered`]): a merge's inputs not deleted
+    /// yet, skipped by every reader (sorted).
+    pub covered: Vec<PathBuf>,
+}
+
+/// Lists the lake's committed dead-letter files, and which of them a merged one stands for.
+pub fn dead_letters(lake: &Path) -> Result<DeadLetters, QueryError> {
     let list = |dir: &Path| -> Result<Vec<std::fs::DirEntry>, QueryError> {
         match std::fs::read_dir(dir) {
             Ok(entries) => entries.collect::<io::Result<_>>(),
@@ -70,7 +87,7 @@ pub fn dead_letter_files(lake: &Path) -> Result<Vec<PathBuf>, QueryError> {
             source,
         })
     };
-    let mut out = Vec::new();
+    let mut all = Vec::new();
     for source in list(&crate::lake::Lake::rejected_dir(lake))? {
         if !source.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
@@ -82,12 +99,21 @@ pub fn dead_letter_files(lake: &Path) -> Result<Vec<PathBuf>, QueryError> {
                 && !name.starts_with('.')
                 && file.file_type().is_ok_and(|t| t.is_file())
             {
-                out.push(file.path());
+                all.push(file.path());
             }
         }
     }
-    out.sort();
-    Ok(out)
+    let covered = covered_in_groups(all.iter().filter_map(|path| {
+        let name = DataName::parse_dead_letters(path)?;
+        let key = (path.parent()?.to_path_buf(), name.partition);
+        Some((key, name.span(), name.through.is_some(), path.clone()))
+    }));
+    all.retain(|p| !covered.contains(p));
+    all.sort();
+    Ok(DeadLetters {
+        files: all,
+        covered: covered.into_iter().collect(),
+    })
 }
 
 /// A lake's committed data files, those of a time range paired with their summaries.
@@ -209,7 +235,10 @@ impl DataName {
     /// The name of `path`; `None` for a name of another form: not a file this lake's writers or
     /// `compact` wrote.
     pub fn parse(path: &Path) -> Option<DataName> {
-        let stem = path.file_name()?.to_str()?.strip_suffix(".parquet")?;
+        Self::parse_stem(path.file_name()?.to_str()?.strip_suffix(".parquet")?)
+    }
+
+    fn parse_stem(stem: &str) -> Option<DataName> {
         let plain = |stem: &str| -> Option<(String, i32, i64)> {
             let (rest, first) = stem.rsplit_once("-o")?;
             let (source, partition) = rest.rsplit_once("-p")?;
@@ -231,6 +260,20 @@ impl DataName {
             partition,
             first,
             through,
+        })
+    }
+
+    /// The partition and first offsets of a dead-letter file's name
+    /// (`p<partition>-o<first>.jsonl`, [`crate::lake::Lake::rejected_target`], or
+    /// `p<partition>-o<first>-o<through>.jsonl` for one `compact` merged; the source is its
+    /// directory's name), as a [`DataName`] with an empty source.
+    pub fn parse_dead_letters(path: &Path) -> Option<DataName> {
+        let stem = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+        // `p<partition>-o<first>…` is a data file's name with an empty source.
+        stem.starts_with('p').then_some(())?;
+        Self::parse_stem(&format!("-{stem}")).map(|n| DataName {
+            source: String::new(),
+            ..n
         })
     }
 
@@ -272,24 +315,33 @@ pub fn name_parts(path: &Path) -> Option<(String, i32, i64)> {
 /// merged file took their place, because its deletions were interrupted or are under way. Every
 /// reader of this program skips them; `compact` and `expire` delete them.
 pub fn covered(files: &[LakeFile]) -> BTreeSet<PathBuf> {
-    type Group<'a> = Vec<((i64, i64), bool, &'a Path)>;
-    let mut groups: std::collections::BTreeMap<(&Path, String, i32), Group<'_>> =
-        std::collections::BTreeMap::new();
-    for f in files {
-        if let (Some(name), Some(dir)) = (DataName::parse(&f.path), f.path.parent()) {
-            let merged = name.through.is_some();
-            groups
-                .entry((dir, name.source.clone(), name.partition))
-                .or_default()
-                .push((name.span(), merged, &f.path));
-        }
+    covered_in_groups(files.iter().filter_map(|f| {
+        let name = DataName::parse(&f.path)?;
+        let key = (
+            f.path.parent()?.to_path_buf(),
+            name.source.clone(),
+            name.partition,
+        );
+        Some((key, name.span(), name.through.is_some(), f.path.clone()))
+    }))
+}
+
+/// The paths among `entries` (a group, a span of first offsets, whether a merge made it, the
+/// path) whose span lies within that of a merged entry of their group, other than itself.
+fn covered_in_groups<K: Ord>(
+    entries: impl Iterator<Item = (K, (i64, i64), bool, PathBuf)>,
+) -> BTreeSet<PathBuf> {
+    type Entry = ((i64, i64), bool, PathBuf);
+    let mut groups: BTreeMap<K, Vec<Entry>> = BTreeMap::new();
+    for (key, span, merged, path) in entries {
+        groups.entry(key).or_default().push((span, merged, path));
     }
     let mut out = BTreeSet::new();
     for group in groups.values().filter(|g| g.len() > 1) {
-        for &((first, through), _, merged) in group.iter().filter(|g| g.1) {
-            for &((f, t), _, path) in group {
+        for ((first, through), _, merged) in group.iter().filter(|g| g.1) {
+            for ((f, t), _, path) in group {
                 if path != merged && first <= f && t <= through {
-                    out.insert(path.to_path_buf());
+                    out.insert(path.clone());
                 }
             }
         }
@@ -381,6 +433,19 @@ mod tests {
             "x-p1-o2.summary",
         ] {
             assert_eq!(p(other), None, "{other}");
+        }
+        let d =
+            |s: &str| DataName::parse_dead_letters(Path::new(s)).map(|n| (n.partition, n.span()));
+        assert_eq!(d("r/ingest/p7-o12.jsonl"), Some((7, (12, 12))));
+        assert_eq!(d("r/ingest/p7-o12-o40.jsonl"), Some((7, (12, 40))));
+        for other in [
+            "p7-o12.json",
+            "q7-o12.jsonl",
+            "p-7-o12.jsonl",
+            "p7-o40-o12.jsonl",
+            ".p7-o1.jsonl.tmp",
+        ] {
+            assert_eq!(d(other), None, "{other}");
         }
         let merged = DataName::merged("year=2020/month=01/day=01/hour=10", "s", 1, 5, 9);
         assert_eq!(

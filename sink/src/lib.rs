@@ -32,6 +32,7 @@ pub mod chunk;
 pub mod client_log;
 pub mod commit;
 pub mod compact;
+pub mod compact_dead_letters;
 pub mod compact_journal;
 pub mod config;
 pub mod config_kafka;
