@@ -12,7 +12,7 @@ mod query_support;
 
 use accesslake::compact::{compact_until, CompactError, MergeStep};
 use accesslake::lake_files::{dead_letter_files, DataName};
-use query_support::{accesslake, copy, report_text_of, snapshot};
+use query_support::{accesslake, copy, report_text_of, snapshot_but_lock};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -109,14 +109,6 @@ fn files_by_partition(lake: &Path) -> BTreeMap<i32, Vec<PathBuf>> {
     out
 }
 
-/// Every file under the lake with its size and mtime, the maintenance lock (rewritten by each
-/// holder) left out.
-fn files_of(lake: &Path) -> Vec<(PathBuf, u64, SystemTime)> {
-    let mut s = snapshot(lake);
-    s.retain(|(p, _, _)| !p.ends_with("maintenance.lock"));
-    s
-}
-
 fn modified(p: &Path) -> SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
 }
@@ -181,10 +173,14 @@ fn each_partitions_dead_letter_files_become_one_with_the_same_dead_letters() {
             .is_none(),
         "nothing left staged"
     );
-    let merged = files_of(&lake);
+    let merged = snapshot_but_lock(&lake);
     let again = stdout_ok(&["compact", "--lake", l, "--before", &now]);
     assert!(!again.contains("dead-letter"), "{again}");
-    assert_eq!(files_of(&lake), merged, "a second run changes nothing");
+    assert_eq!(
+        snapshot_but_lock(&lake),
+        merged,
+        "a second run changes nothing"
+    );
 }
 
 #[test]
@@ -242,11 +238,11 @@ fn a_dead_letter_file_put_back_beside_its_merged_file_is_skipped_and_never_merge
         findings.contains("merged already") && findings.contains("skip its dead letters"),
         "{findings}"
     );
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     let said = stdout_ok(&["compact", "--lake", l, "--before", &now]);
     assert!(said.contains("1 merged already"), "{said}");
     assert_eq!(
-        files_of(&lake),
+        snapshot_but_lock(&lake),
         unchanged,
         "nothing merged again or deleted"
     );

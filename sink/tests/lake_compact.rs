@@ -12,7 +12,9 @@ mod query_support;
 
 use accesslake::compact::{compact_until, CompactError, MergeStep};
 use accesslake::lake_files::{lake_files, summary_files, DataName};
-use query_support::{accesslake, copy, generated_log, query_csv, report_text_of, snapshot};
+use query_support::{
+    accesslake, copy, generated_log, query_csv, report_text_of, snapshot_but_lock,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -133,14 +135,6 @@ fn file_meta(path: &Path) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every file under the lake with its size and mtime, the maintenance lock (rewritten by each
-/// holder) left out.
-fn files_of(lake: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
-    let mut s = snapshot(lake);
-    s.retain(|(p, _, _)| !p.ends_with("maintenance.lock"));
-    s
-}
-
 /// The lake's data files, checked to be exactly the files with a summary.
 fn files_with_summaries(lake: &Path) -> BTreeSet<PathBuf> {
     let data: BTreeSet<PathBuf> = lake_files(lake)
@@ -199,10 +193,14 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     )
     .unwrap();
 
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     let dry = stdout_ok(&["compact", "--lake", l, "--dry-run"]);
     assert!(dry.starts_with("would compact "), "{dry}");
-    assert_eq!(files_of(&lake), unchanged, "a dry run changes nothing");
+    assert_eq!(
+        snapshot_but_lock(&lake),
+        unchanged,
+        "a dry run changes nothing"
+    );
 
     let said = stdout_ok(&["compact", "--lake", l]);
     assert!(
@@ -279,10 +277,14 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     // hour and partition is left, and the rows are the same.
     drop(held);
     // A dry run counts them as merged, and writes nothing: not the state, not the lock file.
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     let dry = stdout_ok(&["compact", "--lake", l, "--dry-run"]);
     assert!(!dry.contains("files left alone"), "{dry}");
-    assert_eq!(files_of(&lake), unchanged, "a dry run changes nothing");
+    assert_eq!(
+        snapshot_but_lock(&lake),
+        unchanged,
+        "a dry run changes nothing"
+    );
     let said = stdout_ok(&["compact", "--lake", l]);
     assert!(!said.contains("files left alone"), "{said}");
     let counts = |line: &str| {
@@ -307,10 +309,14 @@ fn compact_merges_each_partitions_hours_and_changes_no_row() {
     assert_eq!(rows(&lake), rows_before);
     stdout_ok(&["check", "--lake", l]);
 
-    let merged = files_of(&lake);
+    let merged = snapshot_but_lock(&lake);
     let again = stdout_ok(&["compact", "--lake", l]);
     assert!(again.contains(" 0 data file(s) into 0 ("), "{again}");
-    assert_eq!(files_of(&lake), merged, "a second run changes nothing");
+    assert_eq!(
+        snapshot_but_lock(&lake),
+        merged,
+        "a second run changes nothing"
+    );
 }
 
 #[test]
@@ -495,7 +501,7 @@ fn inputs_put_back_beside_their_merged_file_are_skipped_and_never_merged_again()
     for f in &group {
         std::fs::copy(aside.join(f.file_name().unwrap()), lake.join(f)).unwrap();
     }
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     assert_eq!(rows(&lake), before, "this program's readers skip them");
     let check = run(&["check", "--lake", l]);
     assert!(!check.status.success());
@@ -511,7 +517,7 @@ fn inputs_put_back_beside_their_merged_file_are_skipped_and_never_merged_again()
         "{said}"
     );
     assert_eq!(
-        files_of(&lake),
+        snapshot_but_lock(&lake),
         unchanged,
         "nothing merged again or deleted"
     );
@@ -583,7 +589,7 @@ fn one_compact_or_expire_at_a_time() {
     let l = lake.to_str().unwrap();
     let lock = lake.join("_accesslake/maintenance.lock");
     let held = accesslake::lock::PartitionLock::acquire(&lock, std::time::Duration::ZERO).unwrap();
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     for args in [
         vec!["compact", "--lake", l],
         vec!["expire", "--lake", l, "--before", "2021-01-01"],
@@ -596,7 +602,7 @@ fn one_compact_or_expire_at_a_time() {
             "{err}"
         );
     }
-    assert_eq!(files_of(&lake), unchanged);
+    assert_eq!(snapshot_but_lock(&lake), unchanged);
     // A bounded wait says how long it waited; one longer than the holder's work goes ahead.
     let out = run(&[
         "expire",
@@ -613,7 +619,7 @@ fn one_compact_or_expire_at_a_time() {
         err.contains("working on this lake") && err.contains("waited 1 s"),
         "{err}"
     );
-    assert_eq!(files_of(&lake), unchanged);
+    assert_eq!(snapshot_but_lock(&lake), unchanged);
     let started = Instant::now();
     let release = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
@@ -631,14 +637,14 @@ fn one_compact_or_expire_at_a_time() {
         "it waited for the holder"
     );
     assert!(String::from_utf8_lossy(&waited.stdout).starts_with("compacted"));
-    let unchanged = files_of(&lake);
+    let unchanged = snapshot_but_lock(&lake);
     let future = run(&["compact", "--lake", l, "--before", "2999-01-01"]);
     assert!(!future.status.success());
     assert!(String::from_utf8_lossy(&future.stderr).contains("is in the future"));
     let missing = run(&["compact", "--lake", "/nonexistent/lake"]);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no lake at"));
     assert!(!Path::new("/nonexistent/lake").exists());
-    assert_eq!(files_of(&lake), unchanged);
+    assert_eq!(snapshot_but_lock(&lake), unchanged);
 }
 
 #[test]
@@ -661,7 +667,7 @@ fn a_file_that_cannot_be_read_leaves_its_files_alone_and_the_rest_is_merged() {
     let mut bytes = std::fs::read(&damaged).unwrap();
     bytes[4..204].fill(0xff);
     std::fs::write(&damaged, &bytes).unwrap();
-    let kept = files_of(&lake.join(key.0.as_path()));
+    let kept = snapshot_but_lock(&lake.join(key.0.as_path()));
 
     let out = run(&["compact", "--lake", l]);
     assert!(
@@ -674,7 +680,7 @@ fn a_file_that_cannot_be_read_leaves_its_files_alone_and_the_rest_is_merged() {
     let warned = String::from_utf8_lossy(&out.stderr);
     assert!(warned.contains("cannot be read in full"), "{warned}");
     assert_eq!(
-        files_of(&lake.join(key.0.as_path())),
+        snapshot_but_lock(&lake.join(key.0.as_path())),
         kept,
         "the damaged file's hour is as it was"
     );

@@ -189,6 +189,14 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
     out
 }
 
+/// [`snapshot`] of a lake without its maintenance lock, which each `compact` or `expire`
+/// rewrites (to prove a maintenance command changed nothing else).
+pub fn snapshot_but_lock(lake: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut s = snapshot(lake);
+    s.retain(|(p, _, _)| !p.ends_with("maintenance.lock"));
+    s
+}
+
 /// Runs a Python script (with `pyarrow`), failing clearly when Python or pyarrow is missing.
 pub fn python(script: &str, args: &[&str]) -> String {
     let out = Command::new("python3")
