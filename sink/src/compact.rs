@@ -148,7 +148,7 @@ fn footer(path: &Path) -> Result<(u64, u64), bool> {
 /// The files of a partition's last commit, absolute, unless no writer holds it and they are all
 /// in place ([`crate::pipeline::settle_last_commit`]); the files of a partition whose state cannot
 /// be read are all left alone (`None` for it).
-pub(crate) fn last_commits(
+fn last_commits(
     lake: &Path,
     source: &str,
     partition: i32,
@@ -161,6 +161,23 @@ pub(crate) fn last_commits(
             None
         }
     }
+}
+
+/// Each source partition's last commit, as [`last_commits`] finds it, looked up once a run.
+pub(crate) type LastCommits = BTreeMap<(String, i32), Option<HashSet<PathBuf>>>;
+
+/// [`last_commits`] of a partition, from `pending` when it was looked up already.
+pub(crate) fn last_commit_of<'a>(
+    pending: &'a mut LastCommits,
+    lake: &Path,
+    source: &str,
+    partition: i32,
+    dry_run: bool,
+) -> Option<&'a HashSet<PathBuf>> {
+    pending
+        .entry((source.to_string(), partition))
+        .or_insert_with(|| last_commits(lake, source, partition, dry_run))
+        .as_ref()
 }
 
 /// Merges the data files of each source partition in every hour that ends at or before `before`
@@ -226,13 +243,12 @@ pub fn compact_until(
                 .push((f, name));
         }
     }
-    let mut pending: BTreeMap<(String, i32), Option<HashSet<PathBuf>>> = BTreeMap::new();
+    let mut pending = LastCommits::new();
     let mut hours = BTreeSet::new();
     for ((hour, source, partition), mut files) in groups.into_iter().filter(|(_, f)| f.len() > 1) {
-        let last = pending
-            .entry((source.clone(), partition))
-            .or_insert_with(|| last_commits(lake, &source, partition, dry_run));
-        let Some(last) = last else { continue };
+        let Some(last) = last_commit_of(&mut pending, lake, &source, partition, dry_run) else {
+            continue;
+        };
         // In order of first offset, each file that can be merged, and `None` for one that
         // cannot: merges never span it.
         files.sort_by_key(|(_, name)| name.span());
@@ -364,24 +380,15 @@ fn merge(
             meta.last_offset = meta.last_offset.max(max);
         }
     }
-    let rel = |p: &Path| -> String {
-        let rel = p.strip_prefix(lake).unwrap_or(p);
-        rel.to_string_lossy().into_owned()
-    };
-    let target = rel(&bin[0].path);
-    let hour_dir = target.rsplit_once('/').map_or("", |(dir, _)| dir);
-    let into = DataName::merged(
-        hour_dir,
+    let paths: Vec<&Path> = bin.iter().map(|i| i.path.as_path()).collect();
+    let mut journal = Journal::new(lake, &paths, String::new());
+    journal.into = Some(DataName::merged(
+        journal.target_dir(),
         &meta.source,
         meta.partition,
         meta.first_offset,
         through,
-    );
-    let journal = Journal {
-        merged: bin[1..].iter().map(|i| rel(&i.path)).collect(),
-        into: Some(into),
-        target,
-    };
+    ));
     let dir = compact_dir(lake);
     create_dir_synced(&dir).map_err(io_at(&dir))?;
     let (data_path, summary_path) = (journal.staged(lake), journal.staged_summary(lake));

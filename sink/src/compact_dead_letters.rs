@@ -13,11 +13,13 @@
 //! data files) and a file that does not end with a newline (cut short or damaged: `check` names
 //! it). A dead letter is one line of JSON, so the concatenation is the same dead letters.
 
-use crate::compact::{bins, io_at, last_commits, CompactError, Compacted, MergeStep};
+use crate::compact::{
+    bins, io_at, last_commit_of, CompactError, Compacted, LastCommits, MergeStep,
+};
 use crate::compact_journal::{compact_dir, Journal};
 use crate::lake::{create_dir_synced, sync_dir, Lake};
 use crate::lake_files::DataName;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -57,7 +59,7 @@ pub(crate) fn merge_dead_letters(
     before: i64,
     dry_run: bool,
     stop: Option<MergeStep>,
-    pending: &mut BTreeMap<(String, i32), Option<HashSet<PathBuf>>>,
+    pending: &mut LastCommits,
     out: &mut Compacted,
 ) -> Result<(), CompactError> {
     let listed = crate::lake_files::dead_letters(lake)?;
@@ -77,10 +79,9 @@ pub(crate) fn merge_dead_letters(
         }
     }
     for ((source, partition), mut files) in groups.into_iter().filter(|(_, f)| f.len() > 1) {
-        let last = pending
-            .entry((source.clone(), partition))
-            .or_insert_with(|| last_commits(lake, &source, partition, dry_run));
-        let Some(last) = last else { continue };
+        let Some(last) = last_commit_of(pending, lake, &source, partition, dry_run) else {
+            continue;
+        };
         files.sort_by_key(|(name, _)| name.span());
         let mut inputs = Vec::new();
         for (name, path) in files {
@@ -123,21 +124,10 @@ fn merge(
     bin: &[Input],
     stop: Option<MergeStep>,
 ) -> Result<(), CompactError> {
-    let rel = |p: &Path| -> String {
-        let rel = p.strip_prefix(lake).unwrap_or(p);
-        rel.to_string_lossy().into_owned()
-    };
     let through = bin.iter().map(|i| i.span.1).max().unwrap_or(bin[0].span.1);
-    let journal = Journal {
-        target: rel(&bin[0].path),
-        merged: bin[1..].iter().map(|i| rel(&i.path)).collect(),
-        into: Some(Lake::rejected_merged_target(
-            source,
-            partition,
-            bin[0].span.0,
-            through,
-        )),
-    };
+    let paths: Vec<&Path> = bin.iter().map(|i| i.path.as_path()).collect();
+    let into = Lake::rejected_merged_target(source, partition, bin[0].span.0, through);
+    let journal = Journal::new(lake, &paths, into);
     let dir = compact_dir(lake);
     create_dir_synced(&dir).map_err(io_at(&dir))?;
     let staged = journal.staged(lake);

@@ -93,6 +93,27 @@ pub(crate) struct Journal {
 }
 
 impl Journal {
+    /// The journal of a merge of `inputs` (absolute, in order; two or more) into `into`
+    /// (lake-relative).
+    pub(crate) fn new(lake: &Path, inputs: &[&Path], into: String) -> Journal {
+        let rel = |p: &&Path| {
+            p.strip_prefix(lake)
+                .unwrap_or(p)
+                .to_string_lossy()
+                .into_owned()
+        };
+        Journal {
+            target: inputs.first().map(rel).unwrap_or_default(),
+            merged: inputs.iter().skip(1).map(rel).collect(),
+            into: Some(into),
+        }
+    }
+
+    /// The lake-relative directory of the first input.
+    pub(crate) fn target_dir(&self) -> &str {
+        self.target.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+
     /// Where the merged file goes.
     pub(crate) fn dest(&self) -> &String {
         self.into.as_ref().unwrap_or(&self.target)
