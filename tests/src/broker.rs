@@ -141,6 +141,14 @@ impl Broker {
         c
     }
 
+    /// Starts a broker of its own with one topic of `partitions` partitions: what most broker
+    /// tests begin with.
+    pub fn with_topic(name: &str, partitions: i32) -> Result<Broker> {
+        let broker = Self::start()?;
+        broker.create_topic(name, partitions)?;
+        Ok(broker)
+    }
+
     /// Creates a topic and waits until its metadata shows every partition.
     pub fn create_topic(&self, name: &str, partitions: i32) -> Result<()> {
         let admin: AdminClient<DefaultClientContext> = self.client_config().create()?;

@@ -87,10 +87,7 @@ fn assignments(log: &std::path::Path) -> usize {
 
 #[test]
 fn kill_9_at_random_moments_loses_and_duplicates_nothing() {
-    let broker = Broker::start().expect("start tansu");
-    broker
-        .create_topic(TOPIC, PARTITIONS)
-        .expect("create topic");
+    let broker = Broker::with_topic(TOPIC, PARTITIONS).expect("start tansu with a topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let log = dir.path().join("sink.log");

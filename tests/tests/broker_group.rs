@@ -16,10 +16,7 @@ const PARTITIONS: i32 = 3;
 
 #[test]
 fn two_members_one_stopped_mid_stream() {
-    let broker = Broker::start().expect("start tansu");
-    broker
-        .create_topic(TOPIC, PARTITIONS)
-        .expect("create topic");
+    let broker = Broker::with_topic(TOPIC, PARTITIONS).expect("start tansu with a topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let args = group_args(&broker, TOPIC, &lake, "group-test");

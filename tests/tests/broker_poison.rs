@@ -53,8 +53,7 @@ fn start_sink_with(
 
 /// A broker with the one-partition topic holding `records`, a work directory and its lake path.
 fn broker_with(records: Vec<Vec<u8>>) -> (Broker, tempfile::TempDir, std::path::PathBuf) {
-    let broker = Broker::start().expect("start tansu");
-    broker.create_topic(TOPIC, 1).expect("create topic");
+    let broker = Broker::with_topic(TOPIC, 1).expect("start tansu with a topic");
     broker.produce(TOPIC, Some(0), records).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");

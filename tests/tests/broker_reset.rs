@@ -21,8 +21,7 @@ fn a_recreated_topic_stops_the_sink_instead_of_being_skipped() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
 
-    let first = Broker::start().expect("start tansu");
-    first.create_topic(TOPIC, 1).expect("create topic");
+    let first = Broker::with_topic(TOPIC, 1).expect("start tansu with a topic");
     first
         .produce(TOPIC, Some(0), (0..20).map(|i| json_record(i, 1)))
         .unwrap();
@@ -40,8 +39,7 @@ fn a_recreated_topic_stops_the_sink_instead_of_being_skipped() {
     drop(first);
 
     // The "recreated" topic: 5 new records at offsets 0..5, below the lake's resume offset 20.
-    let second = Broker::start().expect("start tansu");
-    second.create_topic(TOPIC, 1).expect("create topic");
+    let second = Broker::with_topic(TOPIC, 1).expect("start tansu with a topic");
     second
         .produce(TOPIC, Some(0), (100..105).map(|i| json_record(i, 1)))
         .unwrap();

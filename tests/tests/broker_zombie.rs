@@ -68,10 +68,7 @@ const PARTITIONS: i32 = 3;
 
 #[test]
 fn a_frozen_member_is_waited_for_not_written_beside() {
-    let broker = Broker::start().expect("start tansu");
-    broker
-        .create_topic(TOPIC, PARTITIONS)
-        .expect("create topic");
+    let broker = Broker::with_topic(TOPIC, PARTITIONS).expect("start tansu with a topic");
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
     let args = group_args(&broker, TOPIC, &lake, "zombie-test");
@@ -145,8 +142,7 @@ fn a_frozen_member_is_waited_for_not_written_beside() {
 
 #[test]
 fn a_sink_waiting_for_a_held_partition_stops_at_once_on_sigterm() {
-    let broker = Broker::start().expect("start tansu");
-    broker.create_topic(TOPIC, 1).expect("create topic");
+    let broker = Broker::with_topic(TOPIC, 1).expect("start tansu with a topic");
     broker
         .produce(TOPIC, None, (0..10).map(|i| json_record(i, 10)))
         .expect("produce");

@@ -8,8 +8,7 @@ use std::process::Command;
 
 #[test]
 fn a_missing_dead_letter_topic_is_named() {
-    let broker = Broker::start().expect("start tansu");
-    broker.create_topic("requests", 1).expect("create topic");
+    let broker = Broker::with_topic("requests", 1).expect("start tansu with a topic");
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("access.log");
     let line = "1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] \"GET / HTTP/1.0\" 200 2326 \"-\" \"x\"\n";

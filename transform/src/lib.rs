@@ -4,6 +4,7 @@
 //!
 //! The library has no SDK types in its API: it runs unchanged in the broker and on the host.
 
+pub mod format;
 pub mod json;
 pub mod parse;
 pub mod request;

@@ -7,6 +7,7 @@
 //! fields separated by one or more spaces. The request's closing quote is found by the structure
 //! that follows it (spaces, a status, spaces, a size), so a raw `"` inside a URL is kept.
 
+pub use crate::format::{Format, ParseOptions};
 use crate::json::{scan_line, Escape};
 use crate::request::{is_protocol, split_request};
 use crate::schema::Record;
@@ -15,53 +16,6 @@ use crate::timestamp::{parse_clf_time, TimestampError, CLF_TIME_LEN};
 use memchr::{memchr, memchr2_iter};
 use std::borrow::Cow;
 use std::fmt;
-
-/// Which layouts a line may have. `Auto` accepts all of them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Format {
-    #[default]
-    Auto,
-    /// NCSA common: `client ident user [time] "request" status bytes`.
-    Common,
-    /// NCSA combined: common plus `"referrer" "agent"` (and optional extra fields).
-    Combined,
-    /// Apache `vhost_combined`: `host[:port]` first, then combined.
-    VhostCombined,
-}
-
-/// The name `--format` and `ACCESSLAKE_LOG_FORMAT` take.
-impl std::fmt::Display for Format {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Format::Auto => "auto",
-            Format::Common => "common",
-            Format::Combined => "combined",
-            Format::VhostCombined => "vhost_combined",
-        })
-    }
-}
-
-impl std::str::FromStr for Format {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" | "" => Ok(Format::Auto),
-            "common" | "clf" => Ok(Format::Common),
-            "combined" => Ok(Format::Combined),
-            "vhost_combined" | "vhost-combined" => Ok(Format::VhostCombined),
-            other => Err(format!(
-                "unknown log format {other:?} (expected auto, common, combined or vhost_combined)"
-            )),
-        }
-    }
-}
-
-/// Parser options.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ParseOptions {
-    /// Restricts the accepted layout; `Auto` accepts every supported layout.
-    pub format: Format,
-}
 
 /// What is wrong with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
