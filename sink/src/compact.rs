@@ -11,8 +11,11 @@
 //! program skips those, so it reads each row once at every instant of a merge. Left alone: the
 //! files of a partition's last commit while a writer holds it or one of them is still staged (its
 //! writer's recovery looks for them; otherwise its state forgets them first, see
-//! [`crate::pipeline::settle_last_commit`]), files of another schema and files that cannot be
-//! read (a merge's inputs never span one of them, so that the span names its inputs exactly).
+//! [`crate::pipeline::settle_last_commit`]), files that start at or past the partition's resume
+//! offset (a replay from there, or a window still open, may yet write a file whose first offset
+//! is below theirs, which a span reaching them would take for an input), files of another schema
+//! and files that cannot be read (a merge's inputs never span one of them, so that the span
+//! names its inputs exactly).
 //!
 //! Each source partition's dead-letter files are merged too, by the same rules
 //! ([`crate::compact_dead_letters`]). Each merge is one transaction with its own commit point, a
@@ -28,13 +31,14 @@ use crate::expire::ExpireError;
 use crate::lake::{create_dir_synced, sync_dir};
 use crate::lake_files::{covered, lake_files, DataName, LakeFile};
 use crate::lock::LockError;
+use crate::pipeline::LastCommit;
 use crate::query::{QueryError, TimeRange};
 use crate::report::{parse_time, rfc3339, ReportError};
 use crate::writer::{FileMeta, WriterError};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -80,6 +84,13 @@ pub enum CompactError {
         .path.display()
     )]
     Journal { path: PathBuf, reason: String },
+    #[error(
+        "the merge that {} records cannot be finished: its merged file {dest} is neither staged \
+         nor in place (its staging directory emptied by hand?), so its inputs are all kept: move \
+         the journal aside and check the hour (`accesslake check`)",
+        .journal.display()
+    )]
+    MergedFileGone { journal: PathBuf, dest: String },
     #[error("cannot write the summary: {0}")]
     Output(#[source] io::Error),
     #[error("stopped after step {0:?} of a merge (a test's crash)")]
@@ -108,6 +119,9 @@ pub struct Compacted {
     /// Files left alone: of a partition's last commit, of another schema, unreadable (their
     /// footer, or in full: then the files they would be merged with are left too, not counted).
     pub last_commits: usize,
+    /// Files left alone because they start at or past their partition's resume offset: a
+    /// writer's replay, or a window still open, may still write a file below them.
+    pub unsettled: usize,
     pub other_schema: usize,
     pub unreadable: usize,
     /// Dead-letter files merged, the files they became, and their bytes
@@ -146,14 +160,9 @@ fn footer(path: &Path) -> Result<(u64, u64), bool> {
 }
 
 /// The files of a partition's last commit, absolute, unless no writer holds it and they are all
-/// in place ([`crate::pipeline::settle_last_commit`]); the files of a partition whose state cannot
-/// be read are all left alone (`None` for it).
-fn last_commits(
-    lake: &Path,
-    source: &str,
-    partition: i32,
-    dry_run: bool,
-) -> Option<HashSet<PathBuf>> {
+/// in place, and its resume offset ([`crate::pipeline::settle_last_commit`]); the files of a
+/// partition whose state cannot be read are all left alone (`None` for it).
+fn last_commits(lake: &Path, source: &str, partition: i32, dry_run: bool) -> Option<LastCommit> {
     match crate::pipeline::settle_last_commit(lake, source, partition, dry_run) {
         Ok(files) => Some(files),
         Err(e) => {
@@ -164,7 +173,7 @@ fn last_commits(
 }
 
 /// Each source partition's last commit, as [`last_commits`] finds it, looked up once a run.
-pub(crate) type LastCommits = BTreeMap<(String, i32), Option<HashSet<PathBuf>>>;
+pub(crate) type LastCommits = BTreeMap<(String, i32), Option<LastCommit>>;
 
 /// [`last_commits`] of a partition, from `pending` when it was looked up already.
 pub(crate) fn last_commit_of<'a>(
@@ -173,7 +182,7 @@ pub(crate) fn last_commit_of<'a>(
     source: &str,
     partition: i32,
     dry_run: bool,
-) -> Option<&'a HashSet<PathBuf>> {
+) -> Option<&'a LastCommit> {
     pending
         .entry((source.to_string(), partition))
         .or_insert_with(|| last_commits(lake, source, partition, dry_run))
@@ -254,8 +263,16 @@ pub fn compact_until(
         files.sort_by_key(|(_, name)| name.span());
         let mut inputs = Vec::new();
         for (f, name) in files {
-            if last.contains(&f.path) {
+            if last.files.contains(&f.path) {
                 out.last_commits += 1;
+                inputs.push(None);
+                continue;
+            }
+            // A file at or past where the partition's writer resumes may yet be followed by one
+            // of a lower first offset (a replay, or a window still open): a merged span that
+            // reached it could take that file for one of its inputs.
+            if last.resume_offset.is_some_and(|r| name.span().1 >= r) {
+                out.unsettled += 1;
                 inputs.push(None);
                 continue;
             }

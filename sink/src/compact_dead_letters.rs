@@ -9,7 +9,7 @@
 //! them, through the same journal as data files ([`crate::compact_journal`]): until their
 //! deletion, readers skip the inputs by name ([`crate::lake_files::dead_letters`]). A merged file
 //! keeps the newest modification time of its inputs, which is what `expire` judges dead letters
-//! by. Left alone, and never spanned by a merge: the files of a partition's last commit (as for
+//! by, and merges never span two UTC days of those times ([`by_day`]). Left alone, and never spanned by a merge: the files of a partition's last commit (as for
 //! data files) and a file that does not end with a newline (cut short or damaged: `check` names
 //! it). A dead letter is one line of JSON, so the concatenation is the same dead letters.
 
@@ -51,6 +51,35 @@ fn mergeable(path: &Path, cutoff: SystemTime) -> io::Result<Option<(u64, SystemT
     Ok((last[0] == b'\n').then_some((meta.len(), modified)))
 }
 
+/// The UTC day (since the epoch) a file was last modified in.
+fn day(t: SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => (d.as_secs() / 86_400) as i64,
+        Err(e) => -(e.duration().as_secs().div_ceil(86_400) as i64),
+    }
+}
+
+/// `inputs` (in order of first offset) with a break (`None`, which no merge spans) wherever the
+/// UTC day of their modification times changes: a merged file takes its newest input's time,
+/// which `expire` judges it by, so merging only within a day keeps its letters at most a day
+/// past their own cutoff. Without it, each `compact` would merge the last merged file with the
+/// letters since, and move its time on, and `expire` would never reach it.
+fn by_day(inputs: Vec<Option<Input>>) -> Vec<Option<Input>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut last = None;
+    for input in inputs {
+        if let Some(i) = &input {
+            let d = day(i.modified);
+            if last.is_some_and(|l| l != d) {
+                out.push(None);
+            }
+            last = Some(d);
+        }
+        out.push(input);
+    }
+    out
+}
+
 /// Merges each source partition's dead-letter files last modified before `before` (µs since the
 /// epoch), adding to `out`; with `dry_run`, only counts. `pending` holds each partition's last
 /// commit as [`crate::compact`] found it (looked up here for partitions it has not seen).
@@ -85,7 +114,7 @@ pub(crate) fn merge_dead_letters(
         files.sort_by_key(|(name, _)| name.span());
         let mut inputs = Vec::new();
         for (name, path) in files {
-            if last.contains(&path) {
+            if last.files.contains(&path) {
                 inputs.push(None);
                 continue;
             }
@@ -103,7 +132,7 @@ pub(crate) fn merge_dead_letters(
                 }
             });
         }
-        for bin in bins(inputs, MAX_BYTES, |i| i.bytes) {
+        for bin in bins(by_day(inputs), MAX_BYTES, |i| i.bytes) {
             if !dry_run {
                 merge(lake, &source, partition, &bin, stop)?;
             }
@@ -147,4 +176,45 @@ fn merge(
     journal.commit(lake, stop)?;
     tracing::debug!(into = %journal.dest(), inputs = bin.len(), "dead letters merged");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(secs: i64) -> Option<Input> {
+        let at = Duration::from_secs(secs.unsigned_abs());
+        Some(Input {
+            path: PathBuf::new(),
+            span: (0, 0),
+            bytes: 1,
+            modified: match secs < 0 {
+                true => SystemTime::UNIX_EPOCH - at,
+                false => SystemTime::UNIX_EPOCH + at,
+            },
+        })
+    }
+
+    #[test]
+    fn merges_never_span_two_utc_days_of_modification_times() {
+        const DAY: i64 = 86_400;
+        assert_eq!(day(input(-1).unwrap().modified), -1);
+        assert_eq!(day(input(DAY - 1).unwrap().modified), 0);
+        assert_eq!(day(input(DAY).unwrap().modified), 1);
+        let inputs = vec![
+            input(-5),
+            input(10),
+            input(DAY - 1),
+            input(DAY),
+            input(DAY + 5),
+            None,
+            input(DAY + 6),
+            input(3 * DAY),
+        ];
+        let days: Vec<Vec<i64>> = bins(by_day(inputs), MAX_BYTES, |i| i.bytes)
+            .iter()
+            .map(|bin| bin.iter().map(|i| day(i.modified)).collect())
+            .collect();
+        assert_eq!(days, [vec![0, 0], vec![1, 1]]);
+    }
 }

@@ -217,6 +217,14 @@ impl Journal {
         }
         stop_at(stop, MergeStep::SummariesRemoved)?;
         move_if_staged(&data, &abs(self.dest()))?;
+        // The inputs go only once their rows are in place: a merged file neither staged nor
+        // there (its staging directory cleaned by hand, say) keeps them.
+        if !abs(self.dest()).is_file() {
+            return Err(CompactError::MergedFileGone {
+                journal: journal_path(lake),
+                dest: self.dest().clone(),
+            });
+        }
         stop_at(stop, MergeStep::DataMoved)?;
         remove_all(&self.removed().map(abs).collect::<Vec<_>>())?;
         stop_at(stop, MergeStep::InputsRemoved)?;

@@ -213,7 +213,8 @@ impl Lake {
     }
 
     /// Whether the lake holds data files of `source`'s `partition` (named
-    /// `<source>-p<partition>-o<offset>.parquet` in an hour's directory). A partition without a
+    /// `<source>-p<partition>-o<offset>.parquet` in an hour's directory, or
+    /// `…-o<first>-o<through>.parquet` once merged by `compact`). A partition without a
     /// state has none, since files are moved into place only after the state naming them: unless
     /// its state was removed by hand, and then writing it anew could duplicate rows. This lists
     /// the lake's hour directories (names only, not cached: a partition's files may be removed
@@ -235,12 +236,9 @@ impl Lake {
                     }
                     continue;
                 }
-                let named = name
-                    .strip_suffix(".parquet")
-                    .and_then(|stem| stem.rsplit_once("-o"))
-                    .filter(|(_, offset)| offset.parse::<i64>().is_ok())
-                    .and_then(|(rest, _)| rest.rsplit_once("-p"));
-                if named.is_some_and(|(s, p)| s == source && p.parse() == Ok(partition)) {
+                // A writer's name or a merged file's (`compact`).
+                let named = crate::lake_files::DataName::parse(Path::new(name));
+                if named.is_some_and(|n| n.source == source && n.partition == partition) {
                     return Ok(true);
                 }
             }
@@ -543,6 +541,22 @@ mod tests {
             Lake::summary_target("year=2019/month=01/day=22/hour=00/s-p2-o77.parquet"),
             "_accesslake/summary/year=2019/month=01/day=22/hour=00/s-p2-o77.summary"
         );
+    }
+
+    #[test]
+    fn a_partitions_files_are_found_by_a_writers_name_or_a_merged_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::open(dir.path()).unwrap();
+        let hour = dir.path().join("year=2019/month=01/day=22/hour=00");
+        fs::create_dir_all(&hour).unwrap();
+        assert!(!lake.has_files_of("s", 0).unwrap());
+        fs::write(hour.join("s-p0-o10-o30.parquet"), b"").unwrap();
+        assert!(lake.has_files_of("s", 0).unwrap());
+        assert!(!lake.has_files_of("s", 1).unwrap());
+        assert!(!lake.has_files_of("t", 0).unwrap());
+        fs::write(hour.join("s-p12-o40.parquet"), b"").unwrap();
+        assert!(lake.has_files_of("s", 12).unwrap());
+        assert!(!lake.has_files_of("s", 1).unwrap());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! the dead letters and `report`'s section on them are the same, `check` finds nothing and a
 //! second run changes nothing. A merge stopped after each of its steps is finished by the next
 //! `compact`, and every dead letter is read once meanwhile; an input put back beside its merged
-//! file is skipped, named by `check` and never merged again; `--before` leaves newer files alone.
+//! file is skipped, named by `check` and never merged again; `--before` leaves newer files alone;
+//! files of two UTC days (by modification time) become a file a day.
 
 mod common;
 mod query_support;
@@ -53,6 +54,20 @@ fn lake() -> &'static (tempfile::TempDir, PathBuf) {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Merges never span two UTC days of modification times: the files' times are put within
+        // today, a millisecond apart in offset order, so that a run at midnight merges as any.
+        let now = SystemTime::now();
+        let since_midnight = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            % DAY;
+        let start = now - Duration::from_secs(since_midnight.min(1800));
+        for files in files_by_partition(&lake).values() {
+            for (i, f) in files.iter().enumerate() {
+                set_modified(f, start + Duration::from_millis(i as u64));
+            }
+        }
         (dir, lake)
     })
 }
@@ -111,6 +126,41 @@ fn files_by_partition(lake: &Path) -> BTreeMap<i32, Vec<PathBuf>> {
 
 fn modified(p: &Path) -> SystemTime {
     std::fs::metadata(p).unwrap().modified().unwrap()
+}
+
+fn set_modified(p: &Path, t: SystemTime) {
+    let file = std::fs::File::options().write(true).open(p).unwrap();
+    file.set_modified(t).unwrap();
+}
+
+const DAY: u64 = 86_400;
+
+#[test]
+fn dead_letters_of_two_days_become_a_file_a_day() {
+    let (_dir, lake) = copied();
+    let l = lake.to_str().unwrap();
+    let letters = read_dead_letters(&lake);
+    let before = files_by_partition(&lake);
+    let (&partition, files) = before.iter().next().unwrap();
+    assert!(files.len() > 3, "{files:?}");
+    // The first two of the partition's files (by first offset) a day older: yesterday's.
+    let mut sorted = files.clone();
+    sorted.sort_by_key(|f| DataName::parse_dead_letters(f).unwrap().first);
+    for f in &sorted[..2] {
+        set_modified(f, modified(f) - Duration::from_secs(DAY));
+    }
+    let newest = |fs: &[PathBuf]| fs.iter().map(|f| modified(f)).max().unwrap();
+    let want = [newest(&sorted[..2]), newest(&sorted[2..])];
+    let now = chrono::Utc::now().to_rfc3339();
+    stdout_ok(&["compact", "--lake", l, "--before", &now]);
+    let after = files_by_partition(&lake);
+    assert_eq!(after[&partition].len(), 2, "{:?}", after[&partition]);
+    let mut times: Vec<SystemTime> = after[&partition].iter().map(|f| modified(f)).collect();
+    times.sort();
+    assert_eq!(times, want);
+    assert!(after.values().filter(|f| f.len() == 1).count() == after.len() - 1);
+    assert_eq!(read_dead_letters(&lake), letters);
+    stdout_ok(&["check", "--lake", l]);
 }
 
 #[test]

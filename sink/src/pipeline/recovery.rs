@@ -8,8 +8,23 @@ use super::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+/// What `compact` must leave alone of a partition ([`settle_last_commit`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LastCommit {
+    /// The files of its last commit that its next writer's recovery looks for, as paths under
+    /// the lake's root.
+    pub files: HashSet<PathBuf>,
+    /// Where its writer (re)starts reading: its state's resume offset, `None` without a state
+    /// (then no writer starts on it: see [`crate::lake::Lake::has_files_of`]). Every file written
+    /// from now on starts at or past it: a replay after a crash, or a window still open, may
+    /// write a file whose first offset is below those of files already committed after it
+    /// (late records flushed first), but never below this.
+    pub resume_offset: Option<i64>,
+}
+
 /// For `compact` and `expire`: the files of a partition's last commit (its state's `pending`,
-/// which its next writer's recovery looks for), as paths under `root`, to be left alone. Unless
+/// which its next writer's recovery looks for), as paths under `root`, to be left alone, and its
+/// resume offset as read without its lock (it only grows, so an older one is a lower bound). Unless
 /// no writer holds the partition now and every one of them is in place (none still staged):
 /// then the directories of their renames are fsynced (a writer killed between its renames and
 /// their fsyncs left them undurable) and the state forgets them, since a commit whose files are
@@ -22,16 +37,22 @@ pub fn settle_last_commit(
     source: &str,
     partition: i32,
     dry_run: bool,
-) -> Result<HashSet<PathBuf>> {
+) -> Result<LastCommit> {
     let state_path = Lake::state_path_in(root, source, partition);
-    let targets = |s: &PartitionState| -> HashSet<PathBuf> {
-        s.pending.iter().map(|p| root.join(&p.target)).collect()
-    };
     let Some(unlocked) = offsets::load(&state_path, source, partition)? else {
-        return Ok(HashSet::new());
+        return Ok(LastCommit::default());
+    };
+    let resume_offset = Some(unlocked.resume_offset);
+    let targets = |s: &PartitionState| LastCommit {
+        files: s.pending.iter().map(|p| root.join(&p.target)).collect(),
+        resume_offset,
+    };
+    let none = LastCommit {
+        files: HashSet::new(),
+        resume_offset,
     };
     if unlocked.pending.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(none);
     }
     let lock_path = state_path.with_extension("lock");
     let locked = match dry_run {
@@ -55,7 +76,7 @@ pub fn settle_last_commit(
     };
     // Under the lock, the state as its last writer left it.
     let Some(state) = offsets::load(&state_path, source, partition)? else {
-        return Ok(HashSet::new());
+        return Ok(none);
     };
     let staging = Lake::staging_dir_in(root, source, partition);
     let staged = state.pending.iter().any(|p| {
@@ -77,7 +98,7 @@ pub fn settle_last_commit(
             "its last commit is published: may be merged"
         );
     }
-    Ok(HashSet::new())
+    Ok(none)
 }
 
 /// A partition lock held for [`settle_last_commit`]: a writer's, or (for a dry run) a read-only
