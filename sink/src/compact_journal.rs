@@ -216,6 +216,10 @@ impl Journal {
             remove_all(&summaries)?;
         }
         stop_at(stop, MergeStep::SummariesRemoved)?;
+        // Readers list the lake under this lock held shared: none sees the move without the
+        // deletions, or the reverse (`crate::listing_lock`).
+        let listing = crate::listing_lock::lock_path(lake);
+        let guard = crate::listing_lock::exclusive(lake).map_err(io_at(&listing))?;
         move_if_staged(&data, &abs(self.dest()))?;
         // The inputs go only once their rows are in place: a merged file neither staged nor
         // there (its staging directory cleaned by hand, say) keeps them.
@@ -227,6 +231,7 @@ impl Journal {
         }
         stop_at(stop, MergeStep::DataMoved)?;
         remove_all(&self.removed().map(abs).collect::<Vec<_>>())?;
+        drop(guard);
         stop_at(stop, MergeStep::InputsRemoved)?;
         if let Some(summary) = &summary {
             move_if_staged(summary, &lake.join(Lake::summary_target(self.dest())))?;

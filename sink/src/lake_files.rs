@@ -74,8 +74,13 @@ pub struct DeadLetters {
     pub covered: Vec<PathBuf>,
 }
 
-/// Lists the lake's committed dead-letter files, and which of them a merged one stands for.
+/// Lists the lake's committed dead-letter files, and which of them a merged one stands for,
+/// under [`crate::listing_lock`].
 pub fn dead_letters(lake: &Path) -> Result<DeadLetters, QueryError> {
+    crate::listing_lock::listed(lake, || list_dead_letters(lake))
+}
+
+fn list_dead_letters(lake: &Path) -> Result<DeadLetters, QueryError> {
     let list = |dir: &Path| -> Result<Vec<std::fs::DirEntry>, QueryError> {
         match std::fs::read_dir(dir) {
             Ok(entries) => entries.collect::<io::Result<_>>(),
@@ -141,7 +146,13 @@ impl Listing {
     /// so a summary listed without its data file listed after it was removed, not still being
     /// published. A merge's inputs ([`covered`]) are left out with their summaries, whether
     /// their summary or data file went first.
+    /// The listing is taken under [`crate::listing_lock`], so a merge's move and deletions are
+    /// wholly before or after it.
     pub fn new(lake: &Path, range: &TimeRange, summaries: bool) -> Result<Listing, QueryError> {
+        crate::listing_lock::listed(lake, || Self::list(lake, range, summaries))
+    }
+
+    fn list(lake: &Path, range: &TimeRange, summaries: bool) -> Result<Listing, QueryError> {
         let mut listed: BTreeSet<PathBuf> = match summaries {
             true => summary_files(lake)?
                 .into_iter()

@@ -53,6 +53,7 @@ pub mod ingest_summary;
 pub mod lake;
 pub mod lake_db;
 pub mod lake_files;
+pub mod listing_lock;
 pub mod lock;
 pub mod logfile;
 pub mod metrics;

@@ -12,20 +12,26 @@
 //!
 //! A merge whose merged file is lost before it is moved into place (its staging directory
 //! emptied by hand) must keep its inputs: the next `compact` stops with an error saying so.
+//!
+//! A listing and a merge's move and deletions never overlap (`listing_lock`): a listing waits
+//! while the lock is held exclusively, and a merge waits at its commit point while a listing
+//! holds it shared.
 
 mod common;
 
 use accesslake::compact::{compact, compact_until, CompactError, MergeStep};
 use accesslake::enrich::Enrichment;
 use accesslake::lake::Lake;
-use accesslake::lake_files::{covered, lake_files, DataName};
+use accesslake::lake_files::{covered, lake_files, DataName, Listing};
+use accesslake::listing_lock::lock_path;
 use accesslake::pipeline::{PartitionPipeline, WindowSettings};
+use accesslake::query::TimeRange;
 use accesslake_transform::{Record, Timestamp, UtcOffset};
 use common::lake_provenance_of;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// 2019-01-22T10:00:00Z.
 const HOUR: i64 = 1_548_151_200;
@@ -160,12 +166,7 @@ fn compact_leaves_files_past_the_resume_offset_for_after_the_replay() {
 
 #[test]
 fn a_merge_whose_merged_file_is_lost_keeps_its_inputs() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = Lake::open(dir.path()).unwrap();
-    let mut p = open(&lake);
-    push_from(&mut p, 0);
-    p.flush_all().unwrap();
-    drop(p);
+    let dir = flushed_lake();
     let once: BTreeMap<i64, usize> = STREAM.iter().map(|&(o, _)| (o, 1)).collect();
     let inputs = first_offsets(dir.path());
     let now = accesslake::window::now_micros();
@@ -188,4 +189,77 @@ fn a_merge_whose_merged_file_is_lost_keeps_its_inputs() {
     assert!(err.to_string().contains("its inputs are all kept"), "{err}");
     assert_eq!(first_offsets(dir.path()), inputs);
     assert_eq!(seen(dir.path()), once);
+}
+
+/// A lake of the stream, all of it flushed: six files in one hour to merge.
+fn flushed_lake() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::open(dir.path()).unwrap();
+    let mut p = open(&lake);
+    push_from(&mut p, 0);
+    p.flush_all().unwrap();
+    dir
+}
+
+#[test]
+fn a_listing_waits_while_a_merge_moves_and_deletes() {
+    let dir = flushed_lake();
+    let lake = dir.path().to_path_buf();
+    let files = lake_files(&lake).unwrap().len();
+    // No merge yet: no lock file, and a listing needs none.
+    assert!(!lock_path(&lake).exists());
+    assert_eq!(
+        Listing::new(&lake, &TimeRange::default(), true)
+            .unwrap()
+            .all
+            .len(),
+        files
+    );
+    // The lock held as a merge holds it for its move and deletions.
+    std::fs::create_dir_all(lock_path(&lake).parent().unwrap()).unwrap();
+    let held = std::fs::File::create(lock_path(&lake)).unwrap();
+    held.lock().unwrap();
+    std::thread::scope(|s| {
+        let listing = s.spawn(|| Listing::new(&lake, &TimeRange::default(), true));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !listing.is_finished(),
+            "a listing went ahead of a merge's move"
+        );
+        drop(held);
+        assert_eq!(listing.join().unwrap().unwrap().all.len(), files);
+    });
+}
+
+#[test]
+fn a_merge_waits_at_its_commit_point_while_a_listing_holds_the_lock() {
+    let dir = flushed_lake();
+    let lake = dir.path().to_path_buf();
+    let inputs = first_offsets(&lake);
+    std::fs::create_dir_all(lock_path(&lake).parent().unwrap()).unwrap();
+    std::fs::File::create(lock_path(&lake)).unwrap();
+    let reading = std::fs::File::open(lock_path(&lake)).unwrap();
+    reading.lock_shared().unwrap();
+    let journal = lake.join("_accesslake/compact/journal.json");
+    let now = accesslake::window::now_micros();
+    std::thread::scope(|s| {
+        let merge = s.spawn(|| compact(&lake, now, 1000, false, Duration::ZERO));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !journal.exists() && !merge.is_finished() {
+            assert!(
+                Instant::now() < deadline,
+                "the merge never reached its commit point"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(!merge.is_finished(), "a merge went ahead of a listing");
+        assert_eq!(first_offsets(&lake), inputs, "files moved under a listing");
+        drop(reading);
+        let c = merge.join().unwrap().unwrap();
+        assert_eq!((c.inputs, c.outputs), (inputs.len(), 1), "{c:?}");
+    });
+    assert_eq!(first_offsets(&lake), [(0, Some(6))]);
+    let once: BTreeMap<i64, usize> = STREAM.iter().map(|&(o, _)| (o, 1)).collect();
+    assert_eq!(seen(&lake), once);
 }
