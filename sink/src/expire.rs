@@ -189,10 +189,16 @@ fn settle_last_commits(lake: &Path, doomed: &HashSet<PathBuf>) {
     }
 }
 
-/// The dead-letter files of every source last modified before `before` (µs), sorted.
+/// The dead-letter files of every source last modified before `before` (µs), sorted. Those a
+/// merged file stands for (put back beside it: readers skip them) are judged by their own time
+/// too, as the data files of an hour go with it whether a merged file stands for them or not:
+/// else they would outlive their merged file and be read again once it had gone.
 fn dead_letters_before(lake: &Path, before: i64) -> Result<Vec<PathBuf>, ExpireError> {
     let cutoff = SystemTime::UNIX_EPOCH + Duration::from_micros(before.max(0) as u64);
-    Ok(crate::lake_files::dead_letter_files(lake)?
+    let listed = crate::lake_files::dead_letters(lake)?;
+    let mut all: Vec<PathBuf> = listed.files.into_iter().chain(listed.covered).collect();
+    all.sort();
+    Ok(all
         .into_iter()
         .filter(|f| {
             fs::metadata(f)

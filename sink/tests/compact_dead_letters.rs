@@ -5,7 +5,7 @@
 //! the dead letters and `report`'s section on them are the same, `check` finds nothing and a
 //! second run changes nothing. A merge stopped after each of its steps is finished by the next
 //! `compact`, and every dead letter is read once meanwhile; an input put back beside its merged
-//! file is skipped, named by `check` and never merged again; `--before` leaves newer files alone;
+//! file is skipped, named by `check`, never merged again and expired with its merged file; `--before` leaves newer files alone;
 //! files of two UTC days (by modification time) become a file a day.
 
 mod common;
@@ -296,6 +296,22 @@ fn a_dead_letter_file_put_back_beside_its_merged_file_is_skipped_and_never_merge
         unchanged,
         "nothing merged again or deleted"
     );
-    std::fs::remove_file(&files[1]).unwrap();
+    // Restored with its own time, it goes with its merged file: never read again once that has
+    // gone.
+    let merged = files_by_partition(&lake)
+        .pop_first()
+        .unwrap()
+        .1
+        .into_iter()
+        .find(|f| DataName::parse_dead_letters(f).unwrap().through.is_some())
+        .unwrap();
+    let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+    set_modified(&merged, hour_ago);
+    set_modified(&files[1], hour_ago);
+    let after: chrono::DateTime<chrono::Utc> = (hour_ago + Duration::from_secs(1)).into();
+    stdout_ok(&["expire", "--lake", l, "--before", &after.to_rfc3339()]);
+    assert!(!files[1].exists() && !merged.exists());
+    let left = read_dead_letters(&lake);
+    assert!(left.iter().all(|d| letters.contains(d)), "{left:?}");
     stdout_ok(&["check", "--lake", l]);
 }
