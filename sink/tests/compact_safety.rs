@@ -26,36 +26,13 @@ use accesslake::lake_files::{covered, lake_files, DataName, Listing};
 use accesslake::listing_lock::lock_path;
 use accesslake::pipeline::{PartitionPipeline, WindowSettings};
 use accesslake::query::TimeRange;
-use accesslake_transform::{Record, Timestamp, UtcOffset};
-use common::lake_provenance_of;
-use std::borrow::Cow;
+use common::{lake_provenance_of, record};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// 2019-01-22T10:00:00Z.
 const HOUR: i64 = 1_548_151_200;
-
-fn record(t: i64, o: i64) -> Record<'static> {
-    Record {
-        time: Timestamp(t * 1_000_000),
-        utc_offset: UtcOffset::from_minutes(0),
-        client_ip: Cow::Owned(format!("81.2.69.{o}")),
-        vhost: None,
-        ident: None,
-        user: None,
-        request: Some(Cow::Borrowed("GET / HTTP/1.1")),
-        method: Some(Cow::Borrowed("GET")),
-        path: Some(Cow::Borrowed("/")),
-        query: None,
-        protocol: Some(Cow::Borrowed("HTTP/1.1")),
-        status: Some(200),
-        bytes: Some(o),
-        referrer: None,
-        user_agent: None,
-        forwarded_for: None,
-    }
-}
 
 /// Offset → event time (seconds past 10:00). Minute windows with 30 s of lateness: offsets 0–3
 /// are flushed as the watermark passes their windows; offset 6 is late (10:01, closed long

@@ -13,9 +13,7 @@ use accesslake::enrich::Enrichment;
 use accesslake::lake::Lake;
 use accesslake::pipeline::{CommitStep, PartitionPipeline, WindowSettings};
 use accesslake::rows::{Provenance, Rows};
-use accesslake_transform::{Record, Timestamp, UtcOffset};
 use common::*;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 const BASE: i64 = 1_548_118_574; // 2019-01-22T00:56:14Z
@@ -33,27 +31,6 @@ fn stream(n: i64) -> Vec<(i64, Option<i64>)> {
             }
         })
         .collect()
-}
-
-fn record(t: i64, o: i64) -> Record<'static> {
-    Record {
-        time: Timestamp(t * 1_000_000),
-        utc_offset: UtcOffset::from_minutes(210),
-        client_ip: Cow::Owned(format!("81.2.69.{}", o % 200)),
-        vhost: None,
-        ident: None,
-        user: None,
-        request: Some(Cow::Borrowed("GET / HTTP/1.1")),
-        method: Some(Cow::Borrowed("GET")),
-        path: Some(Cow::Borrowed("/")),
-        query: None,
-        protocol: Some(Cow::Borrowed("HTTP/1.1")),
-        status: Some(200),
-        bytes: Some(o),
-        referrer: None,
-        user_agent: None,
-        forwarded_for: None,
-    }
 }
 
 fn settings() -> WindowSettings {

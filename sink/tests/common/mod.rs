@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+use accesslake_transform::{Record, Timestamp, UtcOffset};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::Int64Type;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -179,4 +181,27 @@ pub fn python_readers() -> bool {
         return true;
     }
     ok(Command::new("python3").args(["-m", "pip", "install", "-q", "duckdb", "pyarrow"]))
+}
+
+/// A request record at `t` (seconds since the epoch) for offset `o`: its size is the offset, its
+/// address one of 200 (for tests that drive the pipeline's own API).
+pub fn record(t: i64, o: i64) -> Record<'static> {
+    Record {
+        time: Timestamp(t * 1_000_000),
+        utc_offset: UtcOffset::from_minutes(210),
+        client_ip: Cow::Owned(format!("81.2.69.{}", o % 200)),
+        vhost: None,
+        ident: None,
+        user: None,
+        request: Some(Cow::Borrowed("GET / HTTP/1.1")),
+        method: Some(Cow::Borrowed("GET")),
+        path: Some(Cow::Borrowed("/")),
+        query: None,
+        protocol: Some(Cow::Borrowed("HTTP/1.1")),
+        status: Some(200),
+        bytes: Some(o),
+        referrer: None,
+        user_agent: None,
+        forwarded_for: None,
+    }
 }
