@@ -96,6 +96,10 @@ pub(crate) fn read_chunk(
     }
     let mut buf = std::mem::take(&mut carry.bytes);
     let (mut eof, mut want) = (false, CHUNK_BYTES);
+    // How many bytes at the start of `buf` are known to hold no newline: a long line is searched
+    // once, not again from its start after every read (quadratic in its length; memchr's speed
+    // kept it small: a 100 MiB line took 0.69-0.81 s before, 0.62-0.79 s after).
+    let mut searched = 0;
     loop {
         while buf.len() < want && !eof {
             eof = read_more(file, &mut buf)? < CHUNK_BYTES;
@@ -113,7 +117,7 @@ pub(crate) fn read_chunk(
             // Bounded already (a too-long last line is refused by the worker, from memory).
             return Ok((!buf.is_empty()).then_some(Piece::Lines(buf)));
         }
-        match memchr::memrchr(b'\n', &buf) {
+        match memchr::memrchr(b'\n', &buf[searched..]).map(|i| searched + i) {
             Some(i) => {
                 carry.bytes.extend_from_slice(&buf[i + 1..]);
                 buf.truncate(i + 1);
@@ -124,7 +128,10 @@ pub(crate) fn read_chunk(
                 return read_past_long_line(file, buf, carry, max_line, hold_last);
             }
             // One line longer than the buffer: read on.
-            None => want = buf.len() + CHUNK_BYTES,
+            None => {
+                searched = buf.len();
+                want = buf.len() + CHUNK_BYTES;
+            }
         }
     }
 }
