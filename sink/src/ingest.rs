@@ -316,6 +316,18 @@ fn ingest_file(
     let resume = pipe.resume_offset().unwrap_or(1);
     let workers = cfg.workers().max(1);
     tracing::info!(file = %path.display(), file_id = id, partition, resume_line = resume, workers, "ingesting");
+    // The partition was found for the file's first line as read a moment ago; a writer may have
+    // finished its only line since, or a `copytruncate` rotation refilled it: its lines would
+    // go under another file's partition. Nothing is written then.
+    if !starts_with(&handle, id, first_line).map_err(ioe)? {
+        return Err(Error::file(
+            path,
+            std::io::Error::other(
+                "its first line changed while the file was being opened (a writer finished it, \
+                 or the file was rotated in place): nothing of it was written; run again",
+            ),
+        ));
+    }
     let bar = progress.clone();
     handle.seek(SeekFrom::Start(0)).map_err(ioe)?;
     let mut file = logfile::open_file(handle, move |n| bar.inc(n))
@@ -559,6 +571,18 @@ pub(crate) fn say(line: &str) {
 const SECOND_SIGNAL: &str = "accesslake: a second signal: stopping at once; what is committed \
                              stays, and the same command goes on from there\n";
 
+/// Whether the file of `handle` starts with the first line of `id` and `first_line` still
+/// ([`fingerprint::file_id`]), read again through a clone of `handle` (which shares its
+/// position: the caller seeks back).
+fn starts_with(
+    handle: &std::fs::File,
+    id: i32,
+    first_line: fingerprint::Fingerprint,
+) -> std::io::Result<bool> {
+    let text = logfile::open_file(handle.try_clone()?, |_| {})?.text;
+    Ok(fingerprint::file_id(text)?.is_some_and(|f| f.id == id && f.first_line == first_line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -593,5 +617,25 @@ mod tests {
         ] {
             assert_eq!(ParseSettings::from_text(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_file_whose_first_line_changed_since_its_id_was_read_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        std::fs::write(&path, "abc").unwrap();
+        let handle = std::fs::File::open(&path).unwrap();
+        let head = logfile::open_file(handle.try_clone().unwrap(), |_| {}).unwrap();
+        let was = fingerprint::file_id(head.text).unwrap().unwrap();
+        assert!(starts_with(&handle, was.id, was.first_line).unwrap());
+        // Finished as it was: the same line.
+        std::fs::write(&path, "abc\nmore\n").unwrap();
+        assert!(starts_with(&handle, was.id, was.first_line).unwrap());
+        // Grown before its newline came: another line.
+        std::fs::write(&path, "abcdef\nmore\n").unwrap();
+        assert!(!starts_with(&handle, was.id, was.first_line).unwrap());
+        // Emptied (rotated in place): no first line.
+        std::fs::write(&path, "").unwrap();
+        assert!(!starts_with(&handle, was.id, was.first_line).unwrap());
     }
 }
